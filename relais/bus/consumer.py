@@ -1,0 +1,166 @@
+"""Idempotent event consumption with bounded retries and dead-lettering.
+
+`EventConsumer.handle` is the runtime-free rule: decode, check the envelope,
+skip an event id already handled, else run the handler and record the id in
+the same database transaction. `EventConsumer.run` is one way to drive it from
+RabbitMQ (py-amqp, manual acks). A message is acknowledged only after its
+outcome is safe: handled and committed, or re-published (with confirm) to a
+retry or dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import amqp
+from sqlalchemy import Connection, Engine, insert, select
+
+from . import contracts
+from .envelope import loads
+from .tables import processed_events
+from .topology import DEFAULT_RETRY_DELAYS_MS, declare_consumer, parse_amqp_uri
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Connection], None]
+
+ATTEMPTS_HEADER = "x-relais-attempts"
+ERROR_HEADER = "x-relais-error"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one delivery: `handled`, `duplicate`, `retry` or `dead`."""
+
+    status: str
+    reason: str | None = None
+    attempts: int = 0
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        name: str,
+        bindings: list[str],
+        handler: Handler,
+        engine: Engine,
+        *,
+        retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS,
+    ):
+        self.name = name
+        self.bindings = bindings
+        self.handler = handler
+        self.engine = engine
+        self.retry_delays_ms = retry_delays_ms
+
+    # -- the rule -----------------------------------------------------------
+    def handle(self, body: bytes, attempts_so_far: int = 0) -> Outcome:
+        try:
+            event = loads(body)
+            contracts.validate_envelope(event)
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is poison
+            return Outcome("dead", f"not a valid event envelope: {_short(exc)}", attempts_so_far)
+        try:
+            with self.engine.begin() as conn:
+                seen = conn.execute(
+                    select(processed_events.c.event_id).where(
+                        processed_events.c.consumer == self.name,
+                        processed_events.c.event_id == event["id"],
+                    )
+                ).first()
+                if seen is not None:
+                    return Outcome("duplicate", attempts=attempts_so_far)
+                conn.execute(
+                    insert(processed_events).values(
+                        consumer=self.name, event_id=event["id"], processed_at=datetime.now(UTC)
+                    )
+                )
+                self.handler(event, conn)
+        except Exception as exc:  # noqa: BLE001 - the handler's failure decides a retry
+            attempts = attempts_so_far + 1
+            reason = f"{type(exc).__name__}: {_short(exc)}"
+            log.warning(
+                "consumer %s: event %s (%s) failed, attempt %d: %s",
+                self.name, event.get("id"), event.get("type"), attempts, reason,
+            )
+            if attempts > len(self.retry_delays_ms):
+                return Outcome("dead", f"gave up after {attempts} attempts: {reason}", attempts)
+            return Outcome("retry", reason, attempts)
+        return Outcome("handled", attempts=attempts_so_far)
+
+    # -- one runtime: py-amqp ------------------------------------------------
+    def run(
+        self,
+        amqp_uri: str,
+        *,
+        stop: threading.Event | None = None,
+        max_messages: int | None = None,
+        idle_timeout: float | None = None,
+        prefetch: int = 50,
+    ) -> int:
+        """Consume until `stop` is set, `max_messages` were settled, or nothing came for `idle_timeout` s."""
+        params = parse_amqp_uri(amqp_uri)
+        conn = amqp.Connection(**params.connection_kwargs(), heartbeat=0)
+        conn.connect()
+        settled = 0
+        try:
+            channel = conn.channel()
+            queues = declare_consumer(channel, self.name, self.bindings, self.retry_delays_ms)
+            side = conn.channel()  # publishes retries and dead letters, with confirms
+            side.confirm_select()
+            channel.basic_qos(0, prefetch, False)
+
+            def on_message(message: amqp.Message) -> None:
+                nonlocal settled
+                headers = message.application_headers or {}
+                outcome = self.handle(message.body, int(headers.get(ATTEMPTS_HEADER, 0)))
+                if outcome.status in ("retry", "dead"):
+                    target = (
+                        queues.retries[outcome.attempts - 1] if outcome.status == "retry" else queues.dead_letter
+                    )
+                    if outcome.status == "dead":
+                        log.error("consumer %s: dead-lettered a message: %s", self.name, outcome.reason)
+                    copy = amqp.Message(
+                        message.body,
+                        content_type=message.properties.get("content_type"),
+                        delivery_mode=2,
+                        message_id=message.properties.get("message_id"),
+                        type=message.properties.get("type"),
+                        application_headers={
+                            **headers,
+                            ATTEMPTS_HEADER: outcome.attempts,
+                            ERROR_HEADER: (outcome.reason or "")[:500],
+                            "x-relais-routing-key": message.delivery_info.get("routing_key", ""),
+                        },
+                    )
+                    side.basic_publish_confirm(copy, exchange="", routing_key=target)
+                channel.basic_ack(message.delivery_tag)
+                settled += 1
+
+            channel.basic_consume(queues.main, callback=on_message)
+            last = time.monotonic()
+            while not (stop and stop.is_set()) and not (max_messages and settled >= max_messages):
+                try:
+                    conn.drain_events(timeout=0.2)
+                    last = time.monotonic()
+                except socket.timeout:
+                    if idle_timeout is not None and time.monotonic() - last > idle_timeout:
+                        break
+        finally:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        return settled
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,117 @@
+"""Exchange and queue names, and their declaration on a channel.
+
+One durable topic exchange carries every event, routed by event type. An
+alternate exchange keeps events nobody is bound to yet, so none is dropped.
+Each consumer owns a main queue, one delay queue per retry and a dead-letter
+queue; see contracts/README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+EVENTS_EXCHANGE = "relais.events"
+UNROUTED_EXCHANGE = "relais.unrouted"
+UNROUTED_QUEUE = "relais.unrouted"
+DEFAULT_RETRY_DELAYS_MS: tuple[int, ...] = (1_000, 5_000, 30_000)
+
+
+@dataclass(frozen=True)
+class ConsumerQueues:
+    name: str
+    main: str
+    retries: tuple[str, ...]
+    dead_letter: str
+
+
+def consumer_queues(name: str, retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS) -> ConsumerQueues:
+    main = f"relais.q.{name}"
+    return ConsumerQueues(
+        name=name,
+        main=main,
+        retries=tuple(f"{main}.retry.{i + 1}" for i in range(len(retry_delays_ms))),
+        dead_letter=f"{main}.dlq",
+    )
+
+
+def declare_events_exchange(channel) -> None:
+    """Declare `relais.events` and its alternate exchange (idempotent)."""
+    channel.exchange_declare(UNROUTED_EXCHANGE, "fanout", durable=True, auto_delete=False)
+    channel.queue_declare(UNROUTED_QUEUE, durable=True, auto_delete=False)
+    channel.queue_bind(UNROUTED_QUEUE, UNROUTED_EXCHANGE, "")
+    channel.exchange_declare(
+        EVENTS_EXCHANGE,
+        "topic",
+        durable=True,
+        auto_delete=False,
+        arguments={"alternate-exchange": UNROUTED_EXCHANGE},
+    )
+
+
+def declare_consumer(
+    channel,
+    name: str,
+    bindings: list[str],
+    retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS,
+) -> ConsumerQueues:
+    """Declare a consumer's queues and bind its main queue to `bindings` (topic patterns)."""
+    queues = consumer_queues(name, retry_delays_ms)
+    declare_events_exchange(channel)
+    channel.queue_declare(queues.dead_letter, durable=True, auto_delete=False)
+    channel.queue_declare(
+        queues.main,
+        durable=True,
+        auto_delete=False,
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter},
+    )
+    for retry_queue, delay in zip(queues.retries, retry_delays_ms):
+        channel.queue_declare(
+            retry_queue,
+            durable=True,
+            auto_delete=False,
+            arguments={
+                "x-message-ttl": int(delay),
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queues.main,
+            },
+        )
+    for pattern in bindings:
+        channel.queue_bind(queues.main, EVENTS_EXCHANGE, pattern)
+    return queues
+
+
+@dataclass(frozen=True)
+class AmqpParams:
+    host: str
+    port: int
+    userid: str
+    password: str
+    virtual_host: str
+
+    @property
+    def hostport(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def connection_kwargs(self) -> dict:
+        return {
+            "host": self.hostport,
+            "userid": self.userid,
+            "password": self.password,
+            "virtual_host": self.virtual_host,
+        }
+
+
+def parse_amqp_uri(uri: str) -> AmqpParams:
+    """Split `amqp://user:pass@host:port/vhost` (vhost `/` when the path is empty or `/`)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("amqp", "pyamqp"):
+        raise ValueError(f"RELAIS_AMQP_URI must start with amqp://, got scheme {parts.scheme!r}")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    return AmqpParams(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5672,
+        userid=unquote(parts.username or "guest"),
+        password=unquote(parts.password or "guest"),
+        virtual_host=unquote(path) if path else "/",
+    )

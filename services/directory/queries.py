@@ -1,0 +1,116 @@
+"""Read-side queries other services need (exposed over RPC by service.py).
+
+Every function takes a SQLAlchemy `Connection` and returns plain dicts
+(canonical Person / Structure records, as in the bus contracts), so the same
+functions serve the RPC entrypoint, the command line and tests.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, select
+
+import orjson
+
+from . import tables
+from .model import search_key
+
+p, m, s = tables.person, tables.membership, tables.structure
+
+
+def _records(conn: Connection, where) -> list[dict]:
+    rows = conn.execute(select(p.c.data).where(where).order_by(p.c.jointure)).all()
+    return [orjson.loads(r.data)["record"] for r in rows]
+
+
+def _structure_jointures(conn: Connection, structure: str) -> list[str]:
+    """A structure named by jointure or by UAI (case-insensitive) -> its jointure(s)."""
+    rows = conn.execute(
+        select(s.c.jointure).where((s.c.jointure == structure) | (s.c.uai == structure.upper()))
+    ).all()
+    return [r.jointure for r in rows] or [structure]
+
+
+def person(conn: Connection, jointure: str) -> dict | None:
+    """A person by jointure (the AAF join key), with raw attributes under `attributes`."""
+    row = conn.execute(select(p.c.data).where(p.c.jointure == jointure)).first()
+    if row is None:
+        return None
+    data = orjson.loads(row.data)
+    return {**data["record"], "attributes": data["attributes"]}
+
+
+def pupils_by_attachment(conn: Connection, struct_rattach_id: str, uai: str) -> list[dict]:
+    """Pupils by SIECLE id (`ENTEleveStructRattachId`) within the structure of that UAI."""
+    structures = _structure_jointures(conn, uai)
+    return _records(conn, and_(p.c.category == "Eleve", p.c.struct_rattach_id == struct_rattach_id,
+                               p.c.structure.in_(structures)))
+
+
+def parents_of_pupil(conn: Connection, pupil_struct_rattach_id: str, uai: str, last_name: str,
+                     first_name: str) -> list[dict]:
+    """Relatives of the pupil (SIECLE id + UAI) whose names match, ignoring case and accents."""
+    pupils = pupils_by_attachment(conn, pupil_struct_rattach_id, uai)
+    relatives = {mm["person"] for pu in pupils for mm in pu["memberships"] if mm["kind"] == "relative"}
+    if not relatives:
+        return []
+    return _records(conn, and_(p.c.jointure.in_(relatives), p.c.last_key == search_key(last_name),
+                               p.c.first_key == search_key(first_name)))
+
+
+def by_ine(conn: Connection, ine: str) -> list[dict]:
+    return _records(conn, p.c.ine == ine.strip().upper())
+
+
+def by_email(conn: Connection, email: str) -> list[dict]:
+    """Staff by academic e-mail, ignoring case."""
+    return _records(conn, p.c.email_key == search_key(email))
+
+
+def members(conn: Connection, structure: str, *, class_code: str | None = None,
+            group_code: str | None = None) -> list[dict]:
+    """Members of a structure (jointure or UAI), or of one of its classes or groups.
+
+    For a class or group this includes the teachers who teach it.
+    """
+    structures = _structure_jointures(conn, structure)
+    if class_code is None and group_code is None:
+        jointures = select(m.c.person).where(m.c.kind == "structure", m.c.structure.in_(structures))
+        return _records(conn, p.c.jointure.in_(jointures))
+    scope, code = ("class", class_code) if class_code is not None else ("group", group_code)
+    jointures = select(m.c.person).where(
+        m.c.structure.in_(structures), m.c.code == code, m.c.kind.in_((scope, "teaching"))
+    )
+    # The table does not keep a teaching's scope (class or group): check it on the record.
+    return [
+        rec for rec in _records(conn, p.c.jointure.in_(jointures))
+        if any(mm.get("structure") in structures and mm.get("code") == code
+               and (mm["kind"] == scope or (mm["kind"] == "teaching" and mm["scope"] == scope))
+               for mm in rec["memberships"])
+    ]
+
+
+def children(conn: Connection, relative: str) -> list[dict]:
+    """Pupils that name this person as a relative."""
+    jointures = select(m.c.person).where(m.c.kind == "relative", m.c.other == relative)
+    return _records(conn, p.c.jointure.in_(jointures))
+
+
+def legal_guardians(conn: Connection, pupil: str) -> list[dict]:
+    """The pupil's relatives flagged as legal guardians (those in the directory)."""
+    jointures = select(m.c.other).where(m.c.kind == "relative", m.c.person == pupil, m.c.legal_guardian.is_(True))
+    return _records(conn, p.c.jointure.in_(jointures))
+
+
+def structure(conn: Connection, key: str) -> dict | None:
+    """A structure by jointure or UAI."""
+    row = conn.execute(
+        select(s.c.data).where((s.c.jointure == key) | (s.c.uai == key.upper())).order_by(s.c.jointure)
+    ).first()
+    return orjson.loads(row.data)["record"] if row else None
+
+
+def last_import(conn: Connection) -> dict | None:
+    row = conn.execute(
+        select(tables.import_run.c.report).order_by(tables.import_run.c.started_at.desc()).limit(1)
+    ).first()
+    return orjson.loads(row.report) if row else None
