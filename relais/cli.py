@@ -127,6 +127,18 @@ def serve(service: str) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "relais.serve", service])
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("service")
+@click.argument("method")
+@click.argument("args", nargs=-1)
+def rpc(service: str, method: str, args: tuple[str, ...]) -> None:
+    """Call a running service over RPC and print the JSON answer.
+
+    Example: relais rpc directory get_person 2605692
+    """
+    os.execv(sys.executable, [sys.executable, "-m", "relais.rpc", service, method, *args])
+
+
 def _register() -> None:
     from services.directory.cli import directory
 

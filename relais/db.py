@@ -24,7 +24,9 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # We emit BEGIN ourselves (below): pysqlite's implicit one breaks SAVEPOINT.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -33,11 +35,24 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA cache_size=-65536")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # Writers take the write lock up front, so a long import and a relay
+            # queue up (busy timeout) instead of failing on a stale snapshot.
+            # Readers use deferred transactions: WAL snapshots, never blocked.
+            mode = "IMMEDIATE" if conn.get_execution_options().get("relais_writer") else "DEFERRED"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
         url = parsed.set(drivername="postgresql+psycopg")
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine for transactions that write: `with writer(engine).begin() as conn:`."""
+    return engine.execution_options(relais_writer=True)
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -58,7 +73,7 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

@@ -27,9 +27,19 @@ def main(argv: list[str]) -> int:
     service = getattr(__import__(module, fromlist=[cls]), cls)
     runner = ServiceRunner({"AMQP_URI": Settings.from_env().amqp_uri})
     runner.add_service(service)
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    # Signal handlers run in the main loop and cannot use eventlet primitives:
+    # stop from a greenlet, once.
+    stopping = []
+
+    def shutdown(*_):
+        if not stopping:
+            stopping.append(True)
+            eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
     runner.start()
-    runner.wait()
+    eventlet.spawn(runner.wait).wait()
     return 0
 
 

@@ -22,6 +22,8 @@ from typing import Any
 import amqp
 from sqlalchemy import Connection, Engine, insert, select
 
+from relais.db import writer
+
 from . import contracts
 from .envelope import loads
 from .tables import processed_events
@@ -68,7 +70,7 @@ class EventConsumer:
         except Exception as exc:  # noqa: BLE001 - any decoding failure is poison
             return Outcome("dead", f"not a valid event envelope: {_short(exc)}", attempts_so_far)
         try:
-            with self.engine.begin() as conn:
+            with writer(self.engine).begin() as conn:
                 seen = conn.execute(
                     select(processed_events.c.event_id).where(
                         processed_events.c.consumer == self.name,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import Connection, Engine, delete, func, select, text
 
-from relais.db import bulk_insert
+from relais.db import bulk_insert, writer
 
 from .envelope import Event, dumps
 from .publisher import ConfirmedPublisher, OutgoingMessage, PublishError
@@ -60,39 +60,53 @@ class OutboxRelay:
         self.batch_size = batch_size
         self._publisher: ConfirmedPublisher | None = None
 
-    def _take_lock(self, conn: Connection) -> bool:
-        if conn.dialect.name != "postgresql":
-            return True
-        return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar())
-
     def relay_batch(self) -> int:
         """Publish one batch; returns how many events were confirmed and removed."""
-        with self.engine.begin() as conn:
-            if not self._take_lock(conn):
-                return 0
-            rows: Sequence = conn.execute(
-                select(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.body)
-                .order_by(outbox.c.seq)
-                .limit(self.batch_size)
-            ).all()
-            if not rows:
-                return 0
-            if self._publisher is None:
-                self._publisher = self.publisher_factory()
-            try:
-                self._publisher.publish(
-                    OutgoingMessage(routing_key=r.type, body=bytes(r.body), message_id=r.event_id, type=r.type)
-                    for r in rows
-                )
-            except PublishError:
-                self._publisher = None
-                raise
-            # Delete exactly the rows sent: with PostgreSQL sequences a row with a
-            # lower seq may commit later, so a seq range could hide an unsent one.
-            seqs = [r.seq for r in rows]
-            for i in range(0, len(seqs), 1000):
-                conn.execute(delete(outbox).where(outbox.c.seq.in_(seqs[i : i + 1000])))
-            return len(rows)
+        if self.engine.dialect.name == "postgresql":
+            # One transaction, under an advisory lock: one relay at a time, in order.
+            with self.engine.begin() as conn:
+                if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar():
+                    return 0
+                rows = self._fetch(conn)
+                if rows:
+                    self._publish(rows)
+                    self._delete(conn, rows)
+                return len(rows)
+        # SQLite has one writer: read, publish, then take the write lock only to delete.
+        with self.engine.connect() as conn:
+            rows = self._fetch(conn)
+        if rows:
+            self._publish(rows)
+            with writer(self.engine).begin() as conn:
+                self._delete(conn, rows)
+        return len(rows)
+
+    def _fetch(self, conn: Connection) -> Sequence:
+        return conn.execute(
+            select(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.body)
+            .order_by(outbox.c.seq)
+            .limit(self.batch_size)
+        ).all()
+
+    def _publish(self, rows: Sequence) -> None:
+        if self._publisher is None:
+            self._publisher = self.publisher_factory()
+        try:
+            self._publisher.publish(
+                OutgoingMessage(routing_key=r.type, body=bytes(r.body), message_id=r.event_id, type=r.type)
+                for r in rows
+            )
+        except PublishError:
+            self._publisher = None
+            raise
+
+    @staticmethod
+    def _delete(conn: Connection, rows: Sequence) -> None:
+        # Delete exactly the rows sent: with PostgreSQL sequences a row with a
+        # lower seq may commit later, so a seq range could hide an unsent one.
+        seqs = [r.seq for r in rows]
+        for i in range(0, len(seqs), 1000):
+            conn.execute(delete(outbox).where(outbox.c.seq.in_(seqs[i : i + 1000])))
 
     def drain(self, progress: Callable[[int], None] | None = None) -> int:
         """Relay until the outbox is empty; returns the number of events published."""

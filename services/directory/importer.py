@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from relais.bus.envelope import Event
 from relais.bus.outbox import add_events
-from relais.db import bulk_insert, bulk_update
+from relais.db import bulk_insert, bulk_update, writer
 
 from . import model, tables
 from .aaf import FAMILIES, PERSON_FAMILIES, AafFileError, AafRecord, FileInfo, RecordError, file_info, iter_records
@@ -196,7 +196,7 @@ class DirectoryImporter:
             report.counts(fam)
         run = _Run(self, report, progress)
         try:
-            with self.engine.begin() as conn:
+            with writer(self.engine).begin() as conn:
                 run.conn = conn
                 for info, batches in self._sources(infos):
                     run.import_file(info, batches)
@@ -233,7 +233,7 @@ class DirectoryImporter:
                 yield info, prepared_batches(info.path, self.options.batch_size)
 
     def _record_failed_run(self, report: ImportReport) -> None:
-        with self.engine.begin() as conn:
+        with writer(self.engine).begin() as conn:
             conn.execute(
                 insert(tables.import_run).values(
                     id=report.import_id,

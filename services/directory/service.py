@@ -13,6 +13,7 @@ from eventlet import tpool
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from nameko.timer import timer
+from sqlalchemy.exc import OperationalError
 
 from relais.bus.outbox import OutboxRelay
 from relais.bus.publisher import ConfirmedPublisher, PublishError
@@ -90,3 +91,5 @@ class DirectoryService:
             tpool.execute(self.runtime.relay.drain)
         except PublishError as exc:
             log.warning("outbox relay: %s; will retry", exc)
+        except OperationalError as exc:  # e.g. SQLite busy during a long import
+            log.info("outbox relay: database busy (%s); will retry", exc.orig)

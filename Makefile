@@ -1,0 +1,37 @@
+# Relais: `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+BENCH_PERSONS ?= 1000000
+
+.PHONY: help venv services test test-fast demo bench-directory clean
+
+help:
+	@echo "make demo             import the sample academy end to end and show a summary"
+	@echo "make test             run the whole test suite (starts RabbitMQ/PostgreSQL if needed)"
+	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS)); prints one JSON line last"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+services:
+	@scripts/ensure-services.sh
+
+test: venv services
+	$(PY) -m pytest -q
+
+demo: venv
+	@scripts/ensure-services.sh no-postgres
+	$(PY) -m relais.demo
+
+bench-directory: venv services
+	$(PY) -m services.directory.bench --persons $(BENCH_PERSONS)
+
+clean:
+	rm -rf var bench-data .pytest_cache

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Make sure RabbitMQ (with its management API) and PostgreSQL answer on this
+# machine, starting them when they are installed but stopped. Used by
+# `make test` and `make demo`; says clearly what is missing otherwise.
+set -euo pipefail
+
+need_pg="${1:-yes}"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if ! port_open 5672; then
+  if command -v rabbitmq-server >/dev/null 2>&1; then
+    echo "starting RabbitMQ (rabbitmq-server -detached)…" >&2
+    rabbitmq-server -detached
+    for _ in $(seq 1 60); do port_open 5672 && break; sleep 1; done
+  else
+    echo "RabbitMQ is not installed and nothing listens on 127.0.0.1:5672." >&2
+    echo "Install it (Debian: apt-get install rabbitmq-server) or set RELAIS_AMQP_URI to a running broker." >&2
+    exit 1
+  fi
+fi
+if command -v rabbitmqctl >/dev/null 2>&1; then
+  rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+  if ! port_open 15672; then
+    echo "enabling the RabbitMQ management API (tests create throw-away vhosts with it)…" >&2
+    rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+    for _ in $(seq 1 30); do port_open 15672 && break; sleep 1; done
+  fi
+fi
+port_open 5672 || { echo "RabbitMQ did not come up on 127.0.0.1:5672" >&2; exit 1; }
+
+if [ "$need_pg" = "yes" ] && ! port_open 5432; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "starting PostgreSQL…" >&2
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+    for _ in $(seq 1 30); do port_open 5432 && break; sleep 1; done
+  else
+    echo "PostgreSQL is not installed and nothing listens on 127.0.0.1:5432." >&2
+    echo "Install it (Debian: apt-get install postgresql) or set RELAIS_TEST_POSTGRES_URL." >&2
+    exit 1
+  fi
+fi
+exit 0

@@ -1,0 +1,112 @@
+"""Shared fixtures: real SQLite files, real PostgreSQL databases, real RabbitMQ vhosts.
+
+Nothing here mocks the broker or the database. PostgreSQL tests create a
+throw-away database on RELAIS_TEST_POSTGRES_URL (default the local server,
+trust auth); broker tests get a throw-away vhost through the RabbitMQ
+management API (scripts/ensure-services.sh enables it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from relais.db import make_engine, upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RELAIS_SHARED_DIR", ROOT.parent / "shared"))
+AAF_SAMPLE = SHARED / "fixtures" / "aaf" / "entcore-2013"
+
+POSTGRES_ADMIN_URL = os.environ.get("RELAIS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+RABBIT_API = os.environ.get("RELAIS_TEST_RABBITMQ_API", "http://guest:guest@127.0.0.1:15672")
+AMQP_BASE = os.environ.get("RELAIS_TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
+
+
+@pytest.fixture(scope="session")
+def aaf_sample() -> Path:
+    if not AAF_SAMPLE.is_dir():
+        pytest.fail(f"the AAF sample export is missing: {AAF_SAMPLE} (shared/ must sit beside the checkout)")
+    return AAF_SAMPLE
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'relais.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine():
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"relais_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}. "
+                    "Run scripts/ensure-services.sh (make test does).")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request):
+    """The same test on the embedded default and on PostgreSQL."""
+    return request.getfixturevalue("sqlite_engine" if request.param == "sqlite" else "pg_engine")
+
+
+def _rabbit_api(method: str, path: str) -> None:
+    parts = urllib.parse.urlsplit(RABBIT_API)
+    req = urllib.request.Request(f"{parts.scheme}://{parts.hostname}:{parts.port}{path}", method=method)
+    token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    req.add_header("content-type", "application/json")
+    if method == "PUT":
+        req.data = json.dumps({}).encode() if "permissions" not in path else json.dumps(
+            {"configure": ".*", "write": ".*", "read": ".*"}).encode()
+    urllib.request.urlopen(req, timeout=10).read()
+
+
+@pytest.fixture
+def amqp_uri():
+    """A throw-away RabbitMQ vhost for one test: its AMQP URI."""
+    vhost = f"relais_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _rabbit_api("PUT", f"/api/vhosts/{vhost}")
+        _rabbit_api("PUT", f"/api/permissions/{vhost}/guest")
+    except (urllib.error.URLError, OSError) as exc:
+        pytest.fail(f"RabbitMQ management API not reachable at {RABBIT_API}: {exc}. "
+                    "Run scripts/ensure-services.sh (make test does).")
+    yield f"{AMQP_BASE}/{vhost}"
+    try:
+        _rabbit_api("DELETE", f"/api/vhosts/{vhost}")
+    except (urllib.error.URLError, OSError):
+        pass
+
+
+@pytest.fixture
+def settings_env(tmp_path, amqp_uri, monkeypatch):
+    """Environment for CLI and service tests: a data dir, SQLite in it, a throw-away vhost."""
+    monkeypatch.setenv("RELAIS_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("RELAIS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("RELAIS_AMQP_URI", amqp_uri)
+    monkeypatch.setenv("RELAIS_TENANT", "test")
+    return {"RELAIS_DATA_DIR": str(tmp_path / "var"), "RELAIS_AMQP_URI": amqp_uri, "RELAIS_TENANT": "test"}
