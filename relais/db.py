@@ -85,7 +85,8 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def bulk_insert(conn, table_name: str, columns: list[str] | tuple[str, ...], rows: list[tuple]) -> None:
+def bulk_insert(conn, table_name: str, columns: list[str] | tuple[str, ...], rows: list[tuple],
+                *, ignore_conflicts: bool = False) -> None:
     """INSERT many rows of tuples through the driver's executemany.
 
     SQLAlchemy's per-row parameter processing costs more than SQLite's own
@@ -94,7 +95,8 @@ def bulk_insert(conn, table_name: str, columns: list[str] | tuple[str, ...], row
     """
     if rows:
         conn.exec_driver_sql(
-            f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join([_mark(conn)] * len(columns))})",
+            f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join([_mark(conn)] * len(columns))})"
+            + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""),
             rows,
         )
 

@@ -41,6 +41,12 @@ def add_events(conn: Connection, events: Iterable[Event], *, validate: bool = Tr
     return len(rows)
 
 
+def add_serialized(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> int:
+    """Write events already serialized elsewhere, as (event id, type, JSON body) tuples."""
+    bulk_insert(conn, outbox.name, ("event_id", "type", "body"), list(rows))
+    return len(rows)
+
+
 def pending_count(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(outbox)).scalar_one()
 

@@ -142,10 +142,50 @@ class _Salvaged(io.RawIOBase):
         return len(chunk)
 
 
-def iter_records(path: Path) -> Iterator[AafRecord | RecordError]:
-    """Yield each record of the file in order, or a `RecordError` for one that is unreadable.
+@dataclass(slots=True)
+class RawRecord:
+    """One record element, detached from its file, not read yet."""
+
+    element: object  # lxml element of addRequest | modifyRequest | deleteRequest
+    line: int
+
+    @property
+    def operation(self) -> str:
+        return _OPERATIONS[self.element.tag]
+
+    def family_and_id(self) -> tuple[str | None, str | None]:
+        """The record's family and identifier, cheaply (no attribute reading)."""
+        el = self.element
+        try:  # the usual shape: operationalAttributes/attr/value, identifier/id
+            op, ident = el[0], el[1]
+            if op.tag == "operationalAttributes" and ident.tag == "identifier":
+                attr = op[0]
+                category = attr[0].text.strip() if attr.get("name") in _CATEGORY_ATTRS else None
+                identifier = (ident[0].text or "").strip() or None
+                return _FAMILY_BY_CATEGORY.get(category or ""), identifier
+        except (IndexError, AttributeError):
+            pass
+        record = self.read()
+        if isinstance(record, AafRecord):
+            return record.family, record.identifier
+        return None, None
+
+    def raw_hash(self) -> str:
+        """A hash of the record exactly as written: equal bytes, equal record."""
+        from .model import raw_fingerprint
+
+        return raw_fingerprint(etree.tostring(self.element, with_tail=False))
+
+    def read(self) -> "AafRecord | RecordError":
+        return _read_record(self.element, self.line)
+
+
+def iter_elements(path: Path) -> Iterator[RawRecord | RecordError]:
+    """Yield each record element of the file in order (or a `RecordError` for unreadable bytes).
 
     Raises `AafFileError` if the file is hostile, not well-formed or truncated.
+    Each element is detached from the document once the next one is read, so
+    memory stays flat however large the file.
     """
     path = Path(path)
     try:
@@ -172,22 +212,27 @@ def iter_records(path: Path) -> Iterator[AafRecord | RecordError]:
     try:
         for _event, elem in parser:
             line = elem.sourceline or 0
-            bad = _bad_line_in(elem, line, bad_lines) if bad_lines else None
-            if bad is not None:
-                yield RecordError(line, elem.findtext("identifier/id"), f"invalid UTF-8 bytes at line {bad}")
-            else:
-                yield _read_record(elem, line)
-            elem.clear(keep_tail=True)
             parent = elem.getparent()
             if parent is not None:
                 while elem.getprevious() is not None:
                     del parent[0]
+            bad = _bad_line_in(elem, line, bad_lines) if bad_lines else None
+            if bad is not None:
+                yield RecordError(line, elem.findtext("identifier/id"), f"invalid UTF-8 bytes at line {bad}")
+            else:
+                yield RawRecord(elem, line)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
         raise AafFileError(path, f"malformed XML: {exc.msg}", line) from exc
     root = getattr(parser, "root", None)
     if root is not None and root.tag != "ficAlimMENESR":
         raise AafFileError(path, f"root element is <{root.tag}>, expected <ficAlimMENESR>", 1)
+
+
+def iter_records(path: Path) -> Iterator[AafRecord | RecordError]:
+    """Each record of the file, read: `iter_elements` plus attribute reading."""
+    for item in iter_elements(path):
+        yield item.read() if isinstance(item, RawRecord) else item
 
 
 def _bad_line_in(elem, first: int, bad_lines: set[int]) -> int | None:
@@ -214,7 +259,7 @@ def _read_record(elem, line: int) -> AafRecord | RecordError:
                 name = attr.get("name")
                 if not name:
                     return RecordError(line, identifier, f"an <{attr.tag}> element has no name")
-                values = [v.text.strip() for v in attr if v.text and v.text.strip()]
+                values = [t for v in attr if (t := (v.text or "").strip())]
                 if name in attributes:
                     attributes[name].extend(values)
                 else:

@@ -23,14 +23,15 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 
-from relais.bus.envelope import Event
-from relais.bus.outbox import add_events
+from relais.bus.envelope import Event, dumps, loads, utc_now_iso
+from relais.bus.outbox import add_serialized
 from relais.db import bulk_insert, bulk_update, writer
 
 from . import model, tables
-from .aaf import FAMILIES, PERSON_FAMILIES, AafFileError, AafRecord, FileInfo, RecordError, file_info, iter_records
+from .aaf import (
+    FAMILIES, PERSON_FAMILIES, AafFileError, AafRecord, FileInfo, RawRecord, RecordError, file_info, iter_elements,
+)
 from .report import FileResult, ImportReport, Warning
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ MAX_LISTED_WARNINGS = 1000
 
 class ImportRefused(Exception):
     """The run would change too much at once; nothing was changed."""
+
+
+class _StaleView(Exception):
+    """A parser process saw a record as it was before a change made earlier in this run."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +82,21 @@ class Kind:
         """Column order of `row()`: the key first."""
         if self.name == "person":
             return ("jointure", "category", "structure", "last_key", "first_key", "email_key", "ine",
-                    "struct_rattach_id", "record_hash", "data")
+                    "struct_rattach_id", "raw_hash", "record_hash", "data")
         if self.name == "structure":
-            return ("jointure", "uai", "record_hash", "data")
-        return ("code", "record_hash", "data")
+            return ("jointure", "uai", "raw_hash", "record_hash", "data")
+        return ("code", "raw_hash", "record_hash", "data")
 
-    def row(self, key: str, record: dict, attrs: dict, fingerprint: str) -> tuple:
-        data = orjson.dumps({"record": record, "attributes": attrs})
+    def row(self, key: str, record: dict, attrs_json: bytes, fingerprint: str, raw_hash: str | None) -> tuple:
+        # {"record": ..., "attributes": ...} with the attributes serialized once for hash and row
+        data = b'{"record":' + orjson.dumps(record) + b',"attributes":' + attrs_json + b"}"
         if self.name == "person":
             return (key, record["category"], record["structure"], model.search_key(record["last_name"]),
                     model.search_key(record["first_name"]), model.search_key(record["email"]) or None,
-                    record["ine"], record["struct_rattach_id"], fingerprint, data)
+                    record["ine"], record["struct_rattach_id"], raw_hash, fingerprint, data)
         if self.name == "structure":
-            return (key, record["uai"], fingerprint, data)
-        return (key, fingerprint, data)
+            return (key, record["uai"], raw_hash, fingerprint, data)
+        return (key, raw_hash, fingerprint, data)
 
     def identity(self, record: dict) -> dict:
         """The payload fields naming the record in updated/deleted events."""
@@ -114,32 +120,82 @@ KINDS: dict[str, Kind] = {
 }
 
 
+class EventMaker:
+    """Builds this run's events: one correlation id, one timestamp per batch."""
+
+    def __init__(self, tenant: str, correlation_id: str):
+        self.tenant = tenant
+        self.correlation_id = correlation_id
+        self.tick()
+
+    def tick(self) -> None:
+        self.now = utc_now_iso()
+
+    def serialized(self, type_: str, payload: dict) -> tuple[str, str, bytes]:
+        """(event id, type, JSON body) of a new event, ready for the outbox."""
+        ev = Event(type=type_, payload=payload, source=SOURCE, tenant=self.tenant,
+                   correlation_id=self.correlation_id, occurred_at=self.now)
+        return ev.id, ev.type, dumps(ev.to_dict())
+
+
 # -- parsing side: pure CPU, may run in a worker process --------------------------------
+
+StoredHashes = Callable[[str, list[str]], dict[str, tuple[str | None, str]]]
+"""(family, keys) -> {key: (raw_hash, record_hash)} of the records stored."""
+
+
+def stored_hashes(conn: Connection) -> StoredHashes:
+    def lookup(family: str, keys: list[str]) -> dict[str, tuple[str | None, str]]:
+        kind = KINDS[family]
+        t = kind.table
+        out: dict[str, tuple[str | None, str]] = {}
+        for i in range(0, len(keys), 1000):
+            for k, raw, rec in conn.execute(
+                select(kind.key, t.c.raw_hash, t.c.record_hash).where(kind.key.in_(keys[i:i + 1000]))
+            ):
+                out[k] = (raw, rec)
+        return out
+
+    return lookup
+
 
 @dataclass(slots=True)
 class Prepared:
-    """A record made ready for the database: canonical form and fingerprint for adds."""
+    """A record made ready for the database: canonical form, fingerprint and rows for adds."""
 
     operation: str
     family: str
     key: str
     line: int
     attributes: dict[str, list[str]]
+    raw_hash: str | None = None
     record: dict | None = None
     fingerprint: str | None = None
     row: tuple | None = None
     memberships: list[tuple] | None = None
+    created: tuple[str, str, bytes] | None = None  # its `.created` event, for a record not stored yet
 
     def complete(self, kind: "Kind") -> None:
         """Fingerprint, row and membership rows from `record` and `attributes`."""
-        self.fingerprint = model.fingerprint(self.record, self.attributes)
-        self.row = kind.row(self.key, self.record, self.attributes, self.fingerprint)
+        attrs_json = model.attributes_json(self.attributes)
+        self.fingerprint = model.fingerprint(self.family, self.key, attrs_json)
+        self.row = kind.row(self.key, self.record, attrs_json, self.fingerprint, self.raw_hash)
         self.memberships = _membership_rows(self.record) if kind.name == "person" else None
 
 
-def prepare(rec: AafRecord) -> Prepared | RecordError:
+@dataclass(slots=True)
+class Unchanged:
+    """An add whose bytes equal the stored record's, as the parser saw the database."""
+
+    family: str
+    key: str
+    line: int
+    stored_hash: str  # the record_hash seen: the importer checks it still holds
+
+
+def prepare(rec: AafRecord, raw_hash: str | None = None) -> Prepared | RecordError:
     attrs = model.kept_attributes(rec.attributes)
-    p = Prepared(rec.operation, rec.family, rec.identifier, rec.line, attrs)
+    p = Prepared(rec.operation, rec.family, rec.identifier, rec.line, attrs, raw_hash)
     if rec.operation == "add":
         kind = KINDS[rec.family]
         try:
@@ -150,16 +206,57 @@ def prepare(rec: AafRecord) -> Prepared | RecordError:
     return p
 
 
-def prepared_batches(path: Path, batch_size: int) -> Iterator[list[Prepared | RecordError]]:
+def prepare_batch(items: list[RawRecord | RecordError], lookup: StoredHashes,
+                  events: EventMaker) -> list[Prepared | Unchanged | RecordError]:
+    """Read the records of a batch, skipping the reading of those stored byte for byte.
+
+    A record not stored yet leaves with its rows and its `.created` event built,
+    and without its canonical form, which the importer then does not need.
+    """
+    events.tick()
+    heads: list[tuple[str | None, str | None]] = []
+    keys: dict[str, list[str]] = {}
+    for item in items:
+        head = item.family_and_id() if isinstance(item, RawRecord) and item.operation == "add" else (None, None)
+        heads.append(head)
+        if head[0] in KINDS and head[1]:
+            keys.setdefault(head[0], []).append(head[1])
+    stored = {family: lookup(family, ks) for family, ks in keys.items()}
+    out: list[Prepared | Unchanged | RecordError] = []
+    for item, (family, key) in zip(items, heads):
+        if isinstance(item, RecordError):
+            out.append(item)
+            continue
+        raw_hash = None
+        if family in stored and key:
+            raw_hash = item.raw_hash()
+            known = stored[family].get(key)
+            if known is not None and known[0] == raw_hash:
+                out.append(Unchanged(family, key, item.line, known[1]))
+                continue
+        rec = item.read()
+        p = prepare(rec, raw_hash) if isinstance(rec, AafRecord) else rec
+        if isinstance(p, Prepared) and p.record is not None and family in stored and key not in stored[family]:
+            kind = KINDS[family]
+            p.created = events.serialized(f"{kind.event_prefix}.created", {kind.name: p.record})
+            p.record = p.attributes = None
+        out.append(p)
+    return out
+
+
+Batch = list[Prepared | Unchanged | RecordError]
+
+
+def prepared_batches(path: Path, batch_size: int, lookup: StoredHashes, events: EventMaker) -> Iterator[Batch]:
     """The file's records, prepared, in batches. Raises AafFileError for a broken file."""
-    batch: list[Prepared | RecordError] = []
-    for item in iter_records(path):
-        batch.append(prepare(item) if isinstance(item, AafRecord) else item)
+    batch: list[RawRecord | RecordError] = []
+    for item in iter_elements(path):
+        batch.append(item)
         if len(batch) >= batch_size:
-            yield batch
+            yield prepare_batch(batch, lookup, events)
             batch = []
     if batch:
-        yield batch
+        yield prepare_batch(batch, lookup, events)
 
 
 # -- the import run ------------------------------------------------------------------
@@ -198,7 +295,8 @@ class DirectoryImporter:
         try:
             with writer(self.engine).begin() as conn:
                 run.conn = conn
-                for info, batches in self._sources(infos):
+                run.note_existing()
+                for info, batches in self._sources(infos, run):
                     run.import_file(info, batches)
                 run.sweep_absent(infos)
                 run.note_unresolved()
@@ -223,14 +321,17 @@ class DirectoryImporter:
             self._record_failed_run(report)
         return report
 
-    def _sources(self, infos: Sequence[FileInfo]):
+    def _sources(self, infos: Sequence[FileInfo], run: "_Run"):
         if self.options.workers > 1 and len(infos) > 1:
             from .parallel import parallel_sources
 
-            yield from parallel_sources(infos, self.options.batch_size, self.options.workers)
+            url = self.engine.url.render_as_string(hide_password=False)
+            yield from parallel_sources(infos, self.options.batch_size, self.options.workers, url,
+                                        self.tenant, run.report.import_id)
         else:
+            lookup = stored_hashes(run.conn)
             for info in infos:
-                yield info, prepared_batches(info.path, self.options.batch_size)
+                yield info, prepared_batches(info.path, self.options.batch_size, lookup, run.events)
 
     def _record_failed_run(self, report: ImportReport) -> None:
         with writer(self.engine).begin() as conn:
@@ -255,37 +356,56 @@ class _Run:
         self.progress = progress
         self.conn: Connection = None  # type: ignore[assignment]
         self.complet_ok: dict[str, bool] = {}  # family -> every Complet file of it imported
-        self.events_in_file: list[Event] = []
+        self.had_records: dict[str, bool] = {}  # family -> it had records before this run
+        self.events = EventMaker(importer.tenant, report.import_id)
+        self.events_in_file: list[tuple[str, str, bytes]] = []
+
+    def note_existing(self) -> None:
+        """Which families had records before the run: only those can have absentees."""
+        for family, kind in KINDS.items():
+            q = select(kind.key).limit(1)
+            if kind.name == "person":
+                q = q.where(kind.table.c.category == family)
+            self.had_records[family] = self.conn.execute(q).first() is not None
 
     # -- events ---------------------------------------------------------------
     def event(self, type_: str, payload: dict) -> None:
-        self.events_in_file.append(
-            Event(type=type_, payload=payload, source=SOURCE, tenant=self.importer.tenant,
-                  correlation_id=self.report.import_id)
-        )
+        self.events_in_file.append(self.events.serialized(type_, payload))
 
     def flush_events(self) -> None:
         if self.events_in_file:
-            self.report.events += add_events(self.conn, self.events_in_file, validate=self.options.validate_events)
+            if self.options.validate_events:
+                from relais.bus import contracts
+
+                for _id, _type, body in self.events_in_file:
+                    contracts.validate_event(loads(body))
+            self.report.events += add_serialized(self.conn, self.events_in_file)
             self.events_in_file = []
 
     # -- files ----------------------------------------------------------------
-    def import_file(self, info: FileInfo, batches: Iterable[list[Prepared | RecordError]]) -> None:
+    def import_file(self, info: FileInfo, batches: Iterable[Batch]) -> None:
         result = FileResult(str(info.path), info.family, info.kind)
         self.report.files.append(result)
+        try:
+            self._apply_file(info, result, batches)
+        except _StaleView:
+            # A parser process compared with the database as it was before this
+            # run, and this run changed that record since: redo the file here.
+            _drain(batches)
+            log.info("import %s: %s re-read in process (a record changed earlier in this run)",
+                     self.report.import_id, info.path)
+            self._apply_file(info, result, prepared_batches(
+                info.path, self.options.batch_size, stored_hashes(self.conn), self.events))
+
+    def _apply_file(self, info: FileInfo, result: FileResult, batches: Iterable[Batch]) -> None:
         counts_before = {f: _copy(c) for f, c in self.report.totals.items()}
         rejected_before, warnings_before, events_before = (
             len(self.report.rejected), len(self.report.warnings), self.report.events)
         complet = info.kind == "Complet"
+        result.records = 0
         savepoint = self.conn.begin_nested()
-        try:
-            for batch in batches:
-                self.apply_batch(info, batch, complet)
-                result.records += len(batch)
-                self.flush_events()
-                if self.progress:
-                    self.progress(info, len(batch))
-        except AafFileError as exc:
+
+        def undo() -> None:
             savepoint.rollback()
             self.events_in_file = []
             # Nothing of this file counts: restore the report as it was before it.
@@ -293,19 +413,33 @@ class _Run:
             del self.report.rejected[rejected_before:]
             del self.report.warnings[warnings_before:]
             self.report.events = events_before
+
+        try:
+            for batch in batches:
+                self.events.tick()
+                self.apply_batch(info, batch, complet)
+                result.records += len(batch)
+                self.flush_events()
+                if self.progress:
+                    self.progress(info, len(batch))
+        except AafFileError as exc:
+            undo()
             result.status, result.line, result.error = "failed", exc.line, exc.reason
             if complet and info.family:
                 self.complet_ok[info.family] = False
             log.error("import %s: %s rolled back: %s", self.report.import_id, info.path, exc)
             return
+        except _StaleView:
+            undo()
+            raise
         savepoint.commit()
         result.status = "imported"
         if complet and info.family:
             self.complet_ok.setdefault(info.family, True)
 
-    def apply_batch(self, info: FileInfo, batch: list[Prepared | RecordError], complet: bool) -> None:
+    def apply_batch(self, info: FileInfo, batch: Batch, complet: bool) -> None:
         fname = str(info.path)
-        by_family: dict[str, list[Prepared]] = {}
+        by_family: dict[str, list[Prepared | Unchanged]] = {}
         for item in batch:
             if isinstance(item, RecordError):
                 self.report.reject(info.family, fname, item.line, item.identifier, item.reason)
@@ -325,12 +459,12 @@ class _Run:
             self.apply_family(fname, family, items[start:], complet)
 
     def _mark_seen(self, family: str, keys: list[str]) -> None:
-        if not keys:
-            return
-        rows = [{"import_id": self.report.import_id, "family": family, "key": k} for k in keys]
-        self.conn.execute(_insert_ignore(self.conn, tables.seen), rows)
+        if keys and self.had_records.get(family):
+            import_id = self.report.import_id
+            bulk_insert(self.conn, tables.seen.name, ("import_id", "family", "key"),
+                        [(import_id, family, k) for k in keys], ignore_conflicts=True)
 
-    def apply_family(self, fname: str, family: str, items: list[Prepared], complet: bool) -> None:
+    def apply_family(self, fname: str, family: str, items: list[Prepared | Unchanged], complet: bool) -> None:
         if not items:
             return
         kind = KINDS[family]
@@ -339,15 +473,29 @@ class _Run:
         keys = [p.key for p in items]
         stored_hash = dict(conn.execute(select(kind.key, kind.table.c.record_hash).where(kind.key.in_(keys))).all())
         if complet:
-            self._mark_seen(family, [p.key for p in items if p.operation == "add"])
+            self._mark_seen(family, [p.key for p in items if isinstance(p, Unchanged) or p.operation == "add"])
 
-        need_old = [p.key for p in items if p.key in stored_hash and
-                    (p.operation != "add" or stored_hash[p.key] != p.fingerprint)]
+        need_old = [p.key for p in items if p.key in stored_hash and isinstance(p, Prepared) and p.created is None
+                    and (p.operation != "add" or stored_hash[p.key] != p.fingerprint)]
         old = self._load(kind, need_old)
 
         inserts, updates, deletes = [], [], []
         member_rows, member_replaced = [], []
         for p in items:
+            if isinstance(p, Unchanged):
+                if stored_hash.get(p.key) != p.stored_hash:
+                    raise _StaleView(p.key)
+                counts.unchanged += 1
+                continue
+            if p.created is not None:
+                if p.key in stored_hash:  # stored earlier in this run: needs the full record
+                    raise _StaleView(p.key)
+                inserts.append(p.row)
+                counts.added += 1
+                self.events_in_file.append(p.created)
+                if p.memberships:
+                    member_rows.extend(p.memberships)
+                continue
             before = old.get(p.key)
             if p.operation == "delete":
                 if p.key not in stored_hash:
@@ -436,6 +584,8 @@ class _Run:
         for family, ok in self.complet_ok.items():
             if family not in KINDS:
                 continue
+            if not self.had_records.get(family):
+                continue  # nothing was there before this run: nothing can be absent
             if not ok:
                 self.warn(None, None, None,
                           f"no deletions for {family}: a Complet file of it failed, absent records may be in it")
@@ -540,10 +690,13 @@ def _membership_rows(record: dict) -> list[tuple]:
     ]
 
 
-def _insert_ignore(conn: Connection, table):
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+def _drain(batches: Iterable) -> None:
+    """Consume what is left of a file's batches (a parser process queued them)."""
+    try:
+        for _ in batches:
+            pass
+    except AafFileError:
+        pass
 
 
 def _copy(c):

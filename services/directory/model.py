@@ -228,17 +228,36 @@ def diff_attributes(before: dict[str, list[str]], after: dict[str, list[str]]) -
     }
 
 
-def fingerprint(canonical: Record, attributes: dict[str, list[str]]) -> str:
-    """A short stable hash of everything stored for a record: equal means unchanged."""
-    return hashlib.blake2b(
-        orjson.dumps((canonical, attributes), option=orjson.OPT_SORT_KEYS), digest_size=16
-    ).hexdigest()
+# Bump when the mapping from attributes to canonical records changes: stored
+# records then all count as changed on the next import and are rewritten.
+MODEL_VERSION = b"directory-model-1"
+
+
+def attributes_json(attributes: dict[str, list[str]]) -> bytes:
+    return orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
+
+
+def fingerprint(family: str, key: str, attributes_json: bytes) -> str:
+    """A short stable hash of a record: the canonical record is a function of these."""
+    h = hashlib.blake2b(MODEL_VERSION, digest_size=16)
+    h.update(f"\0{family}\0{key}\0".encode())
+    h.update(attributes_json)
+    return h.hexdigest()
+
+
+def raw_fingerprint(raw: bytes) -> str:
+    """A short hash of a record's bytes as written in the export."""
+    h = hashlib.blake2b(MODEL_VERSION, digest_size=16)
+    h.update(raw)
+    return h.hexdigest()
 
 
 def search_key(text: str | None) -> str:
     """Case- and accent-insensitive form of a name or e-mail, for lookups."""
     if not text:
         return ""
+    if text.isascii():
+        return " ".join(text.casefold().replace("-", " ").replace("'", " ").split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().replace("-", " ").replace("'", " ").split())

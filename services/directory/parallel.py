@@ -18,14 +18,20 @@ from .aaf import AafFileError, FileInfo
 _DONE, _BATCH, _FILE_ERROR, _CRASH = "done", "batch", "file-error", "crash"
 
 
-def _worker(paths: list[str], batch_size: int, queue) -> None:
+def _worker(paths: list[str], batch_size: int, database_url: str, tenant: str, import_id: str, queue) -> None:
     from pathlib import Path
 
-    from .importer import prepared_batches
+    from relais.db import make_engine
 
+    from .importer import EventMaker, prepared_batches, stored_hashes
+
+    # Its own read-only view of the database, as committed before this run.
+    conn = make_engine(database_url).connect()
+    lookup = stored_hashes(conn)
+    events = EventMaker(tenant, import_id)
     for path in paths:
         try:
-            for batch in prepared_batches(Path(path), batch_size):
+            for batch in prepared_batches(Path(path), batch_size, lookup, events):
                 queue.put((_BATCH, batch))
             queue.put((_DONE, None))
         except AafFileError as exc:
@@ -35,14 +41,16 @@ def _worker(paths: list[str], batch_size: int, queue) -> None:
             return
 
 
-def parallel_sources(infos: Sequence[FileInfo], batch_size: int, workers: int) -> Iterator[tuple[FileInfo, Iterator]]:
+def parallel_sources(
+    infos: Sequence[FileInfo], batch_size: int, workers: int, database_url: str, tenant: str, import_id: str
+) -> Iterator[tuple[FileInfo, Iterator]]:
     ctx = mp.get_context("spawn")
     workers = max(1, min(workers, len(infos)))
     queues = [ctx.Queue(maxsize=4) for _ in range(workers)]
     procs = [
         ctx.Process(
             target=_worker,
-            args=([str(i.path) for i in infos[w::workers]], batch_size, queues[w]),
+            args=([str(i.path) for i in infos[w::workers]], batch_size, database_url, tenant, import_id, queues[w]),
             daemon=True,
             name=f"relais-aaf-parser-{w}",
         )

@@ -12,6 +12,7 @@ structure = Table(
     "dir_structure", metadata,
     Column("jointure", _ID, primary_key=True),
     Column("uai", String(16), index=True),
+    Column("raw_hash", String(32)),  # hash of the record's bytes as last imported
     Column("record_hash", String(32), nullable=False),
     Column("data", LargeBinary, nullable=False),  # {"record": Structure, "attributes": {...}}
 )
@@ -19,6 +20,7 @@ structure = Table(
 mef = Table(
     "dir_mef", metadata,
     Column("code", _ID, primary_key=True),
+    Column("raw_hash", String(32)),  # hash of the record's bytes as last imported
     Column("record_hash", String(32), nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
@@ -26,6 +28,7 @@ mef = Table(
 subject = Table(
     "dir_subject", metadata,
     Column("code", _ID, primary_key=True),
+    Column("raw_hash", String(32)),  # hash of the record's bytes as last imported
     Column("record_hash", String(32), nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
@@ -40,6 +43,7 @@ person = Table(
     Column("email_key", String(254), index=True),
     Column("ine", String(16), index=True),
     Column("struct_rattach_id", String(32), index=True),
+    Column("raw_hash", String(32)),  # hash of the record's bytes as last imported
     Column("record_hash", String(32), nullable=False),
     Column("data", LargeBinary, nullable=False),  # {"record": Person, "attributes": {...}}
 )

@@ -19,6 +19,7 @@ def upgrade() -> None:
         "dir_structure",
         sa.Column("jointure", ID, primary_key=True),
         sa.Column("uai", sa.String(16), index=True),
+        sa.Column("raw_hash", sa.String(32)),
         sa.Column("record_hash", sa.String(32), nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
@@ -26,7 +27,8 @@ def upgrade() -> None:
         op.create_table(
             name,
             sa.Column("code", ID, primary_key=True),
-            sa.Column("record_hash", sa.String(32), nullable=False),
+            sa.Column("raw_hash", sa.String(32)),
+        sa.Column("record_hash", sa.String(32), nullable=False),
             sa.Column("data", sa.LargeBinary, nullable=False),
         )
     op.create_table(
@@ -39,6 +41,7 @@ def upgrade() -> None:
         sa.Column("email_key", sa.String(254), index=True),
         sa.Column("ine", sa.String(16), index=True),
         sa.Column("struct_rattach_id", sa.String(32), index=True),
+        sa.Column("raw_hash", sa.String(32)),
         sa.Column("record_hash", sa.String(32), nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
