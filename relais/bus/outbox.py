@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Connection, Engine, delete, func, select, text
 
@@ -59,7 +60,7 @@ class OutboxRelay:
         engine: Engine,
         publisher_factory: Callable[[], ConfirmedPublisher],
         *,
-        batch_size: int = 5000,
+        batch_size: int = 10000,
     ):
         self.engine = engine
         self.publisher_factory = publisher_factory
@@ -116,14 +117,45 @@ class OutboxRelay:
 
     def drain(self, progress: Callable[[int], None] | None = None) -> int:
         """Relay until the outbox is empty; returns the number of events published."""
+        if self.engine.dialect.name != "sqlite":
+            total = 0
+            while n := self.relay_batch():
+                total += n
+                if progress:
+                    progress(n)
+            return total
+        # SQLite: a helper thread reads the next batch and deletes confirmed ones
+        # while this thread publishes. One writer means seq order is commit
+        # order, so reading on from the last seq sent misses nothing.
         total = 0
-        while True:
-            n = self.relay_batch()
-            if n == 0:
-                return total
-            total += n
-            if progress:
-                progress(n)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db") as db:
+            upcoming = db.submit(self._read_after, 0)
+            deleting = None
+            while rows := upcoming.result():
+                upcoming = db.submit(self._read_after, rows[-1].seq)
+                self._publish(rows)
+                if deleting is not None:
+                    deleting.result()
+                deleting = db.submit(self._delete_confirmed, rows)
+                total += len(rows)
+                if progress:
+                    progress(len(rows))
+            if deleting is not None:
+                deleting.result()
+        return total
+
+    def _read_after(self, seq: int) -> Sequence:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.body)
+                .where(outbox.c.seq > seq)
+                .order_by(outbox.c.seq)
+                .limit(self.batch_size)
+            ).all()
+
+    def _delete_confirmed(self, rows: Sequence) -> None:
+        with writer(self.engine).begin() as conn:
+            self._delete(conn, rows)
 
     def close(self) -> None:
         if self._publisher is not None:

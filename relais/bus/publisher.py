@@ -1,29 +1,30 @@
 """Confirmed, pipelined publishing to RabbitMQ.
 
 Waiting for each publisher confirm in turn costs about 8x (shared/STACK_NOTES.md
-item 5), so this keeps up to `window` messages in flight and counts the
-broker's (possibly multiple) acks. A message counts as delivered only once the
-broker has confirmed it; a nack, a lost connection or a timeout raises
-`PublishError` and says how many were confirmed before.
+item 5), so this keeps up to `window` messages in flight on pika's
+asynchronous connection and counts the broker's (possibly multiple) acks. A
+message counts as delivered only once the broker confirmed it; a nack, a lost
+connection or a timeout raises `PublishError`, and the caller publishes the
+batch again (consumers are idempotent on message id).
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import amqp
+import pika
+import pika.exceptions
+import pika.spec
 
 from .topology import EVENTS_EXCHANGE, declare_events_exchange, parse_amqp_uri
 
 
 class PublishError(RuntimeError):
-    """Publishing failed; `confirmed` messages of the batch were confirmed first."""
-
-    def __init__(self, message: str, confirmed: int = 0):
-        super().__init__(message)
-        self.confirmed = confirmed
+    """Publishing failed; the messages of the batch may or may not have arrived."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,49 +48,74 @@ class ConfirmedPublisher:
         confirm_timeout: float = 30.0,
         connect_timeout: float = 5.0,
     ):
+        self._uri = amqp_uri
         self._params = parse_amqp_uri(amqp_uri)
         self.exchange = exchange
         self.window = window
         self.confirm_timeout = confirm_timeout
         self.connect_timeout = connect_timeout
-        self._conn: amqp.Connection | None = None
+        self._conn: pika.SelectConnection | None = None
         self._channel = None
-        self._next_tag = 1
-        self._outstanding: set[int] = set()
-        self._nacked: list[int] = []
+        self._error: str | None = None
+        self._reset_batch(iter(()))
+
+    def _where(self) -> str:
+        return f"RabbitMQ at {self._params.hostport} (vhost {self._params.virtual_host!r})"
 
     # -- connection -------------------------------------------------------
     def connect(self) -> None:
-        if self._conn is not None:
+        if self._channel is not None and self._channel.is_open:
             return
+        self.close()
+        if self.exchange == EVENTS_EXCHANGE:
+            self._declare_topology()
+        params = pika.ConnectionParameters(
+            host=self._params.host,
+            port=self._params.port,
+            virtual_host=self._params.virtual_host,
+            credentials=pika.PlainCredentials(self._params.userid, self._params.password),
+            socket_timeout=self.connect_timeout,
+            blocked_connection_timeout=self.confirm_timeout,
+            heartbeat=0,
+        )
+        self._error = None
+        self._conn = pika.SelectConnection(
+            params,
+            on_open_callback=lambda c: c.channel(on_open_callback=self._on_channel_open),
+            on_open_error_callback=lambda _c, exc: self._fail(f"cannot reach {self._where()}: {exc!r}"),
+            on_close_callback=lambda _c, reason: self._fail(f"connection to {self._where()} closed: {reason!r}"),
+        )
+        self._run_loop(self.connect_timeout, "connecting")
+        if self._error or self._channel is None:
+            error = self._error or f"cannot reach {self._where()}"
+            self.close()
+            raise PublishError(error)
+
+    def _declare_topology(self) -> None:
         try:
-            conn = amqp.Connection(
-                **self._params.connection_kwargs(),
-                connect_timeout=self.connect_timeout,
-                heartbeat=0,
-            )
+            conn = amqp.Connection(**self._params.connection_kwargs(), connect_timeout=self.connect_timeout)
             conn.connect()
-            channel = conn.channel()
-            channel.confirm_select()
-            channel.events["basic_ack"].add(self._on_ack)
-            channel.events["basic_nack"].add(self._on_nack)
-            if self.exchange == EVENTS_EXCHANGE:
-                declare_events_exchange(channel)
+            try:
+                declare_events_exchange(conn.channel())
+            finally:
+                conn.close()
         except (OSError, amqp.exceptions.AMQPError) as exc:
-            raise PublishError(
-                f"cannot reach RabbitMQ at {self._params.hostport} "
-                f"(vhost {self._params.virtual_host!r}): {exc}"
-            ) from exc
-        self._conn, self._channel = conn, channel
-        self._next_tag = 1
-        self._outstanding.clear()
-        self._nacked.clear()
+            raise PublishError(f"cannot reach {self._where()}: {exc}") from exc
+
+    def _on_channel_open(self, channel) -> None:
+        channel.add_on_close_callback(lambda _ch, reason: self._fail(f"channel closed by RabbitMQ: {reason!r}"))
+        channel.confirm_delivery(self._on_confirm, callback=lambda _frame: self._ready(channel))
+
+    def _ready(self, channel) -> None:
+        self._channel = channel
+        self._conn.ioloop.stop()
 
     def close(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None
-        if conn is not None:
+        if conn is not None and conn.is_open:
             try:
                 conn.close()
+                conn.ioloop.start()  # let the close handshake finish; on_close stops the loop
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass
 
@@ -100,66 +126,96 @@ class ConfirmedPublisher:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- confirms ---------------------------------------------------------
-    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            self._outstanding = {t for t in self._outstanding if t > delivery_tag}
-        else:
-            self._outstanding.discard(delivery_tag)
+    # -- the event loop ---------------------------------------------------
+    def _fail(self, message: str) -> None:
+        if self._error is None:
+            self._error = message
+        if self._conn is not None:
+            self._conn.ioloop.stop()
 
-    def _on_nack(self, delivery_tag: int, multiple: bool, *_args) -> None:
-        if multiple:
-            nacked = [t for t in self._outstanding if t <= delivery_tag]
-        else:
-            nacked = [delivery_tag]
-        self._nacked.extend(nacked)
-        self._outstanding.difference_update(nacked)
-
-    def _wait(self, until_outstanding: int, sent: int) -> None:
-        while len(self._outstanding) > until_outstanding:
-            try:
-                self._conn.drain_events(timeout=self.confirm_timeout)
-            except socket.timeout as exc:
-                raise PublishError(
-                    f"RabbitMQ did not confirm {len(self._outstanding)} message(s) within "
-                    f"{self.confirm_timeout:.0f}s",
-                    confirmed=sent - len(self._outstanding),
-                ) from exc
-            if self._nacked:
-                raise PublishError(
-                    f"RabbitMQ refused (nack) {len(self._nacked)} message(s)",
-                    confirmed=0,
-                )
+    def _run_loop(self, timeout: float, doing: str) -> None:
+        timer = self._conn.ioloop.call_later(timeout, lambda: self._fail(f"timed out after {timeout:.0f}s {doing}"))
+        self._conn.ioloop.start()
+        self._conn.ioloop.remove_timeout(timer)
 
     # -- publishing -------------------------------------------------------
-    def publish(self, messages: Iterable[OutgoingMessage]) -> int:
-        """Publish every message and wait for all confirms; returns how many."""
-        self.connect()
-        sent = 0
+    def _reset_batch(self, messages: Iterator[OutgoingMessage]) -> None:
+        self._messages = messages
+        self._exhausted = False
+        self._next_tag = getattr(self, "_next_tag", 1)
+        self._inflight: deque[int] = deque()  # delivery tags in publish order
+        self._confirmed_early: set[int] = set()  # single acks that overtook older tags
+        self._sent = 0
+        self._last_progress = time.monotonic()
+        self._watchdog = None
+
+    def _outstanding(self) -> int:
+        return len(self._inflight) - len(self._confirmed_early)
+
+    def _pump(self) -> None:
         channel = self._channel
-        try:
-            for m in messages:
-                if len(self._outstanding) >= self.window:
-                    self._wait(self.window // 2, sent)
-                msg = amqp.Message(
-                    m.body,
+        inflight = self._inflight
+        while not self._exhausted and self._outstanding() < self.window:
+            m = next(self._messages, None)
+            if m is None:
+                self._exhausted = True
+                break
+            channel.basic_publish(
+                self.exchange,
+                m.routing_key,
+                m.body,
+                pika.BasicProperties(
                     content_type="application/json",
                     content_encoding="utf-8",
                     delivery_mode=2,
                     message_id=m.message_id,
                     type=m.type,
-                    application_headers=m.headers or None,
-                )
-                channel.basic_publish(msg, exchange=self.exchange, routing_key=m.routing_key)
-                self._outstanding.add(self._next_tag)
-                self._next_tag += 1
-                sent += 1
-            self._wait(0, sent)
-        except PublishError:
+                    headers=m.headers or None,
+                ),
+            )
+            inflight.append(self._next_tag)
+            self._next_tag += 1
+            self._sent += 1
+        if self._exhausted and not self._outstanding():
+            self._conn.ioloop.stop()
+
+    def _on_confirm(self, frame) -> None:
+        method = frame.method
+        tag = method.delivery_tag
+        inflight, early = self._inflight, self._confirmed_early
+        if method.multiple:
+            while inflight and inflight[0] <= tag:
+                early.discard(inflight.popleft())
+        elif inflight and inflight[0] == tag:
+            inflight.popleft()
+        else:
+            early.add(tag)
+        while inflight and inflight[0] in early:
+            early.remove(inflight.popleft())
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._fail("RabbitMQ refused (nack) message(s) up to delivery tag %d" % tag)
+            return
+        self._last_progress = time.monotonic()
+        self._pump()
+
+    def _check_progress(self) -> None:
+        if time.monotonic() - self._last_progress > self.confirm_timeout:
+            self._fail(f"RabbitMQ did not confirm {self._outstanding()} message(s) "
+                       f"within {self.confirm_timeout:.0f}s")
+            return
+        self._watchdog = self._conn.ioloop.call_later(1.0, self._check_progress)
+
+    def publish(self, messages: Iterable[OutgoingMessage]) -> int:
+        """Publish every message and wait for all confirms; returns how many."""
+        self.connect()
+        self._reset_batch(iter(messages))
+        self._watchdog = self._conn.ioloop.call_later(1.0, self._check_progress)
+        self._conn.ioloop.add_callback_threadsafe(self._pump)
+        self._conn.ioloop.start()
+        if self._watchdog is not None:
+            self._conn.ioloop.remove_timeout(self._watchdog)
+        if self._error is not None:
+            error = self._error
             self.close()
-            raise
-        except (OSError, amqp.exceptions.AMQPError) as exc:
-            confirmed = sent - len(self._outstanding)
-            self.close()
-            raise PublishError(f"connection to RabbitMQ lost while publishing: {exc}", confirmed) from exc
-        return sent
+            raise PublishError(error)
+        return self._sent

@@ -16,6 +16,10 @@ UNROUTED_EXCHANGE = "relais.unrouted"
 UNROUTED_QUEUE = "relais.unrouted"
 DEFAULT_RETRY_DELAYS_MS: tuple[int, ...] = (1_000, 5_000, 30_000)
 
+# Classic queues version 2 (RabbitMQ >= 3.10) store persistent messages at a
+# fraction of version 1's cost.
+QUEUE_ARGUMENTS = {"x-queue-version": 2}
+
 
 @dataclass(frozen=True)
 class ConsumerQueues:
@@ -38,7 +42,7 @@ def consumer_queues(name: str, retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_
 def declare_events_exchange(channel) -> None:
     """Declare `relais.events` and its alternate exchange (idempotent)."""
     channel.exchange_declare(UNROUTED_EXCHANGE, "fanout", durable=True, auto_delete=False)
-    channel.queue_declare(UNROUTED_QUEUE, durable=True, auto_delete=False)
+    channel.queue_declare(UNROUTED_QUEUE, durable=True, auto_delete=False, arguments=QUEUE_ARGUMENTS)
     channel.queue_bind(UNROUTED_QUEUE, UNROUTED_EXCHANGE, "")
     channel.exchange_declare(
         EVENTS_EXCHANGE,
@@ -58,12 +62,12 @@ def declare_consumer(
     """Declare a consumer's queues and bind its main queue to `bindings` (topic patterns)."""
     queues = consumer_queues(name, retry_delays_ms)
     declare_events_exchange(channel)
-    channel.queue_declare(queues.dead_letter, durable=True, auto_delete=False)
+    channel.queue_declare(queues.dead_letter, durable=True, auto_delete=False, arguments=QUEUE_ARGUMENTS)
     channel.queue_declare(
         queues.main,
         durable=True,
         auto_delete=False,
-        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter},
+        arguments={**QUEUE_ARGUMENTS, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter},
     )
     for retry_queue, delay in zip(queues.retries, retry_delays_ms):
         channel.queue_declare(
@@ -71,6 +75,7 @@ def declare_consumer(
             durable=True,
             auto_delete=False,
             arguments={
+                **QUEUE_ARGUMENTS,
                 "x-message-ttl": int(delay),
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": queues.main,
