@@ -50,8 +50,7 @@ def main() -> int:
     # An audit queue bound to every directory event, so we can count what was delivered.
     conn = amqp.Connection(**parse_amqp_uri(settings.amqp_uri).connection_kwargs())
     conn.connect()
-    ch = conn.channel()
-    declare_events_exchange(ch)
+    ch = declare_events_exchange(conn.channel())
     ch.queue_declare(AUDIT_QUEUE, durable=True, auto_delete=False)
     ch.queue_purge(AUDIT_QUEUE)
     ch.queue_bind(AUDIT_QUEUE, EVENTS_EXCHANGE, "directory.#")

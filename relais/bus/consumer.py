@@ -114,7 +114,7 @@ class EventConsumer:
         settled = 0
         try:
             channel = conn.channel()
-            queues = declare_consumer(channel, self.name, self.bindings, self.retry_delays_ms)
+            queues, channel = declare_consumer(channel, self.name, self.bindings, self.retry_delays_ms)
             side = conn.channel()  # publishes retries and dead letters, with confirms
             side.confirm_select()
             channel.basic_qos(0, prefetch, False)

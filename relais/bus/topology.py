@@ -8,8 +8,13 @@ queue; see contracts/README.md.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+import amqp
+
+log = logging.getLogger(__name__)
 
 EVENTS_EXCHANGE = "relais.events"
 UNROUTED_EXCHANGE = "relais.unrouted"
@@ -39,10 +44,28 @@ def consumer_queues(name: str, retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_
     )
 
 
-def declare_events_exchange(channel) -> None:
-    """Declare `relais.events` and its alternate exchange (idempotent)."""
+def declare_queue(channel, name: str, arguments: dict | None = None):
+    """Declare a durable queue; one that exists with other arguments is kept as it is.
+
+    Returns the channel to go on with: RabbitMQ closes a channel on an
+    argument mismatch, so a fresh one replaces it then.
+    """
+    try:
+        channel.queue_declare(name, durable=True, auto_delete=False, arguments=arguments or {})
+        return channel
+    except amqp.exceptions.PreconditionFailed as exc:
+        log.warning(
+            "queue %s exists with other arguments than %s (%s); keeping it. To change it, "
+            "drain and delete it, or set the arguments with a RabbitMQ policy.", name, arguments, exc.reply_text)
+        fresh = channel.connection.channel()
+        fresh.queue_declare(name, passive=True)
+        return fresh
+
+
+def declare_events_exchange(channel):
+    """Declare `relais.events` and its alternate exchange (idempotent); returns the channel to use."""
     channel.exchange_declare(UNROUTED_EXCHANGE, "fanout", durable=True, auto_delete=False)
-    channel.queue_declare(UNROUTED_QUEUE, durable=True, auto_delete=False, arguments=QUEUE_ARGUMENTS)
+    channel = declare_queue(channel, UNROUTED_QUEUE, QUEUE_ARGUMENTS)
     channel.queue_bind(UNROUTED_QUEUE, UNROUTED_EXCHANGE, "")
     channel.exchange_declare(
         EVENTS_EXCHANGE,
@@ -51,6 +74,7 @@ def declare_events_exchange(channel) -> None:
         auto_delete=False,
         arguments={"alternate-exchange": UNROUTED_EXCHANGE},
     )
+    return channel
 
 
 def declare_consumer(
@@ -58,32 +82,26 @@ def declare_consumer(
     name: str,
     bindings: list[str],
     retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS,
-) -> ConsumerQueues:
-    """Declare a consumer's queues and bind its main queue to `bindings` (topic patterns)."""
+) -> tuple[ConsumerQueues, object]:
+    """Declare a consumer's queues, bind its main queue to `bindings` (topic patterns).
+
+    Returns the queue names and the channel to go on with (see `declare_queue`).
+    """
     queues = consumer_queues(name, retry_delays_ms)
-    declare_events_exchange(channel)
-    channel.queue_declare(queues.dead_letter, durable=True, auto_delete=False, arguments=QUEUE_ARGUMENTS)
-    channel.queue_declare(
-        queues.main,
-        durable=True,
-        auto_delete=False,
-        arguments={**QUEUE_ARGUMENTS, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter},
-    )
+    channel = declare_events_exchange(channel)
+    channel = declare_queue(channel, queues.dead_letter, QUEUE_ARGUMENTS)
+    channel = declare_queue(channel, queues.main, {
+        **QUEUE_ARGUMENTS, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter})
     for retry_queue, delay in zip(queues.retries, retry_delays_ms):
-        channel.queue_declare(
-            retry_queue,
-            durable=True,
-            auto_delete=False,
-            arguments={
-                **QUEUE_ARGUMENTS,
-                "x-message-ttl": int(delay),
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": queues.main,
-            },
-        )
+        channel = declare_queue(channel, retry_queue, {
+            **QUEUE_ARGUMENTS,
+            "x-message-ttl": int(delay),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queues.main,
+        })
     for pattern in bindings:
         channel.queue_bind(queues.main, EVENTS_EXCHANGE, pattern)
-    return queues
+    return queues, channel
 
 
 @dataclass(frozen=True)
