@@ -1,0 +1,75 @@
+"""Validation of events against the JSON Schemas in `contracts/`.
+
+Producers validate what they publish (the bulk import path validates in tests
+and on demand), consumers validate the envelope to spot poison messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+
+
+class ContractError(ValueError):
+    """An event does not match its contract."""
+
+
+def contracts_dir() -> Path:
+    return Path(os.environ.get("RELAIS_CONTRACTS_DIR") or Path(__file__).resolve().parents[2] / "contracts")
+
+
+@functools.lru_cache(maxsize=1)
+def _schemas() -> dict[str, dict]:
+    folder = contracts_dir() / "schemas"
+    if not folder.is_dir():
+        raise ContractError(f"no contracts folder at {folder} (set RELAIS_CONTRACTS_DIR)")
+    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+@functools.lru_cache(maxsize=1)
+def _registry() -> Registry:
+    return Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in _schemas().values()
+    )
+
+
+def known_types() -> frozenset[str]:
+    """The message types that have a schema."""
+    return frozenset(name[:-5] for name in _schemas() if name not in ("envelope.json", "common.json"))
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(file_name: str) -> Draft202012Validator:
+    return Draft202012Validator(_schemas()[file_name], registry=_registry(), format_checker=FormatChecker())
+
+
+def _check(validator: Draft202012Validator, event: Mapping[str, Any], what: str) -> None:
+    error = next(iter(sorted(validator.iter_errors(event), key=lambda e: e.path)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ContractError(f"{what}: at {where}: {error.message}")
+
+
+def validate_event(event: Mapping[str, Any]) -> None:
+    """Raise ContractError unless `event` matches the schema of its type."""
+    type_ = event.get("type") if isinstance(event, Mapping) else None
+    if not isinstance(type_, str) or type_ not in known_types():
+        raise ContractError(f"unknown event type {type_!r}: no schema in {contracts_dir() / 'schemas'}")
+    _check(_validator(f"{type_}.json"), event, f"event {event.get('id')} ({type_})")
+
+
+def validate_envelope(event: Any) -> None:
+    """Raise ContractError unless `event` is a well-formed envelope (any type)."""
+    _check(_validator("envelope.json"), event, "envelope")
+
+
+def asyncapi_document() -> dict:
+    return yaml.safe_load((contracts_dir() / "asyncapi.yaml").read_text(encoding="utf-8"))
