@@ -32,7 +32,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA temp_store=MEMORY")
-            cur.execute("PRAGMA cache_size=-65536")
+            cur.execute("PRAGMA cache_size=-16384")  # 16 MB: importer and parser processes each have one
             cur.close()
 
         @event.listens_for(engine, "begin")

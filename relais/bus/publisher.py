@@ -83,7 +83,7 @@ class ConfirmedPublisher:
             params,
             on_open_callback=lambda c: c.channel(on_open_callback=self._on_channel_open),
             on_open_error_callback=lambda _c, exc: self._fail(f"cannot reach {self._where()}: {exc!r}"),
-            on_close_callback=lambda _c, reason: self._fail(f"connection to {self._where()} closed: {reason!r}"),
+            on_close_callback=self._on_connection_closed,
         )
         self._run_loop(self.connect_timeout, "connecting")
         if self._error or self._channel is None:
@@ -101,6 +101,11 @@ class ConfirmedPublisher:
                 conn.close()
         except (OSError, amqp.exceptions.AMQPError) as exc:
             raise PublishError(f"cannot reach {self._where()}: {exc}") from exc
+
+    def _on_connection_closed(self, connection, reason) -> None:
+        if connection is self._conn:
+            self._fail(f"connection to {self._where()} closed: {reason!r}")
+        connection.ioloop.stop()  # also ends the wait in close()
 
     def _on_channel_open(self, channel) -> None:
         channel.add_on_close_callback(lambda _ch, reason: self._fail(f"channel closed by RabbitMQ: {reason!r}"))
