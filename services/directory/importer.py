@@ -52,7 +52,7 @@ class _StaleView(Exception):
 class ImportOptions:
     force: bool = False
     max_delete_share: float = 0.10
-    batch_size: int = 2000
+    batch_size: int = 500  # per parser batch: bounds the memory in flight between processes
     validate_events: bool = False  # tests validate every event; the bulk path trusts the model
     workers: int = 1  # > 1 parses files in worker processes while this one writes
 
