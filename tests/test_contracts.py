@@ -1,0 +1,44 @@
+import copy
+
+import pytest
+
+from relais.bus import contracts
+from relais.bus.envelope import Event
+
+PERSON = {"jointure": "1", "category": "Eleve", "profiles": ["National_ELV"], "last_name": "A", "first_name": "B",
+          "title": None, "birth_date": "2012-02-01", "email": None, "ine": None, "struct_rattach_id": "9",
+          "structure": "S1", "mef": None, "memberships": [{"kind": "class", "structure": "S1", "code": "3A"}]}
+
+
+def event(type_, payload):
+    return Event(type=type_, payload=payload, source="relais.directory", tenant="t", correlation_id="c").to_dict()
+
+
+def test_every_schema_is_valid_and_named_in_the_asyncapi_document():
+    from jsonschema import Draft202012Validator
+
+    for schema in contracts._schemas().values():
+        Draft202012Validator.check_schema(schema)
+    doc = contracts.asyncapi_document()
+    assert doc["asyncapi"] == "3.0.0"
+    addresses = {c["address"] for c in doc["channels"].values()}
+    assert addresses == contracts.known_types()
+    for message in doc["components"]["messages"].values():
+        ref = message["payload"]["schema"]["$ref"]
+        assert (contracts.contracts_dir() / ref).is_file(), ref
+
+
+def test_valid_events_pass_and_broken_ones_are_refused():
+    good = event("directory.person.created", {"person": PERSON})
+    contracts.validate_event(good)
+    broken = []
+    extra = copy.deepcopy(good); extra["extra"] = 1; broken.append(extra)
+    missing = copy.deepcopy(good); missing["payload"] = {}; broken.append(missing)
+    no_code = copy.deepcopy(good); del no_code["payload"]["person"]["memberships"][0]["code"]; broken.append(no_code)
+    unknown_key = copy.deepcopy(good); unknown_key["payload"]["person"]["memberships"][0]["x"] = 1; broken.append(unknown_key)
+    bad_id = copy.deepcopy(good); bad_id["id"] = "nope"; broken.append(bad_id)
+    naive = copy.deepcopy(good); naive["occurred_at"] = "2026-11-22T14:00:00"; broken.append(naive)
+    unknown = copy.deepcopy(good); unknown["type"] = "directory.nothing"; broken.append(unknown)
+    for ev in broken:
+        with pytest.raises(contracts.ContractError):
+            contracts.validate_event(ev)
