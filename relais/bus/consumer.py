@@ -121,7 +121,7 @@ class EventConsumer:
 
             def on_message(message: amqp.Message) -> None:
                 nonlocal settled
-                headers = message.application_headers or {}
+                headers = message.properties.get("application_headers") or {}
                 outcome = self.handle(message.body, int(headers.get(ATTEMPTS_HEADER, 0)))
                 if outcome.status in ("retry", "dead"):
                     target = (

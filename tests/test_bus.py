@@ -1,0 +1,150 @@
+"""The bus against the real RabbitMQ and databases: outbox, confirms, retries, dead letters."""
+
+from __future__ import annotations
+
+import json
+
+import amqp
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Column, MetaData, String, Table, func, select
+
+from relais.bus.consumer import ATTEMPTS_HEADER, ERROR_HEADER, EventConsumer
+from relais.bus.envelope import Event
+from relais.bus.outbox import OutboxRelay, add_events, pending_count
+from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage, PublishError
+from relais.bus.topology import EVENTS_EXCHANGE, UNROUTED_QUEUE, consumer_queues, declare_events_exchange, parse_amqp_uri
+from relais.db import writer
+
+DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1/"
+
+
+def channel(uri):
+    conn = amqp.Connection(**parse_amqp_uri(uri).connection_kwargs())
+    conn.connect()
+    return conn, declare_events_exchange(conn.channel())
+
+
+def drain_queue(uri, queue) -> list[amqp.Message]:
+    conn, ch = channel(uri)
+    out = []
+    while (m := ch.basic_get(queue, no_ack=True)) is not None:
+        out.append(m)
+    conn.close()
+    return out
+
+
+def ev(i=0, type_="directory.mef.created"):
+    return Event(type=type_, payload={"mef": {"code": str(i), "label": None}}, source="relais.directory",
+                 tenant="t", correlation_id="c")
+
+
+def test_publisher_confirms_persistent_messages_and_keeps_unroutable_ones(amqp_uri):
+    conn, ch = channel(amqp_uri)
+    ch.queue_declare("probe", durable=True, auto_delete=False)
+    ch.queue_bind("probe", EVENTS_EXCHANGE, "directory.person.#")
+    conn.close()
+    with ConfirmedPublisher(amqp_uri, window=100) as pub:
+        sent = pub.publish(OutgoingMessage("directory.person.created", b"{}", f"id-{i}", "directory.person.created")
+                           for i in range(3000))
+        pub.publish([OutgoingMessage("nobody.listens", b"{}", "lost?", "nobody.listens")])
+    assert sent == 3000
+    got = drain_queue(amqp_uri, "probe")
+    assert len(got) == 3000 and got[0].properties["delivery_mode"] == 2 and got[0].properties["message_id"] == "id-0"
+    assert [m.properties["message_id"] for m in drain_queue(amqp_uri, UNROUTED_QUEUE)] == ["lost?"]
+
+
+def test_publisher_names_an_unreachable_broker():
+    with pytest.raises(PublishError, match="127.0.0.1:1"):
+        ConfirmedPublisher(DEAD_BROKER, connect_timeout=2).connect()
+
+
+def test_outbox_rollback_broker_down_then_back_loses_nothing(engine, amqp_uri):
+    with pytest.raises(RuntimeError):
+        with writer(engine).begin() as conn:
+            add_events(conn, [ev(-1)])
+            raise RuntimeError("the state change failed")
+    events = [ev(i) for i in range(2500)]
+    with writer(engine).begin() as conn:
+        add_events(conn, events)
+    down = OutboxRelay(engine, lambda: ConfirmedPublisher(DEAD_BROKER, connect_timeout=2), batch_size=1000)
+    with pytest.raises(PublishError):
+        down.drain()
+    with engine.connect() as conn:
+        assert pending_count(conn) == 2500
+    relay = OutboxRelay(engine, lambda: ConfirmedPublisher(amqp_uri), batch_size=1000)
+    assert relay.drain() == 2500
+    relay.close()
+    with engine.connect() as conn:
+        assert pending_count(conn) == 0
+    got = [m.properties["message_id"] for m in drain_queue(amqp_uri, UNROUTED_QUEUE)]
+    assert got == [e.id for e in events]  # all, once, in order; the rolled-back one never
+
+
+effects = MetaData()
+effect = Table("test_effect", effects, Column("event_id", String(36), primary_key=True))
+
+
+def _consumer(engine, name, handler, delays=(100, 200)):
+    effects.create_all(engine)
+    return EventConsumer(name, ["directory.#"], handler, engine, retry_delays_ms=delays)
+
+
+def _publish(uri, bodies):
+    with ConfirmedPublisher(uri) as pub:
+        pub.publish(OutgoingMessage("directory.mef.created", b, f"m{i}", "directory.mef.created")
+                    for i, b in enumerate(bodies))
+
+
+def test_consumer_is_idempotent_retries_then_dead_letters(sqlite_engine, amqp_uri):
+    calls = {"flaky": 0}
+
+    def handler(event, conn):
+        if event["payload"]["mef"]["code"] == "always-fails":
+            raise ValueError("cannot handle this one")
+        if event["payload"]["mef"]["code"] == "flaky":
+            calls["flaky"] += 1
+            if calls["flaky"] < 3:
+                raise ConnectionError("downstream busy")
+        conn.execute(effect.insert().values(event_id=event["id"]))
+
+    consumer = _consumer(sqlite_engine, "t1", handler)
+    conn, ch = channel(amqp_uri)  # declare the queues before publishing
+    from relais.bus.topology import declare_consumer
+    declare_consumer(ch, "t1", ["directory.#"], (100, 200))
+    conn.close()
+    once, flaky, bad = ev(1), ev(0), ev(0)
+    flaky.payload["mef"]["code"] = "flaky"
+    bad.payload["mef"]["code"] = "always-fails"
+    _publish(amqp_uri, [once.to_json(), once.to_json(), flaky.to_json(), bad.to_json(), b"not json", b'{"id": 1}'])
+    # 6 deliveries + 2 retries of flaky + 2 retries of bad
+    settled = consumer.run(amqp_uri, max_messages=10, idle_timeout=5)
+    assert settled == 10
+    with sqlite_engine.connect() as c:
+        assert sorted(r[0] for r in c.execute(select(effect.c.event_id))) == sorted([once.id, flaky.id])
+    dead = drain_queue(amqp_uri, consumer_queues("t1").dead_letter)
+    reasons = sorted(str(m.properties["application_headers"][ERROR_HEADER]) for m in dead)
+    assert len(dead) == 3
+    assert any("gave up after 3 attempts: ValueError: cannot handle this one" in r for r in reasons)
+    assert sum("not a valid event envelope" in r for r in reasons) == 2
+    assert max(int(m.properties["application_headers"][ATTEMPTS_HEADER]) for m in dead) == 3
+    assert drain_queue(amqp_uri, consumer_queues("t1").main) == []
+
+
+def test_cli_import_with_broker_down_keeps_events_then_relays(settings_env, aaf_sample, monkeypatch, tmp_path):
+    from relais.cli import main
+
+    runner = CliRunner()
+    monkeypatch.setenv("RELAIS_AMQP_URI", DEAD_BROKER)
+    result = runner.invoke(main, ["directory", "import", str(aaf_sample), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["status"] == "completed" and report["events_published"] == 0
+    assert report["events_pending"] == report["events"] == 14543
+    assert any("outbox" in w["message"] for w in report["warnings"])
+    monkeypatch.setenv("RELAIS_AMQP_URI", settings_env["RELAIS_AMQP_URI"])
+    relayed = runner.invoke(main, ["outbox", "relay", "--json"])
+    assert json.loads(relayed.stdout) == {"published": 14543, "pending": 0, "error": None}
+    assert len(drain_queue(settings_env["RELAIS_AMQP_URI"], UNROUTED_QUEUE)) == 14543
+    got = runner.invoke(main, ["directory", "get", "2605692", "--json"])
+    assert json.loads(got.stdout)["legal_guardians"] == ["2867253", "2867254"]
