@@ -304,15 +304,7 @@ class DirectoryImporter:
                 report.finished_at = _now()
                 run.emit_completed()
                 conn.execute(delete(tables.seen).where(tables.seen.c.import_id == import_id))
-                conn.execute(
-                    insert(tables.import_run).values(
-                        id=import_id,
-                        started_at=datetime.fromisoformat(report.started_at),
-                        finished_at=datetime.fromisoformat(report.finished_at),
-                        status=report.status,
-                        report=orjson.dumps(report.to_dict()).decode(),
-                    )
-                )
+                _save_run(conn, report)
         except ImportRefused as exc:
             report.status = "refused"
             report.message = str(exc)
@@ -335,15 +327,7 @@ class DirectoryImporter:
 
     def _record_failed_run(self, report: ImportReport) -> None:
         with writer(self.engine).begin() as conn:
-            conn.execute(
-                insert(tables.import_run).values(
-                    id=report.import_id,
-                    started_at=datetime.fromisoformat(report.started_at),
-                    finished_at=datetime.fromisoformat(report.finished_at),
-                    status=report.status,
-                    report=orjson.dumps(report.to_dict()).decode(),
-                )
-            )
+            _save_run(conn, report)
 
 
 class _Run:
@@ -680,6 +664,16 @@ class _Run:
 
 
 MEMBERSHIP_COLUMNS = ("person", "kind", "structure", "code", "subject", "other", "legal_guardian")
+
+
+def _save_run(conn: Connection, report: ImportReport) -> None:
+    conn.execute(insert(tables.import_run).values(
+        id=report.import_id,
+        started_at=datetime.fromisoformat(report.started_at),
+        finished_at=datetime.fromisoformat(report.finished_at),
+        status=report.status,
+        report=orjson.dumps(report.to_dict()).decode(),
+    ))
 
 
 def _membership_rows(record: dict) -> list[tuple]:

@@ -17,21 +17,20 @@ structure = Table(
     Column("data", LargeBinary, nullable=False),  # {"record": Structure, "attributes": {...}}
 )
 
-mef = Table(
-    "dir_mef", metadata,
-    Column("code", _ID, primary_key=True),
-    Column("raw_hash", String(32)),  # hash of the record's bytes as last imported
-    Column("record_hash", String(32), nullable=False),
-    Column("data", LargeBinary, nullable=False),
-)
 
-subject = Table(
-    "dir_subject", metadata,
-    Column("code", _ID, primary_key=True),
-    Column("raw_hash", String(32)),  # hash of the record's bytes as last imported
-    Column("record_hash", String(32), nullable=False),
-    Column("data", LargeBinary, nullable=False),
-)
+def _reference_table(name: str) -> Table:
+    """MEF and subjects: a code, the hashes, and the record."""
+    return Table(
+        name, metadata,
+        Column("code", _ID, primary_key=True),
+        Column("raw_hash", String(32)),
+        Column("record_hash", String(32), nullable=False),
+        Column("data", LargeBinary, nullable=False),
+    )
+
+
+mef = _reference_table("dir_mef")
+subject = _reference_table("dir_subject")
 
 person = Table(
     "dir_person", metadata,
