@@ -188,15 +188,133 @@ def iter_elements(path: Path) -> Iterator[RawRecord | RecordError]:
     memory stays flat however large the file.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(65536)
-    except OSError as exc:
-        raise AafFileError(path, f"cannot read: {exc.strerror or exc}") from exc
+    head = _head(path)
     check_not_hostile(path, head)
     bad_lines = _bad_utf8_lines(path) if _declared_utf8(head) else set()
     source = _Salvaged(path) if bad_lines else str(path)
+    try:
+        yield from _parse(source, 0, bad_lines)
+    except _Broken as exc:
+        raise AafFileError(path, exc.reason, exc.line) from exc
 
+
+class ChunkUnreadable(Exception):
+    """A piece of a file could not be read on its own: read the whole file to learn why."""
+
+
+class FileChunks:
+    """A large file cut into pieces of about `chunk_bytes` that parse independently.
+
+    Parser processes share the work of one file this way, each taking every
+    n-th piece. Piece j holds the records whose start tag begins in
+    [j * chunk_bytes, (j + 1) * chunk_bytes): every process finds the same
+    cuts without talking to the others. A middle piece is parsed wrapped in
+    the file's XML declaration and root element, and its line numbers are
+    shifted to the file's.
+
+    A cut can only land on a record's start tag; one that lands in a comment
+    or a CDATA section leaves two pieces that are not well-formed. So any
+    error in a piece, whatever its cause, raises `ChunkUnreadable` and the
+    caller reads the whole file with `iter_elements`, which says what is
+    wrong and where, or reads it right.
+    """
+
+    _RECORD_START = re.compile(rb"<(?:addRequest|modifyRequest|deleteRequest)[\s>/]")
+    _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>")
+    _SCAN = 1 << 16
+
+    def __init__(self, path: Path, chunk_bytes: int):
+        self.path = Path(path)
+        self.chunk_bytes = chunk_bytes
+        self.size = self.path.stat().st_size
+        self.count = max(1, -(-self.size // chunk_bytes))
+        self._fh = None
+        self._lines_at = (0, 0)  # (offset, newlines before it): counting only moves forward
+
+    @staticmethod
+    def count_for(path: Path, chunk_bytes: int) -> int:
+        return max(1, -(-Path(path).stat().st_size // chunk_bytes))
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def elements(self, index: int) -> Iterator[RawRecord | RecordError]:
+        """The records of piece `index`.
+
+        Raises `ChunkUnreadable` on any error in a piece of a file cut in
+        several, and `AafFileError` as `iter_elements` does for a file in one.
+        """
+        if self.count == 1:  # the whole file: read as `iter_elements` reads it, errors included
+            yield from iter_elements(self.path)
+            return
+        if self._fh is None:
+            self._fh = open(self.path, "rb")
+        head = self._read(0, self._SCAN)
+        if index == 0:
+            try:
+                check_not_hostile(self.path, head)
+            except AafFileError as exc:
+                raise ChunkUnreadable(str(exc)) from exc
+        start = 0 if index == 0 else self._record_start(index * self.chunk_bytes)
+        end = self._record_start((index + 1) * self.chunk_bytes)
+        if start >= end:
+            return  # a record longer than a piece began before this one
+        data = self._read(start, end - start)
+        newlines = self._newlines_before(start)
+        decl = self._XML_DECL.match(head)
+        prefix = b"" if start == 0 else (decl.group(0).strip() if decl else b"") + b"<ficAlimMENESR>"
+        suffix = b"" if end >= self.size else b"</ficAlimMENESR>"
+        self._lines_at = (end, newlines + data.count(b"\n"))
+        try:
+            yield from _parse(io.BytesIO(prefix + data + suffix), newlines, set(), plain_root=index == 0)
+        except _Broken as exc:
+            raise ChunkUnreadable(f"{self.path}: piece {index}: {exc.reason}") from exc
+
+    def _read(self, offset: int, n: int) -> bytes:
+        self._fh.seek(offset)
+        return self._fh.read(n)
+
+    def _record_start(self, offset: int) -> int:
+        """Offset of the first record start tag at or after `offset`; the file size if none."""
+        pos = offset
+        while pos < self.size:
+            block = self._read(pos, self._SCAN + 32)
+            m = self._RECORD_START.search(block)
+            if m:
+                return pos + m.start()
+            pos += self._SCAN
+        return self.size
+
+    def _newlines_before(self, offset: int) -> int:
+        at, lines = self._lines_at
+        if offset < at:
+            at, lines = 0, 0
+        while at < offset:
+            block = self._read(at, min(1 << 20, offset - at))
+            lines += block.count(b"\n")
+            at += len(block)
+        self._lines_at = (at, lines)
+        return lines
+
+
+class _Broken(Exception):
+    def __init__(self, reason: str, line: int | None):
+        super().__init__(reason)
+        self.reason, self.line = reason, line
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(65536)
+    except OSError as exc:
+        raise AafFileError(path, f"cannot read: {exc.strerror or exc}") from exc
+
+
+def _parse(source, line_offset: int, bad_lines: set[int], plain_root: bool = False) -> Iterator[RawRecord | RecordError]:
+    """The record elements of one document; raises `_Broken` if it is not well-formed."""
     parser = etree.iterparse(
         source,
         events=("end",),
@@ -211,7 +329,7 @@ def iter_elements(path: Path) -> Iterator[RawRecord | RecordError]:
     )
     try:
         for _event, elem in parser:
-            line = elem.sourceline or 0
+            line = (elem.sourceline or 0) + line_offset
             parent = elem.getparent()
             if parent is not None:
                 while elem.getprevious() is not None:
@@ -222,11 +340,13 @@ def iter_elements(path: Path) -> Iterator[RawRecord | RecordError]:
             else:
                 yield RawRecord(elem, line)
     except etree.XMLSyntaxError as exc:
-        line = exc.lineno if exc.lineno else None
-        raise AafFileError(path, f"malformed XML: {exc.msg}", line) from exc
+        raise _Broken(f"malformed XML: {exc.msg}", exc.lineno + line_offset if exc.lineno else None) from exc
     root = getattr(parser, "root", None)
     if root is not None and root.tag != "ficAlimMENESR":
-        raise AafFileError(path, f"root element is <{root.tag}>, expected <ficAlimMENESR>", 1)
+        raise _Broken(f"root element is <{root.tag}>, expected <ficAlimMENESR>", 1)
+    if plain_root and root is not None and (root.attrib or root.nsmap):
+        # The other pieces are wrapped in a bare <ficAlimMENESR>: they would not mean the same.
+        raise _Broken("the root element has attributes or namespaces", 1)
 
 
 def iter_records(path: Path) -> Iterator[AafRecord | RecordError]:

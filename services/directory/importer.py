@@ -30,7 +30,8 @@ from relais.db import bulk_insert, bulk_update, writer
 
 from . import model, tables
 from .aaf import (
-    FAMILIES, PERSON_FAMILIES, AafFileError, AafRecord, FileInfo, RawRecord, RecordError, file_info, iter_elements,
+    FAMILIES, PERSON_FAMILIES, AafFileError, AafRecord, ChunkUnreadable, FileInfo, RawRecord, RecordError, file_info,
+    iter_elements,
 )
 from .report import FileResult, ImportReport, Warning
 
@@ -55,6 +56,7 @@ class ImportOptions:
     batch_size: int = 500  # per parser batch: bounds the memory in flight between processes
     validate_events: bool = False  # tests validate every event; the bulk path trusts the model
     workers: int = 1  # > 1 parses files in worker processes while this one writes
+    chunk_bytes: int = 1 << 20  # with workers: files are parsed in pieces of about this size
 
 
 # -- the four kinds of record --------------------------------------------------------
@@ -247,10 +249,11 @@ def prepare_batch(items: list[RawRecord | RecordError], lookup: StoredHashes,
 Batch = list[Prepared | Unchanged | RecordError]
 
 
-def prepared_batches(path: Path, batch_size: int, lookup: StoredHashes, events: EventMaker) -> Iterator[Batch]:
-    """The file's records, prepared, in batches. Raises AafFileError for a broken file."""
+def prepared_batches(elements: Iterable[RawRecord | RecordError], batch_size: int, lookup: StoredHashes,
+                     events: EventMaker) -> Iterator[Batch]:
+    """The records of `iter_elements` (or of a piece of a file), prepared, in batches."""
     batch: list[RawRecord | RecordError] = []
-    for item in iter_elements(path):
+    for item in elements:
         batch.append(item)
         if len(batch) >= batch_size:
             yield prepare_batch(batch, lookup, events)
@@ -318,12 +321,12 @@ class DirectoryImporter:
             from .parallel import parallel_sources
 
             url = self.engine.url.render_as_string(hide_password=False)
-            yield from parallel_sources(infos, self.options.batch_size, self.options.workers, url,
-                                        self.tenant, run.report.import_id)
+            yield from parallel_sources(infos, self.options.batch_size, self.options.workers,
+                                        self.options.chunk_bytes, url, self.tenant, run.report.import_id)
         else:
             lookup = stored_hashes(run.conn)
             for info in infos:
-                yield info, prepared_batches(info.path, self.options.batch_size, lookup, run.events)
+                yield info, prepared_batches(iter_elements(info.path), self.options.batch_size, lookup, run.events)
 
     def _record_failed_run(self, report: ImportReport) -> None:
         with writer(self.engine).begin() as conn:
@@ -372,14 +375,15 @@ class _Run:
         self.report.files.append(result)
         try:
             self._apply_file(info, result, batches)
-        except _StaleView:
+        except (_StaleView, ChunkUnreadable) as exc:
             # A parser process compared with the database as it was before this
-            # run, and this run changed that record since: redo the file here.
+            # run, and this run changed that record since; or a piece of the
+            # file did not parse on its own. Either way: read the file here.
             _drain(batches)
-            log.info("import %s: %s re-read in process (a record changed earlier in this run)",
-                     self.report.import_id, info.path)
+            why = "a record changed earlier in this run" if isinstance(exc, _StaleView) else str(exc)
+            log.info("import %s: %s read again in process (%s)", self.report.import_id, info.path, why)
             self._apply_file(info, result, prepared_batches(
-                info.path, self.options.batch_size, stored_hashes(self.conn), self.events))
+                iter_elements(info.path), self.options.batch_size, stored_hashes(self.conn), self.events))
 
     def _apply_file(self, info: FileInfo, result: FileResult, batches: Iterable[Batch]) -> None:
         counts_before = {f: _copy(c) for f, c in self.report.totals.items()}
@@ -413,7 +417,7 @@ class _Run:
                 self.complet_ok[info.family] = False
             log.error("import %s: %s rolled back: %s", self.report.import_id, info.path, exc)
             return
-        except _StaleView:
+        except (_StaleView, ChunkUnreadable):
             undo()
             raise
         savepoint.commit()
@@ -689,7 +693,7 @@ def _drain(batches: Iterable) -> None:
     try:
         for _ in batches:
             pass
-    except AafFileError:
+    except (AafFileError, ChunkUnreadable):
         pass
 
 

@@ -1,10 +1,14 @@
 """Parsing files in worker processes while the importing process writes.
 
-Parsing and preparing records is pure CPU; the database work is not. With
-`workers` processes, file i is parsed by worker i % workers, which streams its
-prepared batches through a bounded queue (memory stays flat), and the
-importing process reads the files back in their order. A file that breaks
-comes back as the same `AafFileError` an in-process parse would raise.
+Parsing and preparing records is pure CPU; the database work is not. Files
+are cut into pieces of about `chunk_bytes` (`aaf.FileChunks`) and piece t of
+the run goes to worker t % workers, which streams its prepared batches
+through a bounded queue (memory stays flat). The importing process reads the
+pieces back in order, so every worker stays busy however the records are
+spread over files. A file in one piece that breaks comes back as the same
+`AafFileError` an in-process parse would raise; a piece of a larger file that
+does not parse comes back as `ChunkUnreadable`, and the importer reads that
+file whole itself.
 """
 
 from __future__ import annotations
@@ -13,14 +17,13 @@ import multiprocessing as mp
 import traceback
 from collections.abc import Iterator, Sequence
 
-from .aaf import AafFileError, FileInfo
+from .aaf import AafFileError, ChunkUnreadable, FileChunks, FileInfo
 
-_DONE, _BATCH, _FILE_ERROR, _CRASH = "done", "batch", "file-error", "crash"
+_DONE, _BATCH, _FILE_ERROR, _UNREADABLE, _CRASH = "done", "batch", "file-error", "unreadable", "crash"
 
 
-def _worker(paths: list[str], batch_size: int, database_url: str, tenant: str, import_id: str, queue) -> None:
-    from pathlib import Path
-
+def _worker(tasks: list[tuple[str, int]], chunk_bytes: int, batch_size: int, database_url: str, tenant: str,
+            import_id: str, queue) -> None:
     from relais.db import make_engine
 
     from .importer import EventMaker, prepared_batches, stored_hashes
@@ -29,28 +32,38 @@ def _worker(paths: list[str], batch_size: int, database_url: str, tenant: str, i
     conn = make_engine(database_url).connect()
     lookup = stored_hashes(conn)
     events = EventMaker(tenant, import_id)
-    for path in paths:
+    chunks: FileChunks | None = None
+    for path, index in tasks:
+        if chunks is None or str(chunks.path) != path:
+            if chunks is not None:
+                chunks.close()
+            chunks = FileChunks(path, chunk_bytes)
         try:
-            for batch in prepared_batches(Path(path), batch_size, lookup, events):
+            for batch in prepared_batches(chunks.elements(index), batch_size, lookup, events):
                 queue.put((_BATCH, batch))
             queue.put((_DONE, None))
         except AafFileError as exc:
             queue.put((_FILE_ERROR, (exc.line, exc.reason)))
+        except ChunkUnreadable as exc:
+            queue.put((_UNREADABLE, str(exc)))
         except BaseException:  # noqa: BLE001 - reported to the parent, which raises
             queue.put((_CRASH, traceback.format_exc()))
             return
 
 
 def parallel_sources(
-    infos: Sequence[FileInfo], batch_size: int, workers: int, database_url: str, tenant: str, import_id: str
+    infos: Sequence[FileInfo], batch_size: int, workers: int, chunk_bytes: int, database_url: str, tenant: str,
+    import_id: str,
 ) -> Iterator[tuple[FileInfo, Iterator]]:
     ctx = mp.get_context("spawn")
-    workers = max(1, min(workers, len(infos)))
+    pieces = [FileChunks.count_for(i.path, chunk_bytes) for i in infos]
+    tasks = [(str(info.path), j) for info, n in zip(infos, pieces) for j in range(n)]
+    workers = max(1, min(workers, len(tasks)))
     queues = [ctx.Queue(maxsize=4) for _ in range(workers)]
     procs = [
         ctx.Process(
             target=_worker,
-            args=([str(i.path) for i in infos[w::workers]], batch_size, database_url, tenant, import_id, queues[w]),
+            args=(tasks[w::workers], chunk_bytes, batch_size, database_url, tenant, import_id, queues[w]),
             daemon=True,
             name=f"relais-aaf-parser-{w}",
         )
@@ -59,8 +72,10 @@ def parallel_sources(
     for p in procs:
         p.start()
     try:
-        for index, info in enumerate(infos):
-            yield info, _batches_from(queues[index % workers], info, procs[index % workers])
+        first = 0
+        for info, n in zip(infos, pieces):
+            yield info, _file_batches(info, range(first, first + n), queues, procs)
+            first += n
     finally:
         for p in procs:
             if p.is_alive():
@@ -68,7 +83,26 @@ def parallel_sources(
             p.join(timeout=5)
 
 
-def _batches_from(queue, info: FileInfo, proc) -> Iterator[list]:
+def _file_batches(info: FileInfo, task_ids: range, queues, procs) -> Iterator[list]:
+    """The file's batches, piece after piece; every piece is consumed even when one fails."""
+    failure: Exception | None = None
+    for t in task_ids:
+        for tag, value in _piece(info, queues[t % len(queues)], procs[t % len(procs)]):
+            if failure is not None:
+                continue
+            if tag == _BATCH:
+                yield value
+            elif tag == _FILE_ERROR:
+                line, reason = value
+                failure = AafFileError(info.path, reason, line)
+            elif tag == _UNREADABLE:
+                failure = ChunkUnreadable(value)
+    if failure is not None:
+        raise failure
+
+
+def _piece(info: FileInfo, queue, proc) -> Iterator[tuple[str, object]]:
+    """What a worker sent for one piece, up to and including its end."""
     while True:
         try:
             tag, value = queue.get(timeout=5)
@@ -76,12 +110,8 @@ def _batches_from(queue, info: FileInfo, proc) -> Iterator[list]:
             if not proc.is_alive():
                 raise RuntimeError(f"the parser process for {info.path} died (exit code {proc.exitcode})")
             continue
-        if tag == _BATCH:
-            yield value
-        elif tag == _DONE:
-            return
-        elif tag == _FILE_ERROR:
-            line, reason = value
-            raise AafFileError(info.path, reason, line)
-        else:
+        if tag == _CRASH:
             raise RuntimeError(f"the parser process failed on {info.path}:\n{value}")
+        yield tag, value
+        if tag != _BATCH:
+            return
