@@ -111,5 +111,11 @@ def bulk_update(conn, table_name: str, key: str, columns: list[str] | tuple[str,
         )
 
 
+def bulk_delete(conn, table_name: str, key: str, keys: list) -> None:
+    """DELETE the rows with these keys, through the driver's executemany."""
+    if keys:
+        conn.exec_driver_sql(f"DELETE FROM {table_name} WHERE {key} = {_mark(conn)}", [(k,) for k in keys])
+
+
 def _mark(conn) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"

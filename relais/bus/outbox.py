@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import Connection, Engine, delete, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
-from relais.db import bulk_insert, writer
+from relais.db import bulk_delete, bulk_insert, writer
 
 from .envelope import Event, dumps
 from .publisher import ConfirmedPublisher, OutgoingMessage, PublishError
@@ -60,7 +60,7 @@ class OutboxRelay:
         engine: Engine,
         publisher_factory: Callable[[], ConfirmedPublisher],
         *,
-        batch_size: int = 10000,
+        batch_size: int = 20000,
     ):
         self.engine = engine
         self.publisher_factory = publisher_factory
@@ -88,20 +88,20 @@ class OutboxRelay:
                 self._delete(conn, rows)
         return len(rows)
 
-    def _fetch(self, conn: Connection) -> Sequence:
-        return conn.execute(
-            select(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.body)
-            .order_by(outbox.c.seq)
-            .limit(self.batch_size)
-        ).all()
+    def _fetch(self, conn: Connection, after: int | None = None) -> Sequence[tuple[int, str, str, bytes]]:
+        """(seq, event_id, type, body) of the oldest rows, after `seq` if given."""
+        where = "" if after is None else f"WHERE seq > {int(after)} "
+        return conn.exec_driver_sql(
+            f"SELECT seq, event_id, type, body FROM {outbox.name} {where}ORDER BY seq LIMIT {int(self.batch_size)}"
+        ).fetchall()
 
     def _publish(self, rows: Sequence) -> None:
         if self._publisher is None:
             self._publisher = self.publisher_factory()
         try:
             self._publisher.publish(
-                OutgoingMessage(routing_key=r.type, body=bytes(r.body), message_id=r.event_id, type=r.type)
-                for r in rows
+                OutgoingMessage(routing_key=type_, body=bytes(body), message_id=event_id, type=type_)
+                for _seq, event_id, type_, body in rows
             )
         except PublishError:
             self._publisher = None
@@ -111,9 +111,7 @@ class OutboxRelay:
     def _delete(conn: Connection, rows: Sequence) -> None:
         # Delete exactly the rows sent: with PostgreSQL sequences a row with a
         # lower seq may commit later, so a seq range could hide an unsent one.
-        seqs = [r.seq for r in rows]
-        for i in range(0, len(seqs), 1000):
-            conn.execute(delete(outbox).where(outbox.c.seq.in_(seqs[i : i + 1000])))
+        bulk_delete(conn, outbox.name, "seq", [r[0] for r in rows])
 
     def drain(self, progress: Callable[[int], None] | None = None) -> int:
         """Relay until the outbox is empty; returns the number of events published."""
@@ -132,7 +130,7 @@ class OutboxRelay:
             upcoming = db.submit(self._read_after, 0)
             deleting = None
             while rows := upcoming.result():
-                upcoming = db.submit(self._read_after, rows[-1].seq)
+                upcoming = db.submit(self._read_after, rows[-1][0])
                 self._publish(rows)
                 if deleting is not None:
                     deleting.result()
@@ -146,12 +144,7 @@ class OutboxRelay:
 
     def _read_after(self, seq: int) -> Sequence:
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.body)
-                .where(outbox.c.seq > seq)
-                .order_by(outbox.c.seq)
-                .limit(self.batch_size)
-            ).all()
+            return self._fetch(conn, after=seq)
 
     def _delete_confirmed(self, rows: Sequence) -> None:
         with writer(self.engine).begin() as conn:
