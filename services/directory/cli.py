@@ -45,7 +45,7 @@ def import_(ctx: Context, paths, as_json, force, max_delete_share, workers, no_p
         raise click.UsageError("no .xml file found in the paths given")
     if workers is None:
         total = sum(i.path.stat().st_size for i in infos)
-        workers = 2 if total > 50_000_000 and len(infos) > 1 else 1
+        workers = 2 if total > 50_000_000 else 1  # files are parsed in pieces: one large file counts too
     options = ImportOptions(force=force, max_delete_share=max_delete_share, workers=workers)
 
     bar = _progress_bar(enabled=not as_json and sys.stderr.isatty(), unit=" records", desc="import")

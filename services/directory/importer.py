@@ -317,7 +317,7 @@ class DirectoryImporter:
         return report
 
     def _sources(self, infos: Sequence[FileInfo], run: "_Run"):
-        if self.options.workers > 1 and len(infos) > 1:
+        if self.options.workers > 1 and infos:
             from .parallel import parallel_sources
 
             url = self.engine.url.render_as_string(hide_password=False)
