@@ -120,11 +120,17 @@ def relay_now(ctx: Context, progress=None) -> tuple[int, int, str | None]:
         return sent, pending_count(conn), error
 
 
+# The directory answers RPC under nameko; provisioning consumes events with its own loop.
+SERVICE_MODULES = {"directory": "relais.serve", "provisioning": "services.provisioning.service"}
+
+
 @main.command()
-@click.argument("service", type=click.Choice(["directory"]))
+@click.argument("service", type=click.Choice(sorted(SERVICE_MODULES)))
 def serve(service: str) -> None:
-    """Run a service (nameko) until SIGTERM."""
-    os.execv(sys.executable, [sys.executable, "-m", "relais.serve", service])
+    """Run a service until SIGTERM."""
+    module = SERVICE_MODULES[service]
+    args = [service] if module == "relais.serve" else []
+    os.execv(sys.executable, [sys.executable, "-m", module, *args])
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -141,8 +147,10 @@ def rpc(service: str, method: str, args: tuple[str, ...]) -> None:
 
 def _register() -> None:
     from services.directory.cli import directory
+    from services.provisioning.cli import provisioning
 
     main.add_command(directory)
+    main.add_command(provisioning)
 
 
 _register()

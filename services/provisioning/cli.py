@@ -1,0 +1,232 @@
+"""`relais provisioning …` commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from relais.cli import Context, pass_ctx, relay_now
+
+
+@click.group()
+def provisioning() -> None:
+    """Resources and licences for directory accounts: catalogue, rules, grants, GAR feed."""
+
+
+def _document(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"{path}: cannot read it as YAML or JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{path}: expected a mapping with 'resources:' and/or 'rules:'")
+    return data
+
+
+def _finish(ctx: Context, result: dict, as_json: bool, no_publish: bool = False) -> None:
+    if not no_publish:
+        sent, pending, error = relay_now(ctx)
+        result.update(events_published=sent, events_pending=pending)
+        if error:
+            result["warning"] = (f"events not published yet: {error}; they wait in the outbox "
+                                 "(`relais outbox relay` or a running service delivers them)")
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, default=str))
+    else:
+        for k, v in result.items():
+            click.echo(f"{k}: {v}")
+
+
+@provisioning.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--no-publish", is_flag=True, help="Leave the grant events in the outbox.")
+@pass_ctx
+def load(ctx: Context, paths, as_json: bool, no_publish: bool) -> None:
+    """Load a catalogue (`resources:`) and/or rules (`rules:`) from YAML/JSON files, then re-evaluate.
+
+    Everything is checked first; any problem (unknown structure or class, an
+    entry without a licence model, a quota below the licences held) changes nothing.
+    """
+    from relais.db import writer
+
+    from .catalogue import CatalogueError
+    from .handlers import Context as Work, ProvisioningError, load_catalogue, load_rules
+    from .rules import RuleError
+
+    resources, rules = {}, {}
+    for path in paths:
+        doc = _document(path)
+        if "resources" in doc:
+            resources.setdefault("resources", []).extend(doc["resources"] or [])
+        if "rules" in doc:
+            rules.update(doc)
+            rules.pop("resources", None)
+    if not resources and not rules:
+        raise click.UsageError("no 'resources:' or 'rules:' in the files given")
+    work = Work(ctx.settings.tenant)
+    try:
+        with writer(ctx.engine).begin() as conn:
+            if resources:
+                load_catalogue(conn, resources, work)
+            if rules:
+                load_rules(conn, rules, work)
+    except (CatalogueError, RuleError) as exc:
+        click.echo("nothing was changed:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(1)
+    except ProvisioningError as exc:
+        raise click.ClickException(f"{exc}; nothing was changed") from exc
+    _finish(ctx, dict(work.counts), as_json, no_publish)
+
+
+@provisioning.command("evaluate")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--no-publish", is_flag=True)
+@pass_ctx
+def evaluate(ctx: Context, as_json: bool, no_publish: bool) -> None:
+    """Re-evaluate every account against the rules (normally done on each directory event)."""
+    from relais.db import writer
+
+    from .handlers import Context as Work, evaluate_all
+
+    work = Work(ctx.settings.tenant)
+    with writer(ctx.engine).begin() as conn:
+        evaluate_all(conn, work)
+    _finish(ctx, dict(work.counts), as_json, no_publish)
+
+
+@provisioning.command("sync")
+@click.option("--idle", type=float, default=2.0, show_default=True, help="Stop after this many idle seconds.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def sync(ctx: Context, idle: float, as_json: bool) -> None:
+    """Consume the directory events waiting for provisioning, then stop (the service does this continuously)."""
+    from .service import consumer
+
+    handled = consumer(ctx.engine, ctx.settings.tenant).run(ctx.settings.amqp_uri, idle_timeout=idle)
+    _finish(ctx, {"events_consumed": handled}, as_json)
+
+
+@provisioning.command("explain")
+@click.argument("jointure")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def explain(ctx: Context, jointure: str, as_json: bool) -> None:
+    """Why a person has (or lacks) each resource: grants, causes, refusals, history."""
+    from .handlers import explain as explain_
+
+    with ctx.engine.connect() as conn:
+        data = explain_(conn, jointure)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    if not data["in_directory"] and not data["grants"] and not data["history"]:
+        click.echo(f"{jointure}: not in provisioning's view of the directory, and never held a grant", err=True)
+        sys.exit(1)
+    click.echo(f"{jointure}: {', '.join(data['profiles']) or 'no profile'} in {', '.join(data['structures']) or '-'}"
+               f"{' (classes ' + ', '.join(data['classes']) + ')' if data['classes'] else ''}")
+    if not data["grants"]:
+        click.echo("  no resource")
+    for g in data["grants"]:
+        pending = f", revoked after {g['revoke_after'][:10]} (departure)" if g["revoke_after"] else ""
+        click.echo(f"  {g['resource']} ({g['title']}) in {g['structure']}: {g['cause']}, since {g['granted_at'][:10]}{pending}")
+    for r in data["refusals"]:
+        click.echo(f"  REFUSED {r['resource']} in {r['structure']}: {r['reason']}")
+
+
+@provisioning.command("grant")
+@click.argument("person")
+@click.argument("resource")
+@click.argument("uai")
+@click.option("--by", required=True, help="Jointure of the resource manager giving it.")
+@pass_ctx
+def grant(ctx: Context, person: str, resource: str, uai: str, by: str) -> None:
+    """A resource manager of UAI gives RESOURCE to PERSON by hand."""
+    _manual(ctx, "grant", by, person, resource, uai)
+
+
+@provisioning.command("revoke")
+@click.argument("person")
+@click.argument("resource")
+@click.argument("uai")
+@click.option("--by", required=True, help="Jointure of the resource manager taking it back.")
+@pass_ctx
+def revoke(ctx: Context, person: str, resource: str, uai: str, by: str) -> None:
+    """A resource manager of UAI takes back a RESOURCE given by hand."""
+    _manual(ctx, "revoke", by, person, resource, uai)
+
+
+def _manual(ctx: Context, action: str, by: str, person: str, resource: str, uai: str) -> None:
+    from relais.db import writer
+
+    from .handlers import Context as Work, ProvisioningError, grant_manually, revoke_manually
+
+    work = Work(ctx.settings.tenant)
+    try:
+        with writer(ctx.engine).begin() as conn:
+            (grant_manually if action == "grant" else revoke_manually)(conn, by, person, resource, uai, work)
+    except ProvisioningError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _finish(ctx, dict(work.counts), as_json=False)
+
+
+@provisioning.command("sweep")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def sweep(ctx: Context, as_json: bool) -> None:
+    """Revoke the grants whose departure grace period is over (the service does it hourly)."""
+    from relais.db import writer
+
+    from .handlers import Context as Work, sweep_departures
+
+    work = Work(ctx.settings.tenant)
+    with writer(ctx.engine).begin() as conn:
+        sweep_departures(conn, work)
+    _finish(ctx, dict(work.counts), as_json)
+
+
+@provisioning.command("gar-export")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--ent-id", required=True, help="The ENT project's id at the GAR (file name prefix).")
+@click.option("--xsd", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="RELAIS_GAR_XSD",
+              help="GAR-ENT.xsd to validate every file against (env RELAIS_GAR_XSD).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, as_json: bool) -> None:
+    """Write the complete GAR feed (Etab, Eleve, Enseignant, Groupe, RespAff files) into OUT_DIR."""
+    from .gar import export, validate
+
+    with ctx.engine.connect() as conn:
+        report = export(conn, out_dir, ent_id, datetime.now(UTC))
+    result = report.to_dict()
+    problems = validate(report.files, xsd) if xsd else None
+    result["xsd"] = str(xsd) if xsd else None
+    result["valid"] = None if problems is None else not problems
+    if problems:
+        result["problems"] = problems[:100]
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        click.echo(f"{len(report.files)} file(s) in {out_dir}: " +
+                   ", ".join(f"{k} {v}" for k, v in report.records.items()))
+        for s in report.skipped[:20]:
+            click.echo(f"  left out {s['type']} {s['id']}: {s['reason']}")
+        if len(report.skipped) > 20:
+            click.echo(f"  … and {len(report.skipped) - 20} more (--json lists them all)")
+        if problems is None:
+            click.echo("  not validated (give --xsd or RELAIS_GAR_XSD)")
+        elif problems:
+            click.echo(f"  INVALID against {xsd}:")
+            for p in problems[:20]:
+                click.echo(f"    {p}")
+        else:
+            click.echo(f"  every file is valid against {xsd}")
+    sys.exit(1 if problems else 0)

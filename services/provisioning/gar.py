@@ -1,0 +1,271 @@
+"""The GAR feed: the ENT's directory as the GAR (Gestionnaire d'Accès aux Ressources) takes it.
+
+Five kinds of file, valid against the GAR's XSD (`GAR-ENT.xsd`, namespace
+http://data.education.fr/ns/gar): `Etab` (structures, their MEF and
+subjects), `Eleve`, `Enseignant` (staff), `Groupe` (classes, groups and who
+is in them) and `RespAff` (the resource managers of each structure). Each
+file holds at most 10,000 records and is named as the GAR expects:
+`<idENT>_GAR-ENT_Complet_<yyyyMMdd_HHmmss>_<Type>_<NNNN>.xml`.
+
+Written from provisioning's view of the directory, streaming (lxml
+`xmlfile`), so memory does not grow with the academy. Records the XSD cannot
+take (a person without a name, a manager without an e-mail) are left out and
+listed in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from lxml import etree
+from sqlalchemy import Connection, select
+
+from . import tables as t
+from .handlers import _Pools, catalogue, ruleset, uai_map
+
+NS = "http://data.education.fr/ns/gar"
+VERSION = "1.7"
+MAX_RECORDS = 10_000
+TYPES = ("Etab", "Eleve", "Enseignant", "Groupe", "RespAff")
+
+# Directory profiles -> GAR profiles.
+_PROFILES = {"National_ELV": "National_elv", "National_ENS": "National_ens", "National_DOC": "National_doc",
+             "National_DIR": "National_dir", "National_EVS": "National_evs", "National_ETA": "National_eta"}
+
+
+@dataclass
+class GarReport:
+    files: list[str] = field(default_factory=list)
+    records: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def skip(self, kind: str, ident: str, reason: str) -> None:
+        self.skipped.append({"type": kind, "id": ident, "reason": reason})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "records": self.records, "skipped": self.skipped}
+
+
+class _RollingWriter:
+    """Writes records of one type into numbered files of at most MAX_RECORDS records."""
+
+    def __init__(self, out: Path, ent_id: str, stamp: str, kind: str, report: GarReport, limit: int):
+        self.out, self.prefix, self.kind, self.report, self.limit = out, f"{ent_id}_GAR-ENT_Complet_{stamp}_{kind}", kind, report, limit
+        self.number, self.count, self._ctx, self._xf, self._root = 0, 0, None, None, None
+
+    def _open(self) -> None:
+        path = self.out / f"{self.prefix}_{self.number:04d}.xml"
+        self.report.files.append(str(path))
+        self._ctx = etree.xmlfile(str(path), encoding="UTF-8")
+        self._xf = self._ctx.__enter__()
+        self._xf.write_declaration()
+        self._root = self._xf.element(f"{{{NS}}}GAR-ENT-{self.kind}", {"Version": VERSION}, nsmap={"men": NS})
+        self._root.__enter__()
+
+    def _close(self) -> None:
+        if self._ctx is not None:
+            self._root.__exit__(None, None, None)
+            self._ctx.__exit__(None, None, None)
+            self._ctx = None
+            self.number += 1
+            self.count = 0
+
+    def write(self, element: etree._Element) -> None:
+        if self._ctx is None:
+            self._open()
+        self._xf.write(element)
+        self.count += 1
+        self.report.records[self.kind] = self.report.records.get(self.kind, 0) + 1
+        if self.count >= self.limit:
+            self._close()
+
+    def finish(self) -> None:
+        if self._ctx is None and self.number == 0:
+            self._open()  # an empty feed is still a file: the GAR then knows there is nothing
+        self._close()
+
+
+def _el(tag: str, *children, text: str | None = None) -> etree._Element:
+    e = etree.Element(f"{{{NS}}}{tag}", nsmap={"men": NS})
+    if text is not None:
+        e.text = text
+    for c in children:
+        if c is not None:
+            e.append(c)
+    return e
+
+
+def _text(tag: str, value: str | None, limit: int = 500) -> etree._Element | None:
+    return _el(tag, text=value[:limit]) if value else None
+
+
+def _persons(conn: Connection, category: str) -> Iterator[dict[str, Any]]:
+    for (data,) in conn.execute(select(t.person.c.data).where(t.person.c.category == category)
+                                .order_by(t.person.c.jointure)).yield_per(2000):
+        yield orjson.loads(data)
+
+
+def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit: int = MAX_RECORDS) -> GarReport:
+    """Write a complete GAR feed into `out_dir`; returns what was written and what was left out."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = now.strftime("%Y%m%d_%H%M%S")
+    report = GarReport()
+    uai_of = uai_map(conn)
+    labels: dict[tuple[str, str], str | None] = {(k, c): lab for k, c, lab in conn.execute(
+        select(t.reference.c.kind, t.reference.c.code, t.reference.c.label))}
+
+    def writer(kind: str) -> _RollingWriter:
+        return _RollingWriter(out_dir, ent_id, stamp, kind, report, limit)
+
+    def uai(structure: str | None) -> str | None:
+        return uai_of.get(structure) if structure else None
+
+    # Pupils (and what the Etab and Groupe files need from them).
+    mefs: dict[str, set[str]] = {}
+    groups: dict[tuple[str, str], str] = {}  # (UAI, code) -> DIVISION | GROUPE
+    eleves = writer("Eleve")
+    person_mef: list[tuple[str, str, str]] = []
+    person_groups: list[tuple[str, str, str]] = []
+    for p in _persons(conn, "Eleve"):
+        etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
+        if not etabs:
+            report.skip("Eleve", p["jointure"], "no structure with a known UAI")
+            continue
+        if not p.get("last_name") or not p.get("first_name"):
+            report.skip("Eleve", p["jointure"], "no last or first name (required by the GAR)")
+            continue
+        eleves.write(_el("GAREleve", *_identity(p, etabs, ["National_elv"], uai(p.get("structure"))),
+                         *(_el("GARPersonEtab", text=u) for u in etabs),
+                         _text("GARPersonDateNaissance", p.get("birth_date"))))
+        for u in etabs:
+            if p.get("mef"):
+                person_mef.append((u, p["jointure"], p["mef"]))
+                mefs.setdefault(u, set()).add(p["mef"])
+        for m in p["memberships"]:
+            if m["kind"] in ("class", "group") and (u := uai(m["structure"])):
+                groups[(u, m["code"])] = "DIVISION" if m["kind"] == "class" else "GROUPE"
+                person_groups.append((u, p["jointure"], m["code"]))
+    for u, j, mef in person_mef:
+        eleves.write(_el("GARPersonMEF", _el("GARStructureUAI", text=u), _el("GARPersonIdentifiant", text=j),
+                         _el("GARMEFCode", text=mef)))
+    eleves.finish()
+
+    # Staff.
+    subjects: dict[str, set[str]] = {}
+    teaching: dict[tuple[str, str, str, str], set[str]] = {}  # (UAI, person, scope, code) -> subjects
+    staff = writer("Enseignant")
+    for p in _persons(conn, "PersEducNat"):
+        etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
+        if not etabs:
+            report.skip("Enseignant", p["jointure"], "no structure with a known UAI")
+            continue
+        if not p.get("last_name") or not p.get("first_name"):
+            report.skip("Enseignant", p["jointure"], "no last or first name (required by the GAR)")
+            continue
+        profiles = sorted({_PROFILES.get(x, "National_eta") for x in p.get("profiles") or ()}) or ["National_eta"]
+        postes: dict[str, set[str]] = {}
+        for m in p["memberships"]:
+            u = uai(m.get("structure"))
+            if m["kind"] == "function" and u and m.get("discipline"):
+                postes.setdefault(u, set()).add(m["discipline"])
+            elif m["kind"] == "teaching" and u:
+                teaching.setdefault((u, p["jointure"], m["scope"], m["code"]), set()).add(m["subject"])
+                subjects.setdefault(u, set()).add(m["subject"])
+                groups.setdefault((u, m["code"]), "DIVISION" if m["scope"] == "class" else "GROUPE")
+        staff.write(_el("GAREnseignant", *_identity(p, etabs, profiles, uai(p.get("structure"))),
+                        *(_el("GARPersonEtab", text=u) for u in etabs),
+                        _text("GARPersonDateNaissance", p.get("birth_date")),
+                        *(_el("GAREnsDisciplinesPostes", _el("GARStructureUAI", text=u),
+                              *(_el("GAREnsDisciplinePosteCode", text=d) for d in sorted(ds)))
+                          for u, ds in sorted(postes.items())),
+                        _text("GARPersonMail", p.get("email"), 255)))
+    staff.finish()
+
+    # Structures, their MEF and subjects.
+    etab = writer("Etab")
+    structures = sorted(conn.execute(select(t.structure.c.uai, t.structure.c.data).where(t.structure.c.uai.is_not(None))))
+    for u, data in structures:
+        rec = orjson.loads(data)
+        etab.write(_el("GAREtab", _el("GARStructureUAI", text=u),
+                       _el("GARStructureNomCourant", text=(rec.get("name") or u)[:500])))
+    for u, _data in structures:
+        for code in sorted(mefs.get(u, ())):
+            etab.write(_el("GARMEF", _el("GARStructureUAI", text=u), _el("GARMEFCode", text=code),
+                           _el("GARMEFLibelle", text=(labels.get(("mef", code)) or code)[:255])))
+    for u, _data in structures:
+        for code in sorted(subjects.get(u, ())):
+            etab.write(_el("GARMatiere", _el("GARStructureUAI", text=u), _el("GARMatiereCode", text=code),
+                           _el("GARMatiereLibelle", text=(labels.get(("subject", code)) or code)[:255])))
+    etab.finish()
+
+    # Classes and groups, who is in them, who teaches what there.
+    grp = writer("Groupe")
+    for (u, code), status in sorted(groups.items()):
+        grp.write(_el("GARGroupe", _el("GARGroupeCode", text=code), _el("GARStructureUAI", text=u),
+                      _el("GARGroupeLibelle", text=code), _el("GARGroupeStatut", text=status)))
+    for u, j, code in person_groups:
+        grp.write(_el("GARPersonGroupe", _el("GARStructureUAI", text=u), _el("GARPersonIdentifiant", text=j),
+                      _el("GARGroupeCode", text=code)))
+    for scope, tag in (("group", "GAREnsGroupeMatiere"), ("class", "GAREnsClasseMatiere")):
+        for (u, j, sc, code), subs in sorted(teaching.items()):
+            if sc == scope:
+                grp.write(_el(tag, _el("GARStructureUAI", text=u), _el("GARPersonIdentifiant", text=j),
+                              _el("GARGroupeCode", text=code), *(_el("GARMatiereCode", text=s) for s in sorted(subs))))
+    grp.finish()
+
+    # Resource managers.
+    rules = ruleset(conn)
+    managers: dict[str, set[str]] = {}
+    for u, js in rules.managers.items():
+        for j in js:
+            managers.setdefault(j, set()).add(u)
+    for u, js in _Pools(conn, catalogue(conn)).directors(rules).items():
+        for j in js:
+            managers.setdefault(j, set()).add(u)
+    resp = writer("RespAff")
+    for j in sorted(managers):
+        row = conn.execute(select(t.person.c.data).where(t.person.c.jointure == j)).first()
+        if row is None:
+            report.skip("RespAff", j, "not in the directory")
+            continue
+        p = orjson.loads(row.data)
+        if not p.get("email") or not p.get("last_name") or not p.get("first_name"):
+            report.skip("RespAff", j, "a resource manager needs a name and an e-mail address (required by the GAR)")
+            continue
+        resp.write(_el("GARRespAff", _el("GARPersonIdentifiant", text=j), _el("GARPersonNom", text=p["last_name"][:500]),
+                       _el("GARPersonPrenom", text=p["first_name"][:500]), _text("GARPersonCivilite", p.get("title"), 30),
+                       _el("GARPersonMail", text=p["email"][:255]),
+                       *(_el("GARRespAffEtab", text=u) for u in sorted(managers[j]))))
+    resp.finish()
+    return report
+
+
+def _identity(p: dict[str, Any], etabs: list[str], profiles: list[str], rattach: str | None) -> list:
+    """The GARIdentite part, in the XSD's order."""
+    return [
+        _el("GARPersonIdentifiant", text=p["jointure"]),
+        *(_el("GARPersonProfils", _el("GARStructureUAI", text=u), _el("GARPersonProfil", text=prof))
+          for u in etabs for prof in profiles),
+        _el("GARPersonNom", text=p["last_name"][:500]),
+        _el("GARPersonPrenom", text=p["first_name"][:500]),
+        _el("GARPersonAutresPrenoms", text=p["first_name"][:500]),
+        _text("GARPersonCivilite", p.get("title"), 30),
+        _text("GARPersonStructRattach", rattach, 45),
+    ]
+
+
+def validate(paths: list[str], xsd: Path) -> list[str]:
+    """Every XSD violation in the files, as 'file:line: message' (empty: all valid)."""
+    schema = etree.XMLSchema(etree.parse(str(xsd), etree.XMLParser(resolve_entities=False, no_network=True)))
+    problems = []
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    for path in paths:
+        doc = etree.parse(path, parser)
+        if not schema.validate(doc):
+            problems.extend(f"{path}:{e.line}: {e.message}" for e in schema.error_log)
+    return problems

@@ -1,0 +1,516 @@
+"""Provisioning's use cases, on a database connection inside the caller's transaction.
+
+- `apply_directory_event`: keeps the directory projection up to date and says
+  which accounts to look at again;
+- `reconcile`: brings the grants of some accounts in line with the rules,
+  enforcing quotas, writing the history and the outbox events;
+- `evaluate_all`: `reconcile` over every account, in chunks;
+- `load_catalogue` / `load_rules`: check, store, re-evaluate; all or nothing;
+- `grant_manually` / `revoke_manually`, `sweep_departures`, `explain`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
+
+from relais.bus.envelope import Event
+from relais.bus.outbox import add_events
+from relais.db import bulk_insert
+
+from . import tables as t
+from .catalogue import CatalogueError, Resource, parse_catalogue
+from .model import Held, Key, Member, plan, wanted
+from .rules import RuleError, RuleSet, check_references, parse_rules
+
+log = logging.getLogger(__name__)
+
+SOURCE = "relais.provisioning"
+CHUNK = 2000
+
+
+class ProvisioningError(ValueError):
+    """A request that cannot be carried out; nothing was changed."""
+
+
+@dataclass
+class Context:
+    """What one unit of work needs: the tenant, the time, the events' correlation."""
+
+    tenant: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    validate_events: bool = True
+    events: list[Event] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"granted": 0, "revoked": 0, "deferred": 0,
+                                                            "refused": 0, "kept": 0})
+
+    def event(self, type_: str, payload: dict[str, Any]) -> None:
+        self.events.append(Event(type=type_, payload=payload, source=SOURCE, tenant=self.tenant,
+                                 correlation_id=self.correlation_id or self._own_correlation(),
+                                 causation_id=self.causation_id))
+
+    def _own_correlation(self) -> str:
+        from relais.bus.envelope import new_event_id
+
+        self.correlation_id = new_event_id()
+        return self.correlation_id
+
+    def flush(self, conn: Connection) -> int:
+        n = add_events(conn, self.events, validate=self.validate_events) if self.events else 0
+        self.events = []
+        return n
+
+
+# -- the directory projection -------------------------------------------------------
+
+def apply_directory_event(conn: Connection, event: dict[str, Any]) -> list[str]:
+    """Update the projection from one directory event; returns the accounts to reconcile."""
+    kind, payload = event["type"], event["payload"]
+    if kind in ("directory.person.created",):
+        rec = payload["person"]
+        _upsert_person(conn, rec)
+        return [rec["jointure"]]
+    if kind == "directory.person.updated":
+        rec = _load_person(conn, payload["jointure"])
+        if rec is None:
+            return []
+        for name, change in payload["changes"].items():
+            if not name.startswith("attributes."):
+                rec[name] = change["after"]
+        _upsert_person(conn, rec)
+        return [rec["jointure"]]
+    if kind == "directory.membership.changed":
+        rec = _load_person(conn, payload["jointure"])
+        if rec is None:
+            return []
+        removed = {orjson.dumps(m, option=orjson.OPT_SORT_KEYS) for m in payload["removed"]}
+        kept = [m for m in rec["memberships"] if orjson.dumps(m, option=orjson.OPT_SORT_KEYS) not in removed]
+        rec["memberships"] = kept + list(payload["added"])
+        _upsert_person(conn, rec)
+        return [rec["jointure"]]
+    if kind == "directory.person.deleted":
+        conn.execute(delete(t.person).where(t.person.c.jointure == payload["jointure"]))
+        return [payload["jointure"]]
+    if kind in ("directory.structure.created", "directory.structure.updated"):
+        if kind.endswith("created"):
+            rec = payload["structure"]
+        else:
+            row = conn.execute(select(t.structure.c.data).where(t.structure.c.jointure == payload["jointure"])).first()
+            rec = orjson.loads(row.data) if row else {"jointure": payload["jointure"]}
+            rec.update({k: c["after"] for k, c in payload["changes"].items() if not k.startswith("attributes.")})
+        conn.execute(delete(t.structure).where(t.structure.c.jointure == rec["jointure"]))
+        conn.execute(insert(t.structure).values(jointure=rec["jointure"], uai=(rec.get("uai") or None),
+                                                data=orjson.dumps(rec)))
+        return []
+    if kind == "directory.structure.deleted":
+        conn.execute(delete(t.structure).where(t.structure.c.jointure == payload["jointure"]))
+        return []
+    for ref in ("mef", "subject"):
+        if kind.startswith(f"directory.{ref}."):
+            code = payload.get(ref, {}).get("code") or payload.get("code")
+            conn.execute(delete(t.reference).where(t.reference.c.kind == ref, t.reference.c.code == code))
+            if not kind.endswith("deleted"):
+                label = (payload.get(ref) or {}).get("label")
+                if label is None and "changes" in payload:
+                    label = (payload["changes"].get("label") or {}).get("after")
+                conn.execute(insert(t.reference).values(kind=ref, code=code, label=label))
+            return []
+    return []
+
+
+def _upsert_person(conn: Connection, rec: dict[str, Any]) -> None:
+    rec = {k: v for k, v in rec.items() if k != "attributes"}
+    conn.execute(delete(t.person).where(t.person.c.jointure == rec["jointure"]))
+    conn.execute(insert(t.person).values(jointure=rec["jointure"], category=rec["category"], data=orjson.dumps(rec)))
+
+
+def _load_person(conn: Connection, jointure: str) -> dict[str, Any] | None:
+    row = conn.execute(select(t.person.c.data).where(t.person.c.jointure == jointure)).first()
+    return orjson.loads(row.data) if row else None
+
+
+def uai_map(conn: Connection) -> dict[str, str]:
+    return {j: u for j, u in conn.execute(select(t.structure.c.jointure, t.structure.c.uai)) if u}
+
+
+def members(conn: Connection, jointures: Sequence[str], uai_of: dict[str, str]) -> dict[str, Member]:
+    out = {}
+    for i in range(0, len(jointures), 1000):
+        for j, data in conn.execute(select(t.person.c.jointure, t.person.c.data)
+                                    .where(t.person.c.jointure.in_(jointures[i:i + 1000]))):
+            out[j] = Member.from_record(orjson.loads(data), uai_of)
+    return out
+
+
+# -- configuration -------------------------------------------------------------------
+
+def catalogue(conn: Connection) -> dict[str, Resource]:
+    row = conn.execute(select(t.config.c.data).where(t.config.c.name == "catalogue")).first()
+    if row is None:
+        return {}
+    return {r.id: r for r in parse_catalogue(orjson.loads(row.data))}
+
+
+def ruleset(conn: Connection) -> RuleSet:
+    row = conn.execute(select(t.config.c.data).where(t.config.c.name == "rules")).first()
+    return parse_rules(orjson.loads(row.data)) if row else RuleSet(())
+
+
+def _store_config(conn: Connection, name: str, document: dict[str, Any]) -> None:
+    conn.execute(delete(t.config).where(t.config.c.name == name))
+    conn.execute(insert(t.config).values(name=name, data=orjson.dumps(document)))
+
+
+def load_catalogue(conn: Connection, document: dict[str, Any], ctx: Context) -> dict[str, int]:
+    """Check and store a catalogue, then re-evaluate every account. All or nothing."""
+    resources = parse_catalogue(document)
+    by_id = {r.id: r for r in resources}
+    problems = []
+    rules = ruleset(conn)
+    for rule in rules.rules:
+        if rule.resource not in by_id:
+            problems.append(f"rule {rule.id} needs resource {rule.resource!r}, which the new catalogue drops")
+    problems.extend(_quota_problems(conn, by_id))
+    if problems:
+        raise CatalogueError(problems)
+    _store_config(conn, "catalogue", {"resources": [r.to_dict() for r in resources]})
+    return evaluate_all(conn, ctx)
+
+
+def _quota_problems(conn: Connection, resources: dict[str, Resource]) -> list[str]:
+    """A quota below the grants already held would silently take licences away: refuse it."""
+    problems = []
+    held = conn.execute(select(t.grant.c.resource, t.grant.c.structure, func.count())
+                        .group_by(t.grant.c.resource, t.grant.c.structure)).all()
+    per_structure: dict[str, int] = {}
+    for res, uai, n in held:
+        r = resources.get(res)
+        if r is None:
+            continue
+        seats = r.seats(uai)
+        if seats is not None and n > seats:
+            problems.append(f"resource {res}: quota {seats} in {uai} is below the {n} licences held there; "
+                            "revoke some first or raise the quota")
+        per_structure[res] = per_structure.get(res, 0) + 1
+    for res, n in per_structure.items():
+        r = resources[res]
+        if r.licence == "per-structure" and r.quota is not None and n > r.quota:
+            problems.append(f"resource {res}: quota of {r.quota} structures is below the {n} structures holding it")
+    return problems
+
+
+def load_rules(conn: Connection, document: dict[str, Any], ctx: Context) -> dict[str, int]:
+    """Check and store a rule set, then re-evaluate every account. All or nothing."""
+    rules = parse_rules(document)
+    structures = {u for (u,) in conn.execute(select(t.structure.c.uai)) if u}
+    uai_of = uai_map(conn)
+    classes: dict[str, set[str]] = {}
+    groups: dict[str, set[str]] = {}
+    for (data,) in conn.execute(select(t.person.c.data)):
+        for m in orjson.loads(data).get("memberships") or ():
+            if m["kind"] in ("class", "group"):
+                uai = uai_of.get(m.get("structure"), m.get("structure"))
+                (classes if m["kind"] == "class" else groups).setdefault(uai, set()).add(m["code"])
+    check_references(rules, catalogue(conn), structures, classes, groups)
+    _store_config(conn, "rules", document)
+    return evaluate_all(conn, ctx)
+
+
+# -- reconciling grants ---------------------------------------------------------------
+
+class _Pools:
+    """Licence counts per (resource, UAI), read once per unit of work and kept up to date."""
+
+    def __init__(self, conn: Connection, resources: dict[str, Resource]):
+        self.conn, self.resources = conn, resources
+        self._seats: dict[Key, int] = {}
+        self._structures: dict[str, set[str]] = {}
+
+    def held(self, key: Key) -> int:
+        if key not in self._seats:
+            res, uai = key
+            self._seats[key] = self.conn.execute(
+                select(func.count()).select_from(t.grant).where(t.grant.c.resource == res,
+                                                                t.grant.c.structure == uai)).scalar_one()
+        return self._seats[key]
+
+    def structures(self, res: str) -> set[str]:
+        if res not in self._structures:
+            self._structures[res] = {u for (u,) in self.conn.execute(
+                select(t.grant.c.structure).where(t.grant.c.resource == res).distinct())}
+        return self._structures[res]
+
+    def refusal(self, key: Key) -> str | None:
+        """Why one more licence of `key` cannot be given, or None."""
+        res, uai = key
+        r = self.resources[res]
+        seats = r.seats(uai)
+        if seats is not None and self.held(key) >= seats:
+            return f"quota exhausted: {seats} licence(s) of {res} in {uai} are all held"
+        if r.licence == "per-structure" and r.quota is not None and uai not in self.structures(res) \
+                and len(self.structures(res)) >= r.quota:
+            return f"quota exhausted: {res} is licensed to {r.quota} structure(s), all taken"
+        return None
+
+    def directors(self, rules: RuleSet) -> dict[str, set[str]]:
+        """UAI -> accounts holding a manager function there (directory functions such as DIR)."""
+        if not hasattr(self, "_directors"):
+            uai_of = uai_map(self.conn)
+            self._directors: dict[str, set[str]] = {}
+            for j, data in self.conn.execute(select(t.person.c.jointure, t.person.c.data)
+                                             .where(t.person.c.category == "PersEducNat")):
+                for m in orjson.loads(data).get("memberships") or ():
+                    if m["kind"] == "function" and m["code"] in rules.manager_functions:
+                        uai = uai_of.get(m.get("structure"), m.get("structure"))
+                        self._directors.setdefault(uai, set()).add(j)
+        return self._directors
+
+    def took(self, key: Key) -> None:
+        self._seats[key] = self.held(key) + 1
+        self.structures(key[0]).add(key[1])
+
+    def freed(self, key: Key) -> None:
+        self._seats[key] = self.held(key) - 1
+        if self._seats[key] == 0:
+            self.structures(key[0]).discard(key[1])
+
+
+def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
+              resources: dict[str, Resource] | None = None, rules: RuleSet | None = None,
+              uai_of: dict[str, str] | None = None, pools: _Pools | None = None) -> None:
+    """Bring the grants of these accounts in line with the rules (in the caller's transaction)."""
+    jointures = sorted(set(jointures))
+    if not jointures:
+        return
+    resources = catalogue(conn) if resources is None else resources
+    rules = ruleset(conn) if rules is None else rules
+    uai_of = uai_map(conn) if uai_of is None else uai_of
+    pools = pools or _Pools(conn, resources)
+    found = members(conn, jointures, uai_of)
+    held = _held(conn, jointures)
+    grants, history, refused, cleared = [], [], {}, []
+    freed_pools: set[Key] = set()
+    now = ctx.now
+    for j in jointures:
+        m = found.get(j)
+        want = wanted(m, rules, resources) if m is not None else {}
+        mine = held.get(j, {})
+        p = plan(mine, want, m, now, rules.grace_days)
+        for key, cause in sorted(p.grant.items()):
+            res, uai = key
+            why_not = pools.refusal(key)
+            if why_not:
+                refused.setdefault(key, []).append(j)
+                history.append((now, j, res, uai, "refused", why_not))
+                ctx.counts["refused"] += 1
+                continue
+            pools.took(key)
+            grants.append((j, res, uai, cause, now, None))
+            cleared.append((j, res, uai))
+            history.append((now, j, res, uai, "granted", cause))
+            ctx.counts["granted"] += 1
+            ctx.event("provisioning.grant.created", {
+                "person": j, "resource": res, "structure": uai, "cause": cause,
+                "account": m.account(resources[res].attributes, uai)})
+        for key, cause in sorted(p.revoke.items()):
+            res, uai = key
+            conn.execute(delete(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
+                                               t.grant.c.structure == uai))
+            pools.freed(key)
+            freed_pools.add(key)
+            history.append((now, j, res, uai, "revoked", cause))
+            ctx.counts["revoked"] += 1
+            ctx.event("provisioning.grant.revoked", {"person": j, "resource": res, "structure": uai, "cause": cause})
+        for key, when in sorted(p.defer.items()):
+            res, uai = key
+            conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
+                                               t.grant.c.structure == uai).values(revoke_after=when))
+            history.append((now, j, res, uai, "deferred", f"departure: revoked after {when.date().isoformat()}"))
+            ctx.counts["deferred"] += 1
+        for key in p.cancel:
+            res, uai = key
+            conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
+                                               t.grant.c.structure == uai).values(revoke_after=None))
+            history.append((now, j, res, uai, "kept", "back in the structure: the pending revocation is cancelled"))
+            ctx.counts["kept"] += 1
+        for key, cause in p.recause.items():
+            res, uai = key
+            conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
+                                               t.grant.c.structure == uai).values(cause=cause))
+        # A refusal stands only while the rules still call for the grant.
+        for key in set(_refusals_of(conn, j)) - set(want):
+            cleared.append((j, *key))
+    if cleared:
+        conn.execute(delete(t.refusal).where(tuple_(t.refusal.c.person, t.refusal.c.resource,
+                                                    t.refusal.c.structure).in_(cleared)))
+    bulk_insert(conn, t.grant.name, ("person", "resource", "structure", "cause", "granted_at", "revoke_after"), grants)
+    bulk_insert(conn, t.history.name, ("at", "person", "resource", "structure", "action", "cause"), history)
+    for key, people in sorted(refused.items()):
+        _note_refusals(conn, key, people, pools, rules, found, ctx)
+    ctx.flush(conn)
+    # Licences freed here may go to accounts a quota refused before.
+    waiting = sorted({j for key in freed_pools for j in _refused_in(conn, key)} - set(jointures))
+    if waiting:
+        reconcile(conn, waiting, ctx, resources=resources, rules=rules, uai_of=uai_of, pools=pools)
+
+
+def _held(conn: Connection, jointures: Sequence[str]) -> dict[str, dict[Key, Held]]:
+    out: dict[str, dict[Key, Held]] = {}
+    for i in range(0, len(jointures), 1000):
+        for j, res, uai, cause, after in conn.execute(
+                select(t.grant.c.person, t.grant.c.resource, t.grant.c.structure, t.grant.c.cause,
+                       t.grant.c.revoke_after).where(t.grant.c.person.in_(jointures[i:i + 1000]))):
+            out.setdefault(j, {})[(res, uai)] = Held(cause, _aware(after))
+    return out
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
+
+
+def _refusals_of(conn: Connection, jointure: str) -> list[Key]:
+    return [(r, u) for r, u in conn.execute(select(t.refusal.c.resource, t.refusal.c.structure)
+                                            .where(t.refusal.c.person == jointure))]
+
+
+def _refused_in(conn: Connection, key: Key) -> list[str]:
+    return [j for (j,) in conn.execute(select(t.refusal.c.person).where(
+        t.refusal.c.resource == key[0], t.refusal.c.structure == key[1]).order_by(t.refusal.c.at))]
+
+
+def _note_refusals(conn: Connection, key: Key, people: list[str], pools: _Pools, rules: RuleSet,
+                   found: dict[str, Member], ctx: Context) -> None:
+    """Record refused grants and tell the structure's resource managers, once per new refusal."""
+    res, uai = key
+    already = set(_refused_in(conn, key))
+    new = [j for j in people if j not in already]
+    if not new:
+        return
+    reason = pools.refusal(key) or "quota exhausted"
+    bulk_insert(conn, t.refusal.name, ("person", "resource", "structure", "at", "reason"),
+                [(j, res, uai, ctx.now, reason) for j in new])
+    managers = sorted(set(rules.managers.get(uai, ())) | pools.directors(rules).get(uai, set()))
+    r = pools.resources[res]
+    ctx.event("provisioning.quota.exhausted", {
+        "resource": res, "structure": uai, "licence": r.licence,
+        "quota": r.seats(uai) if r.licence == "per-user" else r.quota,
+        "held": pools.held(key), "refused": new, "reason": reason, "managers": managers})
+
+
+def evaluate_all(conn: Connection, ctx: Context) -> dict[str, int]:
+    """Reconcile every account of the projection, and every account holding a grant."""
+    resources, rules, uai_of = catalogue(conn), ruleset(conn), uai_map(conn)
+    pools = _Pools(conn, resources)
+    everyone = sorted({j for (j,) in conn.execute(select(t.person.c.jointure))}
+                      | {j for (j,) in conn.execute(select(t.grant.c.person).distinct())})
+    for i in range(0, len(everyone), CHUNK):
+        reconcile(conn, everyone[i:i + CHUNK], ctx, resources=resources, rules=rules, uai_of=uai_of, pools=pools)
+    return dict(ctx.counts)
+
+
+def sweep_departures(conn: Connection, ctx: Context) -> dict[str, int]:
+    """Revoke the grants whose departure grace period is over."""
+    due = sorted({j for (j,) in conn.execute(select(t.grant.c.person).where(
+        t.grant.c.revoke_after.is_not(None), t.grant.c.revoke_after <= ctx.now))})
+    for i in range(0, len(due), CHUNK):
+        reconcile(conn, due[i:i + CHUNK], ctx)
+    return dict(ctx.counts)
+
+
+# -- manual grants ----------------------------------------------------------------------
+
+def grant_manually(conn: Connection, by: str, person: str, resource: str, uai: str, ctx: Context) -> None:
+    """A resource manager of `uai` gives `resource` to `person` there."""
+    uai = uai.upper()
+    resources, rules, uai_of = catalogue(conn), ruleset(conn), uai_map(conn)
+    found = members(conn, [by, person], uai_of)
+    if resource not in resources:
+        raise ProvisioningError(f"resource {resource!r} is not in the catalogue")
+    if by not in found or not rules.is_manager(found[by], uai):
+        raise ProvisioningError(f"{by} is not a resource manager of {uai} (RESP-AFFECT: listed under "
+                                f"'managers' in the rules, or holding a function {sorted(rules.manager_functions)})")
+    if person not in found or uai not in found[person].structures:
+        raise ProvisioningError(f"{person} is not an account of structure {uai}")
+    if conn.execute(select(t.grant.c.cause).where(t.grant.c.person == person, t.grant.c.resource == resource,
+                                                  t.grant.c.structure == uai)).first():
+        raise ProvisioningError(f"{person} already holds {resource} in {uai}")
+    pools = _Pools(conn, resources)
+    why_not = pools.refusal((resource, uai))
+    if why_not:
+        raise ProvisioningError(why_not)
+    cause = f"manual:{by}"
+    conn.execute(insert(t.grant).values(person=person, resource=resource, structure=uai, cause=cause,
+                                        granted_at=ctx.now))
+    conn.execute(insert(t.history).values(at=ctx.now, person=person, resource=resource, structure=uai,
+                                          action="granted", cause=cause))
+    ctx.counts["granted"] += 1
+    ctx.event("provisioning.grant.created", {"person": person, "resource": resource, "structure": uai,
+                                             "cause": cause,
+                                             "account": found[person].account(resources[resource].attributes, uai)})
+    ctx.flush(conn)
+
+
+def revoke_manually(conn: Connection, by: str, person: str, resource: str, uai: str, ctx: Context) -> None:
+    uai = uai.upper()
+    rules = ruleset(conn)
+    found = members(conn, [by], uai_map(conn))
+    if by not in found or not rules.is_manager(found[by], uai):
+        raise ProvisioningError(f"{by} is not a resource manager of {uai}")
+    row = conn.execute(select(t.grant.c.cause).where(t.grant.c.person == person, t.grant.c.resource == resource,
+                                                     t.grant.c.structure == uai)).first()
+    if row is None:
+        raise ProvisioningError(f"{person} does not hold {resource} in {uai}")
+    if not row.cause.startswith("manual:"):
+        raise ProvisioningError(f"{person} holds {resource} by {row.cause}: change the rules, not the grant")
+    conn.execute(delete(t.grant).where(t.grant.c.person == person, t.grant.c.resource == resource,
+                                       t.grant.c.structure == uai))
+    cause = f"manual:{by}"
+    conn.execute(insert(t.history).values(at=ctx.now, person=person, resource=resource, structure=uai,
+                                          action="revoked", cause=cause))
+    ctx.counts["revoked"] += 1
+    ctx.event("provisioning.grant.revoked", {"person": person, "resource": resource, "structure": uai,
+                                             "cause": cause})
+    ctx.flush(conn)
+
+
+# -- reading ----------------------------------------------------------------------------
+
+def explain(conn: Connection, jointure: str) -> dict[str, Any]:
+    """A person's grants with their causes, refusals and history: why they have what they have."""
+    rules, resources = ruleset(conn), catalogue(conn)
+    m = members(conn, [jointure], uai_map(conn)).get(jointure)
+    grants = [
+        {"resource": r, "title": resources[r].title if r in resources else None, "structure": u, "cause": c,
+         "granted_at": _iso(g), "revoke_after": _iso(a)}
+        for r, u, c, g, a in conn.execute(
+            select(t.grant.c.resource, t.grant.c.structure, t.grant.c.cause, t.grant.c.granted_at,
+                   t.grant.c.revoke_after).where(t.grant.c.person == jointure).order_by(t.grant.c.resource))
+    ]
+    refusals = [{"resource": r, "structure": u, "reason": why, "at": _iso(at)} for r, u, why, at in conn.execute(
+        select(t.refusal.c.resource, t.refusal.c.structure, t.refusal.c.reason, t.refusal.c.at)
+        .where(t.refusal.c.person == jointure))]
+    history = [{"at": _iso(at), "resource": r, "structure": u, "action": a, "cause": c}
+               for at, r, u, a, c in conn.execute(
+                   select(t.history.c.at, t.history.c.resource, t.history.c.structure, t.history.c.action,
+                          t.history.c.cause).where(t.history.c.person == jointure).order_by(t.history.c.id))]
+    return {
+        "person": jointure,
+        "in_directory": m is not None,
+        "profiles": sorted(m.profiles) if m else [],
+        "structures": sorted(m.structures) if m else [],
+        "classes": sorted(f"{s}/{c}" for s, c in m.classes) if m else [],
+        "grants": grants, "refusals": refusals, "history": history,
+        "rules_now": {f"{r}@{u}": c for (r, u), c in sorted(wanted(m, rules, resources).items())} if m else {},
+    }
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return _aware(ts).isoformat() if ts is not None else None

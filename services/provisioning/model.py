@@ -1,0 +1,159 @@
+"""What provisioning knows of an account, and the grant rules, free of I/O.
+
+`Member` is the provisioning view of a directory person: profiles, MEF and,
+per structure UAI, classes, groups, subjects taught and functions. The
+directory names structures by jointure; the view names them by UAI, which is
+what rules, the GAR and people use.
+
+`wanted` gives the grants the rules call for, each with its cause (the first
+rule by id). `plan` compares them with the grants held and says what to
+grant, what to revoke now (no rule selects the account any more) and what to
+revoke after the grace period (the account left the structure, or the
+directory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .catalogue import Resource
+    from .rules import RuleSet
+
+Key = tuple[str, str]  # (resource id, structure UAI)
+
+
+@dataclass(frozen=True)
+class Member:
+    jointure: str
+    category: str
+    profiles: frozenset[str]
+    mef: str | None
+    structures: frozenset[str]  # UAIs
+    classes: frozenset[tuple[str, str]] = frozenset()  # (UAI, code)
+    groups: frozenset[tuple[str, str]] = frozenset()
+    subjects: frozenset[tuple[str, str]] = frozenset()
+    functions: frozenset[tuple[str, str]] = frozenset()
+    last_name: str | None = None
+    first_name: str | None = None
+    email: str | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], uai_of: Mapping[str, str]) -> "Member":
+        """From a directory Person record (contracts: Person); `uai_of`: structure jointure -> UAI."""
+        def uai(structure: str | None) -> str | None:
+            return uai_of.get(structure, structure) if structure else None
+
+        structures, classes, groups, subjects, functions = set(), set(), set(), set(), set()
+        for m in record.get("memberships") or ():
+            kind, s = m["kind"], uai(m.get("structure"))
+            if kind == "structure" and s:
+                structures.add(s)
+            elif kind == "class":
+                classes.add((s, m["code"]))
+            elif kind == "group":
+                groups.add((s, m["code"]))
+            elif kind == "teaching":
+                subjects.add((s, m["subject"]))
+            elif kind == "function":
+                functions.add((s, m["code"]))
+        return cls(
+            jointure=record["jointure"], category=record["category"],
+            profiles=frozenset(record.get("profiles") or ()), mef=record.get("mef"),
+            structures=frozenset(structures), classes=frozenset(classes), groups=frozenset(groups),
+            subjects=frozenset(subjects), functions=frozenset(functions),
+            last_name=record.get("last_name"), first_name=record.get("first_name"), email=record.get("email"),
+        )
+
+    def account(self, attributes: Iterable[str], uai: str) -> dict[str, Any]:
+        """What a resource entitled to `attributes` receives about this account in `uai`."""
+        values = {
+            "id": self.jointure,
+            "profiles": sorted(self.profiles),
+            "structure": uai,
+            "classes": sorted(c for s, c in self.classes if s == uai),
+            "groups": sorted(g for s, g in self.groups if s == uai),
+            "mef": self.mef,
+            "last_name": self.last_name,
+            "first_name": self.first_name,
+            "email": self.email,
+        }
+        return {a: values[a] for a in attributes}
+
+
+def targets(resource: "Resource", m: Member) -> bool:
+    """Is the account of the kind the resource is made for (profiles, levels)?"""
+    if resource.profiles and not (resource.profiles & m.profiles):
+        return False
+    if resource.levels and not (m.mef and m.mef.startswith(resource.levels)):
+        return False
+    return True
+
+
+def wanted(m: Member, ruleset: "RuleSet", catalogue: Mapping[str, "Resource"]) -> dict[Key, str]:
+    """(resource, UAI) -> cause ("rule:<id>") of every grant the rules call for."""
+    out: dict[Key, str] = {}
+    for uai in sorted(m.structures):
+        for rule in ruleset.for_structure(uai):
+            key = (rule.resource, uai)
+            if key in out:
+                continue
+            resource = catalogue.get(rule.resource)
+            if resource is not None and targets(resource, m) and rule.selects(m, uai):
+                out[key] = f"rule:{rule.id}"
+    return out
+
+
+@dataclass(frozen=True)
+class Held:
+    """A grant the account holds."""
+
+    cause: str  # rule:<id> | manual:<jointure>
+    revoke_after: datetime | None = None  # set while a departure's grace period runs
+
+
+@dataclass
+class Plan:
+    grant: dict[Key, str] = field(default_factory=dict)  # new grants and their causes
+    revoke: dict[Key, str] = field(default_factory=dict)  # now, with the cause of the revocation
+    defer: dict[Key, datetime] = field(default_factory=dict)  # revoke at this time (departure grace)
+    cancel: list[Key] = field(default_factory=list)  # a pending departure that is no longer one
+    recause: dict[Key, str] = field(default_factory=dict)  # held, now called for by another rule
+
+    def __bool__(self) -> bool:
+        return bool(self.grant or self.revoke or self.defer or self.cancel or self.recause)
+
+
+def plan(held: Mapping[Key, Held], want: Mapping[Key, str], m: Member | None, now: datetime,
+         grace_days: int) -> Plan:
+    """Compare the grants held with those wanted. `m` None: the account left the directory."""
+    p = Plan()
+    structures = m.structures if m is not None else frozenset()
+    for key, cause in want.items():
+        h = held.get(key)
+        if h is None:
+            p.grant[key] = cause
+        elif h.revoke_after is not None:
+            p.cancel.append(key)
+        elif h.cause.startswith("rule:") and h.cause != cause:
+            p.recause[key] = cause
+    for key, h in held.items():
+        if key in want:
+            continue
+        _resource, uai = key
+        if uai not in structures:  # a departure: from the structure or from the directory
+            if h.revoke_after is None:
+                if grace_days == 0:
+                    p.revoke[key] = "departure"
+                else:
+                    p.defer[key] = now + timedelta(days=grace_days)
+            elif h.revoke_after <= now:
+                p.revoke[key] = "departure"
+        elif h.cause.startswith("rule:"):  # still there, no rule selects it any more
+            p.revoke[key] = f"no-longer-selected ({h.cause})"
+        elif h.revoke_after is not None:  # a manual grant: back in the structure
+            p.cancel.append(key)
+    return p

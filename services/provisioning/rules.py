@@ -1,0 +1,179 @@
+"""Assignment rules: which accounts of which structures get which resource.
+
+A rule names a resource and selects accounts of a structure by profile, MEF
+(prefix, so "1001" covers every 6e MEF), class, group, subject taught or
+function; every criterion given must hold, a criterion left out selects all.
+Rules without `structures` apply in every structure of the tenant.
+
+Rules are checked against the catalogue and the directory before anything is
+stored: a rule naming an unknown resource, structure, class or group is an
+error, and the whole rule set is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .model import Member
+
+DEFAULT_GRACE_DAYS = 30
+
+
+class RuleError(ValueError):
+    """The rule set is not valid; nothing of it was applied."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("invalid rules: " + "; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    resource: str
+    structures: frozenset[str] = frozenset()  # UAIs; empty: every structure
+    profiles: frozenset[str] = frozenset()
+    mefs: tuple[str, ...] = ()  # MEF code prefixes
+    classes: frozenset[str] = frozenset()  # class codes in the structure
+    groups: frozenset[str] = frozenset()
+    subjects: frozenset[str] = frozenset()  # subjects taught there (teachers)
+    functions: frozenset[str] = frozenset()  # function codes there (DIR, DOC, ...)
+
+    def selects(self, m: Member, uai: str) -> bool:
+        """Does this rule give its resource to `m` in structure `uai`? (m is a member of uai)"""
+        if self.structures and uai not in self.structures:
+            return False
+        if self.profiles and not (self.profiles & m.profiles):
+            return False
+        if self.mefs and not (m.mef and m.mef.startswith(self.mefs)):
+            return False
+        if self.classes and not any(c in self.classes for s, c in m.classes if s == uai):
+            return False
+        if self.groups and not any(g in self.groups for s, g in m.groups if s == uai):
+            return False
+        if self.subjects and not any(x in self.subjects for s, x in m.subjects if s == uai):
+            return False
+        if self.functions and not any(f in self.functions for s, f in m.functions if s == uai):
+            return False
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "resource": self.resource}
+        for key in ("structures", "profiles", "classes", "groups", "subjects", "functions"):
+            if getattr(self, key):
+                out[key] = sorted(getattr(self, key))
+        if self.mefs:
+            out["mefs"] = list(self.mefs)
+        return out
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    managers: Mapping[str, frozenset[str]] = field(default_factory=dict)  # UAI -> resource managers' jointures
+    manager_functions: frozenset[str] = frozenset({"DIR"})  # function codes that make a resource manager
+    grace_days: int = DEFAULT_GRACE_DAYS
+
+    def for_structure(self, uai: str) -> list[Rule]:
+        return [r for r in self.rules if not r.structures or uai in r.structures]
+
+    def is_manager(self, m: Member, uai: str) -> bool:
+        return m.jointure in self.managers.get(uai, ()) or any(
+            s == uai and f in self.manager_functions for s, f in m.functions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rules": [r.to_dict() for r in self.rules],
+            "managers": {k: sorted(v) for k, v in sorted(self.managers.items())},
+            "manager_functions": sorted(self.manager_functions),
+            "grace_days": self.grace_days,
+        }
+
+
+_LIST_KEYS = ("structures", "profiles", "mefs", "classes", "groups", "subjects", "functions")
+
+
+def parse_rules(document: Mapping[str, Any]) -> RuleSet:
+    entries = document.get("rules")
+    if not isinstance(entries, list):
+        raise RuleError(["the document has no 'rules' list"])
+    problems: list[str] = []
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for n, entry in enumerate(entries, start=1):
+        where = f"rule #{n}" + (f" ({entry.get('id')})" if isinstance(entry, dict) and entry.get("id") else "")
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: not a mapping")
+            continue
+        bad = []
+        if not isinstance(entry.get("id"), str) or not entry["id"]:
+            bad.append("no id")
+        elif entry["id"] in seen:
+            bad.append(f"id {entry['id']!r} appears twice")
+        if not isinstance(entry.get("resource"), str):
+            bad.append("no resource")
+        for key in _LIST_KEYS:
+            if entry.get(key) is not None and not isinstance(entry[key], list):
+                bad.append(f"{key} must be a list")
+        unknown = set(entry) - {"id", "resource", *_LIST_KEYS, "description"}
+        if unknown:
+            bad.append(f"unknown keys {sorted(unknown)}")
+        if bad:
+            problems.extend(f"{where}: {b}" for b in bad)
+            continue
+        seen.add(entry["id"])
+        rules.append(Rule(
+            id=entry["id"], resource=entry["resource"],
+            structures=frozenset(str(s).upper() for s in entry.get("structures") or ()),
+            profiles=frozenset(entry.get("profiles") or ()),
+            mefs=tuple(str(x) for x in entry.get("mefs") or ()),
+            classes=frozenset(map(str, entry.get("classes") or ())),
+            groups=frozenset(map(str, entry.get("groups") or ())),
+            subjects=frozenset(map(str, entry.get("subjects") or ())),
+            functions=frozenset(map(str, entry.get("functions") or ())),
+        ))
+    managers = document.get("managers") or {}
+    if not isinstance(managers, dict) or not all(isinstance(v, list) for v in managers.values()):
+        problems.append("managers must map a UAI to a list of jointures")
+        managers = {}
+    grace = document.get("grace_days", DEFAULT_GRACE_DAYS)
+    if not isinstance(grace, int) or grace < 0:
+        problems.append(f"grace_days {grace!r} is not a whole number of days ≥ 0")
+    if problems:
+        raise RuleError(problems)
+    return RuleSet(
+        tuple(rules),
+        {str(k).upper(): frozenset(map(str, v)) for k, v in managers.items()},
+        frozenset(document.get("manager_functions") or ("DIR",)),
+        grace,
+    )
+
+
+def check_references(ruleset: RuleSet, resources: Iterable[str], structures: Iterable[str],
+                     classes: Mapping[str, set[str]], groups: Mapping[str, set[str]]) -> None:
+    """Raise `RuleError` for rules naming what the catalogue or the directory does not know.
+
+    `classes`/`groups`: UAI -> codes known in the directory.
+    """
+    resources, structures = set(resources), set(structures)
+    problems = []
+    for r in ruleset.rules:
+        if r.resource not in resources:
+            problems.append(f"rule {r.id}: resource {r.resource!r} is not in the catalogue")
+        for uai in sorted(r.structures - structures):
+            problems.append(f"rule {r.id}: structure {uai} is not in the directory")
+        scope = r.structures or structures
+        for key, known in (("classes", classes), ("groups", groups)):
+            wanted = getattr(r, key)
+            if wanted:
+                found = set().union(*(known.get(u, set()) for u in scope)) if scope else set()
+                for code in sorted(wanted - found):
+                    where = ", ".join(sorted(r.structures)) or "any structure"
+                    noun = "class" if key == "classes" else "group"
+                    problems.append(f"rule {r.id}: {noun} {code!r} is not in {where}")
+    for uai in sorted(set(ruleset.managers) - structures):
+        problems.append(f"managers: structure {uai} is not in the directory")
+    if problems:
+        raise RuleError(problems)

@@ -1,0 +1,61 @@
+"""The provisioning service's tables (migration 0003_provisioning)."""
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text
+
+metadata = MetaData()
+_ID = String(64)
+
+# What the directory published, as provisioning needs it (fed by directory events).
+structure = Table(
+    "prov_structure", metadata,
+    Column("jointure", _ID, primary_key=True),
+    Column("uai", String(16), index=True),
+    Column("data", LargeBinary, nullable=False),  # the directory Structure record
+)
+reference = Table(  # MEF and subject labels, for the GAR feed
+    "prov_reference", metadata,
+    Column("kind", String(8), primary_key=True),  # mef | subject
+    Column("code", _ID, primary_key=True),
+    Column("label", Text),
+)
+person = Table(
+    "prov_person", metadata,
+    Column("jointure", _ID, primary_key=True),
+    Column("category", String(16), nullable=False),
+    Column("data", LargeBinary, nullable=False),  # the directory Person record, without raw attributes
+)
+
+# What provisioning decides.
+config = Table(  # the catalogue and the rule set, each one JSON document
+    "prov_config", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+grant = Table(
+    "prov_grant", metadata,
+    Column("person", _ID, primary_key=True),
+    Column("resource", String(255), primary_key=True),
+    Column("structure", String(16), primary_key=True),  # UAI
+    Column("cause", String(160), nullable=False),  # rule:<id> | manual:<jointure>
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("revoke_after", DateTime(timezone=True)),  # a departure's grace period runs
+    Index("ix_prov_grant_pool", "resource", "structure"),
+)
+history = Table(  # every grant, revocation and refusal with its cause: "why does this pupil have this?"
+    "prov_history", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("person", _ID, nullable=False, index=True),
+    Column("resource", String(255), nullable=False),
+    Column("structure", String(16), nullable=False),
+    Column("action", String(16), nullable=False),  # granted | revoked | refused | deferred | kept
+    Column("cause", String(300), nullable=False),
+)
+refusal = Table(  # grants the rules call for that a quota refused, until granted or no longer wanted
+    "prov_refusal", metadata,
+    Column("person", _ID, primary_key=True),
+    Column("resource", String(255), primary_key=True),
+    Column("structure", String(16), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("reason", String(300), nullable=False),
+)

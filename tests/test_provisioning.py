@@ -1,0 +1,221 @@
+"""Provisioning: rules, quotas, departures, manual grants, bad input, over the real directory events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from relais.bus import contracts
+from relais.bus.tables import outbox
+from relais.db import writer
+from services.directory.importer import DirectoryImporter, ImportOptions
+from services.provisioning import handlers as h
+from services.provisioning import tables as pt
+from services.provisioning.catalogue import CatalogueError
+from services.provisioning.rules import RuleError
+from services.provisioning.service import consumer
+from tests import aaf_builder as aaf
+
+UAI = "0750001A"
+CATALOGUE = {"resources": [
+    {"id": "ark:/49591/maths6", "title": "Maths 6e", "publisher": "Éditions A", "licence": "per-user",
+     "profiles": ["National_ELV"], "levels": ["1001"], "attributes": ["id", "classes"]},
+    {"id": "ark:/49591/atlas", "title": "Atlas", "publisher": "B", "licence": "per-user", "quota": 2},
+    {"id": "ark:/49591/dico", "title": "Dictionnaire", "publisher": "C", "licence": "unlimited"},
+]}
+RULES = {"grace_days": 30, "rules": [
+    {"id": "maths-6a", "resource": "ark:/49591/maths6", "structures": [UAI], "classes": ["6A"]},
+    {"id": "atlas-6e", "resource": "ark:/49591/atlas", "structures": [UAI], "mefs": ["1001"]},
+    {"id": "dico-teachers", "resource": "ark:/49591/dico", "profiles": ["National_ENS"]},
+]}
+
+
+def pupil(j, klass="6A", mef="10010012110"):
+    return aaf.pupil(j, structure="S1", klass=klass, ENTEleveMEF=mef)
+
+
+def teacher(j, functions=(), **extra):
+    return aaf.add("PersEducNat", j, ENTPersonJointure=j, sn=f"Prof{j}", givenName="Anne", ENTPersonStructRattach="S1",
+                   PersEducNatPresenceDevantEleves="O", ENTAuxEnsClassesMatieres=["S1$6A$MATHS"],
+                   ENTPersonFonctions=list(functions), mail=f"prof{j}@ac-test.fr", **extra)
+
+
+class World:
+    """A directory (real importer) whose events reach provisioning through its real consumer handler."""
+
+    def __init__(self, engine, tmp_path):
+        self.engine, self.tmp, self.n = engine, tmp_path, 0
+        self.consumer = consumer(engine, "test")
+
+    def directory(self, *records, kind="Delta", family="Eleve"):
+        self.n += 1
+        path = aaf.write(self.tmp, f"P_{kind}_202609{self.n:02d}_{family}_0000.xml", *records)
+        report = DirectoryImporter(self.engine, "test", ImportOptions(validate_events=True)).run([path])
+        assert report.ok, report.to_dict()
+        self.deliver()
+
+    def deliver(self):
+        """Hand every directory event of the outbox to provisioning, as the broker would."""
+        with writer(self.engine).begin() as conn:
+            rows = conn.execute(select(outbox.c.seq, outbox.c.type, outbox.c.body).order_by(outbox.c.seq)).all()
+            conn.execute(outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows if r.type.startswith("directory.")])))
+        self.published = [orjson.loads(r.body) for r in rows if not r.type.startswith("directory.")]
+        for r in rows:
+            if r.type.startswith("directory."):
+                assert self.consumer.handle(r.body).status == "handled"
+
+    def load(self, catalogue=CATALOGUE, rules=RULES, **ctx):
+        with writer(self.engine).begin() as conn:
+            work = h.Context("test", **ctx)
+            if catalogue:
+                h.load_catalogue(conn, catalogue, work)
+            if rules:
+                h.load_rules(conn, rules, work)
+        return work
+
+    def grants(self, person=None):
+        q = select(pt.grant.c.person, pt.grant.c.resource, pt.grant.c.cause)
+        if person:
+            q = q.where(pt.grant.c.person == person)
+        with self.engine.connect() as conn:
+            return {(p, r): c for p, r, c in conn.execute(q)}
+
+    def events(self, type_):
+        with self.engine.connect() as conn:
+            return [orjson.loads(b) for (b,) in conn.execute(select(outbox.c.body).where(outbox.c.type == type_)
+                                                             .order_by(outbox.c.seq))]
+
+    def run(self, fn, *args, **ctx):
+        with writer(self.engine).begin() as conn:
+            work = h.Context("test", **ctx)
+            fn(conn, *args, work)
+        return work
+
+
+@pytest.fixture
+def world(engine, tmp_path):
+    w = World(engine, tmp_path)
+    w.directory(aaf.school("S1", UAI), kind="Complet", family="EtabEducNat")
+    w.directory(teacher("T1"), teacher("D1", functions=["S1$DIR$DIRECTION"]), kind="Complet", family="PersEducNat")
+    w.directory(pupil("1"), pupil("2"), pupil("3", klass="6B"), pupil("4", klass="5A", mef="10110001110"),
+                kind="Complet")
+    return w
+
+
+def test_rules_grant_with_causes_and_minimised_accounts(world):
+    world.load()
+    g = world.grants()
+    assert g[("1", "ark:/49591/maths6")] == "rule:maths-6a" and g[("2", "ark:/49591/maths6")] == "rule:maths-6a"
+    assert ("3", "ark:/49591/maths6") not in g  # 6B
+    assert ("4", "ark:/49591/atlas") not in g  # 5e: MEF 1011…
+    assert g[("T1", "ark:/49591/dico")] == "rule:dico-teachers" and ("1", "ark:/49591/dico") not in g
+    created = world.events("provisioning.grant.created")
+    for ev in created:
+        contracts.validate_event(ev)
+    maths = next(e for e in created if e["payload"]["resource"] == "ark:/49591/maths6")
+    assert maths["payload"]["account"] == {"id": maths["payload"]["person"], "classes": ["6A"]}  # nothing more
+    dico = next(e for e in created if e["payload"]["resource"] == "ark:/49591/dico")
+    assert dico["payload"]["account"] == {"id": dico["payload"]["person"]}  # the default: the least
+    with world.engine.connect() as conn:
+        why = h.explain(conn, "1")
+    assert {(x["resource"], x["cause"]) for x in why["grants"]} >= {("ark:/49591/maths6", "rule:maths-6a")}
+    assert [x["action"] for x in why["history"]].count("granted") == len(why["grants"])
+
+
+def test_quota_refuses_tells_managers_and_gives_freed_seats(world):
+    world.load()
+    atlas = {p for (p, r) in world.grants() if r == "ark:/49591/atlas"}
+    assert len(atlas) == 2  # 3 pupils of 6e, 2 seats
+    [refused] = {"1", "2", "3"} - atlas
+    [ev] = world.events("provisioning.quota.exhausted")
+    contracts.validate_event(ev)
+    assert ev["payload"]["refused"] == [refused] and ev["payload"]["managers"] == ["D1"]
+    assert ev["payload"]["quota"] == 2 and ev["payload"]["held"] == 2
+    with world.engine.connect() as conn:
+        assert h.explain(conn, refused)["refusals"][0]["reason"].startswith("quota exhausted")
+    # Evaluating again does not tell the managers twice.
+    world.run(h.evaluate_all)
+    assert len(world.events("provisioning.quota.exhausted")) == 1
+    # A holder moves to 5e (no longer selected): the seat goes to the one refused.
+    holder = sorted(atlas)[0]
+    world.directory(aaf.modify("Eleve", holder, ENTEleveMEF="10110001110"))
+    atlas_now = {p for (p, r) in world.grants() if r == "ark:/49591/atlas"}
+    assert atlas_now == (atlas - {holder}) | {refused}
+    with world.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(pt.refusal)).scalar_one() == 0
+
+
+def test_class_change_and_departure_with_grace(world):
+    world.load()
+    world.directory(aaf.modify("Eleve", "2", ENTEleveClasses="S1$6B"))
+    assert ("2", "ark:/49591/maths6") not in world.grants()
+    revoked = [e["payload"] for e in world.events("provisioning.grant.revoked")]
+    assert {"person": "2", "resource": "ark:/49591/maths6", "structure": UAI,
+            "cause": "no-longer-selected (rule:maths-6a)"} in revoked
+
+    world.directory(aaf.delete("Eleve", "1"))  # leaves: kept during the grace period
+    assert ("1", "ark:/49591/maths6") in world.grants()
+    work = world.run(h.sweep_departures)
+    assert work.counts["revoked"] == 0 and ("1", "ark:/49591/maths6") in world.grants()
+    later = work.now + timedelta(days=31)
+    world.run(h.sweep_departures, now=later)
+    assert not world.grants("1")
+    assert any(e["payload"]["person"] == "1" and e["payload"]["cause"] == "departure"
+               for e in world.events("provisioning.grant.revoked"))
+
+
+def test_back_within_grace_keeps_the_licence(world):
+    world.load()
+    world.directory(aaf.delete("Eleve", "1"))
+    with world.engine.connect() as conn:
+        assert h.explain(conn, "1")["grants"][0]["revoke_after"]
+    world.directory(pupil("1"))
+    with world.engine.connect() as conn:
+        why = h.explain(conn, "1")
+    assert all(g["revoke_after"] is None for g in why["grants"]) and why["grants"]
+    assert "kept" in [x["action"] for x in why["history"]]
+
+
+def test_manual_grants_need_a_resource_manager(world):
+    world.load()
+    with pytest.raises(h.ProvisioningError, match="not a resource manager"):
+        world.run(h.grant_manually, "T1", "4", "ark:/49591/dico", UAI)
+    world.run(h.grant_manually, "D1", "4", "ark:/49591/dico", UAI)
+    assert world.grants("4")[("4", "ark:/49591/dico")] == "manual:D1"
+    world.run(h.evaluate_all)  # rules do not take a manual grant back
+    assert ("4", "ark:/49591/dico") in world.grants()
+    with pytest.raises(h.ProvisioningError, match="change the rules"):
+        world.run(h.revoke_manually, "D1", "T1", "ark:/49591/dico", UAI)
+    world.run(h.revoke_manually, "D1", "4", "ark:/49591/dico", UAI)
+    assert ("4", "ark:/49591/dico") not in world.grants()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"rules": [{"id": "x", "resource": "ark:/49591/dico", "structures": ["9999999Z"]}]}, "structure 9999999Z"),
+    ({"rules": [{"id": "x", "resource": "ark:/49591/dico", "structures": [UAI], "classes": ["6Z"]}]}, "class '6Z'"),
+    ({"rules": [{"id": "x", "resource": "ark:/49591/nothing"}]}, "not in the catalogue"),
+    ({"rules": [{"id": "x", "resource": "ark:/49591/dico", "colour": "red"}]}, "unknown keys"),
+])
+def test_bad_rules_change_nothing(world, bad, message):
+    world.load()
+    before = (world.grants(), len(world.events("provisioning.grant.created")))
+    with pytest.raises(RuleError, match=message):
+        world.load(catalogue=None, rules={**RULES, "rules": RULES["rules"] + bad["rules"]})
+    assert (world.grants(), len(world.events("provisioning.grant.created"))) == before
+    with world.engine.connect() as conn:
+        assert [r.id for r in h.ruleset(conn).rules] == ["maths-6a", "atlas-6e", "dico-teachers"]
+
+
+def test_bad_catalogues_change_nothing(world):
+    world.load()
+    before = world.grants()
+    no_licence = {"resources": CATALOGUE["resources"] + [{"id": "ark:/49591/x", "title": "X"}]}
+    with pytest.raises(CatalogueError, match="no licence model"):
+        world.load(catalogue=no_licence, rules=None)
+    below = {"resources": [dict(r, quota=1) if r["id"] == "ark:/49591/atlas" else r for r in CATALOGUE["resources"]]}
+    with pytest.raises(CatalogueError, match="below the 2 licences held"):
+        world.load(catalogue=below, rules=None)
+    assert world.grants() == before
