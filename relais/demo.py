@@ -1,9 +1,12 @@
-"""`make demo`: the sample academy through the directory, end to end.
+"""`make demo`: the sample academy through the directory and provisioning, end to end.
 
-Starts the directory service, imports the anonymised AAF export from
-shared/fixtures, lets the service relay the events to RabbitMQ with confirms,
-asks the running service a question over RPC, prints a short summary, and
-stops everything it started. State goes to ./var/demo (fresh each run).
+Starts the directory and provisioning services, imports the anonymised AAF
+export from shared/fixtures, lets the directory relay its events to RabbitMQ
+with confirms while provisioning consumes them, asks the directory a question
+over RPC, loads a resource catalogue and assignment rules, shows one pupil's
+resources with their causes, writes the GAR feed and validates it against the
+GAR's XSD, then stops everything it started. State goes to ./var/demo (fresh
+each run).
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from pathlib import Path
 import amqp
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("RELAIS_SHARED_DIR", ROOT.parent / "shared")) / "fixtures" / "aaf" / "entcore-2013"
+SHARED = Path(os.environ.get("RELAIS_SHARED_DIR", ROOT.parent / "shared"))
+SAMPLE = SHARED / "fixtures" / "aaf" / "entcore-2013"
+GAR_XSD = SHARED / "schemas" / "gar" / "GAR-ENT.xsd"
+PROVISIONING_CONFIG = ROOT / "services" / "provisioning" / "examples" / "sample-academy.yaml"
+PUPIL = "2605692"
 AUDIT_QUEUE = "relais.q.demo-audit"
 
 
@@ -54,17 +61,27 @@ def main() -> int:
     ch.queue_declare(AUDIT_QUEUE, durable=True, auto_delete=False)
     ch.queue_purge(AUDIT_QUEUE)
     ch.queue_bind(AUDIT_QUEUE, EVENTS_EXCHANGE, "directory.#")
+    # The demo starts from nothing: no provisioning queue left over from an earlier run.
+    from relais.bus.topology import consumer_queues
+
+    q = consumer_queues("provisioning")
+    for name in (q.main, *q.retries, q.dead_letter):
+        ch.queue_delete(name)
 
     engine = make_engine(settings.database_url)
     upgrade(engine)
 
-    say("1/4 starting the directory service (nameko)")
+    say("1/6 starting the directory (nameko RPC) and provisioning (event consumer) services")
     service = subprocess.Popen([sys.executable, "-m", "relais.serve", "directory"], env=env)
+    provisioning = subprocess.Popen([sys.executable, "-m", "services.provisioning.service"], env=env,
+                                    stderr=subprocess.DEVNULL)
+    ok = False
     try:
         _wait_for_queue(ch, "rpc-directory", service)
-        print("directory service is up")
+        _wait_for_queue(ch, "relais.q.provisioning", provisioning)
+        print("directory and provisioning services are up")
 
-        say(f"2/4 importing the sample academy from {SAMPLE}")
+        say(f"2/6 importing the sample academy from {SAMPLE}")
         from services.directory.api import Directory
         from services.directory.importer import ImportOptions
         from tqdm import tqdm
@@ -78,11 +95,13 @@ def main() -> int:
         print(f"{len(report.rejected)} rejected record(s), {len(report.warnings)} warning(s) "
               f"(unresolved references: {report.unresolved})")
 
-        say("3/4 the running service relays the outbox to RabbitMQ (publisher confirms)")
+        say("3/6 the directory service relays the outbox to RabbitMQ (publisher confirms); provisioning consumes")
         delivered = _wait_delivered(ch, report.events, service)
         print(f"{delivered} of {report.events} events delivered to {AUDIT_QUEUE}")
+        consumed = _wait_consumed(engine, report.events - 1, provisioning)  # not directory.import.completed
+        print(f"{consumed} directory events consumed by provisioning (idempotent, one transaction each)")
 
-        say("4/4 asking the running service over RPC: pupil 2605692 and their legal guardians")
+        say("4/6 asking the running service over RPC: pupil 2605692 and their legal guardians")
         rpc = [sys.executable, "-m", "relais.rpc", "directory"]
         pupil = json.loads(subprocess.run(rpc + ["get_person", "2605692"], env=env, check=True,
                                           capture_output=True, text=True).stdout)
@@ -93,19 +112,84 @@ def main() -> int:
               f"structure {pupil['structure']}, class {', '.join(classes)}")
         for g in guardians:
             print(f"  legal guardian: {g['first_name']} {g['last_name']} ({g['jointure']})")
-        ok = report.ok and delivered == report.events
+
+        say(f"5/6 provisioning: catalogue and rules from {PROVISIONING_CONFIG.relative_to(ROOT)}")
+        granted = _provision(engine, settings.tenant)
+
+        say(f"6/6 the GAR feed of the academy, validated against {GAR_XSD.name}")
+        gar_ok = _gar_feed(engine, data_dir / "gar")
+        ok = report.ok and delivered == report.events and consumed == report.events - 1 and granted and gar_ok
     finally:
-        say("stopping the directory service")
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            service.kill()
+        say("stopping the services")
+        for proc in (service, provisioning):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (service, provisioning):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         ch.queue_delete(AUDIT_QUEUE)
         conn.close()
-    print("\ndemo " + ("succeeded" if ok else "FAILED") + ": the directory of the sample academy is loaded, "
-          "its events are on the bus, and the service answers queries.")
+    print("\ndemo " + ("succeeded" if ok else "FAILED") + ": the sample academy's directory is loaded and on the "
+          "bus, the services answer, resources are assigned by rules with their causes, and the GAR feed is valid.")
     return 0 if ok else 1
+
+
+def _wait_consumed(engine, expected: int, proc, timeout: float = 300) -> int:
+    from sqlalchemy import func, select
+
+    from relais.bus.tables import processed_events
+
+    deadline, count = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        with engine.connect() as c:
+            count = c.execute(select(func.count()).select_from(processed_events)
+                              .where(processed_events.c.consumer == "provisioning")).scalar_one()
+        if count >= expected:
+            break
+        time.sleep(0.5)
+    return count
+
+
+def _provision(engine, tenant: str) -> bool:
+    import yaml
+
+    from relais.db import writer
+    from services.provisioning import handlers
+
+    doc = yaml.safe_load(PROVISIONING_CONFIG.read_text(encoding="utf-8"))
+    work = handlers.Context(tenant)
+    with writer(engine).begin() as c:
+        handlers.load_catalogue(c, {"resources": doc["resources"]}, work)
+        handlers.load_rules(c, {k: v for k, v in doc.items() if k != "resources"}, work)
+    print("grants: " + ", ".join(f"{k} {v}" for k, v in work.counts.items())
+          + " (the provisioning service relays their events)")
+    with engine.connect() as c:
+        why = handlers.explain(c, PUPIL)
+    print(f"pupil {PUPIL} ({', '.join(why['classes'])}):")
+    for g in why["grants"]:
+        print(f"  {g['title']} in {g['structure']}: {g['cause']}")
+    for r in why["refusals"]:
+        print(f"  refused {r['resource']}: {r['reason']}")
+    return work.counts["granted"] > 0 and bool(why["grants"])
+
+
+def _gar_feed(engine, out: Path) -> bool:
+    from datetime import UTC, datetime
+
+    from services.provisioning.gar import export, validate
+
+    with engine.connect() as c:
+        report = export(c, out, "RELAIS-DEMO", datetime.now(UTC))
+    print(f"{len(report.files)} files in {out}: " + ", ".join(f"{k} {v}" for k, v in report.records.items()))
+    print(f"{len(report.skipped)} record(s) left out, with their reason (e.g. staff attached to no known "
+          "structure, resource managers without an e-mail)")
+    if not GAR_XSD.is_file():
+        print(f"GAR XSD not found at {GAR_XSD}: not validated")
+        return False
+    problems = validate(report.files, GAR_XSD)
+    print("every file is valid against the GAR XSD" if not problems else f"INVALID: {problems[:5]}")
+    return not problems
 
 
 def _wait_for_queue(ch, queue: str, proc, timeout: float = 60) -> None:

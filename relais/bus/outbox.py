@@ -11,8 +11,10 @@ between confirm and delete only causes a redelivery, which consumers ignore
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Connection, Engine, func, select, text
@@ -80,13 +82,16 @@ class OutboxRelay:
                     self._delete(conn, rows)
                 return len(rows)
         # SQLite has one writer: read, publish, then take the write lock only to delete.
-        with self.engine.connect() as conn:
-            rows = self._fetch(conn)
-        if rows:
-            self._publish(rows)
-            with writer(self.engine).begin() as conn:
-                self._delete(conn, rows)
-        return len(rows)
+        with _sqlite_relay_lock(self.engine) as mine:
+            if not mine:
+                return 0
+            with self.engine.connect() as conn:
+                rows = self._fetch(conn)
+            if rows:
+                self._publish(rows)
+                with writer(self.engine).begin() as conn:
+                    self._delete(conn, rows)
+            return len(rows)
 
     def _fetch(self, conn: Connection, after: int | None = None) -> Sequence[tuple[int, str, str, bytes]]:
         """(seq, event_id, type, body) of the oldest rows, after `seq` if given."""
@@ -126,7 +131,10 @@ class OutboxRelay:
         # while this thread publishes. One writer means seq order is commit
         # order, so reading on from the last seq sent misses nothing.
         total = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db") as db:
+        with _sqlite_relay_lock(self.engine) as mine, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db") as db:
+            if not mine:
+                return 0
             upcoming = db.submit(self._read_after, 0)
             deleting = None
             while rows := upcoming.result():
@@ -154,3 +162,26 @@ class OutboxRelay:
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None
+
+
+@contextmanager
+def _sqlite_relay_lock(engine: Engine) -> Iterator[bool]:
+    """One relay at a time per SQLite file (services sharing it each run one): True if this one holds it.
+
+    Two relays reading the same rows would publish them twice; PostgreSQL uses
+    an advisory lock for this, SQLite a lock file beside the database.
+    """
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield True
+        return
+    with open(f"{database}.relay-lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -130,7 +130,7 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     groups: dict[tuple[str, str], str] = {}  # (UAI, code) -> DIVISION | GROUPE
     eleves = writer("Eleve")
     person_mef: list[tuple[str, str, str]] = []
-    person_groups: list[tuple[str, str, str]] = []
+    person_groups: set[tuple[str, str, str]] = set()  # a class and a group may share a code
     for p in _persons(conn, "Eleve"):
         etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
         if not etabs:
@@ -149,7 +149,7 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
         for m in p["memberships"]:
             if m["kind"] in ("class", "group") and (u := uai(m["structure"])):
                 groups[(u, m["code"])] = "DIVISION" if m["kind"] == "class" else "GROUPE"
-                person_groups.append((u, p["jointure"], m["code"]))
+                person_groups.add((u, p["jointure"], m["code"]))
     for u, j, mef in person_mef:
         eleves.write(_el("GARPersonMEF", _el("GARStructureUAI", text=u), _el("GARPersonIdentifiant", text=j),
                          _el("GARMEFCode", text=mef)))
@@ -208,7 +208,7 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     for (u, code), status in sorted(groups.items()):
         grp.write(_el("GARGroupe", _el("GARGroupeCode", text=code), _el("GARStructureUAI", text=u),
                       _el("GARGroupeLibelle", text=code), _el("GARGroupeStatut", text=status)))
-    for u, j, code in person_groups:
+    for u, j, code in sorted(person_groups):
         grp.write(_el("GARPersonGroupe", _el("GARStructureUAI", text=u), _el("GARPersonIdentifiant", text=j),
                       _el("GARGroupeCode", text=code)))
     for scope, tag in (("group", "GAREnsGroupeMatiere"), ("class", "GAREnsClasseMatiere")):
