@@ -148,3 +148,44 @@ def test_cli_import_with_broker_down_keeps_events_then_relays(settings_env, aaf_
     assert len(drain_queue(settings_env["RELAIS_AMQP_URI"], UNROUTED_QUEUE)) == 14543
     got = runner.invoke(main, ["directory", "get", "2605692", "--json"])
     assert json.loads(got.stdout)["legal_guardians"] == ["2867253", "2867254"]
+
+
+def test_batches_share_a_transaction_and_a_failing_event_is_retried_alone(engine, amqp_uri):
+    batches = []
+
+    def one(event, conn):
+        if event["payload"]["mef"]["code"] == "poison":
+            raise ValueError("poison")
+        conn.execute(effect.insert().values(event_id=event["id"]))
+
+    def many(events, conn):
+        batches.append(len(events))
+        for event in events:
+            one(event, conn)
+
+    consumer = _consumer(engine, "t3", one)
+    consumer.batch_handler = many
+    good = [ev(i) for i in range(5)]
+    poison = ev(9)
+    poison.payload["mef"]["code"] = "poison"
+    # A clean batch (with a duplicate inside): one transaction, the duplicate skipped.
+    outcomes = consumer.handle_many([(e.to_json(), 0) for e in good[:3]] + [(good[0].to_json(), 0)])
+    assert [o.status for o in outcomes] == ["handled"] * 3 + ["duplicate"] and batches == [3]
+    # A batch with a poison event: nothing of the batch kept, then each on its own.
+    outcomes = consumer.handle_many([(good[3].to_json(), 0), (poison.to_json(), 0), (good[4].to_json(), 0),
+                                     (good[1].to_json(), 0), (b"garbage", 0)])
+    assert [o.status for o in outcomes] == ["handled", "retry", "handled", "duplicate", "dead"]
+    with engine.connect() as c:
+        assert sorted(r[0] for r in c.execute(select(effect.c.event_id))) == sorted(e.id for e in good)
+    # Through RabbitMQ: many events, settled in batches, each effect once.
+    more = [ev(100 + i) for i in range(300)]
+    conn, ch = channel(amqp_uri)
+    from relais.bus.topology import declare_consumer
+    declare_consumer(ch, "t3", ["directory.#"], (100, 200))
+    conn.close()
+    _publish(amqp_uri, [e.to_json() for e in more])
+    batches.clear()
+    assert consumer.run(amqp_uri, max_messages=300, idle_timeout=5) == 300
+    assert sum(batches) == 300 and max(batches) > 1
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(effect)).scalar_one() == 305

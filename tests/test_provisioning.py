@@ -62,7 +62,11 @@ class World:
         with writer(self.engine).begin() as conn:
             rows = conn.execute(select(outbox.c.seq, outbox.c.type, outbox.c.body).order_by(outbox.c.seq)).all()
             conn.execute(outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows if r.type.startswith("directory.")])))
-        self.published = [orjson.loads(r.body) for r in rows if not r.type.startswith("directory.")]
+        self.delivered = getattr(self, "delivered", {})
+        for r in rows:
+            if r.type.startswith("directory."):
+                body = orjson.loads(r.body)
+                self.delivered[body["id"]] = body["type"]
         for r in rows:
             if r.type.startswith("directory."):
                 assert self.consumer.handle(r.body).status == "handled"
@@ -152,9 +156,13 @@ def test_class_change_and_departure_with_grace(world):
     world.load()
     world.directory(aaf.modify("Eleve", "2", ENTEleveClasses="S1$6B"))
     assert ("2", "ark:/49591/maths6") not in world.grants()
-    revoked = [e["payload"] for e in world.events("provisioning.grant.revoked")]
-    assert {"person": "2", "resource": "ark:/49591/maths6", "structure": UAI,
-            "cause": "no-longer-selected (rule:maths-6a)"} in revoked
+    revoked = world.events("provisioning.grant.revoked")
+    [change] = [e for e in revoked if e["payload"] == {
+        "person": "2", "resource": "ark:/49591/maths6", "structure": UAI, "cause": "no-longer-selected (rule:maths-6a)"}]
+    # It cites the directory event that caused it.
+    assert world.delivered[change["causation_id"]] == "directory.membership.changed"
+    for e in revoked:
+        contracts.validate_event(e)
 
     world.directory(aaf.delete("Eleve", "1"))  # leaves: kept during the grace period
     assert ("1", "ark:/49591/maths6") in world.grants()

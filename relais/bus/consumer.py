@@ -32,6 +32,7 @@ from .topology import DEFAULT_RETRY_DELAYS_MS, declare_consumer, parse_amqp_uri
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Connection], None]
+BatchHandler = Callable[[list[dict[str, Any]], Connection], None]
 
 ATTEMPTS_HEADER = "x-relais-attempts"
 ERROR_HEADER = "x-relais-error"
@@ -55,10 +56,14 @@ class EventConsumer:
         engine: Engine,
         *,
         retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS,
+        batch_handler: BatchHandler | None = None,
     ):
+        """`batch_handler`, if given, handles several events in one transaction (the fast path);
+        `handler` handles one, and is what a failed batch falls back to, event by event."""
         self.name = name
         self.bindings = bindings
         self.handler = handler
+        self.batch_handler = batch_handler
         self.engine = engine
         self.retry_delays_ms = retry_delays_ms
 
@@ -97,6 +102,49 @@ class EventConsumer:
             return Outcome("retry", reason, attempts)
         return Outcome("handled", attempts=attempts_so_far)
 
+    def handle_many(self, deliveries: list[tuple[bytes, int]]) -> list[Outcome]:
+        """Settle several deliveries ((body, attempts so far) each), in one transaction if all goes well.
+
+        If anything in the batch fails, nothing of it is kept and each event is
+        handled on its own, so only the failing one is retried or dead-lettered.
+        """
+        outcomes: list[Outcome | None] = [None] * len(deliveries)
+        events: dict[int, dict[str, Any]] = {}
+        for i, (body, attempts) in enumerate(deliveries):
+            try:
+                event = loads(body)
+                contracts.validate_envelope(event)
+                events[i] = event
+            except Exception as exc:  # noqa: BLE001 - any decoding failure is poison
+                outcomes[i] = Outcome("dead", f"not a valid event envelope: {_short(exc)}", attempts)
+        if events and self.batch_handler is not None and len(events) > 1:
+            fresh: list[int] = []
+            try:
+                with writer(self.engine).begin() as conn:
+                    ids = list({e["id"] for e in events.values()})
+                    seen = {r for (r,) in conn.execute(select(processed_events.c.event_id).where(
+                        processed_events.c.consumer == self.name, processed_events.c.event_id.in_(ids)))}
+                    for i, event in events.items():
+                        if event["id"] in seen:
+                            outcomes[i] = Outcome("duplicate", attempts=deliveries[i][1])
+                        else:
+                            seen.add(event["id"])
+                            fresh.append(i)
+                    if fresh:
+                        now = datetime.now(UTC)
+                        conn.execute(insert(processed_events), [
+                            {"consumer": self.name, "event_id": events[i]["id"], "processed_at": now} for i in fresh])
+                        self.batch_handler([events[i] for i in fresh], conn)
+                for i in fresh:
+                    outcomes[i] = Outcome("handled", attempts=deliveries[i][1])
+                events = {}
+            except Exception as exc:  # noqa: BLE001 - find the culprit one by one
+                log.info("consumer %s: a batch of %d failed (%s); handling its events one by one",
+                         self.name, len(events), _short(exc))
+        for i in events:
+            outcomes[i] = self.handle(*deliveries[i])
+        return outcomes  # type: ignore[return-value]
+
     # -- one runtime: py-amqp ------------------------------------------------
     def run(
         self,
@@ -105,7 +153,8 @@ class EventConsumer:
         stop: threading.Event | None = None,
         max_messages: int | None = None,
         idle_timeout: float | None = None,
-        prefetch: int = 50,
+        prefetch: int = 400,
+        batch_size: int = 200,
     ) -> int:
         """Consume until `stop` is set, `max_messages` were settled, or nothing came for `idle_timeout` s."""
         params = parse_amqp_uri(amqp_uri)
@@ -117,44 +166,59 @@ class EventConsumer:
             queues, channel = declare_consumer(channel, self.name, self.bindings, self.retry_delays_ms)
             side = conn.channel()  # publishes retries and dead letters, with confirms
             side.confirm_select()
+            if max_messages:
+                prefetch, batch_size = min(prefetch, max_messages), min(batch_size, max_messages)
             channel.basic_qos(0, prefetch, False)
 
-            def on_message(message: amqp.Message) -> None:
-                nonlocal settled
-                headers = message.properties.get("application_headers") or {}
-                outcome = self.handle(message.body, int(headers.get(ATTEMPTS_HEADER, 0)))
-                if outcome.status in ("retry", "dead"):
-                    target = (
-                        queues.retries[outcome.attempts - 1] if outcome.status == "retry" else queues.dead_letter
-                    )
-                    if outcome.status == "dead":
-                        log.error("consumer %s: dead-lettered a message: %s", self.name, outcome.reason)
-                    copy = amqp.Message(
-                        message.body,
-                        content_type=message.properties.get("content_type"),
-                        delivery_mode=2,
-                        message_id=message.properties.get("message_id"),
-                        type=message.properties.get("type"),
-                        application_headers={
-                            **headers,
-                            ATTEMPTS_HEADER: outcome.attempts,
-                            ERROR_HEADER: (outcome.reason or "")[:500],
-                            "x-relais-routing-key": message.delivery_info.get("routing_key", ""),
-                        },
-                    )
-                    side.basic_publish_confirm(copy, exchange="", routing_key=target)
-                channel.basic_ack(message.delivery_tag)
-                settled += 1
+            pending: list[amqp.Message] = []
 
-            channel.basic_consume(queues.main, callback=on_message)
+            def settle() -> None:
+                nonlocal settled
+                # Deliveries may arrive while this one waits for a confirm: they stay for the next batch.
+                batch = pending[:]
+                del pending[:len(batch)]
+                headers = [m.properties.get("application_headers") or {} for m in batch]
+                outcomes = self.handle_many([(m.body, int(h.get(ATTEMPTS_HEADER, 0))) for m, h in zip(batch, headers)])
+                for message, hdrs, outcome in zip(batch, headers, outcomes):
+                    if outcome.status in ("retry", "dead"):
+                        target = (
+                            queues.retries[outcome.attempts - 1] if outcome.status == "retry" else queues.dead_letter
+                        )
+                        if outcome.status == "dead":
+                            log.error("consumer %s: dead-lettered a message: %s", self.name, outcome.reason)
+                        copy = amqp.Message(
+                            message.body,
+                            content_type=message.properties.get("content_type"),
+                            delivery_mode=2,
+                            message_id=message.properties.get("message_id"),
+                            type=message.properties.get("type"),
+                            application_headers={
+                                **hdrs,
+                                ATTEMPTS_HEADER: outcome.attempts,
+                                ERROR_HEADER: (outcome.reason or "")[:500],
+                                "x-relais-routing-key": message.delivery_info.get("routing_key", ""),
+                            },
+                        )
+                        side.basic_publish_confirm(copy, exchange="", routing_key=target)
+                # Every delivery up to the batch's last is settled: one ack covers them all.
+                channel.basic_ack(batch[-1].delivery_tag, multiple=True)
+                settled += len(batch)
+
+            channel.basic_consume(queues.main, callback=pending.append)
             last = time.monotonic()
             while not (stop and stop.is_set()) and not (max_messages and settled >= max_messages):
                 try:
-                    conn.drain_events(timeout=0.2)
+                    # Block only when nothing waits to be settled; else take what is already here.
+                    conn.drain_events(timeout=0 if pending else 0.2)
                     last = time.monotonic()
+                    if len(pending) < batch_size and not (max_messages and settled + len(pending) >= max_messages):
+                        continue
                 except socket.timeout:
-                    if idle_timeout is not None and time.monotonic() - last > idle_timeout:
-                        break
+                    if not pending:
+                        if idle_timeout is not None and time.monotonic() - last > idle_timeout:
+                            break
+                        continue
+                settle()
         finally:
             try:
                 conn.close()

@@ -48,14 +48,17 @@ class Context:
     correlation_id: str | None = None
     causation_id: str | None = None
     validate_events: bool = True
+    causes: dict[str, tuple[str, str]] = field(default_factory=dict)  # jointure -> (correlation, causation) ids
     events: list[Event] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"granted": 0, "revoked": 0, "deferred": 0,
                                                             "refused": 0, "kept": 0})
 
     def event(self, type_: str, payload: dict[str, Any]) -> None:
+        """An event to publish; one about a person cites the directory event that touched them, if any."""
+        correlation, causation = self.causes.get(payload.get("person"), (None, None))
         self.events.append(Event(type=type_, payload=payload, source=SOURCE, tenant=self.tenant,
-                                 correlation_id=self.correlation_id or self._own_correlation(),
-                                 causation_id=self.causation_id))
+                                 correlation_id=correlation or self.correlation_id or self._own_correlation(),
+                                 causation_id=causation or self.causation_id))
 
     def _own_correlation(self) -> str:
         from relais.bus.envelope import new_event_id
@@ -128,8 +131,11 @@ def apply_directory_event(conn: Connection, event: dict[str, Any]) -> list[str]:
 
 def _upsert_person(conn: Connection, rec: dict[str, Any]) -> None:
     rec = {k: v for k, v in rec.items() if k != "attributes"}
-    conn.execute(delete(t.person).where(t.person.c.jointure == rec["jointure"]))
-    conn.execute(insert(t.person).values(jointure=rec["jointure"], category=rec["category"], data=orjson.dumps(rec)))
+    m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(  # one statement: this runs for every directory event
+        f"INSERT INTO {t.person.name} (jointure, category, data) VALUES ({m}, {m}, {m}) "
+        "ON CONFLICT (jointure) DO UPDATE SET category = excluded.category, data = excluded.data",
+        (rec["jointure"], rec["category"], orjson.dumps(rec)))
 
 
 def _load_person(conn: Connection, jointure: str) -> dict[str, Any] | None:
@@ -283,6 +289,12 @@ class _Pools:
             self.structures(key[0]).discard(key[1])
 
 
+def unit_of_work(conn: Connection) -> dict[str, Any]:
+    """What several `reconcile` calls in one transaction can share: config, UAIs, licence counts."""
+    resources = catalogue(conn)
+    return {"resources": resources, "rules": ruleset(conn), "uai_of": uai_map(conn), "pools": _Pools(conn, resources)}
+
+
 def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
               resources: dict[str, Resource] | None = None, rules: RuleSet | None = None,
               uai_of: dict[str, str] | None = None, pools: _Pools | None = None) -> None:
@@ -296,6 +308,7 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
     pools = pools or _Pools(conn, resources)
     found = members(conn, jointures, uai_of)
     held = _held(conn, jointures)
+    refusals = _refusals_of(conn, jointures)
     grants, history, refused, cleared = [], [], {}, []
     freed_pools: set[Key] = set()
     now = ctx.now
@@ -346,7 +359,7 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
             conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
                                                t.grant.c.structure == uai).values(cause=cause))
         # A refusal stands only while the rules still call for the grant.
-        for key in set(_refusals_of(conn, j)) - set(want):
+        for key in refusals.get(j, set()) - set(want):
             cleared.append((j, *key))
     if cleared:
         conn.execute(delete(t.refusal).where(tuple_(t.refusal.c.person, t.refusal.c.resource,
@@ -376,9 +389,13 @@ def _aware(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
 
 
-def _refusals_of(conn: Connection, jointure: str) -> list[Key]:
-    return [(r, u) for r, u in conn.execute(select(t.refusal.c.resource, t.refusal.c.structure)
-                                            .where(t.refusal.c.person == jointure))]
+def _refusals_of(conn: Connection, jointures: Sequence[str]) -> dict[str, set[Key]]:
+    out: dict[str, set[Key]] = {}
+    for i in range(0, len(jointures), 1000):
+        for j, r, u in conn.execute(select(t.refusal.c.person, t.refusal.c.resource, t.refusal.c.structure)
+                                    .where(t.refusal.c.person.in_(jointures[i:i + 1000]))):
+            out.setdefault(j, set()).add((r, u))
+    return out
 
 
 def _refused_in(conn: Connection, key: Key) -> list[str]:
@@ -407,12 +424,11 @@ def _note_refusals(conn: Connection, key: Key, people: list[str], pools: _Pools,
 
 def evaluate_all(conn: Connection, ctx: Context) -> dict[str, int]:
     """Reconcile every account of the projection, and every account holding a grant."""
-    resources, rules, uai_of = catalogue(conn), ruleset(conn), uai_map(conn)
-    pools = _Pools(conn, resources)
+    shared = unit_of_work(conn)
     everyone = sorted({j for (j,) in conn.execute(select(t.person.c.jointure))}
                       | {j for (j,) in conn.execute(select(t.grant.c.person).distinct())})
     for i in range(0, len(everyone), CHUNK):
-        reconcile(conn, everyone[i:i + CHUNK], ctx, resources=resources, rules=rules, uai_of=uai_of, pools=pools)
+        reconcile(conn, everyone[i:i + CHUNK], ctx, **shared)
     return dict(ctx.counts)
 
 
