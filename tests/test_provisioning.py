@@ -227,3 +227,21 @@ def test_bad_catalogues_change_nothing(world):
     with pytest.raises(CatalogueError, match="below the 2 licences held"):
         world.load(catalogue=below, rules=None)
     assert world.grants() == before
+
+
+def test_every_problem_of_a_document_is_named():
+    from services.provisioning.catalogue import parse_catalogue
+    from services.provisioning.rules import parse_rules
+
+    with pytest.raises(CatalogueError) as caught:
+        parse_catalogue({"resources": [CATALOGUE["resources"][0], "oops", dict(CATALOGUE["resources"][0]),
+                                       {"id": "ark:/x", "licence": "per-seat"}]})
+    assert caught.value.problems == [
+        "resource #2: not a mapping",
+        "resource #3 (ark:/49591/maths6): id 'ark:/49591/maths6' appears twice",
+        "resource #4 (ark:/x): licence 'per-seat' is not one of per-user, per-structure, unlimited",
+    ]
+    with pytest.raises(RuleError) as caught:
+        parse_rules({"rules": {"id": "x"}, "grace_days": -1})
+    assert caught.value.problems == ["the document has no 'rules' list",
+                                     "grace_days -1 is not a whole number of days ≥ 0"]

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .documents import entries
+
 LICENCE_MODELS = ("per-user", "per-structure", "unlimited")
 
 # What a resource may receive about an account (data minimisation). The
@@ -54,24 +56,13 @@ class Resource:
 
 
 def parse_catalogue(document: Mapping[str, Any]) -> list[Resource]:
-    entries = document.get("resources")
-    if not isinstance(entries, list):
-        raise CatalogueError(["the document has no 'resources' list"])
     problems: list[str] = []
     resources: list[Resource] = []
-    seen: set[str] = set()
-    for n, entry in enumerate(entries, start=1):
-        where = f"resource #{n}" + (f" ({entry.get('id')})" if isinstance(entry, dict) and entry.get("id") else "")
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: not a mapping")
-            continue
+    for where, entry in entries(document, "resources", "resource", problems):
         bad = _check_entry(entry)
-        if entry.get("id") in seen:
-            bad.append(f"id {entry['id']!r} appears twice")
         if bad:
             problems.extend(f"{where}: {b}" for b in bad)
             continue
-        seen.add(entry["id"])
         resources.append(Resource(
             id=entry["id"], title=entry.get("title") or entry["id"], publisher=entry.get("publisher") or "",
             licence=entry["licence"], profiles=frozenset(entry.get("profiles") or ()),

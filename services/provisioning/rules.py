@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .documents import entries
 from .model import Member
 
 DEFAULT_GRACE_DAYS = 30
@@ -96,22 +97,12 @@ _LIST_KEYS = ("structures", "profiles", "mefs", "classes", "groups", "subjects",
 
 
 def parse_rules(document: Mapping[str, Any]) -> RuleSet:
-    entries = document.get("rules")
-    if not isinstance(entries, list):
-        raise RuleError(["the document has no 'rules' list"])
     problems: list[str] = []
     rules: list[Rule] = []
-    seen: set[str] = set()
-    for n, entry in enumerate(entries, start=1):
-        where = f"rule #{n}" + (f" ({entry.get('id')})" if isinstance(entry, dict) and entry.get("id") else "")
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: not a mapping")
-            continue
+    for where, entry in entries(document, "rules", "rule", problems):
         bad = []
         if not isinstance(entry.get("id"), str) or not entry["id"]:
             bad.append("no id")
-        elif entry["id"] in seen:
-            bad.append(f"id {entry['id']!r} appears twice")
         if not isinstance(entry.get("resource"), str):
             bad.append("no resource")
         for key in _LIST_KEYS:
@@ -123,7 +114,6 @@ def parse_rules(document: Mapping[str, Any]) -> RuleSet:
         if bad:
             problems.extend(f"{where}: {b}" for b in bad)
             continue
-        seen.add(entry["id"])
         rules.append(Rule(
             id=entry["id"], resource=entry["resource"],
             structures=frozenset(str(s).upper() for s in entry.get("structures") or ()),

@@ -60,8 +60,7 @@ class DirectoryEvents:
         if not affected:
             return
         # One reconcile for the batch; each grant event cites the directory event behind it.
-        ctx = Context(self.tenant, validate_events=False,  # tests validate them; the hot path trusts the model
-                      causes={j: (e["correlation_id"], e["id"]) for j, e in affected.items()})
+        ctx = Context(self.tenant, causes={j: (e["correlation_id"], e["id"]) for j, e in affected.items()})
         reconcile(conn, list(affected), ctx)
 
 
