@@ -4,13 +4,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 BENCH_PERSONS ?= 1000000
+BENCH_EVENTS  ?= 100000
 
-.PHONY: help venv services test test-fast demo bench-directory clean
+.PHONY: help venv services test test-fast demo bench-directory bench-provisioning clean
 
 help:
 	@echo "make demo             import the sample academy end to end and show a summary"
 	@echo "make test             run the whole test suite (starts RabbitMQ/PostgreSQL if needed)"
 	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS)); prints one JSON line last"
+	@echo "make bench-provisioning  rules, event stream and GAR export (BENCH_PERSONS, BENCH_EVENTS); JSON line last"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +34,9 @@ demo: venv
 
 bench-directory: venv services
 	$(PY) -m services.directory.bench --persons $(BENCH_PERSONS)
+
+bench-provisioning: venv services
+	$(PY) -m services.provisioning.bench --persons $(BENCH_PERSONS) --events $(BENCH_EVENTS)
 
 clean:
 	rm -rf var bench-data .pytest_cache

@@ -1,0 +1,291 @@
+"""`make bench-provisioning`: rules over a synthetic academy, measured against raw floors.
+
+In one run, on a fresh SQLite database:
+- seed provisioning's view of the directory with N persons (default 1,000,000:
+  55 % pupils, 38 % relatives, 7 % staff, ~800 persons a structure) and load a
+  catalogue of 10 resources and 50 rules (not timed);
+- the full evaluation: every grant computed and stored, with its history row
+  and its event in the outbox (`full_eval_s`);
+- 100,000 directory change events (pupils changing class) published to
+  RabbitMQ, then consumed by the provisioning consumer while a relay publishes
+  the grant events it writes; `events_per_s` counts from the first event
+  consumed to the last grant event confirmed. The floor: bare py-amqp
+  consuming and acking the same number of messages;
+- the complete GAR export (`gar_export_s`), then its XSD validation apart
+  (`gar_validate_s`, when the XSD is found); the floor: bare lxml writing as
+  many elements;
+- the peak memory of the process tree.
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+SUBJECTS = [f"{n:06d}" for n in range(30100, 30110)]
+LEVELS = {"1001": "6", "1011": "5", "1021": "4", "1031": "3"}
+
+
+def seed(conn, persons: int, rng: random.Random) -> dict[str, list]:
+    """Write `persons` directory records into provisioning's view; returns what rules can name."""
+    from relais.db import bulk_insert
+
+    from . import tables as t
+
+    n_structures = max(1, persons // 800)
+    structures = [(f"S{i}", f"{i:07d}X") for i in range(n_structures)]
+    bulk_insert(conn, t.structure.name, ("jointure", "uai", "data"),
+                [(j, u, orjson.dumps({"jointure": j, "uai": u, "name": f"COLLEGE {i}"}))
+                 for i, (j, u) in enumerate(structures)])
+    bulk_insert(conn, t.reference.name, ("kind", "code", "label"),
+                [("subject", s, f"MATIERE {s}") for s in SUBJECTS]
+                + [("mef", f"{p}0001110", f"{lvl}EME") for p, lvl in LEVELS.items()])
+    rows, pupils = [], []
+    for n in range(persons):
+        j = str(1_000_000 + n)
+        s, _uai = structures[n % n_structures]
+        kind = rng.random()
+        if kind < 0.55:
+            prefix = rng.choice(list(LEVELS))
+            klass = f"{LEVELS[prefix]}{'ABCDEFG'[rng.randrange(7)]}"
+            rec = {"jointure": j, "category": "Eleve", "profiles": ["National_ELV"], "mef": f"{prefix}0001110",
+                   "last_name": f"NOM{n}", "first_name": "Eleve", "birth_date": "2013-01-01", "structure": s,
+                   "memberships": [{"kind": "structure", "structure": s}, {"kind": "class", "structure": s, "code": klass}]}
+            pupils.append((j, s, klass))
+        elif kind < 0.93:
+            rec = {"jointure": j, "category": "PersRelEleve", "profiles": ["National_TUT"], "mef": None,
+                   "last_name": f"NOM{n}", "first_name": "Parent", "structure": None, "memberships": []}
+        else:
+            klass = f"{rng.choice('6543')}{'ABCDEFG'[rng.randrange(7)]}"
+            ms = [{"kind": "structure", "structure": s},
+                  {"kind": "teaching", "structure": s, "scope": "class", "code": klass, "subject": rng.choice(SUBJECTS)}]
+            if rng.random() < 0.02:
+                ms.append({"kind": "function", "structure": s, "code": "DIR", "label": "DIRECTION", "discipline": None})
+            rec = {"jointure": j, "category": "PersEducNat", "profiles": ["National_ENS"], "mef": None,
+                   "last_name": f"NOM{n}", "first_name": "Prof", "email": f"prof{n}@ac-bench.fr", "structure": s,
+                   "memberships": ms}
+        rows.append((j, rec["category"], orjson.dumps(rec)))
+        if len(rows) >= 20000:
+            bulk_insert(conn, t.person.name, ("jointure", "category", "data"), rows)
+            rows = []
+    bulk_insert(conn, t.person.name, ("jointure", "category", "data"), rows)
+    return {"structures": structures, "pupils": pupils}
+
+
+def configuration(structures: list[tuple[str, str]], rng: random.Random) -> tuple[dict, dict]:
+    """10 resources and 50 rules of the usual kinds."""
+    resources = [
+        {"id": f"ark:/49591/manuel-{lvl}", "title": f"Manuel {lvl}e", "publisher": "Bench", "licence": "per-user",
+         "quota": 400, "profiles": ["National_ELV"], "levels": [p], "attributes": ["id", "classes"]}
+        for p, lvl in LEVELS.items()
+    ] + [
+        {"id": "ark:/49591/dico", "title": "Dictionnaire", "publisher": "Bench", "licence": "unlimited"},
+        {"id": "ark:/49591/atlas", "title": "Atlas", "publisher": "Bench", "licence": "unlimited"},
+        {"id": "ark:/49591/presse", "title": "Presse", "publisher": "Bench", "licence": "unlimited"},
+        {"id": "ark:/49591/labo", "title": "Labo", "publisher": "Bench", "licence": "per-structure",
+         "quota": len(structures)},
+        {"id": "ark:/49591/langues", "title": "Langues", "publisher": "Bench", "licence": "per-structure",
+         "quota": len(structures) // 2 + 1},
+        {"id": "ark:/49591/prof", "title": "Ressources enseignants", "publisher": "Bench", "licence": "unlimited",
+         "profiles": ["National_ENS"]},
+    ]
+    rules = []
+    for p, lvl in LEVELS.items():  # 4 level rules
+        rules.append({"id": f"manuel-{lvl}", "resource": f"ark:/49591/manuel-{lvl}", "mefs": [p]})
+    rules += [{"id": "dico", "resource": "ark:/49591/dico", "profiles": ["National_ELV", "National_ENS"]},
+              {"id": "atlas", "resource": "ark:/49591/atlas", "mefs": ["1001", "1011"]},
+              {"id": "presse", "resource": "ark:/49591/presse", "profiles": ["National_ENS"]},
+              {"id": "prof", "resource": "ark:/49591/prof", "profiles": ["National_ENS"]}]
+    for k, subject in enumerate(SUBJECTS):  # 10 subject rules
+        rules.append({"id": f"labo-{subject}", "resource": "ark:/49591/labo", "subjects": [subject]})
+    while len(rules) < 50:  # class rules in chosen structures
+        k = len(rules)
+        chosen = rng.sample(structures, min(20, len(structures)))
+        rules.append({"id": f"langues-{k}", "resource": "ark:/49591/langues", "structures": [u for _j, u in chosen],
+                      "classes": [f"{rng.choice('6543')}{'ABCDEFG'[rng.randrange(7)]}"]})
+    return {"resources": resources}, {"rules": rules, "grace_days": 30}
+
+
+def floor_consume(amqp_uri: str, queue: str, n: int) -> float:
+    """Bare py-amqp: consume and ack n messages; messages per second."""
+    import amqp
+
+    from relais.bus.topology import parse_amqp_uri
+
+    conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
+    conn.connect()
+    ch = conn.channel()
+    ch.basic_qos(0, 400, False)
+    got = [0]
+
+    def on(m):
+        got[0] += 1
+        if got[0] % 200 == 0 or got[0] == n:
+            ch.basic_ack(m.delivery_tag, multiple=True)
+
+    ch.basic_consume(queue, callback=on)
+    t = time.perf_counter()
+    while got[0] < n:
+        conn.drain_events(timeout=10)
+    rate = n / (time.perf_counter() - t)
+    conn.close()
+    return rate
+
+
+def floor_xml(path: Path, elements: int) -> float:
+    """Bare lxml xmlfile writing `elements` small records; seconds."""
+    from lxml import etree
+
+    ns = "http://data.education.fr/ns/gar"
+    t = time.perf_counter()
+    with etree.xmlfile(str(path), encoding="UTF-8") as xf, xf.element(f"{{{ns}}}GAR-ENT-Eleve", nsmap={"men": ns}):
+        for i in range(elements):
+            e = etree.Element(f"{{{ns}}}GAREleve")
+            etree.SubElement(e, f"{{{ns}}}GARPersonIdentifiant").text = str(i)
+            etree.SubElement(e, f"{{{ns}}}GARPersonNom").text = f"NOM{i}"
+            etree.SubElement(e, f"{{{ns}}}GARPersonEtab").text = "0000001X"
+            xf.write(e)
+    return time.perf_counter() - t
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path, default=Path("bench-data/provisioning"))
+    args = parser.parse_args(argv)
+
+    from relais.bus.envelope import Event
+    from relais.bus.outbox import OutboxRelay, pending_count
+    from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
+    from relais.bus.topology import declare_consumer, parse_amqp_uri
+    from relais.db import make_engine, upgrade, writer
+    from services.directory.bench import PeakRss, _management
+
+    from sqlalchemy import func, select
+
+    from . import handlers, tables
+    from .gar import export, validate
+    from .service import BINDINGS, CONSUMER, consumer
+
+    rng = random.Random(0)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    engine = make_engine(f"sqlite:///{(args.workdir / 'relais.db').resolve()}")
+    upgrade(engine)
+    result: dict = {"persons": args.persons}
+    with PeakRss() as rss:
+        t = time.perf_counter()
+        with writer(engine).begin() as conn:
+            world = seed(conn, args.persons, rng)
+            catalogue_doc, rules_doc = configuration(world["structures"], rng)
+            handlers._store_config(conn, "catalogue", catalogue_doc)
+        print(f"seeded {args.persons} persons in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+        result["rules"] = len(rules_doc["rules"])
+
+        # The full evaluation, as `relais provisioning load` runs it.
+        t = time.perf_counter()
+        work = handlers.Context("bench")
+        with writer(engine).begin() as conn:
+            handlers.load_rules(conn, rules_doc, work)
+        result["full_eval_s"] = round(time.perf_counter() - t, 2)
+        with engine.connect() as conn:
+            result["grants"] = conn.execute(select(func.count()).select_from(tables.grant)).scalar_one()
+            outbox_rows = pending_count(conn)
+        result["refused"] = work.counts["refused"]
+        print(f"full evaluation: {result['grants']} grants in {result['full_eval_s']}s "
+              f"({outbox_rows} events in the outbox)", file=sys.stderr)
+        with writer(engine).begin() as conn:  # the evaluation's events are not part of the stream below
+            conn.exec_driver_sql("DELETE FROM relais_outbox")
+
+        # The stream of directory changes through RabbitMQ.
+        vhost = f"relais_bench_{uuid.uuid4().hex[:8]}"
+        _management("PUT", f"/api/vhosts/{vhost}")
+        _management("PUT", f"/api/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
+        uri = f"{os.environ.get('RELAIS_BENCH_AMQP_BASE', 'amqp://guest:guest@127.0.0.1:5672')}/{vhost}"
+        try:
+            import amqp
+
+            c = amqp.Connection(**parse_amqp_uri(uri).connection_kwargs())
+            c.connect()
+            queues, _ch = declare_consumer(c.channel(), CONSUMER, BINDINGS)
+            c.channel().queue_declare("bench.floor", durable=True, auto_delete=False)
+            c.close()
+            moves = rng.sample(world["pupils"], min(args.events, len(world["pupils"])))
+            bodies = []
+            for j, s, klass in moves:
+                new = f"{klass[0]}{'ABCDEFG'[('ABCDEFG'.index(klass[1]) + 1) % 7]}"
+                bodies.append(Event(type="directory.membership.changed", source="relais.directory", tenant="bench",
+                                    correlation_id="bench", payload={
+                                        "jointure": j, "category": "Eleve",
+                                        "added": [{"kind": "class", "structure": s, "code": new}],
+                                        "removed": [{"kind": "class", "structure": s, "code": klass}]}).to_json())
+            with ConfirmedPublisher(uri) as pub:
+                pub.publish(OutgoingMessage("directory.membership.changed", b, f"e{i}", "directory.membership.changed")
+                            for i, b in enumerate(bodies))
+            with ConfirmedPublisher(uri, exchange="") as pub:
+                pub.publish(OutgoingMessage("bench.floor", b, f"f{i}", "x") for i, b in enumerate(bodies))
+            result["events"] = len(bodies)
+            floor_rate = floor_consume(uri, "bench.floor", len(bodies))
+
+            stop = threading.Event()
+            relayed = [0]
+
+            def relay() -> None:
+                r = OutboxRelay(engine, lambda: ConfirmedPublisher(uri))
+                while not stop.is_set():
+                    relayed[0] += r.drain() or 0
+                    stop.wait(0.2)
+                relayed[0] += r.drain()
+                r.close()
+
+            relayer = threading.Thread(target=relay, daemon=True)
+            t = time.perf_counter()
+            relayer.start()
+            consumed = consumer(engine, "bench").run(uri, max_messages=len(bodies), idle_timeout=30)
+            stop.set()
+            relayer.join()
+            stream_s = time.perf_counter() - t
+        finally:
+            _management("DELETE", f"/api/vhosts/{vhost}")
+        with engine.connect() as conn:
+            left = pending_count(conn)
+        result.update(events_consumed=consumed, grant_events_published=relayed[0], events_left_in_outbox=left,
+                      events_s=round(stream_s, 2), events_per_s=round(consumed / stream_s),
+                      floor_consume_per_s=round(floor_rate), events_ratio=round(consumed / stream_s / floor_rate, 3))
+        print(f"stream: {consumed} events in {stream_s:.1f}s, {relayed[0]} grant events published", file=sys.stderr)
+
+        # The GAR feed of the whole academy.
+        out = args.workdir / "gar"
+        t = time.perf_counter()
+        with engine.connect() as conn:
+            report = export(conn, out, "BENCH", datetime.now(UTC))
+        result["gar_export_s"] = round(time.perf_counter() - t, 2)
+        records = sum(report.records.values())
+        result["gar_records"] = records
+        result["gar_floor_s"] = round(floor_xml(args.workdir / "floor.xml", records), 2)
+        xsd = Path(os.environ.get("RELAIS_GAR_XSD", Path(__file__).resolve().parents[3] / "shared/schemas/gar/GAR-ENT.xsd"))
+        if xsd.is_file():
+            t = time.perf_counter()
+            problems = validate(report.files, xsd)
+            result["gar_validate_s"] = round(time.perf_counter() - t, 2)
+            result["gar_valid"] = not problems
+    result["peak_rss_mb"] = round(rss.peak / 2**20)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
