@@ -99,7 +99,7 @@ def main() -> int:
         delivered = _wait_delivered(ch, report.events, service)
         print(f"{delivered} of {report.events} events delivered to {AUDIT_QUEUE}")
         consumed = _wait_consumed(engine, report.events - 1, provisioning)  # not directory.import.completed
-        print(f"{consumed} directory events consumed by provisioning (idempotent, one transaction each)")
+        print(f"{consumed} directory events consumed by provisioning (idempotent on event id, settled in batches)")
 
         say("4/6 asking the running service over RPC: pupil 2605692 and their legal guardians")
         rpc = [sys.executable, "-m", "relais.rpc", "directory"]

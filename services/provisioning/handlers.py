@@ -1,6 +1,6 @@
 """Provisioning's use cases, on a database connection inside the caller's transaction.
 
-- `apply_directory_event`: keeps the directory projection up to date and says
+- `apply_directory_events`: keeps the directory projection up to date and says
   which accounts to look at again;
 - `reconcile`: brings the grants of some accounts in line with the rules,
   enforcing quotas, writing the history and the outbox events;
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
 
 from relais.bus.envelope import Event
 from relais.bus.outbox import add_events
-from relais.db import bulk_insert
+from relais.db import bulk_delete, bulk_insert
 
 from . import tables as t
 from .catalogue import CatalogueError, Resource, parse_catalogue
@@ -74,34 +74,62 @@ class Context:
 
 # -- the directory projection -------------------------------------------------------
 
-def apply_directory_event(conn: Connection, event: dict[str, Any]) -> list[str]:
-    """Update the projection from one directory event; returns the accounts to reconcile."""
-    kind, payload = event["type"], event["payload"]
-    if kind in ("directory.person.created",):
-        rec = payload["person"]
-        _upsert_person(conn, rec)
-        return [rec["jointure"]]
+_PERSON_EVENTS = ("directory.person.created", "directory.person.updated", "directory.person.deleted",
+                  "directory.membership.changed")
+
+
+def apply_directory_events(conn: Connection, events: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Update the projection from directory events, in order.
+
+    Returns the accounts to reconcile, each with the last event that touched
+    it. Persons are read once and written once per call, whatever the number
+    of events about them.
+    """
+    touched = [e["payload"]["jointure"] for e in events
+               if e["type"] in ("directory.person.updated", "directory.membership.changed")]
+    records: dict[str, dict[str, Any] | None] = _load_persons(conn, touched)  # None: deleted here
+    affected: dict[str, dict[str, Any]] = {}
+    for event in events:
+        kind, payload = event["type"], event["payload"]
+        if kind in _PERSON_EVENTS:
+            jointure = payload["person"]["jointure"] if kind == "directory.person.created" else payload["jointure"]
+            rec = _apply_to_person(kind, payload, records.get(jointure))
+            if rec is None and kind != "directory.person.deleted" and jointure not in records:
+                continue  # a change to an account the projection never saw
+            records[jointure] = rec
+            affected[jointure] = event
+        else:
+            _apply_to_reference(conn, kind, payload)
+    changed = {j: r for j, r in records.items() if j in affected}
+    m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    upserts = [(j, r["category"], orjson.dumps(r)) for j, r in changed.items() if r is not None]
+    if upserts:
+        conn.exec_driver_sql(
+            f"INSERT INTO {t.person.name} (jointure, category, data) VALUES ({m}, {m}, {m}) "
+            "ON CONFLICT (jointure) DO UPDATE SET category = excluded.category, data = excluded.data", upserts)
+    bulk_delete(conn, t.person.name, "jointure", [j for j, r in changed.items() if r is None])
+    return affected
+
+
+def _apply_to_person(kind: str, payload: dict[str, Any], rec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The person's record after one event (None: not in the directory)."""
+    if kind == "directory.person.created":
+        return {k: v for k, v in payload["person"].items() if k != "attributes"}
+    if kind == "directory.person.deleted" or rec is None:
+        return None
     if kind == "directory.person.updated":
-        rec = _load_person(conn, payload["jointure"])
-        if rec is None:
-            return []
         for name, change in payload["changes"].items():
             if not name.startswith("attributes."):
                 rec[name] = change["after"]
-        _upsert_person(conn, rec)
-        return [rec["jointure"]]
-    if kind == "directory.membership.changed":
-        rec = _load_person(conn, payload["jointure"])
-        if rec is None:
-            return []
-        removed = {orjson.dumps(m, option=orjson.OPT_SORT_KEYS) for m in payload["removed"]}
-        kept = [m for m in rec["memberships"] if orjson.dumps(m, option=orjson.OPT_SORT_KEYS) not in removed]
-        rec["memberships"] = kept + list(payload["added"])
-        _upsert_person(conn, rec)
-        return [rec["jointure"]]
-    if kind == "directory.person.deleted":
-        conn.execute(delete(t.person).where(t.person.c.jointure == payload["jointure"]))
-        return [payload["jointure"]]
+        return rec
+    removed = {orjson.dumps(m, option=orjson.OPT_SORT_KEYS) for m in payload["removed"]}
+    kept = [m for m in rec["memberships"] if orjson.dumps(m, option=orjson.OPT_SORT_KEYS) not in removed]
+    rec["memberships"] = kept + list(payload["added"])
+    return rec
+
+
+def _apply_to_reference(conn: Connection, kind: str, payload: dict[str, Any]) -> None:
+    """Structures, MEF and subjects: rare, applied one by one."""
     if kind in ("directory.structure.created", "directory.structure.updated"):
         if kind.endswith("created"):
             rec = payload["structure"]
@@ -112,10 +140,8 @@ def apply_directory_event(conn: Connection, event: dict[str, Any]) -> list[str]:
         conn.execute(delete(t.structure).where(t.structure.c.jointure == rec["jointure"]))
         conn.execute(insert(t.structure).values(jointure=rec["jointure"], uai=(rec.get("uai") or None),
                                                 data=orjson.dumps(rec)))
-        return []
-    if kind == "directory.structure.deleted":
+    elif kind == "directory.structure.deleted":
         conn.execute(delete(t.structure).where(t.structure.c.jointure == payload["jointure"]))
-        return []
     for ref in ("mef", "subject"):
         if kind.startswith(f"directory.{ref}."):
             code = payload.get(ref, {}).get("code") or payload.get("code")
@@ -125,22 +151,16 @@ def apply_directory_event(conn: Connection, event: dict[str, Any]) -> list[str]:
                 if label is None and "changes" in payload:
                     label = (payload["changes"].get("label") or {}).get("after")
                 conn.execute(insert(t.reference).values(kind=ref, code=code, label=label))
-            return []
-    return []
 
 
-def _upsert_person(conn: Connection, rec: dict[str, Any]) -> None:
-    rec = {k: v for k, v in rec.items() if k != "attributes"}
-    m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(  # one statement: this runs for every directory event
-        f"INSERT INTO {t.person.name} (jointure, category, data) VALUES ({m}, {m}, {m}) "
-        "ON CONFLICT (jointure) DO UPDATE SET category = excluded.category, data = excluded.data",
-        (rec["jointure"], rec["category"], orjson.dumps(rec)))
-
-
-def _load_person(conn: Connection, jointure: str) -> dict[str, Any] | None:
-    row = conn.execute(select(t.person.c.data).where(t.person.c.jointure == jointure)).first()
-    return orjson.loads(row.data) if row else None
+def _load_persons(conn: Connection, jointures: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    keys = sorted(set(jointures))
+    for i in range(0, len(keys), 1000):
+        for j, data in conn.execute(select(t.person.c.jointure, t.person.c.data)
+                                    .where(t.person.c.jointure.in_(keys[i:i + 1000]))):
+            out[j] = orjson.loads(data)
+    return out
 
 
 def uai_map(conn: Connection) -> dict[str, str]:

@@ -29,7 +29,7 @@ from relais.bus.publisher import ConfirmedPublisher, PublishError
 from relais.config import Settings
 from relais.db import make_engine, upgrade, writer
 
-from .handlers import Context, apply_directory_event, reconcile, sweep_departures
+from .handlers import Context, apply_directory_events, reconcile, sweep_departures
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +49,18 @@ class DirectoryEvents:
 
     def many(self, events: list[dict[str, Any]], conn: Connection) -> None:
         """Apply every event to the view, then reconcile each account touched once, citing its last event."""
-        affected: dict[str, dict[str, Any]] = {}
+        mine = []
         for event in events:
-            if event.get("tenant") != self.tenant:
+            if event.get("tenant") == self.tenant:
+                mine.append(event)
+            else:
                 log.warning("event %s of tenant %r ignored (this service serves %r)",
                             event["id"], event.get("tenant"), self.tenant)
-                continue
-            for jointure in apply_directory_event(conn, event):
-                affected[jointure] = event
-        if not affected:
-            return
-        # One reconcile for the batch; each grant event cites the directory event behind it.
-        ctx = Context(self.tenant, causes={j: (e["correlation_id"], e["id"]) for j, e in affected.items()})
-        reconcile(conn, list(affected), ctx)
+        affected = apply_directory_events(conn, mine)
+        if affected:
+            # One reconcile for the batch; each grant event cites the directory event behind it.
+            ctx = Context(self.tenant, causes={j: (e["correlation_id"], e["id"]) for j, e in affected.items()})
+            reconcile(conn, list(affected), ctx)
 
 
 def consumer(engine: Engine, tenant: str) -> EventConsumer:
