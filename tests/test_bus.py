@@ -77,8 +77,11 @@ def test_outbox_rollback_broker_down_then_back_loses_nothing(engine, amqp_uri):
     relay.close()
     with engine.connect() as conn:
         assert pending_count(conn) == 0
-    got = [m.properties["message_id"] for m in drain_queue(amqp_uri, UNROUTED_QUEUE)]
+    # Nobody consumed yet: the publisher declared the subscribers' queues from the contracts,
+    # so the events wait in provisioning's queue, not in relais.unrouted.
+    got = [m.properties["message_id"] for m in drain_queue(amqp_uri, consumer_queues("provisioning").main)]
     assert got == [e.id for e in events]  # all, once, in order; the rolled-back one never
+    assert drain_queue(amqp_uri, UNROUTED_QUEUE) == []
 
 
 effects = MetaData()
@@ -145,7 +148,10 @@ def test_cli_import_with_broker_down_keeps_events_then_relays(settings_env, aaf_
     monkeypatch.setenv("RELAIS_AMQP_URI", settings_env["RELAIS_AMQP_URI"])
     relayed = runner.invoke(main, ["outbox", "relay", "--json"])
     assert json.loads(relayed.stdout) == {"published": 14543, "pending": 0, "error": None}
-    assert len(drain_queue(settings_env["RELAIS_AMQP_URI"], UNROUTED_QUEUE)) == 14543
+    # Provisioning subscribes to all but directory.import.completed, which nobody receives yet.
+    assert len(drain_queue(settings_env["RELAIS_AMQP_URI"], consumer_queues("provisioning").main)) == 14542
+    [completed] = drain_queue(settings_env["RELAIS_AMQP_URI"], UNROUTED_QUEUE)
+    assert completed.properties["type"] == "directory.import.completed"
     got = runner.invoke(main, ["directory", "get", "2605692", "--json"])
     assert json.loads(got.stdout)["legal_guardians"] == ["2867253", "2867254"]
 

@@ -73,3 +73,21 @@ def validate_envelope(event: Any) -> None:
 
 def asyncapi_document() -> dict:
     return yaml.safe_load((contracts_dir() / "asyncapi.yaml").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def subscriptions() -> dict[str, tuple[str, ...]]:
+    """Consumer name -> the event types it receives, from the AsyncAPI `receive` operations.
+
+    Each such operation names its consumer with `x-relais-consumer`; the
+    consumer's queue is `relais.q.<name>`, bound to those types.
+    """
+    doc = asyncapi_document()
+    channels = doc.get("channels") or {}
+    out: dict[str, list[str]] = {}
+    for op in (doc.get("operations") or {}).values():
+        name = op.get("x-relais-consumer")
+        if op.get("action") == "receive" and name:
+            channel = channels[op["channel"]["$ref"].rsplit("/", 1)[-1]]
+            out.setdefault(name, []).append(channel["address"])
+    return {name: tuple(sorted(types)) for name, types in out.items()}

@@ -23,7 +23,7 @@ import pika
 import pika.exceptions
 import pika.spec
 
-from .topology import EVENTS_EXCHANGE, declare_events_exchange, parse_amqp_uri
+from .topology import EVENTS_EXCHANGE, declare_events_exchange, declare_subscribers, parse_amqp_uri
 
 
 class PublishError(RuntimeError):
@@ -52,13 +52,21 @@ class ConfirmedPublisher:
         window: int = DEFAULT_WINDOW,
         confirm_timeout: float = 30.0,
         connect_timeout: float = 5.0,
+        subscribers: tuple[str, ...] | None = None,
     ):
+        """`subscribers`: consumers whose queues to declare before publishing (default: RELAIS_CONSUMERS,
+        else every consumer the contracts name), so their events wait for them."""
         self._uri = amqp_uri
         self._params = parse_amqp_uri(amqp_uri)
         self.exchange = exchange
         self.window = window
         self.confirm_timeout = confirm_timeout
         self.connect_timeout = connect_timeout
+        if subscribers is None:
+            from relais.config import Settings
+
+            subscribers = Settings.from_env().expected_consumers()
+        self.subscribers = subscribers
         self._conn: pika.SelectConnection | None = None
         self._channel = None
         self._error: str | None = None
@@ -101,7 +109,7 @@ class ConfirmedPublisher:
             conn = amqp.Connection(**self._params.connection_kwargs(), connect_timeout=self.connect_timeout)
             conn.connect()
             try:
-                declare_events_exchange(conn.channel())
+                declare_subscribers(declare_events_exchange(conn.channel()), self.subscribers)
             finally:
                 conn.close()
         except (OSError, amqp.exceptions.AMQPError) as exc:

@@ -104,6 +104,24 @@ def declare_consumer(
     return queues, channel
 
 
+def declare_subscribers(channel, consumers: list[str] | tuple[str, ...]):
+    """Declare the queues of these consumers, bound as the contracts say (`contracts.subscriptions`).
+
+    Publishers call this, so an event published before its consumer first
+    started waits in that consumer's queue instead of `relais.unrouted`.
+    Returns the channel to go on with.
+    """
+    from .contracts import subscriptions
+
+    known = subscriptions()
+    for name in consumers:
+        if name not in known:
+            log.warning("RELAIS_CONSUMERS names %r, which no contract receive operation names; ignored", name)
+            continue
+        _queues, channel = declare_consumer(channel, name, list(known[name]))
+    return channel
+
+
 @dataclass(frozen=True)
 class AmqpParams:
     host: str

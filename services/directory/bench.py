@@ -199,7 +199,8 @@ def main(argv: list[str]) -> int:
                 f"SELECT event_id, type, body FROM relais_outbox ORDER BY seq LIMIT {int(args.publish_floor_sample)}")]
         publish_floor = floor_publish(uri, sample, ConfirmedPublisher.DEFAULT_WINDOW)
         _purge(uri)
-        relay = OutboxRelay(engine, lambda: ConfirmedPublisher(uri))
+        # Routed as the floor's messages are (to relais.unrouted): no subscriber queues declared.
+        relay = OutboxRelay(engine, lambda: ConfirmedPublisher(uri, subscribers=()))
         t = time.perf_counter()
         published = relay.drain()
         publish_s = time.perf_counter() - t

@@ -24,6 +24,7 @@ import amqp
 from sqlalchemy import Connection, Engine
 
 from relais.bus.consumer import EventConsumer
+from relais.bus.contracts import subscriptions
 from relais.bus.outbox import OutboxRelay
 from relais.bus.publisher import ConfirmedPublisher, PublishError
 from relais.config import Settings
@@ -34,8 +35,7 @@ from .handlers import Context, apply_directory_events, reconcile, sweep_departur
 log = logging.getLogger(__name__)
 
 CONSUMER = "provisioning"
-BINDINGS = ["directory.person.*", "directory.membership.changed", "directory.structure.*",
-            "directory.mef.*", "directory.subject.*"]
+BINDINGS = list(subscriptions()[CONSUMER])  # the contracts' receive operations say what it takes
 
 
 class DirectoryEvents:
