@@ -58,7 +58,14 @@ class Context:
         correlation, causation = self.causes.get(payload.get("person"), (None, None))
         self.events.append(Event(type=type_, payload=payload, source=SOURCE, tenant=self.tenant,
                                  correlation_id=correlation or self.correlation_id or self._own_correlation(),
-                                 causation_id=causation or self.causation_id))
+                                 causation_id=causation or self.causation_id, occurred_at=self.occurred_at))
+
+    @property
+    def occurred_at(self) -> str:
+        """`now` as the envelope writes it, formatted once per unit of work."""
+        if getattr(self, "_occurred_at", None) is None:
+            self._occurred_at = self.now.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return self._occurred_at
 
     def _own_correlation(self) -> str:
         from relais.bus.envelope import new_event_id
@@ -347,7 +354,8 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
                 continue
             pools.took(key)
             grants.append((j, res, uai, cause, now, None))
-            cleared.append((j, res, uai))
+            if key in refusals.get(j, ()):
+                cleared.append((j, res, uai))
             history.append((now, j, res, uai, "granted", cause))
             ctx.counts["granted"] += 1
             ctx.event("provisioning.grant.created", {

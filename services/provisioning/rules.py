@@ -77,8 +77,13 @@ class RuleSet:
     manager_functions: frozenset[str] = frozenset({"DIR"})  # function codes that make a resource manager
     grace_days: int = DEFAULT_GRACE_DAYS
 
-    def for_structure(self, uai: str) -> list[Rule]:
-        return [r for r in self.rules if not r.structures or uai in r.structures]
+    def for_structure(self, uai: str) -> tuple[Rule, ...]:
+        """The rules that apply in `uai`, in order (computed once per structure)."""
+        cache = self.__dict__.setdefault("_by_structure", {})  # frozen dataclass: a private memo
+        found = cache.get(uai)
+        if found is None:
+            found = cache[uai] = tuple(r for r in self.rules if not r.structures or uai in r.structures)
+        return found
 
     def is_manager(self, m: Member, uai: str) -> bool:
         return m.jointure in self.managers.get(uai, ()) or any(
