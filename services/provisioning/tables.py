@@ -59,3 +59,12 @@ refusal = Table(  # grants the rules call for that a quota refused, until grante
     Column("at", DateTime(timezone=True), nullable=False),
     Column("reason", String(300), nullable=False),
 )
+
+# Apps reading rosters (OneRoster, SCIM): bearer tokens from the OAuth 2.0 token endpoint.
+token = Table(
+    "prov_token", metadata,
+    Column("token_sha256", String(64), primary_key=True),  # the token itself is never stored
+    Column("app", String(128), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
