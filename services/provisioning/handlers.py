@@ -160,27 +160,36 @@ def _apply_to_reference(conn: Connection, kind: str, payload: dict[str, Any]) ->
                 conn.execute(insert(t.reference).values(kind=ref, code=code, label=label))
 
 
+def _rows_of(conn: Connection, table: str, columns: str, keys: Sequence[str],
+             span: tuple[str, str] | None = None, key: str = "person") -> Iterable[tuple]:
+    """Rows of `table` whose `key` is one of `keys` (sorted), through the driver.
+
+    `span` (first, last): the keys are every key of the table in that range (a
+    chunk of a full evaluation), so one range scan replaces the IN-lists.
+    """
+    m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    if span is not None:
+        yield from conn.exec_driver_sql(f"SELECT {columns} FROM {table} WHERE {key} >= {m} AND {key} <= {m}", span)
+        return
+    for i in range(0, len(keys), 500):
+        chunk = tuple(keys[i:i + 500])
+        yield from conn.exec_driver_sql(
+            f"SELECT {columns} FROM {table} WHERE {key} IN ({', '.join([m] * len(chunk))})", chunk)
+
+
 def _load_persons(conn: Connection, jointures: Sequence[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    keys = sorted(set(jointures))
-    for i in range(0, len(keys), 1000):
-        for j, data in conn.execute(select(t.person.c.jointure, t.person.c.data)
-                                    .where(t.person.c.jointure.in_(keys[i:i + 1000]))):
-            out[j] = orjson.loads(data)
-    return out
+    return {j: orjson.loads(data) for j, data in
+            _rows_of(conn, t.person.name, "jointure, data", sorted(set(jointures)), key="jointure")}
 
 
 def uai_map(conn: Connection) -> dict[str, str]:
     return {j: u for j, u in conn.execute(select(t.structure.c.jointure, t.structure.c.uai)) if u}
 
 
-def members(conn: Connection, jointures: Sequence[str], uai_of: dict[str, str]) -> dict[str, Member]:
-    out = {}
-    for i in range(0, len(jointures), 1000):
-        for j, data in conn.execute(select(t.person.c.jointure, t.person.c.data)
-                                    .where(t.person.c.jointure.in_(jointures[i:i + 1000]))):
-            out[j] = Member.from_record(orjson.loads(data), uai_of)
-    return out
+def members(conn: Connection, jointures: Sequence[str], uai_of: dict[str, str],
+            span: tuple[str, str] | None = None) -> dict[str, Member]:
+    return {j: Member.from_record(orjson.loads(data), uai_of) for j, data in
+            _rows_of(conn, t.person.name, "jointure, data", jointures, span, key="jointure")}
 
 
 # -- configuration -------------------------------------------------------------------
@@ -317,15 +326,29 @@ class _Pools:
 
 
 def unit_of_work(conn: Connection) -> dict[str, Any]:
-    """What several `reconcile` calls in one transaction can share: config, UAIs, licence counts."""
+    """What several `reconcile` calls in one transaction can share: config, UAIs, licence counts, answers."""
     resources = catalogue(conn)
-    return {"resources": resources, "rules": ruleset(conn), "uai_of": uai_map(conn), "pools": _Pools(conn, resources)}
+    return {"resources": resources, "rules": ruleset(conn), "uai_of": uai_map(conn),
+            "pools": _Pools(conn, resources), "memo": {}}
+
+
+def _stamp(conn: Connection, now: datetime) -> datetime | str:
+    """`now` as the driver takes it on the bulk paths: SQLite gets SQLAlchemy's own text form."""
+    if conn.dialect.name == "sqlite":
+        return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return now
 
 
 def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
               resources: dict[str, Resource] | None = None, rules: RuleSet | None = None,
-              uai_of: dict[str, str] | None = None, pools: _Pools | None = None) -> None:
-    """Bring the grants of these accounts in line with the rules (in the caller's transaction)."""
+              uai_of: dict[str, str] | None = None, pools: _Pools | None = None,
+              memo: dict[tuple, dict[Key, str]] | None = None, span: bool = False) -> None:
+    """Bring the grants of these accounts in line with the rules (in the caller's transaction).
+
+    `span`: the accounts are every account of the projection and of the grants
+    between the first and the last of them (a chunk of `evaluate_all`), read by
+    range instead of by key.
+    """
     jointures = sorted(set(jointures))
     if not jointures:
         return
@@ -333,30 +356,36 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
     rules = ruleset(conn) if rules is None else rules
     uai_of = uai_map(conn) if uai_of is None else uai_of
     pools = pools or _Pools(conn, resources)
-    found = members(conn, jointures, uai_of)
-    held = _held(conn, jointures)
-    refusals = _refusals_of(conn, jointures)
+    memo = {} if memo is None else memo
+    bounds = (jointures[0], jointures[-1]) if span else None
+    found = members(conn, jointures, uai_of, bounds)
+    held = _held(conn, jointures, bounds)
+    refusals = _refusals_of(conn, jointures, bounds)
     grants, history, refused, cleared = [], [], {}, []
     freed_pools: set[Key] = set()
-    now = ctx.now
+    now, stamp = ctx.now, _stamp(conn, ctx.now)
     for j in jointures:
         m = found.get(j)
-        want = wanted(m, rules, resources) if m is not None else {}
+        want = wanted(m, rules, resources, memo) if m is not None else {}
         mine = held.get(j, {})
+        if not want and not mine and j not in refusals:
+            continue
         p = plan(mine, want, m, now, rules.grace_days)
+        if not p and j not in refusals:
+            continue
         for key, cause in sorted(p.grant.items()):
             res, uai = key
             why_not = pools.refusal(key)
             if why_not:
                 refused.setdefault(key, []).append(j)
-                history.append((now, j, res, uai, "refused", why_not))
+                history.append((stamp, j, res, uai, "refused", why_not))
                 ctx.counts["refused"] += 1
                 continue
             pools.took(key)
-            grants.append((j, res, uai, cause, now, None))
+            grants.append((j, res, uai, cause, stamp, None))
             if key in refusals.get(j, ()):
                 cleared.append((j, res, uai))
-            history.append((now, j, res, uai, "granted", cause))
+            history.append((stamp, j, res, uai, "granted", cause))
             ctx.counts["granted"] += 1
             ctx.event("provisioning.grant.created", {
                 "person": j, "resource": res, "structure": uai, "cause": cause,
@@ -367,20 +396,20 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
                                                t.grant.c.structure == uai))
             pools.freed(key)
             freed_pools.add(key)
-            history.append((now, j, res, uai, "revoked", cause))
+            history.append((stamp, j, res, uai, "revoked", cause))
             ctx.counts["revoked"] += 1
             ctx.event("provisioning.grant.revoked", {"person": j, "resource": res, "structure": uai, "cause": cause})
         for key, when in sorted(p.defer.items()):
             res, uai = key
             conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
                                                t.grant.c.structure == uai).values(revoke_after=when))
-            history.append((now, j, res, uai, "deferred", f"departure: revoked after {when.date().isoformat()}"))
+            history.append((stamp, j, res, uai, "deferred", f"departure: revoked after {when.date().isoformat()}"))
             ctx.counts["deferred"] += 1
         for key in p.cancel:
             res, uai = key
             conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
                                                t.grant.c.structure == uai).values(revoke_after=None))
-            history.append((now, j, res, uai, "kept", "back in the structure: the pending revocation is cancelled"))
+            history.append((stamp, j, res, uai, "kept", "back in the structure: the pending revocation is cancelled"))
             ctx.counts["kept"] += 1
         for key, cause in p.recause.items():
             res, uai = key
@@ -400,16 +429,16 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
     # Licences freed here may go to accounts a quota refused before.
     waiting = sorted({j for key in freed_pools for j in _refused_in(conn, key)} - set(jointures))
     if waiting:
-        reconcile(conn, waiting, ctx, resources=resources, rules=rules, uai_of=uai_of, pools=pools)
+        reconcile(conn, waiting, ctx, resources=resources, rules=rules, uai_of=uai_of, pools=pools, memo=memo)
 
 
-def _held(conn: Connection, jointures: Sequence[str]) -> dict[str, dict[Key, Held]]:
+def _held(conn: Connection, jointures: Sequence[str], span: tuple[str, str] | None = None) -> dict[str, dict[Key, Held]]:
     out: dict[str, dict[Key, Held]] = {}
-    for i in range(0, len(jointures), 1000):
-        for j, res, uai, cause, after in conn.execute(
-                select(t.grant.c.person, t.grant.c.resource, t.grant.c.structure, t.grant.c.cause,
-                       t.grant.c.revoke_after).where(t.grant.c.person.in_(jointures[i:i + 1000]))):
-            out.setdefault(j, {})[(res, uai)] = Held(cause, _aware(after))
+    for j, res, uai, cause, after in _rows_of(conn, t.grant.name, "person, resource, structure, cause, revoke_after",
+                                              jointures, span):
+        if isinstance(after, str):  # SQLite through the driver: text
+            after = datetime.fromisoformat(after)
+        out.setdefault(j, {})[(res, uai)] = Held(cause, _aware(after))
     return out
 
 
@@ -417,12 +446,10 @@ def _aware(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
 
 
-def _refusals_of(conn: Connection, jointures: Sequence[str]) -> dict[str, set[Key]]:
+def _refusals_of(conn: Connection, jointures: Sequence[str], span: tuple[str, str] | None = None) -> dict[str, set[Key]]:
     out: dict[str, set[Key]] = {}
-    for i in range(0, len(jointures), 1000):
-        for j, r, u in conn.execute(select(t.refusal.c.person, t.refusal.c.resource, t.refusal.c.structure)
-                                    .where(t.refusal.c.person.in_(jointures[i:i + 1000]))):
-            out.setdefault(j, set()).add((r, u))
+    for j, r, u in _rows_of(conn, t.refusal.name, "person, resource, structure", jointures, span):
+        out.setdefault(j, set()).add((r, u))
     return out
 
 
@@ -456,7 +483,7 @@ def evaluate_all(conn: Connection, ctx: Context) -> dict[str, int]:
     everyone = sorted({j for (j,) in conn.execute(select(t.person.c.jointure))}
                       | {j for (j,) in conn.execute(select(t.grant.c.person).distinct())})
     for i in range(0, len(everyone), CHUNK):
-        reconcile(conn, everyone[i:i + CHUNK], ctx, **shared)
+        reconcile(conn, everyone[i:i + CHUNK], ctx, span=True, **shared)
     return dict(ctx.counts)
 
 

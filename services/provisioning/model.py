@@ -70,18 +70,24 @@ class Member:
 
     def account(self, attributes: Iterable[str], uai: str) -> dict[str, Any]:
         """What a resource entitled to `attributes` receives about this account in `uai`."""
-        values = {
-            "id": self.jointure,
-            "profiles": sorted(self.profiles),
-            "structure": uai,
-            "classes": sorted(c for s, c in self.classes if s == uai),
-            "groups": sorted(g for s, g in self.groups if s == uai),
-            "mef": self.mef,
-            "last_name": self.last_name,
-            "first_name": self.first_name,
-            "email": self.email,
-        }
-        return {a: values[a] for a in attributes}
+        return {a: _ACCOUNT_VALUES[a](self, uai) for a in attributes}
+
+    def rule_view(self) -> tuple:
+        """Everything rules and resource targets look at: accounts with equal views get equal grants."""
+        return (self.profiles, self.mef, self.structures, self.classes, self.groups, self.subjects, self.functions)
+
+
+_ACCOUNT_VALUES: dict[str, Any] = {  # computed only for the attributes a resource may receive
+    "id": lambda m, uai: m.jointure,
+    "profiles": lambda m, uai: sorted(m.profiles),
+    "structure": lambda m, uai: uai,
+    "classes": lambda m, uai: sorted(c for s, c in m.classes if s == uai),
+    "groups": lambda m, uai: sorted(g for s, g in m.groups if s == uai),
+    "mef": lambda m, uai: m.mef,
+    "last_name": lambda m, uai: m.last_name,
+    "first_name": lambda m, uai: m.first_name,
+    "email": lambda m, uai: m.email,
+}
 
 
 def targets(resource: "Resource", m: Member) -> bool:
@@ -93,8 +99,20 @@ def targets(resource: "Resource", m: Member) -> bool:
     return True
 
 
-def wanted(m: Member, ruleset: "RuleSet", catalogue: Mapping[str, "Resource"]) -> dict[Key, str]:
-    """(resource, UAI) -> cause ("rule:<id>") of every grant the rules call for."""
+def wanted(m: Member, ruleset: "RuleSet", catalogue: Mapping[str, "Resource"],
+           memo: dict[tuple, dict[Key, str]] | None = None) -> dict[Key, str]:
+    """(resource, UAI) -> cause ("rule:<id>") of every grant the rules call for.
+
+    `memo`, shared by the calls of one unit of work (same rules, same
+    catalogue), keeps the answer per `Member.rule_view()`: in an academy most
+    accounts share their view with many others (a class's pupils).
+    """
+    if memo is not None:
+        view = m.rule_view()
+        found = memo.get(view)
+        if found is None:
+            found = memo[view] = wanted(m, ruleset, catalogue)
+        return found
     out: dict[Key, str] = {}
     for uai in sorted(m.structures):
         for rule in ruleset.for_structure(uai):
