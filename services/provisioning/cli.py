@@ -230,3 +230,46 @@ def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, as_js
         else:
             click.echo(f"  every file is valid against {xsd}")
     sys.exit(1 if problems else 0)
+
+
+@provisioning.command("oneroster-export")
+@click.option("--app", "app_id", required=True, help="The app (OAuth client id) whose view is exported.")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def oneroster_export(ctx: Context, app_id: str, out: Path, as_json: bool) -> None:
+    """Write an app's OneRoster 1.2 CSV bundle (bulk) into the folder OUT, or the zip file OUT if it ends in .zip.
+
+    Only what the app is entitled to: the accounts holding one of its
+    resources, their schools, classes and groups, and of each account the
+    attributes its resources' catalogue entries list.
+    """
+    from .apps import load_apps
+    from .oneroster import AppView, write_bundle
+
+    if out.exists() and out.suffix.lower() != ".zip" and not out.is_dir():
+        raise click.ClickException(f"{out}: exists and is not a folder (give a folder, or a path ending in .zip)")
+    with ctx.engine.connect() as conn:
+        app = load_apps(conn).get(app_id)
+        if app is None:
+            raise click.ClickException(f"no app {app_id!r} in this database (create one with `relais provisioning app add`)")
+        view = AppView(conn, app, now=datetime.now(UTC))
+        bar = None
+        if not as_json and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=view.count_accounts(), unit=" accounts", desc="oneroster", file=sys.stderr,
+                       dynamic_ncols=True)
+        try:
+            report = write_bundle(view, out, progress=bar.update if bar else None)
+        except OSError as exc:
+            raise click.ClickException(f"{out}: cannot write the bundle: {exc}") from exc
+        finally:
+            if bar:
+                bar.close()
+    result = report.to_dict()
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        click.echo(f"OneRoster {result['path']} for {app_id}: " +
+                   ", ".join(f"{name} {rows}" for name, rows in result["rows"].items()))
