@@ -1,4 +1,8 @@
-"""Alembic environment: one linear history for every Relais table."""
+"""Alembic environment for every Relais table.
+
+Each service's revisions may start a branch of their own (several heads);
+`relais.db.upgrade` brings every head up to date.
+"""
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
