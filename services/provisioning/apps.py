@@ -141,14 +141,29 @@ def replace_apps(conn: Connection, document: Mapping[str, Any]) -> list[App]:
 
 def add_app(conn: Connection, app_id: str, resources: Iterable[str], scopes: Iterable[str] = SCOPES,
             name: str = "") -> tuple[App, str]:
-    """Create (or re-key) one app; returns it with its new secret, to show once."""
+    """Create (or re-key) one app; returns it with its new secret, to show once.
+
+    Re-keying revokes the tokens issued under the old secret (the usual reason
+    to re-key is a secret that leaked).
+    """
     secret = secrets.token_urlsafe(32)
     apps = load_apps(conn)
     doc = {"apps": [a.to_dict() for a in apps.values() if a.id != app_id] + [
         {"id": app_id, "name": name or app_id, "secret_hash": hash_secret(secret),
          "resources": sorted(set(resources)), "scopes": sorted(set(scopes))}]}
     stored = replace_apps(conn, doc)
+    conn.execute(delete(t.token).where(t.token.c.app == app_id))  # a new secret ends the old one's tokens
     return next(a for a in stored if a.id == app_id), secret
+
+
+def remove_app(conn: Connection, app_id: str) -> bool:
+    """Remove one app and its tokens; False if there was no such app."""
+    known = load_apps(conn)
+    if app_id not in known:
+        return False
+    store_apps(conn, [a for a in known.values() if a.id != app_id])
+    conn.execute(delete(t.token).where(t.token.c.app == app_id))
+    return True
 
 
 # -- tokens (OAuth 2.0 client credentials) ----------------------------------------------

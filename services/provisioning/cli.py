@@ -273,3 +273,98 @@ def oneroster_export(ctx: Context, app_id: str, out: Path, as_json: bool) -> Non
     else:
         click.echo(f"OneRoster {result['path']} for {app_id}: " +
                    ", ".join(f"{name} {rows}" for name, rows in result["rows"].items()))
+
+
+@provisioning.group("app")
+def app_group() -> None:
+    """Apps that read rosters (OneRoster, SCIM): OAuth 2.0 clients and the resources they serve."""
+
+
+@app_group.command("add")
+@click.argument("app_id")
+@click.option("--resource", "resources", multiple=True, help="A catalogue resource the app serves (repeat).")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["oneroster", "scim"]),
+              help="An API the app may call (repeat; default: all).")
+@click.option("--name", default="", help="A label for operators.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def app_add(ctx: Context, app_id: str, resources: tuple[str, ...], scopes: tuple[str, ...], name: str,
+            as_json: bool) -> None:
+    """Create the app APP_ID, or give it a new secret and settings; prints its secret once.
+
+    The app sees the accounts holding one of its resources, and of them only
+    the attributes those resources' catalogue entries list. Only the secret's
+    hash is kept: store the secret now, it cannot be shown again.
+    """
+    from relais.db import writer
+
+    from .apps import SCOPES, AppError, add_app
+
+    try:
+        with writer(ctx.engine).begin() as conn:
+            app, secret = add_app(conn, app_id, resources, scopes or SCOPES, name)
+    except AppError as exc:
+        raise click.ClickException(f"{exc}; nothing was changed") from exc
+    out = {"client_id": app.id, "client_secret": secret, "resources": sorted(app.resources),
+           "scopes": sorted(app.scopes), "token_endpoint": "/oauth/token"}
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    click.echo(f"app {app.id}: scopes {' '.join(out['scopes'])}; resources {', '.join(out['resources']) or '(none)'}")
+    click.echo(f"client_secret: {secret}")
+    click.echo("Store the secret now: only its hash is kept.", err=True)
+    if not app.resources:
+        click.echo("warning: an app with no resource sees nothing (add --resource)", err=True)
+
+
+@app_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def app_list(ctx: Context, as_json: bool) -> None:
+    """The apps, their scopes and resources, and how many accounts each may see."""
+    from .apps import entitled, load_apps
+
+    with ctx.engine.connect() as conn:
+        rows = [{"id": a.id, "name": a.name, "scopes": sorted(a.scopes), "resources": sorted(a.resources),
+                 "accounts": len(entitled(conn, a))} for a in sorted(load_apps(conn).values(), key=lambda a: a.id)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+    elif not rows:
+        click.echo("no apps (create one with `relais provisioning app add`)")
+    for r in [] if as_json else rows:
+        click.echo(f"{r['id']}: {' '.join(r['scopes'])}; {r['accounts']} accounts; "
+                   f"resources {', '.join(r['resources']) or '(none)'}")
+
+
+@app_group.command("remove")
+@click.argument("app_id")
+@pass_ctx
+def app_remove(ctx: Context, app_id: str) -> None:
+    """Remove an app; its tokens stop working at once."""
+    from relais.db import writer
+
+    from .apps import remove_app
+
+    with writer(ctx.engine).begin() as conn:
+        if not remove_app(conn, app_id):
+            raise click.ClickException(f"no app {app_id!r}")
+    click.echo(f"app {app_id} removed")
+
+
+@provisioning.command("serve-api")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8420, show_default=True, type=int)
+@click.option("--threads/--no-threads", default=True, show_default=True)
+@pass_ctx
+def serve_api(ctx: Context, host: str, port: int, threads: bool) -> None:
+    """Serve the token endpoint, OneRoster and SCIM over HTTP (werkzeug's server).
+
+    Put it behind a TLS-terminating reverse proxy; under load, run
+    `services.provisioning.web:application` in a production WSGI server instead.
+    """
+    from werkzeug.serving import run_simple
+
+    from .web import make_app
+
+    click.echo(f"provisioning API on http://{host}:{port}/ (token endpoint /oauth/token)", err=True)
+    run_simple(host, port, make_app(ctx.engine), threaded=threads, use_reloader=False)
