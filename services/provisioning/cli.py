@@ -198,16 +198,30 @@ def sweep(ctx: Context, as_json: bool) -> None:
 @click.option("--ent-id", required=True, help="The ENT project's id at the GAR (file name prefix).")
 @click.option("--xsd", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="RELAIS_GAR_XSD",
               help="GAR-ENT.xsd to validate every file against (env RELAIS_GAR_XSD).")
+@click.option("--delta", is_flag=True,
+              help="Only the records created or changed since the previous feed (a complete one if records were "
+                   "removed since, or if there was none).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, as_json: bool) -> None:
-    """Write the complete GAR feed (Etab, Eleve, Enseignant, Groupe, RespAff files) into OUT_DIR."""
-    from .gar import export, validate
+def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, delta: bool, as_json: bool) -> None:
+    """Write the GAR feed (Etab, Eleve, Enseignant, Groupe, RespAff files) into OUT_DIR.
 
+    Every feed written (and valid, when --xsd is given) is remembered for the
+    next --delta; an invalid one is not, so the next delta still compares with
+    the last feed that could be delivered.
+    """
+    from relais.db import writer
+
+    from .gar import export, record_feed, validate
+
+    now = datetime.now(UTC)
     with ctx.engine.connect() as conn:
-        report = export(conn, out_dir, ent_id, datetime.now(UTC))
+        report = export(conn, out_dir, ent_id, now, delta=delta)
     result = report.to_dict()
     problems = validate(report.files, xsd) if xsd else None
+    if not problems:
+        with writer(ctx.engine).begin() as conn:
+            record_feed(conn, ent_id, report, now)
     result["xsd"] = str(xsd) if xsd else None
     result["valid"] = None if problems is None else not problems
     if problems:
@@ -215,8 +229,12 @@ def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, as_js
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
-        click.echo(f"{len(report.files)} file(s) in {out_dir}: " +
-                   ", ".join(f"{k} {v}" for k, v in report.records.items()))
+        click.echo(f"{report.mode}: {len(report.files)} file(s) in {out_dir}: " +
+                   (", ".join(f"{k} {v}" for k, v in report.records.items()) or "nothing changed"))
+        if report.mode == "Delta":
+            click.echo(f"  {report.unchanged} record(s) unchanged since the previous feed, left out")
+        if report.reason:
+            click.echo(f"  {report.reason}")
         for s in report.skipped[:20]:
             click.echo(f"  left out {s['type']} {s['id']}: {s['reason']}")
         if len(report.skipped) > 20:

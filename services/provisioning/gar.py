@@ -11,10 +11,20 @@ Written from provisioning's view of the directory, streaming (lxml
 `xmlfile`), so memory does not grow with the academy. Records the XSD cannot
 take (a person without a name, a manager without an e-mail) are left out and
 listed in the report.
+
+**Delta feeds** (`_GAR-ENT_Delta_` files) carry only the records created or
+changed since the previous feed for the same ENT id: every feed leaves a
+fingerprint of each record it held (`prov_gar_feed`), and the next delta
+compares against it. GAR-ENT 1.7 has no way to say that a record is gone, so
+when records were removed since the previous feed (a pupil who left, a class
+change) a delta would leave them standing at the GAR: the export then writes
+a complete feed instead and says why.
 """
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +33,7 @@ from typing import Any
 
 import orjson
 from lxml import etree
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, insert, select
 
 from . import tables as t
 from .handlers import _Pools, catalogue, ruleset, uai_map
@@ -40,22 +50,34 @@ _PROFILES = {"National_ELV": "National_elv", "National_ENS": "National_ens", "Na
 
 @dataclass
 class GarReport:
+    mode: str = "Complet"  # Complet | Delta: what the files are
     files: list[str] = field(default_factory=list)
     records: dict[str, int] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    unchanged: int = 0  # delta: records left out because the previous feed held them as they are
+    removed: int = 0  # records of the previous feed that are gone
+    reason: str | None = None  # why a delta was asked for and a complete feed written
+    state: dict[int, int] = field(default_factory=dict, repr=False)  # record key -> fingerprint, for the next delta
 
     def skip(self, kind: str, ident: str, reason: str) -> None:
         self.skipped.append({"type": kind, "id": ident, "reason": reason})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"files": self.files, "records": self.records, "skipped": self.skipped}
+        out = {"mode": self.mode, "files": self.files, "records": self.records, "skipped": self.skipped,
+               "removed_since_previous": self.removed}
+        if self.mode == "Delta":
+            out["unchanged"] = self.unchanged
+        if self.reason:
+            out["reason"] = self.reason
+        return out
 
 
 class _RollingWriter:
     """Writes records of one type into numbered files of at most MAX_RECORDS records."""
 
-    def __init__(self, out: Path, ent_id: str, stamp: str, kind: str, report: GarReport, limit: int):
-        self.out, self.prefix, self.kind, self.report, self.limit = out, f"{ent_id}_GAR-ENT_Complet_{stamp}_{kind}", kind, report, limit
+    def __init__(self, out: Path, ent_id: str, stamp: str, kind: str, report: GarReport, limit: int,
+                 mode: str = "Complet"):
+        self.out, self.prefix, self.kind, self.report, self.limit = out, f"{ent_id}_GAR-ENT_{mode}_{stamp}_{kind}", kind, report, limit
         self.number, self.count, self._ctx, self._xf, self._root = 0, 0, None, None, None
 
     def _open(self) -> None:
@@ -84,10 +106,53 @@ class _RollingWriter:
         if self.count >= self.limit:
             self._close()
 
-    def finish(self) -> None:
-        if self._ctx is None and self.number == 0:
-            self._open()  # an empty feed is still a file: the GAR then knows there is nothing
+    def finish(self, empty_file: bool = True) -> None:
+        if self._ctx is None and self.number == 0 and empty_file:
+            self._open()  # an empty complete feed is still a file: the GAR then knows there is nothing
         self._close()
+
+
+# What identifies a record of each element (the rest may change): its key for deltas.
+_KEYS = {
+    "GAREleve": ("GARPersonIdentifiant",), "GAREnseignant": ("GARPersonIdentifiant",),
+    "GARPersonMEF": ("GARStructureUAI", "GARPersonIdentifiant", "GARMEFCode"),
+    "GAREtab": ("GARStructureUAI",), "GARMEF": ("GARStructureUAI", "GARMEFCode"),
+    "GARMatiere": ("GARStructureUAI", "GARMatiereCode"), "GARGroupe": ("GARStructureUAI", "GARGroupeCode"),
+    "GARPersonGroupe": ("GARStructureUAI", "GARPersonIdentifiant", "GARGroupeCode"),
+    "GAREnsGroupeMatiere": ("GARStructureUAI", "GARPersonIdentifiant", "GARGroupeCode"),
+    "GAREnsClasseMatiere": ("GARStructureUAI", "GARPersonIdentifiant", "GARGroupeCode"),
+    "GARRespAff": ("GARPersonIdentifiant",),
+}
+_KEYS = {f"{{{NS}}}{tag}": frozenset(f"{{{NS}}}{c}" for c in children) for tag, children in _KEYS.items()}
+
+
+def _h64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+class _Sink:
+    """Where the records of one type go: the complete files, and in delta mode the files of changed records."""
+
+    def __init__(self, complete: _RollingWriter, delta: _RollingWriter | None, previous: dict[int, int],
+                 state: dict[int, int], counts: dict[str, int]):
+        self.complete, self.delta, self.previous, self.state, self.counts = complete, delta, previous, state, counts
+
+    def write(self, element: etree._Element) -> None:
+        wanted = _KEYS[element.tag]
+        key = _h64("\x1f".join([element.tag, *(c.text or "" for c in element if c.tag in wanted)]).encode())
+        fingerprint = _h64(etree.tostring(element))
+        self.state[key] = fingerprint
+        self.complete.write(element)
+        if self.delta is not None:
+            if self.previous.get(key) == fingerprint:
+                self.counts["unchanged"] += 1
+            else:
+                self.delta.write(element)
+
+    def finish(self) -> None:
+        self.complete.finish()
+        if self.delta is not None:
+            self.delta.finish(empty_file=False)
 
 
 def _el(tag: str, *children, text: str | None = None) -> etree._Element:
@@ -110,17 +175,31 @@ def _persons(conn: Connection, category: str) -> Iterator[dict[str, Any]]:
         yield orjson.loads(data)
 
 
-def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit: int = MAX_RECORDS) -> GarReport:
-    """Write a complete GAR feed into `out_dir`; returns what was written and what was left out."""
+def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit: int = MAX_RECORDS,
+           delta: bool = False) -> GarReport:
+    """Write a GAR feed into `out_dir`; returns what was written and what was left out.
+
+    With `delta`, only what changed since the previous feed for `ent_id`
+    (`previous_feed`); a complete feed when there is none or when records
+    were removed since (see the module's docstring). Either way the report's
+    `state` is what `record_feed` keeps for the next delta.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = now.strftime("%Y%m%d_%H%M%S")
-    report = GarReport()
+    report, delta_report = GarReport(), GarReport(mode="Delta")
+    previous = previous_feed(conn, ent_id) if delta else None
+    if delta and previous is None:
+        report.reason = f"no earlier feed for ENT id {ent_id!r}: a delta needs one to compare with"
+    counts = {"unchanged": 0}
     uai_of = uai_map(conn)
     labels: dict[tuple[str, str], str | None] = {(k, c): lab for k, c, lab in conn.execute(
         select(t.reference.c.kind, t.reference.c.code, t.reference.c.label))}
 
-    def writer(kind: str) -> _RollingWriter:
-        return _RollingWriter(out_dir, ent_id, stamp, kind, report, limit)
+    def writer(kind: str) -> _Sink:
+        return _Sink(_RollingWriter(out_dir, ent_id, stamp, kind, report, limit),
+                     _RollingWriter(out_dir, ent_id, stamp, kind, delta_report, limit, "Delta")
+                     if previous is not None else None,
+                     previous or {}, report.state, counts)
 
     def uai(structure: str | None) -> str | None:
         return uai_of.get(structure) if structure else None
@@ -242,7 +321,45 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
                        _el("GARPersonMail", text=p["email"][:255]),
                        *(_el("GARRespAffEtab", text=u) for u in sorted(managers[j]))))
     resp.finish()
+    if previous is not None:
+        report.removed = sum(1 for key in previous if key not in report.state)
+        if report.removed:
+            report.reason = (f"{report.removed} record(s) of the previous feed are gone, and GAR-ENT {VERSION} "
+                             "files cannot say so in a delta: a complete feed is written instead")
+            _remove(delta_report.files)
+        else:
+            _remove(report.files)
+            delta_report.skipped, delta_report.state, delta_report.unchanged = report.skipped, report.state, counts["unchanged"]
+            return delta_report
     return report
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
+
+
+# -- what the previous feed held (for deltas) ---------------------------------------------
+
+def previous_feed(conn: Connection, ent_id: str) -> dict[int, int] | None:
+    """Record key -> fingerprint of the last feed written for `ent_id`, or None if there was none."""
+    row = conn.execute(select(t.gar_feed.c.state).where(t.gar_feed.c.ent_id == ent_id)).first()
+    if row is None:
+        return None
+    pairs = array("Q")
+    pairs.frombytes(row.state)
+    return dict(zip(pairs[0::2], pairs[1::2]))
+
+
+def record_feed(conn: Connection, ent_id: str, report: GarReport, now: datetime) -> None:
+    """Remember what a feed held, once its files are written, so the next delta compares with it."""
+    pairs = array("Q")
+    for key, fingerprint in report.state.items():
+        pairs.append(key)
+        pairs.append(fingerprint)
+    conn.execute(delete(t.gar_feed).where(t.gar_feed.c.ent_id == ent_id))
+    conn.execute(insert(t.gar_feed).values(ent_id=ent_id, mode=report.mode, written_at=now,
+                                           records=len(report.state), state=pairs.tobytes()))
 
 
 def _identity(p: dict[str, Any], etabs: list[str], profiles: list[str], rattach: str | None) -> list:

@@ -1,4 +1,4 @@
-"""The provisioning service's tables (migration 0003_provisioning)."""
+"""The provisioning service's tables (migrations 0003_provisioning, 0004_prov_tokens, 0008_gar_feed)."""
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
@@ -67,4 +67,14 @@ token = Table(
     Column("app", String(128), nullable=False),
     Column("scopes", String(200), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# What the last GAR feed of each ENT id held, so that the next one can be a delta.
+gar_feed = Table(
+    "prov_gar_feed", metadata,
+    Column("ent_id", String(64), primary_key=True),
+    Column("mode", String(8), nullable=False),  # Complet | Delta
+    Column("written_at", DateTime(timezone=True), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("state", LargeBinary, nullable=False),  # (record key, fingerprint) pairs, 64-bit each
 )
