@@ -74,3 +74,15 @@ def test_removals_make_the_delta_a_complete_feed(world, feed):  # noqa: F811
     assert ("3", "6A") in members and ("3", "6B") not in members
     assert "6B" not in {el.findtext(f"{{{NS}}}GARGroupeCode") for el in records(report, "Groupe")}
     assert feed("--delta")["mode"] == "Delta"  # and the next delta compares with that complete feed
+
+
+def test_markup_characters_in_names_are_escaped(world, feed):  # noqa: F811
+    world.directory(aaf.modify("Eleve", "2", sn="Martin & <Fils>", givenName="Zoé \"Zaza\""))
+    report = feed()
+    [eleve] = [el for el in records(report, "Eleve") if el.findtext(f"{{{NS}}}GARPersonIdentifiant") == "2"
+               and el.tag == f"{{{NS}}}GAREleve"]
+    assert eleve.findtext(f"{{{NS}}}GARPersonNom") == "Martin & <Fils>"
+    assert eleve.findtext(f"{{{NS}}}GARPersonPrenom") == 'Zoé "Zaza"'
+    from services.provisioning.gar import _esc
+
+    assert _esc("a\x01\x1f<b>&\ufffe") == "a&lt;b&gt;&amp;"  # characters XML 1.0 cannot hold are dropped

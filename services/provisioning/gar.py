@@ -24,6 +24,7 @@ a complete feed instead and says why.
 from __future__ import annotations
 
 import hashlib
+import re
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,57 +74,47 @@ class GarReport:
 
 
 class _RollingWriter:
-    """Writes records of one type into numbered files of at most MAX_RECORDS records."""
+    """Writes records of one type into numbered files of at most MAX_RECORDS records.
+
+    A file is written under a `.part` name and renamed when complete, so a
+    delivery job never picks up half a file.
+    """
 
     def __init__(self, out: Path, ent_id: str, stamp: str, kind: str, report: GarReport, limit: int,
                  mode: str = "Complet"):
         self.out, self.prefix, self.kind, self.report, self.limit = out, f"{ent_id}_GAR-ENT_{mode}_{stamp}_{kind}", kind, report, limit
-        self.number, self.count, self._ctx, self._xf, self._root = 0, 0, None, None, None
+        self.number, self.count, self._file, self._path = 0, 0, None, None
 
     def _open(self) -> None:
-        path = self.out / f"{self.prefix}_{self.number:04d}.xml"
-        self.report.files.append(str(path))
-        self._ctx = etree.xmlfile(str(path), encoding="UTF-8")
-        self._xf = self._ctx.__enter__()
-        self._xf.write_declaration()
-        self._root = self._xf.element(f"{{{NS}}}GAR-ENT-{self.kind}", {"Version": VERSION}, nsmap={"men": NS})
-        self._root.__enter__()
+        self._path = self.out / f"{self.prefix}_{self.number:04d}.xml"
+        self._file = open(self._path.with_name(self._path.name + ".part"), "w", encoding="utf-8",
+                          buffering=1 << 20)
+        self._file.write(f"<?xml version='1.0' encoding='UTF-8'?>\n"
+                         f'<men:GAR-ENT-{self.kind} xmlns:men="{NS}" Version="{VERSION}">')
 
     def _close(self) -> None:
-        if self._ctx is not None:
-            self._root.__exit__(None, None, None)
-            self._ctx.__exit__(None, None, None)
-            self._ctx = None
+        if self._file is not None:
+            self._file.write(f"</men:GAR-ENT-{self.kind}>")
+            self._file.close()
+            self._path.with_name(self._path.name + ".part").replace(self._path)
+            self.report.files.append(str(self._path))
+            self._file = None
             self.number += 1
             self.count = 0
 
-    def write(self, element: etree._Element) -> None:
-        if self._ctx is None:
+    def write(self, record: str) -> None:
+        if self._file is None:
             self._open()
-        self._xf.write(element)
+        self._file.write(record)
         self.count += 1
         self.report.records[self.kind] = self.report.records.get(self.kind, 0) + 1
         if self.count >= self.limit:
             self._close()
 
     def finish(self, empty_file: bool = True) -> None:
-        if self._ctx is None and self.number == 0 and empty_file:
+        if self._file is None and self.number == 0 and empty_file:
             self._open()  # an empty complete feed is still a file: the GAR then knows there is nothing
         self._close()
-
-
-# What identifies a record of each element (the rest may change): its key for deltas.
-_KEYS = {
-    "GAREleve": ("GARPersonIdentifiant",), "GAREnseignant": ("GARPersonIdentifiant",),
-    "GARPersonMEF": ("GARStructureUAI", "GARPersonIdentifiant", "GARMEFCode"),
-    "GAREtab": ("GARStructureUAI",), "GARMEF": ("GARStructureUAI", "GARMEFCode"),
-    "GARMatiere": ("GARStructureUAI", "GARMatiereCode"), "GARGroupe": ("GARStructureUAI", "GARGroupeCode"),
-    "GARPersonGroupe": ("GARStructureUAI", "GARPersonIdentifiant", "GARGroupeCode"),
-    "GAREnsGroupeMatiere": ("GARStructureUAI", "GARPersonIdentifiant", "GARGroupeCode"),
-    "GAREnsClasseMatiere": ("GARStructureUAI", "GARPersonIdentifiant", "GARGroupeCode"),
-    "GARRespAff": ("GARPersonIdentifiant",),
-}
-_KEYS = {f"{{{NS}}}{tag}": frozenset(f"{{{NS}}}{c}" for c in children) for tag, children in _KEYS.items()}
 
 
 def _h64(data: bytes) -> int:
@@ -131,23 +122,26 @@ def _h64(data: bytes) -> int:
 
 
 class _Sink:
-    """Where the records of one type go: the complete files, and in delta mode the files of changed records."""
+    """Where the records of one type go: the complete files, and in delta mode the files of changed records.
+
+    Each record comes with its key (what identifies it: a person, a person in
+    a group…); its fingerprint is its text, so any change to it shows.
+    """
 
     def __init__(self, complete: _RollingWriter, delta: _RollingWriter | None, previous: dict[int, int],
                  state: dict[int, int], counts: dict[str, int]):
         self.complete, self.delta, self.previous, self.state, self.counts = complete, delta, previous, state, counts
 
-    def write(self, element: etree._Element) -> None:
-        wanted = _KEYS[element.tag]
-        key = _h64("\x1f".join([element.tag, *(c.text or "" for c in element if c.tag in wanted)]).encode())
-        fingerprint = _h64(etree.tostring(element))
-        self.state[key] = fingerprint
-        self.complete.write(element)
+    def write(self, record: str, *key: str) -> None:
+        k = _h64("\x1f".join(key).encode())
+        fingerprint = _h64(record.encode())
+        self.state[k] = fingerprint
+        self.complete.write(record)
         if self.delta is not None:
-            if self.previous.get(key) == fingerprint:
+            if self.previous.get(k) == fingerprint:
                 self.counts["unchanged"] += 1
             else:
-                self.delta.write(element)
+                self.delta.write(record)
 
     def finish(self) -> None:
         self.complete.finish()
@@ -155,18 +149,30 @@ class _Sink:
             self.delta.finish(empty_file=False)
 
 
-def _el(tag: str, *children, text: str | None = None) -> etree._Element:
-    e = etree.Element(f"{{{NS}}}{tag}", nsmap={"men": NS})
-    if text is not None:
-        e.text = text
-    for c in children:
-        if c is not None:
-            e.append(c)
-    return e
+# -- records as text: lxml element trees cost ~4 µs an element, and a feed has millions ------
+
+_ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-def _text(tag: str, value: str | None, limit: int = 500) -> etree._Element | None:
-    return _el(tag, text=value[:limit]) if value else None
+def _esc(value: str) -> str:
+    """`value` as XML character data: markup escaped, characters XML cannot hold dropped."""
+    if _NOT_XML.search(value):
+        value = _NOT_XML.sub("", value)
+    return value.translate(_ESCAPE)
+
+
+def _el(tag: str, *children: str) -> str:
+    return f"<men:{tag}>{''.join(children)}</men:{tag}>"
+
+
+def _v(tag: str, value: str, limit: int = 500) -> str:
+    """A text element (the XSD's maxLength counts characters, hence the cut before escaping)."""
+    return f"<men:{tag}>{_esc(value[:limit])}</men:{tag}>"
+
+
+def _opt(tag: str, value: str | None, limit: int = 500) -> str:
+    return _v(tag, value, limit) if value else ""
 
 
 def _persons(conn: Connection, category: str) -> Iterator[dict[str, Any]]:
@@ -219,8 +225,8 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
             report.skip("Eleve", p["jointure"], "no last or first name (required by the GAR)")
             continue
         eleves.write(_el("GAREleve", *_identity(p, etabs, ["National_elv"], uai(p.get("structure"))),
-                         *(_el("GARPersonEtab", text=u) for u in etabs),
-                         _text("GARPersonDateNaissance", p.get("birth_date"))))
+                         *(_v("GARPersonEtab", u) for u in etabs),
+                         _opt("GARPersonDateNaissance", p.get("birth_date"))), "GAREleve", p["jointure"])
         for u in etabs:
             if p.get("mef"):
                 person_mef.append((u, p["jointure"], p["mef"]))
@@ -230,8 +236,8 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
                 groups[(u, m["code"])] = "DIVISION" if m["kind"] == "class" else "GROUPE"
                 person_groups.add((u, p["jointure"], m["code"]))
     for u, j, mef in person_mef:
-        eleves.write(_el("GARPersonMEF", _el("GARStructureUAI", text=u), _el("GARPersonIdentifiant", text=j),
-                         _el("GARMEFCode", text=mef)))
+        eleves.write(_el("GARPersonMEF", _v("GARStructureUAI", u), _v("GARPersonIdentifiant", j),
+                         _v("GARMEFCode", mef)), "GARPersonMEF", u, j, mef)
     eleves.finish()
 
     # Staff.
@@ -257,12 +263,12 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
                 subjects.setdefault(u, set()).add(m["subject"])
                 groups.setdefault((u, m["code"]), "DIVISION" if m["scope"] == "class" else "GROUPE")
         staff.write(_el("GAREnseignant", *_identity(p, etabs, profiles, uai(p.get("structure"))),
-                        *(_el("GARPersonEtab", text=u) for u in etabs),
-                        _text("GARPersonDateNaissance", p.get("birth_date")),
-                        *(_el("GAREnsDisciplinesPostes", _el("GARStructureUAI", text=u),
-                              *(_el("GAREnsDisciplinePosteCode", text=d) for d in sorted(ds)))
+                        *(_v("GARPersonEtab", u) for u in etabs),
+                        _opt("GARPersonDateNaissance", p.get("birth_date")),
+                        *(_el("GAREnsDisciplinesPostes", _v("GARStructureUAI", u),
+                              *(_v("GAREnsDisciplinePosteCode", d) for d in sorted(ds)))
                           for u, ds in sorted(postes.items())),
-                        _text("GARPersonMail", p.get("email"), 255)))
+                        _opt("GARPersonMail", p.get("email"), 255)), "GAREnseignant", p["jointure"])
     staff.finish()
 
     # Structures, their MEF and subjects.
@@ -270,31 +276,32 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     structures = sorted(conn.execute(select(t.structure.c.uai, t.structure.c.data).where(t.structure.c.uai.is_not(None))))
     for u, data in structures:
         rec = orjson.loads(data)
-        etab.write(_el("GAREtab", _el("GARStructureUAI", text=u),
-                       _el("GARStructureNomCourant", text=(rec.get("name") or u)[:500])))
+        etab.write(_el("GAREtab", _v("GARStructureUAI", u),
+                       _v("GARStructureNomCourant", rec.get("name") or u)), "GAREtab", u)
     for u, _data in structures:
         for code in sorted(mefs.get(u, ())):
-            etab.write(_el("GARMEF", _el("GARStructureUAI", text=u), _el("GARMEFCode", text=code),
-                           _el("GARMEFLibelle", text=(labels.get(("mef", code)) or code)[:255])))
+            etab.write(_el("GARMEF", _v("GARStructureUAI", u), _v("GARMEFCode", code),
+                           _v("GARMEFLibelle", labels.get(("mef", code)) or code, 255)), "GARMEF", u, code)
     for u, _data in structures:
         for code in sorted(subjects.get(u, ())):
-            etab.write(_el("GARMatiere", _el("GARStructureUAI", text=u), _el("GARMatiereCode", text=code),
-                           _el("GARMatiereLibelle", text=(labels.get(("subject", code)) or code)[:255])))
+            etab.write(_el("GARMatiere", _v("GARStructureUAI", u), _v("GARMatiereCode", code),
+                           _v("GARMatiereLibelle", labels.get(("subject", code)) or code, 255)), "GARMatiere", u, code)
     etab.finish()
 
     # Classes and groups, who is in them, who teaches what there.
     grp = writer("Groupe")
     for (u, code), status in sorted(groups.items()):
-        grp.write(_el("GARGroupe", _el("GARGroupeCode", text=code), _el("GARStructureUAI", text=u),
-                      _el("GARGroupeLibelle", text=code), _el("GARGroupeStatut", text=status)))
+        grp.write(_el("GARGroupe", _v("GARGroupeCode", code), _v("GARStructureUAI", u),
+                      _v("GARGroupeLibelle", code), _v("GARGroupeStatut", status)), "GARGroupe", u, code)
     for u, j, code in sorted(person_groups):
-        grp.write(_el("GARPersonGroupe", _el("GARStructureUAI", text=u), _el("GARPersonIdentifiant", text=j),
-                      _el("GARGroupeCode", text=code)))
+        grp.write(_el("GARPersonGroupe", _v("GARStructureUAI", u), _v("GARPersonIdentifiant", j),
+                      _v("GARGroupeCode", code)), "GARPersonGroupe", u, j, code)
     for scope, tag in (("group", "GAREnsGroupeMatiere"), ("class", "GAREnsClasseMatiere")):
         for (u, j, sc, code), subs in sorted(teaching.items()):
             if sc == scope:
-                grp.write(_el(tag, _el("GARStructureUAI", text=u), _el("GARPersonIdentifiant", text=j),
-                              _el("GARGroupeCode", text=code), *(_el("GARMatiereCode", text=s) for s in sorted(subs))))
+                grp.write(_el(tag, _v("GARStructureUAI", u), _v("GARPersonIdentifiant", j),
+                              _v("GARGroupeCode", code), *(_v("GARMatiereCode", s) for s in sorted(subs))),
+                          tag, u, j, code)
     grp.finish()
 
     # Resource managers.
@@ -316,10 +323,10 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
         if not p.get("email") or not p.get("last_name") or not p.get("first_name"):
             report.skip("RespAff", j, "a resource manager needs a name and an e-mail address (required by the GAR)")
             continue
-        resp.write(_el("GARRespAff", _el("GARPersonIdentifiant", text=j), _el("GARPersonNom", text=p["last_name"][:500]),
-                       _el("GARPersonPrenom", text=p["first_name"][:500]), _text("GARPersonCivilite", p.get("title"), 30),
-                       _el("GARPersonMail", text=p["email"][:255]),
-                       *(_el("GARRespAffEtab", text=u) for u in sorted(managers[j]))))
+        resp.write(_el("GARRespAff", _v("GARPersonIdentifiant", j), _v("GARPersonNom", p["last_name"]),
+                       _v("GARPersonPrenom", p["first_name"]), _opt("GARPersonCivilite", p.get("title"), 30),
+                       _v("GARPersonMail", p["email"], 255),
+                       *(_v("GARRespAffEtab", u) for u in sorted(managers[j]))), "GARRespAff", j)
     resp.finish()
     if previous is not None:
         report.removed = sum(1 for key in previous if key not in report.state)
@@ -362,17 +369,17 @@ def record_feed(conn: Connection, ent_id: str, report: GarReport, now: datetime)
                                            records=len(report.state), state=pairs.tobytes()))
 
 
-def _identity(p: dict[str, Any], etabs: list[str], profiles: list[str], rattach: str | None) -> list:
+def _identity(p: dict[str, Any], etabs: list[str], profiles: list[str], rattach: str | None) -> list[str]:
     """The GARIdentite part, in the XSD's order."""
     return [
-        _el("GARPersonIdentifiant", text=p["jointure"]),
-        *(_el("GARPersonProfils", _el("GARStructureUAI", text=u), _el("GARPersonProfil", text=prof))
+        _v("GARPersonIdentifiant", p["jointure"]),
+        *(_el("GARPersonProfils", _v("GARStructureUAI", u), _v("GARPersonProfil", prof))
           for u in etabs for prof in profiles),
-        _el("GARPersonNom", text=p["last_name"][:500]),
-        _el("GARPersonPrenom", text=p["first_name"][:500]),
-        _el("GARPersonAutresPrenoms", text=p["first_name"][:500]),
-        _text("GARPersonCivilite", p.get("title"), 30),
-        _text("GARPersonStructRattach", rattach, 45),
+        _v("GARPersonNom", p["last_name"]),
+        _v("GARPersonPrenom", p["first_name"]),
+        _v("GARPersonAutresPrenoms", p["first_name"]),
+        _opt("GARPersonCivilite", p.get("title"), 30),
+        _opt("GARPersonStructRattach", rattach, 45),
     ]
 
 
