@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,18 +17,19 @@ def new_event_id() -> str:
     Ids made one after another sort one after another (millisecond time, then
     a counter within the millisecond), so the unique indexes on event ids (the
     outbox, consumers' processed events) grow at their end instead of at
-    random places: bulk paths write millions of them.
+    random places: bulk paths write millions of them. The 62 random bits come
+    from `random`'s global generator: ids must be unique, not secret, and that
+    generator is reseeded in a forked child.
     """
     global _last_ms, _counter
     ms = time.time_ns() // 1_000_000
     if ms > _last_ms:
-        _last_ms, _counter = ms, int.from_bytes(os.urandom(2), "big") & 0x1FF  # room to count up
+        _last_ms, _counter = ms, random.getrandbits(9)  # room to count up
     else:
         _counter += 1
         if _counter > 0xFFF:  # 4,096 ids in one millisecond: borrow the next one
             _last_ms, _counter = _last_ms + 1, 0
-    b = _last_ms.to_bytes(6, "big") + (0x7000 | _counter).to_bytes(2, "big") + os.urandom(8)
-    h = bytes([*b[:8], (b[8] & 0x3F) | 0x80, *b[9:]]).hex()
+    h = f"{(_last_ms << 80) | (0x7000 | _counter) << 64 | 0x8000000000000000 | random.getrandbits(62):032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
