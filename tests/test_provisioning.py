@@ -245,3 +245,29 @@ def test_every_problem_of_a_document_is_named():
         parse_rules({"rules": {"id": "x"}, "grace_days": -1})
     assert caught.value.problems == ["the document has no 'rules' list",
                                      "grace_days -1 is not a whole number of days ≥ 0"]
+
+
+def test_full_evaluation_in_a_worker_process_decides_as_in_one(world, monkeypatch):
+    """The worker process prepares chunks; quotas are still taken in account order, events still made."""
+    monkeypatch.setattr(h, "CHUNK", 2)  # several chunks, prepared ahead of the writer
+    world.load()
+    serial = world.grants()
+    refused = {(p, r) for p, r, _u in _refusals(world.engine)}
+    with writer(world.engine).begin() as conn:  # back to no grants, and rules without the atlas
+        for table in (pt.grant, pt.history, pt.refusal, outbox):
+            conn.execute(table.delete())
+        h._store_config(conn, "rules", {**RULES, "rules": [r for r in RULES["rules"] if r["id"] != "atlas-6e"]})
+    with writer(world.engine).begin() as conn:
+        h._store_config(conn, "rules", RULES)  # not committed when the worker starts: it must get them from here
+        work = h.Context("test", validate_events=True)
+        h.evaluate_all(conn, work, workers=1)
+    assert world.grants() == serial and work.counts["granted"] == len(serial)
+    assert {(p, r) for p, r, _u in _refusals(world.engine)} == refused and refused  # the atlas quota refused one
+    created = world.events("provisioning.grant.created")
+    assert sorted((e["payload"]["person"], e["payload"]["resource"]) for e in created) == sorted(serial)
+    assert len({e["id"] for e in created}) == len(created)
+
+
+def _refusals(engine):
+    with engine.connect() as conn:
+        return conn.execute(select(pt.refusal.c.person, pt.refusal.c.resource, pt.refusal.c.structure)).all()

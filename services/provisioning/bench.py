@@ -165,6 +165,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path, default=Path("bench-data/provisioning"))
+    parser.add_argument("--database-url", default=None,
+                        help="Run on this database (emptied first) instead of a fresh SQLite file in the workdir, "
+                             "e.g. postgresql://postgres@127.0.0.1/relais_bench.")
     parser.add_argument("--skip", action="append", default=[], choices=["stream", "gar"],
                         help="Leave a phase out (to measure the others; the JSON line then lacks its keys).")
     args = parser.parse_args(argv)
@@ -180,9 +183,14 @@ def main(argv: list[str]) -> int:
     rng = random.Random(0)
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
-    engine = make_engine(f"sqlite:///{(args.workdir / 'relais.db').resolve()}")
+    engine = make_engine(args.database_url or f"sqlite:///{(args.workdir / 'relais.db').resolve()}")
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with engine.begin() as conn:  # a clean slate: the bench owns this database
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     upgrade(engine)
-    result: dict = {"persons": args.persons}
+    result: dict = {"persons": args.persons, "database": engine.dialect.name}
     with PeakRss() as rss:
         t = time.perf_counter()
         with writer(engine).begin() as conn:
@@ -190,7 +198,8 @@ def main(argv: list[str]) -> int:
             catalogue_doc, rules_doc = configuration(world["structures"], rng)
             handlers._store_config(conn, "catalogue", catalogue_doc)
         with engine.connect() as conn:  # start the timed part with the write-ahead log folded in
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)" if engine.dialect.name == "sqlite" else "ANALYZE")
+            conn.commit()
         print(f"seeded {args.persons} persons in {time.perf_counter() - t:.0f}s", file=sys.stderr)
         result["rules"] = len(rules_doc["rules"])
 

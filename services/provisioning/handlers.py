@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,19 +21,21 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
 
-from relais.bus.envelope import Event
-from relais.bus.outbox import add_events
+from relais.bus.envelope import Event, dumps
+from relais.bus.outbox import add_serialized
 from relais.db import bulk_delete, bulk_insert
 
 from . import tables as t
 from .catalogue import CatalogueError, Resource, parse_catalogue
-from .model import Held, Key, Member, plan, wanted
+from .model import Held, Key, Member, Plan, plan, wanted
 from .rules import RuleError, RuleSet, check_references, parse_rules
 
 log = logging.getLogger(__name__)
 
 SOURCE = "relais.provisioning"
 CHUNK = 2000
+PARALLEL_FROM = 50_000  # accounts: below this a worker process costs more than it saves
+AHEAD = 4  # chunks prepared ahead of the writer, at most
 
 
 class ProvisioningError(ValueError):
@@ -49,16 +52,28 @@ class Context:
     causation_id: str | None = None
     validate_events: bool = False  # tests validate every kind; the bulk paths trust the model
     causes: dict[str, tuple[str, str]] = field(default_factory=dict)  # jointure -> (correlation, causation) ids
-    events: list[Event] = field(default_factory=list)
+    outgoing: list[tuple[str, str, bytes]] = field(default_factory=list)  # (id, type, body) for the outbox
     counts: dict[str, int] = field(default_factory=lambda: {"granted": 0, "revoked": 0, "deferred": 0,
                                                             "refused": 0, "kept": 0})
 
-    def event(self, type_: str, payload: dict[str, Any]) -> None:
-        """An event to publish; one about a person cites the directory event that touched them, if any."""
+    def serialized(self, type_: str, payload: dict[str, Any]) -> tuple[str, str, bytes]:
+        """(id, type, JSON body) of an event; one about a person cites the directory event that touched them."""
         correlation, causation = self.causes.get(payload.get("person"), (None, None))
-        self.events.append(Event(type=type_, payload=payload, source=SOURCE, tenant=self.tenant,
-                                 correlation_id=correlation or self.correlation_id or self._own_correlation(),
-                                 causation_id=causation or self.causation_id, occurred_at=self.occurred_at))
+        ev = Event(type=type_, payload=payload, source=SOURCE, tenant=self.tenant,
+                   correlation_id=correlation or self.correlation_id or self._own_correlation(),
+                   causation_id=causation or self.causation_id, occurred_at=self.occurred_at)
+        return ev.id, ev.type, dumps(ev.to_dict())
+
+    def event(self, type_: str, payload: dict[str, Any]) -> None:
+        """An event to publish with this unit of work."""
+        self.outgoing.append(self.serialized(type_, payload))
+
+    def for_worker(self) -> "Context":
+        """What a worker process needs to make this unit of work's events: no events, no counts."""
+        if self.correlation_id is None:
+            self._own_correlation()
+        return Context(self.tenant, self.now, self.correlation_id, self.causation_id, causes=self.causes,
+                       validate_events=self.validate_events)
 
     @property
     def occurred_at(self) -> str:
@@ -74,8 +89,13 @@ class Context:
         return self.correlation_id
 
     def flush(self, conn: Connection) -> int:
-        n = add_events(conn, self.events, validate=self.validate_events) if self.events else 0
-        self.events = []
+        if self.validate_events:
+            from relais.bus import contracts
+
+            for _id, _type, body in self.outgoing:
+                contracts.validate_event(orjson.loads(body))
+        n = add_serialized(conn, self.outgoing) if self.outgoing else 0
+        self.outgoing = []
         return n
 
 
@@ -339,40 +359,58 @@ def _stamp(conn: Connection, now: datetime) -> datetime | str:
     return now
 
 
-def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
-              resources: dict[str, Resource] | None = None, rules: RuleSet | None = None,
-              uai_of: dict[str, str] | None = None, pools: _Pools | None = None,
-              memo: dict[tuple, dict[Key, str]] | None = None, span: bool = False) -> None:
-    """Bring the grants of these accounts in line with the rules (in the caller's transaction).
+@dataclass(slots=True)
+class Prepared:
+    """One account's reconciliation as computed from what is stored, before anything is written."""
+
+    jointure: str
+    plan: Plan
+    wanted: frozenset[Key]
+    refused: frozenset[Key]  # refusals on record
+    grant_events: dict[Key, tuple[str, str, bytes]]  # the provisioning.grant.created event of each planned grant
+
+
+def prepare(conn: Connection, jointures: Sequence[str], ctx: Context, *, resources: dict[str, Resource],
+            rules: RuleSet, uai_of: dict[str, str], memo: dict[tuple, dict[Key, str]] | None = None,
+            span: bool = False) -> list[Prepared]:
+    """Read these accounts (sorted) and their grants, and work out what to change. Reads only.
 
     `span`: the accounts are every account of the projection and of the grants
     between the first and the last of them (a chunk of `evaluate_all`), read by
-    range instead of by key.
+    range instead of by key. Accounts with nothing to change are left out.
     """
-    jointures = sorted(set(jointures))
-    if not jointures:
-        return
-    resources = catalogue(conn) if resources is None else resources
-    rules = ruleset(conn) if rules is None else rules
-    uai_of = uai_map(conn) if uai_of is None else uai_of
-    pools = pools or _Pools(conn, resources)
     memo = {} if memo is None else memo
     bounds = (jointures[0], jointures[-1]) if span else None
     found = members(conn, jointures, uai_of, bounds)
     held = _held(conn, jointures, bounds)
     refusals = _refusals_of(conn, jointures, bounds)
-    grants, history, refused, cleared = [], [], {}, []
-    freed_pools: set[Key] = set()
-    now, stamp = ctx.now, _stamp(conn, ctx.now)
+    out = []
     for j in jointures:
         m = found.get(j)
         want = wanted(m, rules, resources, memo) if m is not None else {}
         mine = held.get(j, {})
         if not want and not mine and j not in refusals:
             continue
-        p = plan(mine, want, m, now, rules.grace_days)
+        p = plan(mine, want, m, ctx.now, rules.grace_days)
         if not p and j not in refusals:
             continue
+        events = {key: ctx.serialized("provisioning.grant.created", {
+            "person": j, "resource": key[0], "structure": key[1], "cause": cause,
+            "account": m.account(resources[key[0]].attributes, key[1])}) for key, cause in p.grant.items()}
+        out.append(Prepared(j, p, frozenset(want), frozenset(refusals.get(j, ())), events))
+    return out
+
+
+def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _Pools, rules: RuleSet) -> set[Key]:
+    """Write prepared reconciliations: grants within quotas, revocations, history, events.
+
+    Returns the licence pools where seats were freed.
+    """
+    grants, history, refused, cleared = [], [], {}, []
+    freed_pools: set[Key] = set()
+    stamp = _stamp(conn, ctx.now)
+    for a in prepared:
+        j, p = a.jointure, a.plan
         for key, cause in sorted(p.grant.items()):
             res, uai = key
             why_not = pools.refusal(key)
@@ -383,13 +421,11 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
                 continue
             pools.took(key)
             grants.append((j, res, uai, cause, stamp, None))
-            if key in refusals.get(j, ()):
+            if key in a.refused:
                 cleared.append((j, res, uai))
             history.append((stamp, j, res, uai, "granted", cause))
             ctx.counts["granted"] += 1
-            ctx.event("provisioning.grant.created", {
-                "person": j, "resource": res, "structure": uai, "cause": cause,
-                "account": m.account(resources[res].attributes, uai)})
+            ctx.outgoing.append(a.grant_events[key])
         for key, cause in sorted(p.revoke.items()):
             res, uai = key
             conn.execute(delete(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
@@ -416,7 +452,7 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
             conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
                                                t.grant.c.structure == uai).values(cause=cause))
         # A refusal stands only while the rules still call for the grant.
-        for key in refusals.get(j, set()) - set(want):
+        for key in a.refused - a.wanted:
             cleared.append((j, *key))
     if cleared:
         conn.execute(delete(t.refusal).where(tuple_(t.refusal.c.person, t.refusal.c.resource,
@@ -424,10 +460,31 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
     bulk_insert(conn, t.grant.name, ("person", "resource", "structure", "cause", "granted_at", "revoke_after"), grants)
     bulk_insert(conn, t.history.name, ("at", "person", "resource", "structure", "action", "cause"), history)
     for key, people in sorted(refused.items()):
-        _note_refusals(conn, key, people, pools, rules, found, ctx)
+        _note_refusals(conn, key, people, pools, rules, ctx)
     ctx.flush(conn)
-    # Licences freed here may go to accounts a quota refused before.
-    waiting = sorted({j for key in freed_pools for j in _refused_in(conn, key)} - set(jointures))
+    return freed_pools
+
+
+def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
+              resources: dict[str, Resource] | None = None, rules: RuleSet | None = None,
+              uai_of: dict[str, str] | None = None, pools: _Pools | None = None,
+              memo: dict[tuple, dict[Key, str]] | None = None, span: bool = False) -> None:
+    """Bring the grants of these accounts in line with the rules (in the caller's transaction)."""
+    jointures = sorted(set(jointures))
+    if not jointures:
+        return
+    resources = catalogue(conn) if resources is None else resources
+    rules = ruleset(conn) if rules is None else rules
+    uai_of = uai_map(conn) if uai_of is None else uai_of
+    pools = pools or _Pools(conn, resources)
+    prepared = prepare(conn, jointures, ctx, resources=resources, rules=rules, uai_of=uai_of, memo=memo, span=span)
+    _reoffer(conn, apply(conn, prepared, ctx, pools, rules), set(jointures), ctx, resources, rules, uai_of, pools, memo)
+
+
+def _reoffer(conn: Connection, freed: set[Key], done: set[str], ctx: Context, resources: dict[str, Resource],
+             rules: RuleSet, uai_of: dict[str, str], pools: _Pools, memo: dict | None) -> None:
+    """Licences freed may go to accounts a quota refused before, oldest refusal first."""
+    waiting = sorted({j for key in freed for j in _refused_in(conn, key)} - done)
     if waiting:
         reconcile(conn, waiting, ctx, resources=resources, rules=rules, uai_of=uai_of, pools=pools, memo=memo)
 
@@ -459,7 +516,7 @@ def _refused_in(conn: Connection, key: Key) -> list[str]:
 
 
 def _note_refusals(conn: Connection, key: Key, people: list[str], pools: _Pools, rules: RuleSet,
-                   found: dict[str, Member], ctx: Context) -> None:
+                   ctx: Context) -> None:
     """Record refused grants and tell the structure's resource managers, once per new refusal."""
     res, uai = key
     already = set(_refused_in(conn, key))
@@ -477,13 +534,50 @@ def _note_refusals(conn: Connection, key: Key, people: list[str], pools: _Pools,
         "held": pools.held(key), "refused": new, "reason": reason, "managers": managers})
 
 
-def evaluate_all(conn: Connection, ctx: Context) -> dict[str, int]:
-    """Reconcile every account of the projection, and every account holding a grant."""
+def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None) -> dict[str, int]:
+    """Reconcile every account of the projection, and every account holding a grant.
+
+    Chunks of accounts are prepared (read, rules applied, events built) by a
+    worker process while this one writes the chunks before them, in order, so
+    quotas are taken in the same order either way. The worker reads the last
+    committed state, which is the state of every account not yet written: a
+    chunk's accounts are written only by this process, once. So the caller's
+    transaction must not have changed the projection, grants or refusals
+    before calling this; the catalogue and rules it just stored are handed to
+    the worker. `workers`: 0 prepares here (default: 1 for a large database
+    on disk, else 0).
+    """
     shared = unit_of_work(conn)
     everyone = sorted({j for (j,) in conn.execute(select(t.person.c.jointure))}
                       | {j for (j,) in conn.execute(select(t.grant.c.person).distinct())})
-    for i in range(0, len(everyone), CHUNK):
-        reconcile(conn, everyone[i:i + CHUNK], ctx, span=True, **shared)
+    chunks = [everyone[i:i + CHUNK] for i in range(0, len(everyone), CHUNK)]
+    url = conn.engine.url
+    if workers is None:
+        on_disk = url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+        workers = 1 if on_disk and len(everyone) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 else 0
+    resources, rules, uai_of, pools, memo = (shared[k] for k in ("resources", "rules", "uai_of", "pools", "memo"))
+    if workers == 0:
+        prepared = (prepare(conn, c, ctx, resources=resources, rules=rules, uai_of=uai_of, memo=memo, span=True)
+                    for c in chunks)
+        for chunk, done in zip(chunks, prepared):
+            _reoffer(conn, apply(conn, done, ctx, pools, rules), set(chunk), ctx, resources, rules, uai_of, pools, memo)
+        return dict(ctx.counts)
+    import multiprocessing
+
+    from ._evaluation import prepare_chunk, start_worker
+
+    mp = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
+    with mp.Pool(workers, initializer=start_worker,
+                 initargs=(url.render_as_string(hide_password=False), ctx.for_worker(), resources, rules,
+                           uai_of)) as pool:
+        pending: list = []
+        for chunk in chunks[:AHEAD]:
+            pending.append(pool.apply_async(prepare_chunk, (chunk,)))
+        for n, chunk in enumerate(chunks):
+            done = pending.pop(0).get()
+            if n + AHEAD < len(chunks):
+                pending.append(pool.apply_async(prepare_chunk, (chunks[n + AHEAD],)))
+            _reoffer(conn, apply(conn, done, ctx, pools, rules), set(chunk), ctx, resources, rules, uai_of, pools, memo)
     return dict(ctx.counts)
 
 
