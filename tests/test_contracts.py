@@ -42,3 +42,31 @@ def test_valid_events_pass_and_broken_ones_are_refused():
     for ev in broken:
         with pytest.raises(contracts.ContractError):
             contracts.validate_event(ev)
+
+
+def test_the_compiled_envelope_check_agrees_with_jsonschema():
+    """Consumers check envelopes with fastjsonschema's compiled form; jsonschema is the reference."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    from relais.bus.envelope import Event
+
+    reference = Draft202012Validator(contracts._schemas()["envelope.json"], format_checker=FormatChecker())
+    good = Event(type="directory.person.created", source="relais.directory", tenant="t", correlation_id="c",
+                 payload={}).to_dict()
+    cases = [good, {**good, "causation_id": good["id"]}, {**good, "occurred_at": "2026-11-23T06:00:00+01:00"}]
+    cases += [{**good, **change} for change in (
+        {"id": "not-a-uuid"}, {"id": good["id"].upper()}, {"type": "Directory"}, {"version": 0}, {"version": "1"},
+        {"version": True}, {"occurred_at": "2026-11-23T06:00:00"}, {"occurred_at": "yesterday Z"},
+        {"source": ""}, {"tenant": 3}, {"correlation_id": None}, {"causation_id": 1}, {"payload": []},
+        {"extra": 1})]
+    cases += [{k: v for k, v in good.items() if k != key} for key in good]
+    cases += [[], "text", None]
+    for case in cases:
+        expected = reference.is_valid(case)
+        try:
+            contracts.validate_envelope(case)
+            accepted = True
+        except contracts.ContractError:
+            accepted = False
+        assert accepted == expected, case
+    assert sum(reference.is_valid(c) for c in cases) == 3
