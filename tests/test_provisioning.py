@@ -250,6 +250,7 @@ def test_every_problem_of_a_document_is_named():
 def test_full_evaluation_in_a_worker_process_decides_as_in_one(world, monkeypatch):
     """The worker process prepares chunks; quotas are still taken in account order, events still made."""
     monkeypatch.setattr(h, "CHUNK", 2)  # several chunks, prepared ahead of the writer
+    monkeypatch.setattr(h, "PARALLEL_FROM", 1)  # and, on SQLite, the pool index rebuilt at the end
     world.load()
     serial = world.grants()
     refused = {(p, r) for p, r, _u in _refusals(world.engine)}
@@ -266,6 +267,9 @@ def test_full_evaluation_in_a_worker_process_decides_as_in_one(world, monkeypatc
     created = world.events("provisioning.grant.created")
     assert sorted((e["payload"]["person"], e["payload"]["resource"]) for e in created) == sorted(serial)
     assert len({e["id"] for e in created}) == len(created)
+    from sqlalchemy import inspect
+
+    assert "ix_prov_grant_pool" in {i["name"] for i in inspect(world.engine).get_indexes("prov_grant")}
 
 
 def _refusals(engine):

@@ -44,14 +44,15 @@ class Member:
     @classmethod
     def from_record(cls, record: Mapping[str, Any], uai_of: Mapping[str, str]) -> "Member":
         """From a directory Person record (contracts: Person); `uai_of`: structure jointure -> UAI."""
-        def uai(structure: str | None) -> str | None:
-            return uai_of.get(structure, structure) if structure else None
-
+        get = uai_of.get  # a full evaluation calls this a million times: locals, no helper calls
         structures, classes, groups, subjects, functions = set(), set(), set(), set(), set()
         for m in record.get("memberships") or ():
-            kind, s = m["kind"], uai(m.get("structure"))
-            if kind == "structure" and s:
-                structures.add(s)
+            kind, s = m["kind"], m.get("structure")
+            if s:
+                s = get(s, s)
+            if kind == "structure":
+                if s:
+                    structures.add(s)
             elif kind == "class":
                 classes.add((s, m["code"]))
             elif kind == "group":
