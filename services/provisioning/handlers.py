@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
@@ -378,15 +378,18 @@ def _stamp(conn: Connection, now: datetime) -> datetime | str:
     return now
 
 
-@dataclass(slots=True)
-class Prepared:
-    """One account's reconciliation as computed from what is stored, before anything is written."""
+class Prepared(NamedTuple):
+    """One account's reconciliation as computed from what is stored, before anything is written.
+
+    Plain tuples and strings: a worker process sends millions of these, and
+    unpickling richer objects cost the writing process more than writing them.
+    """
 
     jointure: str
-    plan: Plan
-    wanted: frozenset[Key]
-    refused: frozenset[Key]  # refusals on record
-    grant_events: dict[Key, tuple[str, str, bytes]]  # the provisioning.grant.created event of each planned grant
+    grants: list[tuple[str, str, str, str, bytes]]  # (resource, UAI, cause, event id, event body), sorted
+    rest: Plan | None  # revocations, deferrals, cancellations, new causes; None: nothing but grants
+    refused: tuple[Key, ...]  # refusals on record that the rules still call for
+    stale: tuple[Key, ...]  # refusals on record that the rules no longer call for
 
 
 def prepare(conn: Connection, jointures: Sequence[str], ctx: Context, *, resources: dict[str, Resource],
@@ -408,15 +411,21 @@ def prepare(conn: Connection, jointures: Sequence[str], ctx: Context, *, resourc
         m = found.get(j)
         want = wanted(m, rules, resources, memo) if m is not None else {}
         mine = held.get(j, {})
-        if not want and not mine and j not in refusals:
+        refused = refusals.get(j, set())
+        if not want and not mine and not refused:
             continue
         p = plan(mine, want, m, ctx.now, rules.grace_days)
-        if not p and j not in refusals:
+        if not p and not refused:
             continue
-        events = {key: ctx.serialized("provisioning.grant.created", {
-            "person": j, "resource": key[0], "structure": key[1], "cause": cause,
-            "account": m.account(resources[key[0]].attributes, key[1])}) for key, cause in p.grant.items()}
-        out.append(Prepared(j, p, frozenset(want), frozenset(refusals.get(j, ())), events))
+        grants = []
+        for (res, uai), cause in sorted(p.grant.items()):
+            event_id, _type, body = ctx.serialized("provisioning.grant.created", {
+                "person": j, "resource": res, "structure": uai, "cause": cause,
+                "account": m.account(resources[res].attributes, uai)})
+            grants.append((res, uai, cause, event_id, body))
+        rest = p if p.revoke or p.defer or p.cancel or p.recause else None
+        out.append(Prepared(j, grants, rest, tuple(k for k in refused if k in want),
+                            tuple(k for k in refused if k not in want)))
     return out
 
 
@@ -428,23 +437,27 @@ def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _
     grants, history, refused, cleared = [], [], {}, []
     freed_pools: set[Key] = set()
     stamp = _stamp(conn, ctx.now)
-    for a in prepared:
-        j, p = a.jointure, a.plan
-        for key, cause in sorted(p.grant.items()):
-            res, uai = key
+    outgoing, counts = ctx.outgoing, ctx.counts
+    for j, planned, p, on_record, stale in prepared:
+        for res, uai, cause, event_id, body in planned:
+            key = (res, uai)
             why_not = pools.refusal(key)
             if why_not:
                 refused.setdefault(key, []).append(j)
                 history.append((stamp, j, res, uai, "refused", why_not))
-                ctx.counts["refused"] += 1
+                counts["refused"] += 1
                 continue
             pools.took(key)
             grants.append((j, res, uai, cause, stamp, None))
-            if key in a.refused:
+            if key in on_record:
                 cleared.append((j, res, uai))
             history.append((stamp, j, res, uai, "granted", cause))
-            ctx.counts["granted"] += 1
-            ctx.outgoing.append(a.grant_events[key])
+            counts["granted"] += 1
+            outgoing.append((event_id, "provisioning.grant.created", body))
+        # A refusal stands only while the rules still call for the grant.
+        cleared.extend((j, *key) for key in stale)
+        if p is None:
+            continue
         for key, cause in sorted(p.revoke.items()):
             res, uai = key
             conn.execute(delete(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
@@ -452,27 +465,24 @@ def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _
             pools.freed(key)
             freed_pools.add(key)
             history.append((stamp, j, res, uai, "revoked", cause))
-            ctx.counts["revoked"] += 1
+            counts["revoked"] += 1
             ctx.event("provisioning.grant.revoked", {"person": j, "resource": res, "structure": uai, "cause": cause})
         for key, when in sorted(p.defer.items()):
             res, uai = key
             conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
                                                t.grant.c.structure == uai).values(revoke_after=when))
             history.append((stamp, j, res, uai, "deferred", f"departure: revoked after {when.date().isoformat()}"))
-            ctx.counts["deferred"] += 1
+            counts["deferred"] += 1
         for key in p.cancel:
             res, uai = key
             conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
                                                t.grant.c.structure == uai).values(revoke_after=None))
             history.append((stamp, j, res, uai, "kept", "back in the structure: the pending revocation is cancelled"))
-            ctx.counts["kept"] += 1
+            counts["kept"] += 1
         for key, cause in p.recause.items():
             res, uai = key
             conn.execute(update(t.grant).where(t.grant.c.person == j, t.grant.c.resource == res,
                                                t.grant.c.structure == uai).values(cause=cause))
-        # A refusal stands only while the rules still call for the grant.
-        for key in a.refused - a.wanted:
-            cleared.append((j, *key))
     if cleared:
         conn.execute(delete(t.refusal).where(tuple_(t.refusal.c.person, t.refusal.c.resource,
                                                     t.refusal.c.structure).in_(cleared)))
@@ -556,15 +566,15 @@ def _note_refusals(conn: Connection, key: Key, people: list[str], pools: _Pools,
 def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None) -> dict[str, int]:
     """Reconcile every account of the projection, and every account holding a grant.
 
-    Chunks of accounts are prepared (read, rules applied, events built) by a
-    worker process while this one writes the chunks before them, in order, so
-    quotas are taken in the same order either way. The worker reads the last
+    Chunks of accounts are prepared (read, rules applied, events built) by
+    worker processes while this one writes the chunks before them, in order, so
+    quotas are taken in the same order either way. The workers read the last
     committed state, which is the state of every account not yet written: a
     chunk's accounts are written only by this process, once. So the caller's
     transaction must not have changed the projection, grants or refusals
     before calling this; the catalogue and rules it just stored are handed to
-    the worker. `workers`: 0 prepares here (default: 1 for a large database
-    on disk, else 0).
+    the workers. `workers`: 0 prepares here (default: 2 to 4 for a large
+    database on disk, else 0).
     """
     shared = unit_of_work(conn)
     everyone = sorted({j for (j,) in conn.execute(select(t.person.c.jointure))}
@@ -573,7 +583,8 @@ def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None) 
     url = conn.engine.url
     if workers is None:
         on_disk = url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
-        workers = 1 if on_disk and len(everyone) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 else 0
+        # Preparing costs more than writing: two workers keep the writer busy even on two cores.
+        workers = min(4, max(2, (os.cpu_count() or 1) - 1)) if on_disk and len(everyone) >= PARALLEL_FROM else 0
     resources, rules, uai_of, pools, memo = (shared[k] for k in ("resources", "rules", "uai_of", "pools", "memo"))
     pools.preload()
     # Grants arrive in person order, which suits their primary key but not the index by licence pool: on
