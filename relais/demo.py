@@ -116,9 +116,11 @@ def main() -> int:
         say(f"5/6 provisioning: catalogue and rules from {PROVISIONING_CONFIG.relative_to(ROOT)}")
         granted = _provision(engine, settings.tenant)
 
-        say(f"6/6 the GAR feed of the academy, validated against {GAR_XSD.name}")
+        say(f"6/6 the GAR feed of the academy, validated against {GAR_XSD.name}; an app's OneRoster roster")
         gar_ok = _gar_feed(engine, data_dir / "gar")
-        ok = report.ok and delivered == report.events and consumed == report.events - 1 and granted and gar_ok
+        rosters_ok = _rosters(engine, data_dir / "oneroster-langues.zip")
+        ok = (report.ok and delivered == report.events and consumed == report.events - 1 and granted and gar_ok
+              and rosters_ok)
     finally:
         say("stopping the services")
         for proc in (service, provisioning):
@@ -131,7 +133,8 @@ def main() -> int:
         ch.queue_delete(AUDIT_QUEUE)
         conn.close()
     print("\ndemo " + ("succeeded" if ok else "FAILED") + ": the sample academy's directory is loaded and on the "
-          "bus, the services answer, resources are assigned by rules with their causes, and the GAR feed is valid.")
+          "bus, the services answer, resources are assigned by rules with their causes, the GAR feed is valid, and an "
+          "app reads its roster.")
     return 0 if ok else 1
 
 
@@ -190,6 +193,32 @@ def _gar_feed(engine, out: Path) -> bool:
     problems = validate(report.files, GAR_XSD)
     print("every file is valid against the GAR XSD" if not problems else f"INVALID: {problems[:5]}")
     return not problems
+
+
+def _rosters(engine, out: Path) -> bool:
+    """An app serving one resource: its OneRoster bundle, and the same view over REST with a real token."""
+    from datetime import UTC, datetime
+
+    from werkzeug.test import Client
+
+    from relais.db import writer
+    from services.provisioning import apps, web
+    from services.provisioning.oneroster import AppView, write_bundle
+
+    with writer(engine).begin() as c:
+        app, secret = apps.add_app(c, "langues-app", ["ark:/49591/langues-lycee"], name="Langues vivantes")
+    with engine.connect() as c:
+        report = write_bundle(AppView(c, app, now=datetime.now(UTC)), out)
+    rows = report.to_dict()["rows"]
+    print(f"OneRoster bundle for app {app.id} in {out}: " + ", ".join(f"{k} {v}" for k, v in rows.items()))
+    client = Client(web.make_app(engine))
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(app.id, secret)).get_json()
+    users = client.get("/ims/oneroster/rostering/v1p2/users", query_string={"limit": 1},
+                       headers={"Authorization": f"Bearer {token['access_token']}"})
+    total = int(users.headers.get("X-Total-Count", -1))
+    print(f"the same app over REST (OAuth 2.0 client credentials): {total} users, "
+          "each with only the attributes its resource may receive")
+    return users.status_code == 200 and total == rows.get("users.csv", rows.get("users"))
 
 
 def _wait_for_queue(ch, queue: str, proc, timeout: float = 60) -> None:
