@@ -148,9 +148,11 @@ def rpc(service: str, method: str, args: tuple[str, ...]) -> None:
 def _register() -> None:
     from services.directory.cli import directory
     from services.provisioning.cli import provisioning
+    from services.sso.cli import sso
 
     main.add_command(directory)
     main.add_command(provisioning)
+    main.add_command(sso)
 
 
 _register()

@@ -1,0 +1,282 @@
+"""The CAS protocol (2.0 and 3.0), as plain Python over a database connection.
+
+Tickets are `ST-`, `PT-`, `PGT-` (and `PGTIOU-`) followed by 256 random bits;
+the database holds only their SHA-256. Service and proxy tickets are
+single-use: validation consumes them in one conditional UPDATE, so two
+instances racing on one ticket cannot both succeed, and a ticket presented for
+the wrong service is burnt too (as the CAS specification asks). Every refusal
+is logged with its code and reason, never with the ticket.
+
+Responses: `render_xml` / `render_json` build the CAS 2/3 `serviceResponse`
+documents (XML namespace http://www.yale.edu/tp/cas; JSON as in the CAS 3.0
+specification's appendix).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.sax.saxutils import escape
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from .config import Lifetimes
+from .registry import RegisteredService, ServiceRegistry, parse_service_url
+from .sessions import Session, digest
+from .tables import session as session_t
+from .tables import session_service
+from .tables import ticket as ticket_t
+
+log = logging.getLogger(__name__)
+
+# CAS error codes (CAS protocol 3.0, sections 2.5.3 and 2.7.2).
+INVALID_REQUEST = "INVALID_REQUEST"
+INVALID_TICKET_SPEC = "INVALID_TICKET_SPEC"
+UNAUTHORIZED_SERVICE_PROXY = "UNAUTHORIZED_SERVICE_PROXY"
+INVALID_PROXY_CALLBACK = "INVALID_PROXY_CALLBACK"
+INVALID_TICKET = "INVALID_TICKET"
+INVALID_SERVICE = "INVALID_SERVICE"
+UNAUTHORIZED_SERVICE = "UNAUTHORIZED_SERVICE"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+MAX_TICKET_LENGTH = 256
+
+
+class CasError(Exception):
+    """A refused CAS request: `code` is the CAS error code, `reason` is safe to log and to show."""
+
+    def __init__(self, code: str, reason: str):
+        self.code = code
+        self.reason = reason
+        super().__init__(f"{code}: {reason}")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """A successfully validated ST or PT."""
+
+    user: str
+    service: str
+    ticket: str
+    session_sha256: str
+    renewed: bool
+    proxies: tuple[str, ...]
+    authenticated_at: datetime
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+    pgt_iou: str | None = None
+
+
+def new_ticket(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_urlsafe(32)}"
+
+
+def _store(conn: Connection, ticket: str, kind: str, service: str, session_sha256: str, person: str, *,
+           renewed: bool, proxies: tuple[str, ...], now: datetime, seconds: int) -> None:
+    conn.execute(insert(ticket_t).values(
+        ticket_sha256=digest(ticket), kind=kind, service=service, session_sha256=session_sha256,
+        person_jointure=person, renewed=renewed, proxies=json.dumps(list(proxies)), issued_at=now,
+        expires_at=now + timedelta(seconds=seconds)))
+
+
+def issue_service_ticket(conn: Connection, session: Session, service: str, *, renewed: bool, now: datetime,
+                         lifetimes: Lifetimes) -> str:
+    """A fresh ST for a registered service (the caller checked the registry)."""
+    ticket = new_ticket("ST")
+    _store(conn, ticket, "ST", service, digest(session.id), session.person_jointure, renewed=renewed, proxies=(),
+           now=now, seconds=lifetimes.service_ticket)
+    log.info("ST issued to service %s for session %s", safe_url(service), session.ref)
+    return ticket
+
+
+def validate(conn: Connection, ticket: str | None, service: str | None, *, registry: ServiceRegistry,
+             now: datetime, accept_proxy_tickets: bool, renew: bool = False) -> tuple[Validation, RegisteredService]:
+    """Consume an ST (or a PT when `accept_proxy_tickets`) for `service`; raises CasError when refused.
+
+    Records the service against the session for back-channel logout (when its entry asks for logout).
+    """
+    try:
+        if not ticket or not service:
+            raise CasError(INVALID_REQUEST, "ticket and service are required")
+        if len(ticket) > MAX_TICKET_LENGTH:
+            raise CasError(INVALID_TICKET, "ticket too long")
+        kind = ticket.split("-", 1)[0]
+        if kind not in ("ST", "PT"):
+            raise CasError(INVALID_TICKET_SPEC if kind == "PGT" else INVALID_TICKET,
+                           "not a service or proxy ticket")
+        if kind == "PT" and not accept_proxy_tickets:
+            raise CasError(INVALID_TICKET_SPEC, "a proxy ticket was presented to serviceValidate")
+        registered = registry.find(service)
+        if registered is None:
+            raise CasError(INVALID_SERVICE, f"service {safe_url(service)} is not in the registry")
+        key = digest(ticket)
+        # Consume first, atomically: whatever happens next, the ticket is spent.
+        consumed = conn.execute(update(ticket_t).where(and_(
+            ticket_t.c.ticket_sha256 == key, ticket_t.c.kind == kind, ticket_t.c.consumed_at.is_(None)))
+            .values(consumed_at=now)).rowcount
+        row = conn.execute(select(ticket_t).where(ticket_t.c.ticket_sha256 == key)).mappings().first()
+        if row is None:
+            raise CasError(INVALID_TICKET, f"{kind} not recognised")
+        if consumed != 1:
+            raise CasError(INVALID_TICKET, f"{kind} already used")
+        if now >= _utc(row["expires_at"]):
+            raise CasError(INVALID_TICKET, f"{kind} expired")
+        if row["service"] != service:
+            raise CasError(INVALID_SERVICE, f"{kind} was issued for another service than {safe_url(service)}")
+        if renew and not row["renewed"]:
+            raise CasError(INVALID_TICKET, f"renew=true but the {kind} did not come from a fresh authentication")
+        session = conn.execute(select(session_t.c.created_at).where(
+            session_t.c.sid_sha256 == row["session_sha256"])).first()
+        if session is None:
+            raise CasError(INVALID_TICKET, f"the SSO session of this {kind} has ended")
+    except CasError as exc:
+        log.warning("CAS validation refused: %s (%s)", exc.code, exc.reason)
+        raise
+    if registered.logout:
+        conn.execute(insert(session_service).values(session_sha256=row["session_sha256"], ticket=ticket,
+                                                    service=service, logged_in_at=now))
+    log.info("%s validated for service %s (%s)", kind, registered.id, row["person_jointure"])
+    return Validation(user=row["person_jointure"], service=service, ticket=ticket,
+                      session_sha256=row["session_sha256"], renewed=bool(row["renewed"]),
+                      proxies=tuple(json.loads(row["proxies"])), authenticated_at=_utc(session.created_at)), registered
+
+
+def check_pgt_url(pgt_url: str, registered: RegisteredService, registry: ServiceRegistry, *,
+                  allow_http: bool) -> None:
+    """Raise CasError unless this service may ask for a PGT delivered to `pgt_url`."""
+    if not registered.proxy:
+        raise CasError(UNAUTHORIZED_SERVICE_PROXY, f"service {registered.id} is not allowed to proxy")
+    parsed = parse_service_url(pgt_url)
+    if parsed is None or (parsed.scheme != "https" and not allow_http):
+        raise CasError(INVALID_PROXY_CALLBACK, "pgtUrl must be an https URL")
+    callback = registry.find(pgt_url)
+    if callback is None or callback.id != registered.id:
+        raise CasError(INVALID_PROXY_CALLBACK, f"pgtUrl is not registered for service {registered.id}")
+
+
+def new_pgt() -> tuple[str, str]:
+    """(PGT, PGTIOU) to send to the proxy callback; stored only once the callback answered 200."""
+    return new_ticket("PGT"), new_ticket("PGTIOU")
+
+
+def store_pgt(conn: Connection, pgt: str, pgt_url: str, validation: Validation, *, now: datetime,
+              lifetimes: Lifetimes) -> None:
+    """Keep a PGT whose callback answered; the proxy chain starts with its pgtUrl."""
+    _store(conn, pgt, "PGT", pgt_url, validation.session_sha256, validation.user, renewed=False,
+           proxies=(pgt_url, *validation.proxies), now=now, seconds=lifetimes.proxy_granting_ticket)
+
+
+def issue_proxy_ticket(conn: Connection, pgt: str | None, target_service: str | None, *,
+                       registry: ServiceRegistry, now: datetime, lifetimes: Lifetimes) -> str:
+    """A PT for `target_service` from a live PGT (the `/proxy` endpoint); raises CasError when refused."""
+    try:
+        if not pgt or not target_service:
+            raise CasError(INVALID_REQUEST, "pgt and targetService are required")
+        if len(pgt) > MAX_TICKET_LENGTH or not pgt.startswith("PGT-"):
+            raise CasError(INVALID_TICKET, "not a proxy-granting ticket")
+        if registry.find(target_service) is None:
+            raise CasError(UNAUTHORIZED_SERVICE, f"target service {safe_url(target_service)} is not in the registry")
+        row = conn.execute(select(ticket_t).where(and_(ticket_t.c.ticket_sha256 == digest(pgt),
+                                                       ticket_t.c.kind == "PGT"))).mappings().first()
+        if row is None:
+            raise CasError(INVALID_TICKET, "PGT not recognised")
+        if now >= _utc(row["expires_at"]):
+            raise CasError(INVALID_TICKET, "PGT expired")
+    except CasError as exc:
+        log.warning("CAS proxy refused: %s (%s)", exc.code, exc.reason)
+        raise
+    ticket = new_ticket("PT")
+    _store(conn, ticket, "PT", target_service, row["session_sha256"], row["person_jointure"], renewed=False,
+           proxies=tuple(json.loads(row["proxies"])), now=now, seconds=lifetimes.service_ticket)
+    log.info("PT issued to service %s", safe_url(target_service))
+    return ticket
+
+
+# -- responses ------------------------------------------------------------------------
+
+CAS_NS = "http://www.yale.edu/tp/cas"
+
+
+def render_xml(validation: Validation | None = None, error: CasError | None = None, *,
+               with_attributes: bool) -> str:
+    if error is not None:
+        return (f'<cas:serviceResponse xmlns:cas="{CAS_NS}">\n  <cas:authenticationFailure code="{error.code}">'
+                f"{escape(error.reason)}</cas:authenticationFailure>\n</cas:serviceResponse>\n")
+    assert validation is not None
+    parts = [f'<cas:serviceResponse xmlns:cas="{CAS_NS}">', "  <cas:authenticationSuccess>",
+             f"    <cas:user>{escape(validation.user)}</cas:user>"]
+    if with_attributes:
+        parts.append("    <cas:attributes>")
+        for name, values in _attributes(validation).items():  # names are checked XML names (config)
+            parts.extend(f"      <cas:{name}>{escape(str(v))}</cas:{name}>" for v in values)
+        parts.append("    </cas:attributes>")
+    if validation.pgt_iou:
+        parts.append(f"    <cas:proxyGrantingTicket>{escape(validation.pgt_iou)}</cas:proxyGrantingTicket>")
+    if validation.proxies:
+        parts.append("    <cas:proxies>")
+        parts.extend(f"      <cas:proxy>{escape(p)}</cas:proxy>" for p in validation.proxies)
+        parts.append("    </cas:proxies>")
+    parts += ["  </cas:authenticationSuccess>", "</cas:serviceResponse>", ""]
+    return "\n".join(parts)
+
+
+def render_json(validation: Validation | None = None, error: CasError | None = None, *,
+                with_attributes: bool) -> str:
+    if error is not None:
+        body: dict[str, Any] = {"authenticationFailure": {"code": error.code, "description": error.reason}}
+    else:
+        assert validation is not None
+        success: dict[str, Any] = {"user": validation.user}
+        if with_attributes:
+            success["attributes"] = _attributes(validation)
+        if validation.pgt_iou:
+            success["proxyGrantingTicket"] = validation.pgt_iou
+        if validation.proxies:
+            success["proxies"] = list(validation.proxies)
+        body = {"authenticationSuccess": success}
+    return json.dumps({"serviceResponse": body}, ensure_ascii=False)
+
+
+def render_proxy_xml(ticket: str | None = None, error: CasError | None = None) -> str:
+    if error is not None:
+        return (f'<cas:serviceResponse xmlns:cas="{CAS_NS}">\n  <cas:proxyFailure code="{error.code}">'
+                f"{escape(error.reason)}</cas:proxyFailure>\n</cas:serviceResponse>\n")
+    return (f'<cas:serviceResponse xmlns:cas="{CAS_NS}">\n  <cas:proxySuccess>\n    <cas:proxyTicket>'
+            f"{escape(ticket or '')}</cas:proxyTicket>\n  </cas:proxySuccess>\n</cas:serviceResponse>\n")
+
+
+def render_proxy_json(ticket: str | None = None, error: CasError | None = None) -> str:
+    if error is not None:
+        return json.dumps({"serviceResponse": {"proxyFailure": {"code": error.code, "description": error.reason}}})
+    return json.dumps({"serviceResponse": {"proxySuccess": {"proxyTicket": ticket}}})
+
+
+def logout_request(ticket: str, now: datetime) -> str:
+    """The SAML LogoutRequest CAS servers POST (as `logoutRequest`) to a service for back-channel logout."""
+    return ('<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+            'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" '
+            f'ID="LR-{secrets.token_hex(16)}" Version="2.0" '
+            f'IssueInstant="{now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}">'
+            "<saml:NameID>@NOT_USED@</saml:NameID>"
+            f"<samlp:SessionIndex>{escape(ticket)}</samlp:SessionIndex></samlp:LogoutRequest>")
+
+
+def _attributes(validation: Validation) -> dict[str, list[str]]:
+    out = {"authenticationDate": [validation.authenticated_at.astimezone(UTC).isoformat().replace("+00:00", "Z")],
+           "isFromNewLogin": ["true" if validation.renewed else "false"],
+           "longTermAuthenticationRequestTokenUsed": ["false"]}
+    out.update(validation.attributes)
+    return out
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def safe_url(url: str | None) -> str:
+    """A service URL for the logs: scheme, host and path only (queries can carry tickets)."""
+    parsed = parse_service_url(url) if url else None
+    return parsed.origin_and_path if parsed else "(malformed URL)"
