@@ -240,7 +240,7 @@ def _has_role(user: dict[str, Any], role: str | None, uai: str | None = None) ->
                for r in user["roles"])
 
 
-class _Endpoints:
+class Endpoints:
     """The read operations, each returning (kind, entities) or (kind, entity or None)."""
 
     def __init__(self, view: AppView):
@@ -303,7 +303,7 @@ class _Endpoints:
         return [c for c in self.view.classes(walked[0].classes) if c["sourcedId"] in mine]
 
 
-Route = Callable[[_Endpoints, Request, dict[str, str]], Response]
+Route = Callable[[Endpoints, Request, dict[str, str]], Response]
 ROUTES: list[tuple[re.Pattern[str], Route]] = []
 
 
@@ -509,7 +509,7 @@ def handle(request: Request, path: str, engine: Engine, caller: apps.Caller) -> 
                 params = m.groupdict()  # werkzeug has already decoded the path
                 with engine.connect() as conn:
                     view = AppView(conn, caller.app, base_url=request.host_url.rstrip("/") + ROOT)
-                    return fn(_Endpoints(view), request, params)
+                    return fn(Endpoints(view), request, params)
         raise RosterError(404, "unknownobject", f"no OneRoster rostering endpoint at {ROOT}{path}")
     except RosterError as exc:
         return _json(status_info(exc.major, exc.minor, exc.description), exc.status, **exc.headers)

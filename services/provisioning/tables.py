@@ -1,6 +1,17 @@
-"""The provisioning service's tables (migrations 0003_provisioning, 0004_prov_tokens, 0008_gar_feed)."""
+"""The provisioning service's tables (migrations 0003_provisioning, 0004_prov_tokens, 0005_scim, 0008_gar_feed)."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 _ID = String(64)
@@ -77,4 +88,16 @@ gar_feed = Table(
     Column("written_at", DateTime(timezone=True), nullable=False),
     Column("records", Integer, nullable=False),
     Column("state", LargeBinary, nullable=False),  # (record key, fingerprint) pairs, 64-bit each
+)
+
+# SCIM resources an app created itself (migration 0005_scim): its own, invisible to every other app.
+scim_resource = Table(
+    "prov_scim_resource", metadata,
+    Column("app", String(128), primary_key=True),
+    Column("id", _ID, primary_key=True),
+    Column("type", String(16), nullable=False),  # User | Group
+    Column("data", LargeBinary, nullable=False),  # the SCIM JSON, without id and meta
+    Column("version", Integer, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("modified", DateTime(timezone=True), nullable=False),
 )
