@@ -275,3 +275,25 @@ def test_full_evaluation_in_a_worker_process_decides_as_in_one(world, monkeypatc
 def _refusals(engine):
     with engine.connect() as conn:
         return conn.execute(select(pt.refusal.c.person, pt.refusal.c.resource, pt.refusal.c.structure)).all()
+
+
+def test_per_structure_licences_count_structures(world):
+    """A per-structure licence for one structure: the first school gets it, the second is refused."""
+    world.directory(aaf.school("S1", UAI), aaf.school("S2", "0750002B"), kind="Complet", family="EtabEducNat")
+    world.directory(aaf.pupil("9", structure="S2", klass="6A", ENTEleveMEF="10010012110"))
+    labo = {"id": "ark:/49591/labo", "title": "Labo", "publisher": "D", "licence": "per-structure", "quota": 1}
+    world.load(catalogue={"resources": CATALOGUE["resources"] + [labo]},
+               rules={"rules": [{"id": "labo-pupils", "resource": "ark:/49591/labo", "profiles": ["National_ELV"]}]})
+    held = {(p, u) for p, u in _grant_structures(world.engine, "ark:/49591/labo")}
+    assert {u for _p, u in held} == {UAI}  # the first structure in account order: S1's pupils
+    assert {p for p, _u in held} == {"1", "2", "3", "4"}
+    [refusal] = [r for r in _refusals(world.engine) if r[1] == "ark:/49591/labo"]
+    assert refusal == ("9", "ark:/49591/labo", "0750002B")
+    with world.engine.connect() as conn:
+        assert "licensed to 1 structure(s)" in h.explain(conn, "9")["refusals"][0]["reason"]
+
+
+def _grant_structures(engine, resource):
+    with engine.connect() as conn:
+        return conn.execute(select(pt.grant.c.person, pt.grant.c.structure)
+                            .where(pt.grant.c.resource == resource)).all()

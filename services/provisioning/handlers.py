@@ -358,12 +358,18 @@ class _Pools:
         return self._directors
 
     def took(self, key: Key) -> None:
-        self._seats[key] = self.held(key) + 1
-        self.structures(key[0]).add(key[1])
+        seats = self._seats.get(key)
+        self._seats[key] = (self.held(key) if seats is None else seats) + 1
+        if self._per_structure(key[0]):  # only those count structures
+            self.structures(key[0]).add(key[1])
+
+    def _per_structure(self, res: str) -> bool:
+        r = self.resources.get(res)  # a grant may outlive its resource's catalogue entry
+        return r is not None and r.licence == "per-structure"
 
     def freed(self, key: Key) -> None:
         self._seats[key] = self.held(key) - 1
-        if self._seats[key] == 0:
+        if self._seats[key] == 0 and self._per_structure(key[0]):
             self.structures(key[0]).discard(key[1])
 
 
