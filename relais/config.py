@@ -20,6 +20,8 @@ class Settings:
     | `RELAIS_AMQP_URI` | `amqp://guest:guest@127.0.0.1:5672/` |
     | `RELAIS_TENANT` | `default` |
     | `RELAIS_CONSUMERS` | every consumer the contracts name (`none`: no queue declared by publishers) |
+
+    (`RELAIS_QUEUE_TYPE`, classic or quorum, is read where queues are declared: `relais.bus.topology`.)
     """
 
     data_dir: Path

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK_KEY = 0x52454D47  # "REMG": one migration at a time per PostgreSQL database
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -41,7 +42,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             # queue up (busy timeout) instead of failing on a stale snapshot.
             # Readers use deferred transactions: WAL snapshots, never blocked.
             mode = "IMMEDIATE" if conn.get_execution_options().get("relais_writer") else "DEFERRED"
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            conn.connection.dbapi_connection.execute(f"BEGIN {mode}")  # to the driver: the cheapest way
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
@@ -51,8 +52,14 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def writer(engine: Engine) -> Engine:
-    """The engine for transactions that write: `with writer(engine).begin() as conn:`."""
-    return engine.execution_options(relais_writer=True)
+    """The engine for transactions that write: `with writer(engine).begin() as conn:`.
+
+    Made once per engine (an option engine costs more to make than a small transaction takes).
+    """
+    made = engine.__dict__.get("_relais_writer")
+    if made is None:
+        made = engine._relais_writer = engine.execution_options(relais_writer=True)
+    return made
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -74,15 +81,20 @@ def upgrade(engine: Engine) -> None:
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with writer(engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Instances starting together on a new database: one migrates, the others wait, then find
+            # nothing to do. (SQLite writers already queue up: BEGIN IMMEDIATE.)
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> tuple[str, ...]:
+    """The revisions the database is at, sorted: one per branch of the history (services branch it)."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
 def bulk_insert(conn, table_name: str, columns: list[str] | tuple[str, ...], rows: list[tuple],

@@ -40,4 +40,15 @@ if [ "$need_pg" = "yes" ] && ! port_open 5432; then
     exit 1
   fi
 fi
+# xmlsec1: the pysaml2 identity provider in the SAML interoperability tests signs and encrypts with it.
+if ! command -v xmlsec1 >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing xmlsec1 (apt-get install -y xmlsec1; pysaml2 needs the binary)…" >&2
+    apt-get install -y -q xmlsec1 >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q xmlsec1 >/dev/null 2>&1; } || true
+  fi
+  command -v xmlsec1 >/dev/null 2>&1 || {
+    echo "xmlsec1 is missing: the SAML interoperability tests (pysaml2) need it." >&2
+    echo "Install it (Debian/Ubuntu: apt-get install xmlsec1; macOS: brew install libxmlsec1) and run again." >&2
+    exit 1; }
+fi
 exit 0

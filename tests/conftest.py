@@ -110,3 +110,53 @@ def settings_env(tmp_path, amqp_uri, monkeypatch):
     monkeypatch.setenv("RELAIS_AMQP_URI", amqp_uri)
     monkeypatch.setenv("RELAIS_TENANT", "test")
     return {"RELAIS_DATA_DIR": str(tmp_path / "var"), "RELAIS_AMQP_URI": amqp_uri, "RELAIS_TENANT": "test"}
+
+
+class MotoServer:
+    """A real moto S3 server process on a fixed port, which a test may stop and start again.
+
+    moto keeps everything in memory: a restarted server has no bucket nor object left.
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "MotoServer":
+        import socket
+        import subprocess
+        import sys
+        import time
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("moto server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def moto_s3():
+    """A moto S3 server for the tests of one module."""
+    server = MotoServer().start()
+    yield server
+    server.stop()

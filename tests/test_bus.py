@@ -12,6 +12,7 @@ from sqlalchemy import Column, MetaData, String, Table, func, select
 from relais.bus.consumer import ATTEMPTS_HEADER, ERROR_HEADER, EventConsumer
 from relais.bus.envelope import Event
 from relais.bus.outbox import OutboxRelay, add_events, pending_count
+from relais.bus.tables import outbox
 from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage, PublishError
 from relais.bus.topology import EVENTS_EXCHANGE, UNROUTED_QUEUE, consumer_queues, declare_events_exchange, parse_amqp_uri
 from relais.db import writer
@@ -84,6 +85,50 @@ def test_outbox_rollback_broker_down_then_back_loses_nothing(engine, amqp_uri):
     assert drain_queue(amqp_uri, UNROUTED_QUEUE) == []
 
 
+def test_packed_outbox_rows_are_relayed_one_message_per_event_in_order(engine, amqp_uri):
+    """Rows of many events (the full evaluation's) between single ones: every event once, in order."""
+    from relais.bus.envelope import dumps
+    from relais.bus.outbox import PACK, add_serialized, read_events
+
+    first = [ev(i) for i in range(3)]
+    bulk = [ev(1000 + i, "directory.mef.created" if i % 3 else "directory.subject.created")
+            for i in range(2 * PACK + 500)]
+    same = [ev(9000 + i) for i in range(PACK + 1)]  # one type for a whole row
+    last = [ev(99)]
+    with writer(engine).begin() as conn:
+        add_events(conn, first)
+        add_serialized(conn, [(e.id, e.type, dumps(e.to_dict())) for e in bulk], packed=True)
+        add_serialized(conn, [(e.id, e.type, dumps(e.to_dict())) for e in same], packed=True)
+        add_events(conn, last)
+    everything = first + bulk + same + last
+    with engine.connect() as conn:
+        assert pending_count(conn) == len(everything)
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 3 + 3 + 2 + 1
+        assert [e["id"] for e in read_events(conn)] == [e.id for e in everything]
+        assert [e["id"] for e in read_events(conn, "directory.subject.created")] == [
+            e.id for e in bulk if e.type == "directory.subject.created"]
+    relay = OutboxRelay(engine, lambda: ConfirmedPublisher(amqp_uri), batch_size=700)  # batches end mid-row
+    assert relay.drain() == len(everything)
+    relay.close()
+    got = drain_queue(amqp_uri, consumer_queues("provisioning").main)
+    assert [(m.properties["message_id"], m.properties["type"]) for m in got] == [(e.id, e.type) for e in everything]
+    assert [json.loads(m.body)["id"] for m in got] == [e.id for e in everything]
+    with engine.connect() as conn:
+        assert pending_count(conn) == 0
+
+
+def test_a_damaged_packed_row_is_named_and_stays(sqlite_engine, amqp_uri):
+    with writer(sqlite_engine).begin() as conn:
+        conn.execute(outbox.insert().values(event_id="a\nb", type="directory.mef.created", body=b"{}\n{}\n{}",
+                                            events=2))
+    relay = OutboxRelay(sqlite_engine, lambda: ConfirmedPublisher(amqp_uri))
+    with pytest.raises(ValueError, match=r"outbox row 1 is damaged: 2 ids, 2 types and 3 bodies for 2 events"):
+        relay.drain()
+    relay.close()
+    with sqlite_engine.connect() as conn:
+        assert pending_count(conn) == 2
+
+
 effects = MetaData()
 effect = Table("test_effect", effects, Column("event_id", String(36), primary_key=True))
 
@@ -99,7 +144,10 @@ def _publish(uri, bodies):
                     for i, b in enumerate(bodies))
 
 
-def test_consumer_is_idempotent_retries_then_dead_letters(sqlite_engine, amqp_uri):
+@pytest.mark.parametrize("queue_type", ["classic", "quorum"])
+def test_consumer_is_idempotent_retries_then_dead_letters(sqlite_engine, amqp_uri, queue_type, monkeypatch):
+    """Also with quorum queues (RELAIS_QUEUE_TYPE=quorum, a RabbitMQ cluster's choice): TTLs and dead letters."""
+    monkeypatch.setenv("RELAIS_QUEUE_TYPE", queue_type)
     calls = {"flaky": 0}
 
     def handler(event, conn):
@@ -132,6 +180,27 @@ def test_consumer_is_idempotent_retries_then_dead_letters(sqlite_engine, amqp_ur
     assert sum("not a valid event envelope" in r for r in reasons) == 2
     assert max(int(m.properties["application_headers"][ATTEMPTS_HEADER]) for m in dead) == 3
     assert drain_queue(amqp_uri, consumer_queues("t1").main) == []
+    assert {q: _queue_type(amqp_uri, q) for q in (consumer_queues("t1").main, consumer_queues("t1").dead_letter,
+                                                  *consumer_queues("t1", (100, 200)).retries)} == {
+        q: queue_type for q in (consumer_queues("t1").main, consumer_queues("t1").dead_letter,
+                                *consumer_queues("t1", (100, 200)).retries)}
+
+
+def _queue_type(amqp_uri: str, queue: str) -> str:
+    """The queue's type as the RabbitMQ management API reports it."""
+    import base64
+    import urllib.parse
+    import urllib.request
+
+    from .conftest import RABBIT_API
+
+    vhost = urllib.parse.quote(parse_amqp_uri(amqp_uri).virtual_host, safe="")
+    api = urllib.parse.urlsplit(RABBIT_API)
+    req = urllib.request.Request(f"{api.scheme}://{api.hostname}:{api.port}/api/queues/{vhost}/"
+                                 f"{urllib.parse.quote(queue, safe='')}")
+    req.add_header("Authorization", "Basic " + base64.b64encode(f"{api.username}:{api.password}".encode()).decode())
+    with urllib.request.urlopen(req, timeout=10) as answer:
+        return json.loads(answer.read())["type"]
 
 
 def test_cli_import_with_broker_down_keeps_events_then_relays(settings_env, aaf_sample, monkeypatch, tmp_path):

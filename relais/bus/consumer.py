@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ import amqp
 from sqlalchemy import Connection, Engine, insert, select
 
 from relais.db import writer
+from relais.ops import metrics
+from relais.ops.logs import batch_context, describe_error, event_context
 
 from . import contracts
 from .envelope import loads
@@ -66,14 +69,30 @@ class EventConsumer:
         self.batch_handler = batch_handler
         self.engine = engine
         self.retry_delays_ms = retry_delays_ms
+        self._event_seconds = metrics.HANDLER_SECONDS.labels(consumer=name, kind="event")
+        self._batch_seconds = metrics.HANDLER_SECONDS.labels(consumer=name, kind="batch")
 
     # -- the rule -----------------------------------------------------------
     def handle(self, body: bytes, attempts_so_far: int = 0) -> Outcome:
+        outcome = self._handle(body, attempts_so_far)
+        self._count([outcome])
+        return outcome
+
+    def _count(self, outcomes: list[Outcome]) -> None:
+        for status, n in Counter(o.status for o in outcomes).items():
+            metrics.MESSAGES.labels(consumer=self.name, outcome=status).inc(n)
+
+    def _handle(self, body: bytes, attempts_so_far: int) -> Outcome:
         try:
             event = loads(body)
             contracts.validate_envelope(event)
         except Exception as exc:  # noqa: BLE001 - any decoding failure is poison
             return Outcome("dead", f"not a valid event envelope: {_short(exc)}", attempts_so_far)
+        with event_context(event):
+            return self._handle_event(event, attempts_so_far)
+
+    def _handle_event(self, event: dict[str, Any], attempts_so_far: int) -> Outcome:
+        started = time.perf_counter()
         try:
             with writer(self.engine).begin() as conn:
                 seen = conn.execute(
@@ -91,8 +110,10 @@ class EventConsumer:
                 )
                 self.handler(event, conn)
         except Exception as exc:  # noqa: BLE001 - the handler's failure decides a retry
+            self._event_seconds.observe(time.perf_counter() - started)
+            metrics.HANDLER_FAILURES.labels(consumer=self.name, error=type(exc).__name__).inc()
             attempts = attempts_so_far + 1
-            reason = f"{type(exc).__name__}: {_short(exc)}"
+            reason = describe_error(exc)  # no SQL parameters nor row contents: it is logged and sent to the DLQ
             log.warning(
                 "consumer %s: event %s (%s) failed, attempt %d: %s",
                 self.name, event.get("id"), event.get("type"), attempts, reason,
@@ -100,6 +121,7 @@ class EventConsumer:
             if attempts > len(self.retry_delays_ms):
                 return Outcome("dead", f"gave up after {attempts} attempts: {reason}", attempts)
             return Outcome("retry", reason, attempts)
+        self._event_seconds.observe(time.perf_counter() - started)
         return Outcome("handled", attempts=attempts_so_far)
 
     def handle_many(self, deliveries: list[tuple[bytes, int]]) -> list[Outcome]:
@@ -119,8 +141,9 @@ class EventConsumer:
                 outcomes[i] = Outcome("dead", f"not a valid event envelope: {_short(exc)}", attempts)
         if events and self.batch_handler is not None and len(events) > 1:
             fresh: list[int] = []
+            started = time.perf_counter()
             try:
-                with writer(self.engine).begin() as conn:
+                with batch_context(list(events.values())), writer(self.engine).begin() as conn:
                     ids = list({e["id"] for e in events.values()})
                     seen = {r for (r,) in conn.execute(select(processed_events.c.event_id).where(
                         processed_events.c.consumer == self.name, processed_events.c.event_id.in_(ids)))}
@@ -135,14 +158,18 @@ class EventConsumer:
                         conn.execute(insert(processed_events), [
                             {"consumer": self.name, "event_id": events[i]["id"], "processed_at": now} for i in fresh])
                         self.batch_handler([events[i] for i in fresh], conn)
+                self._batch_seconds.observe(time.perf_counter() - started)
                 for i in fresh:
                     outcomes[i] = Outcome("handled", attempts=deliveries[i][1])
                 events = {}
             except Exception as exc:  # noqa: BLE001 - find the culprit one by one
+                metrics.HANDLER_FAILURES.labels(consumer=self.name, error=type(exc).__name__).inc()
                 log.info("consumer %s: a batch of %d failed (%s); handling its events one by one",
-                         self.name, len(events), _short(exc))
-        for i in events:
-            outcomes[i] = self.handle(*deliveries[i])
+                         self.name, len(events), describe_error(exc))
+        for i, event in events.items():
+            with event_context(event):
+                outcomes[i] = self._handle_event(event, deliveries[i][1])
+        self._count(outcomes)  # type: ignore[arg-type]
         return outcomes  # type: ignore[return-value]
 
     # -- one runtime: py-amqp ------------------------------------------------
@@ -178,6 +205,9 @@ class EventConsumer:
                 batch = pending[:]
                 del pending[:len(batch)]
                 headers = [m.properties.get("application_headers") or {} for m in batch]
+                redelivered = sum(1 for m in batch if m.delivery_info.get("redelivered"))
+                if redelivered:
+                    metrics.REDELIVERED.labels(consumer=self.name).inc(redelivered)
                 outcomes = self.handle_many([(m.body, int(h.get(ATTEMPTS_HEADER, 0))) for m, h in zip(batch, headers)])
                 for message, hdrs, outcome in zip(batch, headers, outcomes):
                     if outcome.status in ("retry", "dead"):

@@ -2,6 +2,14 @@
 
 Producers validate what they publish (the bulk import path validates in tests
 and on demand), consumers validate the envelope to spot poison messages.
+
+Both checks run on the schemas compiled to Python by fastjsonschema (a few
+microseconds an event, against ~0.5 ms for `jsonschema`, which an SSO login
+would pay on its own events); `jsonschema` stays the reference: it writes the
+message when the compiled check refuses, and the tests hold the two to the
+same verdicts. (The schemas use only keywords draft 7 has, so the compiled
+form reads them as draft 7; `date-time` is checked by the same RFC 3339
+validator in both.)
 """
 
 from __future__ import annotations
@@ -64,29 +72,41 @@ def validate_event(event: Mapping[str, Any]) -> None:
     type_ = event.get("type") if isinstance(event, Mapping) else None
     if not isinstance(type_, str) or type_ not in known_types():
         raise ContractError(f"unknown event type {type_!r}: no schema in {contracts_dir() / 'schemas'}")
-    _check(_validator(f"{type_}.json"), event, f"event {event.get('id')} ({type_})")
+    _checked(f"{type_}.json", event, f"event {event.get('id')} ({type_})")
 
 
 def validate_envelope(event: Any) -> None:
-    """Raise ContractError unless `event` is a well-formed envelope (any type).
+    """Raise ContractError unless `event` is a well-formed envelope (any type)."""
+    _checked("envelope.json", event, "envelope")
 
-    Consumers call this on every delivery, so the envelope schema is also
-    compiled to Python by fastjsonschema (~5 µs against ~150 µs): an envelope
-    it accepts is accepted; one it refuses goes through `jsonschema` for the
-    full message. (The envelope uses only keywords draft 7 has, so the
-    compiled form reads it as draft 7.)
-    """
+
+def _checked(file_name: str, event: Any, what: str) -> None:
+    """The compiled check; when it refuses, `jsonschema` says why (and if the two disagree, refused anyway)."""
     try:
-        _fast_envelope()(event)
+        _compiled(file_name)(event)
     except fastjsonschema.JsonSchemaException:
-        _check(_validator("envelope.json"), event, "envelope")
-        raise ContractError(f"envelope: {event!r:.200}: refused") from None  # the two disagreed: refuse anyway
+        _check(_validator(file_name), event, what)
+        raise ContractError(f"{what}: {event!r:.200}: refused") from None
 
 
-@functools.lru_cache(maxsize=1)
-def _fast_envelope() -> Callable[[Any], Any]:
-    schema = dict(_schemas()["envelope.json"], **{"$schema": "http://json-schema.org/draft-07/schema#"})
-    return fastjsonschema.compile(schema)
+@functools.lru_cache(maxsize=None)
+def _compiled(file_name: str) -> Callable[[Any], Any]:
+    from rfc3339_validator import validate_rfc3339
+
+    by_id = {schema["$id"]: _as_draft7(schema) for schema in _schemas().values()}
+
+    def resolve(uri: str) -> dict:
+        try:
+            return by_id[uri.split("#", 1)[0]]
+        except KeyError:
+            raise ContractError(f"{file_name}: $ref to {uri}, which is not one of the contracts") from None
+
+    return fastjsonschema.compile(_as_draft7(_schemas()[file_name]), handlers={"https": resolve},
+                                  formats={"date-time": validate_rfc3339})
+
+
+def _as_draft7(schema: dict) -> dict:
+    return dict(schema, **{"$schema": "http://json-schema.org/draft-07/schema#"})
 
 
 def asyncapi_document() -> dict:

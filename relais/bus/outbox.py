@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import Connection, Engine, func, select, text
 
 from relais.db import bulk_delete, bulk_insert, writer
+from relais.ops.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED, count_events_on_commit
 
 from .envelope import Event, dumps
 from .publisher import ConfirmedPublisher, OutgoingMessage, PublishError
@@ -41,17 +42,66 @@ def add_events(conn: Connection, events: Iterable[Event], *, validate: bool = Tr
             contracts.validate_event(data)
         rows.append((ev.id, ev.type, dumps(data)))
     bulk_insert(conn, outbox.name, ("event_id", "type", "body"), rows)
+    count_events_on_commit(conn, (r[1] for r in rows))
     return len(rows)
 
 
-def add_serialized(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> int:
-    """Write events already serialized elsewhere, as (event id, type, JSON body) tuples."""
-    bulk_insert(conn, outbox.name, ("event_id", "type", "body"), list(rows))
+def add_serialized(conn: Connection, rows: Sequence[tuple[str, str, bytes]], *, packed: bool = False) -> int:
+    """Write events already serialized elsewhere, as (event id, type, JSON body) tuples.
+
+    `packed`: up to PACK events share an outbox row, for writers of millions
+    (a row costs far more than its bytes); the relay publishes them one
+    message each, in order, as if written one by one.
+    """
+    if not packed:
+        bulk_insert(conn, outbox.name, ("event_id", "type", "body"), list(rows))
+    else:
+        bulk_insert(conn, outbox.name, ("event_id", "type", "body", "events"),
+                    [_pack(rows[i:i + PACK]) for i in range(0, len(rows), PACK)])
+    count_events_on_commit(conn, (r[1] for r in rows))
     return len(rows)
+
+
+PACK = 1000  # events in one packed outbox row
+
+
+def _pack(rows: Sequence[tuple[str, str, bytes]]) -> tuple[str, str, bytes, int]:
+    """(ids, type(s), bodies, count) of one packed row: one per line, one type if all share it."""
+    bodies = [r[2] for r in rows]
+    if any(b"\n" in b for b in bodies):  # compact JSON (envelope.dumps) never has one
+        raise ValueError("an event body holds a line break: it cannot share an outbox row")
+    first = rows[0][1]
+    types = first if all(r[1] == first for r in rows) else "\n".join(r[1] for r in rows)
+    return "\n".join(r[0] for r in rows), types, b"\n".join(bodies), len(rows)
+
+
+def unpack(seq: int, ids: str, types: str, body: bytes, events: int) -> list[OutgoingMessage]:
+    """The messages of one outbox row, packed or not."""
+    body = bytes(body)
+    if events == 1:
+        return [OutgoingMessage(routing_key=types, body=body, message_id=ids, type=types)]
+    id_list, bodies = ids.split("\n"), body.split(b"\n")
+    type_list = types.split("\n") if "\n" in types else [types] * events
+    if not len(id_list) == len(type_list) == len(bodies) == events:
+        raise ValueError(f"outbox row {seq} is damaged: {len(id_list)} ids, {len(type_list)} types and "
+                         f"{len(bodies)} bodies for {events} events")
+    return [OutgoingMessage(routing_key=t, body=b, message_id=i, type=t) for i, t, b in zip(id_list, type_list, bodies)]
 
 
 def pending_count(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    """Events waiting in the outbox (a packed row counts its events)."""
+    return int(conn.execute(select(func.coalesce(func.sum(outbox.c.events), 0))).scalar_one())
+
+
+def read_events(conn: Connection, type_: str | None = None) -> list[dict]:
+    """The events waiting in the outbox, decoded, oldest first (optionally of one type): for tools and tests."""
+    from .envelope import loads
+
+    out = []
+    for seq, ids, types, body, events in conn.exec_driver_sql(
+            f"SELECT seq, event_id, type, body, events FROM {outbox.name} ORDER BY seq"):
+        out.extend(loads(m.body) for m in unpack(seq, ids, types, body, events) if type_ in (None, m.type))
+    return out
 
 
 class OutboxRelay:
@@ -80,7 +130,7 @@ class OutboxRelay:
                 if rows:
                     self._publish(rows)
                     self._delete(conn, rows)
-                return len(rows)
+                return _events(rows)
         # SQLite has one writer: read, publish, then take the write lock only to delete.
         with _sqlite_relay_lock(self.engine) as mine:
             if not mine:
@@ -91,26 +141,36 @@ class OutboxRelay:
                 self._publish(rows)
                 with writer(self.engine).begin() as conn:
                     self._delete(conn, rows)
-            return len(rows)
+            return _events(rows)
 
-    def _fetch(self, conn: Connection, after: int | None = None) -> Sequence[tuple[int, str, str, bytes]]:
-        """(seq, event_id, type, body) of the oldest rows, after `seq` if given."""
+    def _fetch(self, conn: Connection, after: int | None = None) -> list[tuple[int, list[OutgoingMessage]]]:
+        """(seq, messages) of the oldest rows, after `seq` if given: about `batch_size` events in all."""
         where = "" if after is None else f"WHERE seq > {int(after)} "
-        return conn.exec_driver_sql(
-            f"SELECT seq, event_id, type, body FROM {outbox.name} {where}ORDER BY seq LIMIT {int(self.batch_size)}"
-        ).fetchall()
+        counts = conn.exec_driver_sql(
+            f"SELECT seq, events FROM {outbox.name} {where}ORDER BY seq LIMIT {int(self.batch_size)}").fetchall()
+        if not counts:
+            return []
+        last, total = counts[-1][0], 0
+        for seq, events in counts:  # packed rows hold many events: stop at the batch's worth
+            total += events
+            if total >= self.batch_size:
+                last = seq
+                break
+        first = counts[0][0]
+        return [(seq, unpack(seq, ids, types, body, events)) for seq, ids, types, body, events in conn.exec_driver_sql(
+            f"SELECT seq, event_id, type, body, events FROM {outbox.name} "
+            f"WHERE seq >= {int(first)} AND seq <= {int(last)} ORDER BY seq")]
 
-    def _publish(self, rows: Sequence) -> None:
+    def _publish(self, rows: Sequence[tuple[int, list[OutgoingMessage]]]) -> None:
         if self._publisher is None:
             self._publisher = self.publisher_factory()
         try:
-            self._publisher.publish(
-                OutgoingMessage(routing_key=type_, body=bytes(body), message_id=event_id, type=type_)
-                for _seq, event_id, type_, body in rows
-            )
+            self._publisher.publish(m for _seq, messages in rows for m in messages)
         except PublishError:
+            OUTBOX_FAILURES.inc()
             self._publisher = None
             raise
+        OUTBOX_PUBLISHED.inc(_events(rows))
 
     @staticmethod
     def _delete(conn: Connection, rows: Sequence) -> None:
@@ -149,9 +209,9 @@ class OutboxRelay:
                 if deleting is not None:
                     deleting.result()
                 deleting = db.submit(self._delete_confirmed, rows)
-                total += len(rows)
+                total += _events(rows)
                 if progress:
-                    progress(len(rows))
+                    progress(_events(rows))
             if deleting is not None:
                 deleting.result()
         return total
@@ -168,6 +228,10 @@ class OutboxRelay:
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None
+
+
+def _events(rows: Sequence[tuple[int, list[OutgoingMessage]]]) -> int:
+    return sum(len(messages) for _seq, messages in rows)
 
 
 @contextmanager

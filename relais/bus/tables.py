@@ -1,6 +1,6 @@
 """Tables the bus keeps in each service's database."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -10,9 +10,12 @@ outbox = Table(
     "relais_outbox",
     metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("type", String(120), nullable=False),
+    # One event, or up to a thousand written together (`events`; migration 0015): their ids, types
+    # and JSON bodies one per line (one type for all when they share it). Not indexed: read by seq.
+    Column("event_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    Column("events", Integer, nullable=False, server_default="1"),
 )
 
 # Event ids a consumer has handled, written in the same transaction as the

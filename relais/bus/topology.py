@@ -9,6 +9,7 @@ queue; see contracts/README.md.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -21,9 +22,27 @@ UNROUTED_EXCHANGE = "relais.unrouted"
 UNROUTED_QUEUE = "relais.unrouted"
 DEFAULT_RETRY_DELAYS_MS: tuple[int, ...] = (1_000, 5_000, 30_000)
 
-# Classic queues version 2 (RabbitMQ >= 3.10) store persistent messages at a
-# fraction of version 1's cost.
-QUEUE_ARGUMENTS = {"x-queue-version": 2}
+QUEUE_TYPES: dict[str, dict] = {
+    # Classic queues version 2 (RabbitMQ >= 3.10) store persistent messages at a
+    # fraction of version 1's cost: the default, for one broker.
+    "classic": {"x-queue-version": 2},
+    # Quorum queues are replicated over the nodes of a RabbitMQ cluster (Raft)
+    # and keep TTLs and dead-lettering, which the retry queues need (>= 3.10).
+    "quorum": {"x-queue-type": "quorum"},
+}
+
+
+def queue_arguments() -> dict:
+    """The arguments every Relais queue is declared with, by `RELAIS_QUEUE_TYPE` (classic or quorum).
+
+    A queue already declared with another type is kept as it is (`declare_queue`
+    says so in the log): moving a deployment to quorum queues means draining
+    and deleting the classic ones first (deploy/queues.md).
+    """
+    value = (os.environ.get("RELAIS_QUEUE_TYPE") or "classic").strip().lower()
+    if value not in QUEUE_TYPES:
+        raise ValueError(f"RELAIS_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}, not {value!r}")
+    return dict(QUEUE_TYPES[value])
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,7 @@ def declare_queue(channel, name: str, arguments: dict | None = None):
 def declare_events_exchange(channel):
     """Declare `relais.events` and its alternate exchange (idempotent); returns the channel to use."""
     channel.exchange_declare(UNROUTED_EXCHANGE, "fanout", durable=True, auto_delete=False)
-    channel = declare_queue(channel, UNROUTED_QUEUE, QUEUE_ARGUMENTS)
+    channel = declare_queue(channel, UNROUTED_QUEUE, queue_arguments())
     channel.queue_bind(UNROUTED_QUEUE, UNROUTED_EXCHANGE, "")
     channel.exchange_declare(
         EVENTS_EXCHANGE,
@@ -88,13 +107,14 @@ def declare_consumer(
     Returns the queue names and the channel to go on with (see `declare_queue`).
     """
     queues = consumer_queues(name, retry_delays_ms)
+    kind = queue_arguments()
     channel = declare_events_exchange(channel)
-    channel = declare_queue(channel, queues.dead_letter, QUEUE_ARGUMENTS)
+    channel = declare_queue(channel, queues.dead_letter, kind)
     channel = declare_queue(channel, queues.main, {
-        **QUEUE_ARGUMENTS, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter})
+        **kind, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter})
     for retry_queue, delay in zip(queues.retries, retry_delays_ms):
         channel = declare_queue(channel, retry_queue, {
-            **QUEUE_ARGUMENTS,
+            **kind,
             "x-message-ttl": int(delay),
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": queues.main,

@@ -1,0 +1,104 @@
+"""Migrations that rebuild tables keep their rows, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
+
+from relais.db import alembic_config, make_engine, upgrade, writer
+
+from .conftest import POSTGRES_ADMIN_URL
+
+
+@pytest.fixture
+def pg_empty_engine():
+    """An empty PostgreSQL database (no migration run), dropped afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"relais_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request, tmp_path):
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg_empty_engine")
+        return
+    engine = make_engine(f"sqlite:///{tmp_path / 'relais.db'}")
+    yield engine
+    engine.dispose()
+
+
+def _upgrade_to(engine, revision: str) -> None:
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with writer(engine).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def test_outbox_and_grant_rebuilds_keep_rows(empty_engine):
+    _upgrade_to(empty_engine, "0008_gar_feed")
+    with writer(empty_engine).begin() as conn:
+        conn.execute(text("INSERT INTO relais_outbox (event_id, type, body) VALUES ('e1', 't', :b), ('e2', 't', :b)"),
+                     {"b": b'{"x": 1}'})
+        conn.execute(text("INSERT INTO prov_grant (person, resource, structure, cause, granted_at) "
+                          "VALUES ('p1', 'ark:/1', '0000001A', 'rule:r', '2026-01-01 00:00:00')"))
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT seq, event_id, body FROM relais_outbox ORDER BY seq")).all() == [
+            (1, "e1", b'{"x": 1}'), (2, "e2", b'{"x": 1}')]
+        assert conn.execute(text("SELECT person, resource, structure, cause FROM prov_grant")).all() == [
+            ("p1", "ark:/1", "0000001A", "rule:r")]
+        # New rows keep counting from the old ones.
+        conn.execute(text("INSERT INTO relais_outbox (event_id, type, body) VALUES ('e3', 't', :b)"), {"b": b"{}"})
+        assert conn.execute(text("SELECT max(seq) FROM relais_outbox")).scalar_one() == 3
+    schema = inspect(empty_engine)
+    assert not [u for u in schema.get_unique_constraints("relais_outbox") if u["column_names"] == ["event_id"]]
+    assert not [i for i in schema.get_indexes("relais_outbox") if i["column_names"] == ["event_id"]]
+    assert {i["name"] for i in schema.get_indexes("prov_grant")} >= {"ix_prov_grant_pool"}
+    if empty_engine.dialect.name == "sqlite":
+        with empty_engine.connect() as conn:
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'prov_grant'")).scalar_one()
+        assert "WITHOUT ROWID" in sql
+
+
+def test_instances_migrating_a_new_postgresql_database_together_do_it_once(pg_empty_engine, tmp_path):
+    """Several service instances start at once on an empty database: each upgrade succeeds, once.
+
+    (On SQLite, writers already queue up on BEGIN IMMEDIATE.)
+    """
+    import threading
+
+    empty_engine = pg_empty_engine
+
+    errors: list[BaseException] = []
+
+    def start():
+        try:
+            upgrade(empty_engine)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with empty_engine.connect() as conn:
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    alone = make_engine(f"sqlite:///{tmp_path / 'alone.db'}")
+    upgrade(alone)
+    with alone.connect() as conn:
+        expected = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    alone.dispose()
+    assert sorted(versions) == sorted(expected)
