@@ -590,7 +590,7 @@ def test_cli_check_config_and_serve(tmp_path, sqlite_engine):
     bad.write_text(json.dumps({"base_url": "https://x", "services": [{"id": "a"}]}))
     runner = CliRunner()
     ok = runner.invoke(main, ["sso", "check-config", str(good), "--json"])
-    assert ok.exit_code == 0 and json.loads(ok.output)["services"] == ["app"]
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["services"] == ["app"]
     ko = runner.invoke(main, ["sso", "check-config", str(bad), "--json"])
     assert ko.exit_code == 1 and "services[0] (a): exactly one of url, prefix, pattern" in ko.output
 

@@ -9,6 +9,7 @@ Which of them a service receives is its release policy's business (registry).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -76,17 +77,26 @@ def release(attributes: dict[str, list[str]], allowed: tuple[str, ...]) -> dict[
 
 
 class AttributeSource:
-    """Builds a person's ENT attributes through the directory port, caching structure UAIs."""
+    """Builds a person's ENT attributes through the directory port, caching structure UAIs.
 
-    def __init__(self, directory) -> None:
+    `uai_ttl` (seconds): how long a structure's UAI is remembered. 0 keeps it for this object's life (one
+    request); an application keeps one source with a few minutes, which spares a directory call per ticket
+    validation (a UAI changes, if ever, once a year).
+    """
+
+    def __init__(self, directory, *, uai_ttl: float = 0, clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = directory
-        self._uai: dict[str, str | None] = {}
+        self.uai_ttl = uai_ttl
+        self._clock = clock
+        self._uai: dict[str, tuple[str | None, float]] = {}
 
     def uai_of(self, structure: str) -> str | None:
-        if structure not in self._uai:
+        now = self._clock()
+        known = self._uai.get(structure)
+        if known is None or (self.uai_ttl and now - known[1] >= self.uai_ttl):
             record = self.directory.get_structure(structure)
-            self._uai[structure] = (record or {}).get("uai")
-        return self._uai[structure]
+            known = self._uai[structure] = ((record or {}).get("uai"), now)
+        return known[0]
 
     def for_person(self, jointure: str) -> dict[str, list[str]] | None:
         person = self.directory.get_person(jointure)

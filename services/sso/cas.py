@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from .config import Lifetimes
 from .registry import RegisteredService, ServiceRegistry, parse_service_url
@@ -74,12 +74,25 @@ def new_ticket(prefix: str) -> str:
     return f"{prefix}-{secrets.token_urlsafe(32)}"
 
 
+# The statements of a login, built once (building and keying a statement costs more than running it).
+_INSERT_TICKET = insert(ticket_t)
+# Consume first, atomically, and read the ticket in the same statement (UPDATE … RETURNING).
+_CONSUME = (update(ticket_t)
+            .where(ticket_t.c.ticket_sha256 == bindparam("b_key"), ticket_t.c.kind == bindparam("b_kind"),
+                   ticket_t.c.consumed_at.is_(None))
+            .values(consumed_at=bindparam("b_now"))
+            .returning(*ticket_t.c))
+_KNOWN_TICKET = select(ticket_t.c.kind).where(ticket_t.c.ticket_sha256 == bindparam("b_key"))
+_SESSION_START = select(session_t.c.created_at).where(session_t.c.sid_sha256 == bindparam("b_key"))
+_INSERT_SESSION_SERVICE = insert(session_service)
+
+
 def _store(conn: Connection, ticket: str, kind: str, service: str, session_sha256: str, person: str, *,
            renewed: bool, proxies: tuple[str, ...], now: datetime, seconds: int) -> None:
-    conn.execute(insert(ticket_t).values(
-        ticket_sha256=digest(ticket), kind=kind, service=service, session_sha256=session_sha256,
-        person_jointure=person, renewed=renewed, proxies=json.dumps(list(proxies)), issued_at=now,
-        expires_at=now + timedelta(seconds=seconds)))
+    conn.execute(_INSERT_TICKET, {
+        "ticket_sha256": digest(ticket), "kind": kind, "service": service, "session_sha256": session_sha256,
+        "person_jointure": person, "renewed": renewed, "proxies": json.dumps(list(proxies)), "issued_at": now,
+        "expires_at": now + timedelta(seconds=seconds)})
 
 
 def issue_service_ticket(conn: Connection, session: Session, service: str, *, renewed: bool, now: datetime,
@@ -114,30 +127,25 @@ def validate(conn: Connection, ticket: str | None, service: str | None, *, regis
             raise CasError(INVALID_SERVICE, f"service {safe_url(service)} is not in the registry")
         key = digest(ticket)
         # Consume first, atomically: whatever happens next, the ticket is spent.
-        consumed = conn.execute(update(ticket_t).where(and_(
-            ticket_t.c.ticket_sha256 == key, ticket_t.c.kind == kind, ticket_t.c.consumed_at.is_(None)))
-            .values(consumed_at=now)).rowcount
-        row = conn.execute(select(ticket_t).where(ticket_t.c.ticket_sha256 == key)).mappings().first()
+        row = conn.execute(_CONSUME, {"b_key": key, "b_kind": kind, "b_now": now}).mappings().first()
         if row is None:
-            raise CasError(INVALID_TICKET, f"{kind} not recognised")
-        if consumed != 1:
-            raise CasError(INVALID_TICKET, f"{kind} already used")
+            known = conn.execute(_KNOWN_TICKET, {"b_key": key}).first() is not None
+            raise CasError(INVALID_TICKET, f"{kind} already used" if known else f"{kind} not recognised")
         if now >= _utc(row["expires_at"]):
             raise CasError(INVALID_TICKET, f"{kind} expired")
         if row["service"] != service:
             raise CasError(INVALID_SERVICE, f"{kind} was issued for another service than {safe_url(service)}")
         if renew and not row["renewed"]:
             raise CasError(INVALID_TICKET, f"renew=true but the {kind} did not come from a fresh authentication")
-        session = conn.execute(select(session_t.c.created_at).where(
-            session_t.c.sid_sha256 == row["session_sha256"])).first()
+        session = conn.execute(_SESSION_START, {"b_key": row["session_sha256"]}).first()
         if session is None:
             raise CasError(INVALID_TICKET, f"the SSO session of this {kind} has ended")
     except CasError as exc:
         log.warning("CAS validation refused: %s (%s)", exc.code, exc.reason)
         raise
     if registered.logout:
-        conn.execute(insert(session_service).values(session_sha256=row["session_sha256"], ticket=ticket,
-                                                    service=service, logged_in_at=now))
+        conn.execute(_INSERT_SESSION_SERVICE, {"session_sha256": row["session_sha256"], "ticket": ticket,
+                                               "service": service, "logged_in_at": now})
     log.info("%s validated for service %s (%s)", kind, registered.id, row["person_jointure"])
     return Validation(user=row["person_jointure"], service=service, ticket=ticket,
                       session_sha256=row["session_sha256"], renewed=bool(row["renewed"]),

@@ -19,6 +19,8 @@ services:                                  # the CAS service registry (see regis
     attributes: [uid, ENTPersonProfils]    # released on /p3/serviceValidate; default: none beyond the user
     proxy: false                           # may this service obtain proxy tickets (pgtUrl)?
     logout: true                           # receive back-channel logout requests
+saml: {...}                                # the SAML SP towards national IdPs (saml_config.py)
+idp: {...}                                 # the SAML IdP towards resource platforms (idp_config.py)
 ```
 
 `load_config(path)` reads it; `parse_config(document, where)` checks a mapping.
@@ -84,6 +86,7 @@ class SsoConfig:
     secret_env: str = "RELAIS_SSO_SECRET"
     allow_http_callbacks: bool = False
     saml: dict[str, Any] = field(default_factory=dict)  # the SAML SP's section, checked by saml_sp
+    idp: dict[str, Any] = field(default_factory=dict)  # the SAML IdP's section, checked by idp_config
 
     def secret(self, env: dict[str, str] | None = None) -> bytes:
         """The deployment secret, read from the environment variable the configuration names."""
@@ -94,7 +97,7 @@ class SsoConfig:
         return value.encode()
 
 
-_TOP = {"base_url", "secret_env", "lifetimes", "cookie", "allow_http_callbacks", "services", "saml"}
+_TOP = {"base_url", "secret_env", "lifetimes", "cookie", "allow_http_callbacks", "services", "saml", "idp"}
 
 
 def load_config(path: str | Path) -> SsoConfig:
@@ -132,11 +135,14 @@ def parse_config(document: Any, where: str = "configuration") -> SsoConfig:
     saml = document.get("saml") or {}
     if not isinstance(saml, dict):
         problems.append(f"{where}: saml: must be a mapping")
+    idp = document.get("idp") or {}
+    if not isinstance(idp, dict):
+        problems.append(f"{where}: idp: must be a mapping")
     services = _services(document.get("services") or [], where, problems)
     if problems:
         raise ConfigError(problems)
     return SsoConfig(base_url=base_url.rstrip("/"), services=services, lifetimes=lifetimes, cookie=cookie,
-                     secret_env=secret_env, allow_http_callbacks=allow_http, saml=saml)
+                     secret_env=secret_env, allow_http_callbacks=allow_http, saml=saml, idp=idp)
 
 
 def _positive_int(value: Any) -> str | None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from . import events
 from .config import Lifetimes
@@ -75,6 +75,13 @@ class ClosedSession:
     services: tuple[tuple[str, str], ...]  # (service URL, the ticket it validated) for back-channel logout
 
 
+# The login path's statements, built once (building and keying a statement costs more than running it).
+_INSERT = insert(session_t)
+_FIND = select(session_t).where(session_t.c.sid_sha256 == bindparam("b_key"))
+_TOUCH = (update(session_t).where(session_t.c.sid_sha256 == bindparam("b_key"))
+          .values(last_seen_at=bindparam("b_now")))
+
+
 def _csrf(sid: str) -> str:
     # Derived from the session id, so it needs no storage in clear and dies with the session.
     return hmac.new(sid.encode(), b"relais-sso-csrf", hashlib.sha256).hexdigest()
@@ -92,10 +99,10 @@ def open_session(conn: Connection, *, person_jointure: str, auth_source: str, na
     ref = secrets.token_hex(8)
     expires_at = now + timedelta(seconds=lifetimes.session_max)
     csrf = _csrf(sid)
-    conn.execute(session_t.insert().values(
-        sid_sha256=digest(sid), ref=ref, person_jointure=person_jointure, auth_source=auth_source,
-        national_id=national_id, attributes=json.dumps(attributes, sort_keys=True), csrf_sha256=digest(csrf),
-        created_at=now, last_seen_at=now, expires_at=expires_at))
+    conn.execute(_INSERT, {
+        "sid_sha256": digest(sid), "ref": ref, "person_jointure": person_jointure, "auth_source": auth_source,
+        "national_id": national_id, "attributes": json.dumps(attributes, sort_keys=True),
+        "csrf_sha256": digest(csrf), "created_at": now, "last_seen_at": now, "expires_at": expires_at})
     events.emit(conn, "sso.login.succeeded", {"session": ref, "person": person_jointure,
                                               "auth_source": auth_source}, tenant=tenant, now=now)
     log.info("session %s opened for %s (%s)", ref, person_jointure, auth_source)
@@ -108,7 +115,7 @@ def get_session(conn: Connection, sid: str | None, now: datetime, *, lifetimes: 
     _aware(now)
     if not sid or len(sid) > 128:
         return None
-    row = conn.execute(select(session_t).where(session_t.c.sid_sha256 == digest(sid))).mappings().first()
+    row = conn.execute(_FIND, {"b_key": digest(sid)}).mappings().first()
     if row is None:
         return None
     expires_at = _utc(row["expires_at"])
@@ -117,7 +124,7 @@ def get_session(conn: Connection, sid: str | None, now: datetime, *, lifetimes: 
         log.info("session %s refused: %s", row["ref"], "expired" if now >= expires_at else "idle too long")
         return None
     if touch and (now - _utc(row["last_seen_at"])).total_seconds() >= 1:
-        conn.execute(update(session_t).where(session_t.c.sid_sha256 == row["sid_sha256"]).values(last_seen_at=now))
+        conn.execute(_TOUCH, {"b_key": row["sid_sha256"], "b_now": now})
     return Session(sid, row["ref"], row["person_jointure"], row["auth_source"], row["national_id"],
                    json.loads(row["attributes"]), _utc(row["created_at"]), expires_at, _csrf(sid))
 
@@ -127,7 +134,12 @@ def close_session(conn: Connection, sid: str | None, now: datetime, *, tenant: s
     """End a session (and its tickets); writes `sso.logout`. Returns what to notify, or None if unknown."""
     if not sid:
         return None
-    key = digest(sid)
+    return close_session_by_key(conn, digest(sid), now, tenant=tenant, reason=reason)
+
+
+def close_session_by_key(conn: Connection, key: str, now: datetime, *, tenant: str,
+                         reason: str) -> ClosedSession | None:
+    """`close_session` for a session known by its stored digest (an IdP's logout request names no cookie)."""
     row = conn.execute(select(session_t.c.ref, session_t.c.person_jointure)
                        .where(session_t.c.sid_sha256 == key)).first()
     if row is None:

@@ -9,13 +9,17 @@
 /cas/proxy               a PT from a PGT (`pgt`, `targetService`)
 /cas/logout              ends the session, back-channel logout to each service that validated a ticket,
                          redirect to `service` only if registered (GET as CAS apps link to it; POST
-                         from our own form, CSRF-checked)
+                         from our own form, CSRF-checked); a session from a national IdP then goes
+                         through /saml/logout, so the IdP ends its session too
 
 Every validation endpoint answers XML, or JSON with `format=JSON`. A service
 outside the registry gets a 403 page, never a redirect. The protocol is in
 cas.py, sessions in sessions.py; this module reads requests, runs each use case
 in one database transaction, and writes responses. Outgoing calls (proxy
 callbacks, back-channel logout) happen after the transaction commits.
+
+The SAML identity provider towards resource platforms (saml_idp.py) is mounted the same way
+for every path under /idp/.
 
 The SAML service provider plugs in as `saml_handler(request, path, app) -> Response`
 for every path under /saml/ (see saml_sp.py): after a successful login it opens
@@ -43,17 +47,20 @@ from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from relais.db import writer
+from relais.ops.health import database_check
+from relais.ops.server import PROBES, OpsApp
 
 from . import cas, http_client
 from .attributes import AttributeSource, release
 from .config import SsoConfig
 from .cookies import clear_session_cookie, session_id
 from .registry import ServiceRegistry
+from .saml_store import session_link
 from .sessions import ClosedSession, Session, close_session, get_session
 
 log = logging.getLogger(__name__)
 
-SamlHandler = Callable[[Request, str, "SsoApp"], Response]
+SamlHandler = Callable[[Request, str, "SsoApp"], Response]  # also the SAML IdP's handler for /idp/*
 
 _VALIDATE = {  # endpoint -> (accept proxy tickets, release attributes)
     "serviceValidate": (False, False), "proxyValidate": (True, False),
@@ -66,19 +73,23 @@ class SsoApp:
 
     def __init__(self, engine: Engine, config: SsoConfig, *, directory, tenant: str, secret: bytes,
                  saml_handler: SamlHandler | None = None, clock: Callable[[], datetime] | None = None,
-                 http_timeout: float = 5.0) -> None:
+                 http_timeout: float = 5.0, idp_handler: SamlHandler | None = None) -> None:
         if len(secret) < 32:
             raise ValueError("the deployment secret must be at least 32 bytes")
         self.engine = engine
         self.config = config
         self.registry = ServiceRegistry(config.services)
         self.directory = directory
+        self.attributes = AttributeSource(directory, uai_ttl=300)  # structures' UAIs kept 5 minutes
         self.tenant = tenant
         self._secret = secret
         self.saml_handler = saml_handler
+        self.idp_handler = idp_handler
         self.clock = clock or (lambda: datetime.now(UTC))
         self.http_timeout = http_timeout
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sso-slo")
+        # /healthz and /readyz for load balancers in front of this port; /metrics stays on the ops port.
+        self.ops = OpsApp("sso", {"database": database_check(engine.url.render_as_string(hide_password=False))})
         self.url_map = Map([
             Rule("/cas/login", endpoint="login"),
             Rule("/cas/logout", endpoint="logout"),
@@ -92,6 +103,8 @@ class SsoApp:
     # -- WSGI -------------------------------------------------------------------------
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") in PROBES:
+            return self.ops(environ, start_response)
         request = Request(environ)
         try:
             response = self.dispatch(request)
@@ -106,10 +119,19 @@ class SsoApp:
             if self.saml_handler is None:
                 raise NotFound("SAML login is not configured")
             return self.saml_handler(request, request.path, self)
+        if request.path.startswith("/idp/"):
+            if self.idp_handler is None:
+                raise NotFound("the SAML identity provider is not configured")
+            return self.idp_handler(request, request.path, self)
         endpoint, _ = self.url_map.bind_to_environ(request.environ).match()
         if endpoint in _VALIDATE:
             return self.validate(request, *_VALIDATE[endpoint])
         return getattr(self, endpoint)(request)
+
+    @property
+    def secret(self) -> bytes:
+        """The deployment secret (CAS renew stamps, the SAML IdP's pseudonymous NameIDs). Never log it."""
+        return self._secret
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -199,7 +221,7 @@ class SsoApp:
         if refused is not None:
             return _validation_response(None, refused, as_json, with_attributes)
         if with_attributes and registered.attributes:
-            attributes = AttributeSource(self.directory).for_person(validation.user) or {}
+            attributes = self.attributes.for_person(validation.user) or {}
             validation = replace(validation, attributes=release(attributes, registered.attributes))
         if pgt_url:
             pgt, iou = cas.new_pgt()
@@ -240,15 +262,22 @@ class SsoApp:
                 if session is None or not session.check_csrf(request.form.get("csrf_token")):
                     log.warning("CAS logout form refused: missing or wrong CSRF token")
                     return _page("Requête refusée", "Le formulaire a expiré ; rechargez la page.", status=403)
+            federated = (sid is not None and self.saml_handler is not None and bool(self.config.saml)
+                         and session_link(conn, sid) is not None)
             closed = close_session(conn, sid, now, tenant=self.tenant, reason="user")
         if closed is not None:
             self.notify_services(closed, now)
         service = request.args.get("service") or request.args.get("url")
-        if service and self.registry.find(service) is not None:
+        if service and self.registry.find(service) is None:
+            log.warning("CAS logout: not redirecting to %s, not in the registry", cas.safe_url(service))
+            service = None
+        if federated:
+            # The session came from a national IdP: ours is over, now the IdP's (the SP's single logout,
+            # which finds the IdP's session through the cookie, clears it, and ends at FrEduUrlRetour).
+            return _redirect("/saml/logout" + (f"?{urlencode({'service': service})}" if service else ""))
+        if service:
             response = _redirect(service)
         else:
-            if service:
-                log.warning("CAS logout: not redirecting to %s, not in the registry", cas.safe_url(service))
             response = _page("Déconnecté", "Vous êtes déconnecté de l'ENT. Fermez le navigateur pour terminer.")
         clear_session_cookie(response, self.config)
         return response
@@ -308,11 +337,14 @@ def _page(title: str, message: str, *, status: int = 200, extra: str = "") -> Re
 
 def make_app(engine: Engine, config: SsoConfig, *, directory, tenant: str, secret: bytes,
              saml_handler: SamlHandler | None = None) -> SsoApp:
-    """The application, with the SAML SP mounted when saml_sp.py provides `handle`."""
+    """The application, with the SAML SP mounted when saml_sp.py provides `handle`, and the SAML IdP."""
     if saml_handler is None:
         try:
             from . import saml_sp
         except ImportError:
             saml_sp = None
         saml_handler = getattr(saml_sp, "handle", None)
-    return SsoApp(engine, config, directory=directory, tenant=tenant, secret=secret, saml_handler=saml_handler)
+    from . import saml_idp
+
+    return SsoApp(engine, config, directory=directory, tenant=tenant, secret=secret, saml_handler=saml_handler,
+                  idp_handler=saml_idp.handle)
