@@ -1,16 +1,28 @@
-"""Item versions and tombstones, indexed in the database, content in a tenant's BlobStore."""
+"""Item versions and tombstones: the rules (plain Python) and `Vault`, one tenant's facade.
+
+An item is one thing of a person in one vertical (a document, a calendar, a contact book...),
+named by the ENT's stable id for it. Each change the vault keeps is a new version; a deletion
+is a version with no content, a *tombstone*, kept until `purge_after` and restorable until then.
+Content lives in the tenant's blob store, by sha256; the database only indexes it.
+
+The rules (`plan_change`):
+- same content, metadata and path as the latest version: nothing is added (`unchanged`);
+- a change the ENT says happened before the latest version's (`changed_at`) is not applied
+  (`stale`): it would bring back older content over newer, as when a retried event overtakes
+  a later one, or a connector sends an old change again under a new event id;
+- else a new version (`new`).
+"""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
+
+from relais.db import writer
 
 from .bagit import safe_path
 from .store import BlobStore
-from .tables import vault_item_version as t
 
 VERTICALS = ("documents", "calendars", "contacts", "messages", "blogs", "homework")
 
@@ -25,75 +37,193 @@ class ItemVersion:
     content_sha256: str | None  # None = tombstone
     metadata: dict = field(default_factory=dict)
     purge_after: datetime | None = None
+    path: str | None = None
+    size: int | None = None
+    changed_at: datetime | None = None
+    created_at: datetime | None = None
 
     @property
     def deleted(self) -> bool:
         return self.content_sha256 is None
 
+    def to_dict(self) -> dict:
+        """JSON-ready, for `--json` output and RPC answers."""
+        return {"person": self.person, "vertical": self.vertical, "item": self.item_id, "version": self.version,
+                "deleted": self.deleted, "sha256": self.content_sha256, "size": self.size, "path": self.path,
+                "metadata": self.metadata, "changed_at": _iso(self.changed_at), "created_at": _iso(self.created_at),
+                "purge_after": _iso(self.purge_after)}
+
+
+NEW, UNCHANGED, STALE = "new", "unchanged", "stale"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a change did: `new` (a version was added), `unchanged` or `stale` (nothing was)."""
+
+    outcome: str
+    version: ItemVersion | None  # the version added, else the latest one (None: a stale change of nothing)
+
+
+def check_item(vertical: str, item_id: str) -> str:
+    """The item id in its stored form (NFC, safe path); ValueError naming what is wrong."""
+    if vertical not in VERTICALS:
+        raise ValueError(f"unknown vertical {vertical!r}; expected one of {', '.join(VERTICALS)}")
+    return safe_path(item_id)
+
+
+def plan_change(latest: ItemVersion | None, digest: str | None, metadata: dict, path: str | None,
+                changed_at: datetime | None) -> str:
+    """`new`, `unchanged` or `stale`: what storing this state of an item over `latest` means."""
+    if latest is None:
+        return NEW
+    if changed_at is not None and latest.changed_at is not None and changed_at < latest.changed_at:
+        return STALE
+    if latest.content_sha256 == digest and (digest is None or (latest.metadata == metadata and latest.path == path)):
+        return UNCHANGED  # a tombstone over a tombstone is unchanged whatever it says
+    return NEW
+
 
 class Vault:
-    """One tenant's vault: a blob store plus the DB index. Tenant comes from the store handle."""
+    """One tenant's vault: a blob store plus the database index. The tenant comes from the store handle.
 
-    def __init__(self, engine: Engine, store: BlobStore) -> None:
-        self.engine, self.store, self.tenant = engine, store, store.tenant
+    `actor` names who reads through this handle: every content read and version listing is
+    recorded in the access log under that name (`relais vault access-log`).
+    """
 
-    def _latest(self, conn, person: str, vertical: str, item_id: str):
-        return conn.execute(select(t).where(and_(
-            t.c.tenant == self.tenant, t.c.person == person, t.c.vertical == vertical,
-            t.c.item_id == item_id)).order_by(t.c.version.desc()).limit(1)).first()
+    def __init__(self, engine: Engine, store: BlobStore, *, actor: str = "system",
+                 retention: timedelta | None = None) -> None:
+        """`retention`: how long tombstones stay when the tenant has no policy of its own
+        (`relais vault retention`); default RELAIS_VAULT_RETENTION_DAYS' default, 90 days."""
+        self.engine, self.store, self.tenant, self.actor = engine, store, store.tenant, actor
+        self.default_retention = retention if retention is not None else timedelta(days=90)
 
-    def _append(self, person, vertical, item_id, digest, metadata, purge_after=None) -> ItemVersion:
-        if vertical not in VERTICALS:
-            raise ValueError(f"unknown vertical {vertical!r}; expected one of {VERTICALS}")
-        item_id = safe_path(item_id)
-        with self.engine.begin() as conn:
-            last = self._latest(conn, person, vertical, item_id)
-            if last is not None and last.content_sha256 == digest and json.loads(last.metadata) == metadata:
-                return _row(last)  # unchanged: no new version
-            version = (last.version + 1) if last else 1
-            conn.execute(t.insert().values(
-                tenant=self.tenant, person=person, vertical=vertical, item_id=item_id, version=version,
-                content_sha256=digest, metadata=json.dumps(metadata, ensure_ascii=False),
-                created_at=datetime.now(timezone.utc), purge_after=purge_after))
-        return ItemVersion(self.tenant, person, vertical, item_id, version, digest, metadata, purge_after)
+    def put(self, person: str, vertical: str, item_id: str, data: bytes, metadata: dict | None = None, *,
+            path: str | None = None, changed_at: datetime | None = None) -> ItemVersion:
+        """Store `data` as the item's new version (none if unchanged); returns the item's latest version.
 
-    def put(self, person: str, vertical: str, item_id: str, data: bytes, metadata: dict | None = None) -> ItemVersion:
-        return self._append(person, vertical, item_id, self.store.put(data), metadata or {})
+        `changed_at`: when the ENT made the change; given, a change older than the latest version is
+        not applied (`plan_change`); not given, the change applies and is dated now."""
+        from . import index
 
-    def delete(self, person: str, vertical: str, item_id: str, retention: timedelta = timedelta(days=90)) -> ItemVersion:
-        """Tombstone: a new version with no content; earlier versions stay restorable until purge_after."""
-        return self._append(person, vertical, item_id, None, {},
-                            purge_after=datetime.now(timezone.utc) + retention)
+        item_id = check_item(vertical, item_id)
+        with self.engine.connect() as conn:
+            epoch = index.blob_epoch(conn, self.tenant)
+        # The upload happens outside the transaction, so puts run side by side even on SQLite.
+        digest = self.store.put(data)
+        with writer(self.engine).begin() as conn:
+            if index.guard_blobs(conn, self.tenant) != epoch and not self.store.exists(digest):
+                self.store.put(data)  # an erasure or purge removed it meanwhile: store it again
+            applied = index.append(conn, self.tenant, person, vertical, item_id, digest=digest,
+                                   metadata=metadata or {}, path=path, size=len(data),
+                                   changed_at=changed_at or _now(), check_order=changed_at is not None)
+        return applied.version  # type: ignore[return-value]
+
+    def delete(self, person: str, vertical: str, item_id: str, retention: timedelta | None = None, *,
+               changed_at: datetime | None = None) -> ItemVersion:
+        """Tombstone: a new version with no content; earlier versions stay restorable until purge_after
+        (now + `retention`, by default the tenant's policy)."""
+        from . import index
+
+        item_id = check_item(vertical, item_id)
+        with writer(self.engine).begin() as conn:
+            if retention is None:
+                retention = index.retention(conn, self.tenant, self.default_retention)
+            now = _now()
+            applied = index.append(conn, self.tenant, person, vertical, item_id, digest=None, metadata={},
+                                   path=None, size=None, changed_at=changed_at or now, purge_after=now + retention,
+                                   check_order=changed_at is not None)
+        return applied.version  # type: ignore[return-value]
 
     def versions(self, person: str, vertical: str, item_id: str) -> list[ItemVersion]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t).where(and_(
-                t.c.tenant == self.tenant, t.c.person == person, t.c.vertical == vertical,
-                t.c.item_id == safe_path(item_id))).order_by(t.c.version)).all()
-        return [_row(r) for r in rows]
+        """Every version of an item, oldest first (recorded in the access log as `versions`)."""
+        from . import index
 
-    def restore(self, person: str, vertical: str, item_id: str) -> ItemVersion:
-        """Undo a tombstone by re-publishing the last live version as a new version."""
-        live = [v for v in self.versions(person, vertical, item_id) if not v.deleted]
-        if not live:
-            raise LookupError(f"nothing to restore for {vertical}/{item_id} of {person}")
-        return self._append(person, vertical, item_id, live[-1].content_sha256, live[-1].metadata)
+        item_id = check_item(vertical, item_id)
+        with writer(self.engine).begin() as conn:
+            found = index.versions(conn, self.tenant, person, vertical, item_id)
+            index.log_access(conn, self.tenant, self.actor, "versions", person, vertical, item_id,
+                             found[-1].version if found else None)
+        return found
+
+    def restore(self, person: str, vertical: str, item_id: str, version: int | None = None) -> ItemVersion:
+        """Bring an item back: its last live version (or `version`) becomes its newest version.
+
+        An item that is live already, at that content, is left as it is. LookupError when
+        there is nothing to restore (never stored, or purged)."""
+        from . import index
+
+        item_id = check_item(vertical, item_id)
+        with writer(self.engine).begin() as conn:
+            history = index.versions(conn, self.tenant, person, vertical, item_id)
+            if version is None:
+                live = [v for v in history if not v.deleted]
+                if not live:
+                    raise LookupError(f"nothing to restore for {vertical} item of person {person}: "
+                                      + ("every version is a tombstone" if history else "no version stored (or purged)"))
+                source = live[-1]
+            else:
+                source = next((v for v in history if v.version == version), None)
+                if source is None:
+                    raise LookupError(f"{vertical} item of person {person} has no version {version} "
+                                      f"(versions: {', '.join(str(v.version) for v in history) or 'none'})")
+                if source.deleted:
+                    raise LookupError(f"version {version} of that {vertical} item is a tombstone: "
+                                      "give a version with content")
+            applied = index.append(conn, self.tenant, person, vertical, item_id, digest=source.content_sha256,
+                                   metadata=source.metadata, path=source.path, size=source.size,
+                                   # as of the state it replaces: later changes from the ENT still apply
+                                   changed_at=history[-1].changed_at)
+            index.log_access(conn, self.tenant, self.actor, "restore", person, vertical, item_id,
+                             applied.version.version)  # type: ignore[union-attr]
+        return applied.version  # type: ignore[return-value]
+
+    def version(self, person: str, vertical: str, item_id: str, version: int | None = None) -> ItemVersion | None:
+        """One version of an item (default: its latest live one), None if there is none; for `read`."""
+        from . import index
+
+        item_id = check_item(vertical, item_id)
+        with self.engine.connect() as conn:
+            history = index.versions(conn, self.tenant, person, vertical, item_id)
+        if version is None:
+            return history[-1] if history and not history[-1].deleted else None
+        return next((v for v in history if v.version == version), None)
 
     def current(self, person: str) -> list[ItemVersion]:
-        """Latest live version of each of a person's items."""
+        """Latest live version of each of a person's items (metadata only: not an access to content)."""
+        from . import index
+
         with self.engine.connect() as conn:
-            sub = select(t.c.vertical, t.c.item_id, func.max(t.c.version).label("v")).where(and_(
-                t.c.tenant == self.tenant, t.c.person == person)).group_by(t.c.vertical, t.c.item_id).subquery()
-            rows = conn.execute(select(t).join(sub, and_(
-                t.c.vertical == sub.c.vertical, t.c.item_id == sub.c.item_id, t.c.version == sub.c.v)).where(
-                t.c.tenant == self.tenant, t.c.person == person)).all()
-        return sorted((_row(r) for r in rows if r.content_sha256 is not None),
-                      key=lambda v: (v.vertical, v.item_id))
+            return index.current(conn, self.tenant, person)
+
+    def status(self) -> dict:
+        """Counts per vertical (items, tombstones, versions, bytes), blobs, persons, retention."""
+        from . import index
+
+        with self.engine.connect() as conn:
+            report = index.status(conn, self.tenant, _now())
+            days = index.retention_days(conn, self.tenant)
+        return {"tenant": self.tenant, **report,
+                "retention": {"days": self.default_retention.days if days is None else days,
+                              "policy": "default" if days is None else "tenant"}}
 
     def read(self, v: ItemVersion) -> bytes:
-        return self.store.get(v.content_sha256)
+        """The content of a version; the read is in the access log before the content is returned."""
+        from . import index
+
+        if v.tenant != self.tenant:
+            raise PermissionError(f"version of tenant {v.tenant!r} read through a vault of tenant {self.tenant!r}")
+        if v.deleted:
+            raise LookupError(f"version {v.version} of that {v.vertical} item is a tombstone: it has no content")
+        data = self.store.get(v.content_sha256)  # type: ignore[arg-type]
+        with writer(self.engine).begin() as conn:
+            index.log_access(conn, self.tenant, self.actor, "read", v.person, v.vertical, v.item_id, v.version)
+        return data
 
 
-def _row(r) -> ItemVersion:
-    return ItemVersion(r.tenant, r.person, r.vertical, r.item_id, r.version, r.content_sha256,
-                       json.loads(r.metadata), r.purge_after)
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -1,0 +1,91 @@
+"""``relais connectors …``: which connectors exist, and whether a configuration reaches its peer.
+
+Before a long export, ``relais connectors check webdav --config ent-a.yaml`` says whether the
+URL answers, the credentials are accepted and owners are listed, with the connector's own
+error otherwise (exit status 1).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from connectors.sdk import ConnectorConfig, ConnectorError, registry
+
+
+@click.group("connectors")
+def connectors() -> None:
+    """Connectors to ENTs and other sources and targets of the vault."""
+
+
+@connectors.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(as_json: bool) -> None:
+    """The connectors known: built-in, installed plugins."""
+    rows = []
+    for name in registry.names():
+        try:
+            info = registry.get(name)
+        except ConnectorError as exc:
+            rows.append({"name": name, "error": str(exc)})
+            continue
+        rows.append({"name": name, "verticals": list(info.verticals), "summary": info.summary,
+                     "export": info.exporter is not None, "import": info.importer is not None,
+                     "options": dict(info.options or {})})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        if "error" in row:
+            click.echo(f"{row['name']:<10} cannot be loaded: {row['error']}")
+            continue
+        ways = "/".join(w for w in ("export", "import") if row[w])
+        click.echo(f"{row['name']:<10} {', '.join(row['verticals']):<12} {ways:<14} {row['summary']}")
+
+
+@connectors.command()
+@click.argument("name")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="YAML or JSON configuration of the connector (see connectors/README.md).")
+@click.option("--vertical", default=None, help="For a connector handling several verticals.")
+@click.option("--owner", default=None, help="Also list this owner's items (counted, not read).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def check(name: str, config_path: Path, vertical: str | None, owner: str | None, as_json: bool) -> None:
+    """Reach the connector's peer with a configuration: list owners (and an owner's items)."""
+    report: dict = {"connector": name, "config": str(config_path), "ok": False}
+    t0 = time.monotonic()
+    try:
+        config = ConnectorConfig.from_file(config_path)
+        report["settings"] = config.describe()
+        exporter = registry.open_exporter(name, config, vertical)
+        try:
+            report["vertical"] = exporter.vertical
+            owners = exporter.owners()
+            report["owners_first_page"] = len(owners.items)
+            report["more_owners"] = owners.next_cursor is not None
+            if owner is not None:
+                files = folders = 0
+                for ref in exporter.iter_refs(owner):
+                    files += ref.kind == "file"
+                    folders += ref.kind == "folder"
+                report["owner"] = {"id": owner, "files": files, "folders": folders}
+        finally:
+            exporter.close()
+        report["ok"] = True
+    except ConnectorError as exc:
+        report["error"] = str(exc)
+    report["seconds"] = round(time.monotonic() - t0, 3)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    elif report["ok"]:
+        line = f"{name}: ok, {report['owners_first_page']}{'+' if report['more_owners'] else ''} owners"
+        if owner is not None:
+            o = report["owner"]
+            line += f"; {owner}: {o['files']} files in {o['folders']} folders"
+        click.echo(line + f" ({report['seconds']} s)")
+    else:
+        click.echo(report["error"], err=True)
+    sys.exit(0 if report["ok"] else 1)

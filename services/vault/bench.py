@@ -1,0 +1,396 @@
+"""`make bench-vault`: the contract-end export measured against the naive copy, in one run.
+
+1. A document tree is generated on disk, deterministically (cached in ``bench-data/``): by
+   default 2,000 persons, 20,000 files of 1 kB to 5 MB (log-normal sizes, about 2 GB in all),
+   some of them (``--shared``) the same document given to several persons, in folder trees
+   with accented names. A WebDAV server (wsgidav under cheroot, in its own process) serves it;
+   a moto S3 server (its own process) stands for MinIO.
+2. The floor, the naive copy: one sequential loop that GETs each file from that WebDAV server
+   and ``put_object``s it to an S3 server (minio client), no listing, hashing, manifest,
+   checkpoint nor index.
+3. Our export (``services.vault.transfer.export``) into a fresh bucket of another S3 server
+   and a fresh SQLite database: listing, verified fetches, blobs stored once, versions
+   indexed, checkpoints.
+
+   The persons are split into ``--slices`` groups and the floor and the export take turns on
+   each (floor first, then export first, and so on), so that on a shared machine both see the
+   same load; the times are summed. The export of each group is a job of its own (listing the
+   store when it starts), which costs it a little.
+4. ``verify`` of source against vault: every file downloaded again and hashed, ``lost``.
+5. The same export as a separate ``relais vault export`` process, killed with SIGKILL once half
+   the items are checkpointed, then resumed: the S3 server's request log says how many objects
+   that were already stored the resumed run PUT again (``resume_reuploaded``), and the resumed
+   vault must index exactly what the uninterrupted export did, every content present
+   (``resume_lost``).
+
+moto holds every object in memory: the floor's server is stopped before ``verify``, a fresh one
+serves the kill-and-resume phase. The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SUBJECTS = ["Mathématiques", "Français", "Histoire-Géographie", "SVT", "Anglais", "Physique-Chimie", "Arts plastiques",
+            "Éducation musicale"]
+KINDS = [("Cours", "pdf"), ("Exercices", "odt"), ("Photo", "jpg"), ("Exposé", "odp"), ("Notes", "txt")]
+MIN_SIZE, MAX_SIZE = 1_000, 5_000_000
+TENANT = "bench"
+
+
+@dataclass(frozen=True)
+class Tree:
+    root: Path
+    files: list[tuple[str, int]]  # relative path, size
+    persons: int
+    unique_bytes: int
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, size in self.files)
+
+
+def _sizes(rng: random.Random, weights: list[int], total: int) -> list[int]:
+    """Log-normal sizes clipped to [1 kB, 5 MB], one per document, scaled so that the documents'
+    sizes times ``weights`` (how many files hold each) add up to about ``total``."""
+    raw = [rng.lognormvariate(0.0, 1.6) for _ in weights]
+    scale = total / sum(x * w for x, w in zip(raw, weights))
+    sizes = []
+    for _ in range(30):  # clipping moves the sum: rescale the part that is not clipped
+        sizes = [min(MAX_SIZE, max(MIN_SIZE, int(x * scale))) for x in raw]
+        got = sum(s * w for s, w in zip(sizes, weights))
+        if abs(got - total) < total * 0.002:
+            break
+        free = sum(s * w for s, w in zip(sizes, weights) if MIN_SIZE < s < MAX_SIZE) or 1
+        scale *= 1 + (total - got) / free
+    return sizes
+
+
+def generate(base: Path, persons: int, files: int, total_mb: float, shared: float, seed: int) -> Tree:
+    """The tree, generated once per parameter set (``manifest.json`` written last marks it whole).
+
+    Each person has a few subject folders of their own; ``shared`` of the files are one of a pool
+    of documents each given to about six persons (a worksheet handed out to a class)."""
+    folder = base / f"vault-p{persons}-f{files}-m{total_mb:g}-s{shared:g}-r{seed}"
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        return Tree(folder / "tree", [tuple(f) for f in data["files"]], data["persons"], data["unique_bytes"])
+    if folder.exists():
+        shutil.rmtree(folder)
+    rng = random.Random(seed)
+    people = [f"{2600000 + n:07d}" for n in range(persons)]
+    subjects = {p: rng.sample(SUBJECTS, 3) for p in people}
+    owners = [people[n % persons] for n in range(files)]  # everyone has a file, then at random
+    owners[persons:] = [rng.choice(people) for _ in range(files - persons)]
+    shared_slots = set(rng.sample(range(files), int(files * shared)))
+    pool = max(1, len(shared_slots) // 6)  # each shared document goes to about six persons
+    planned: dict[str, int] = {}  # relative path -> document
+    unique = pool
+    for slot, owner in enumerate(owners):
+        if slot in shared_slots:
+            doc = slot % pool
+            rel = f"{owner}/Mes documents/Partagés/Fiche {doc:05d}.pdf"
+        else:
+            doc, unique = unique, unique + 1
+            kind, ext = KINDS[doc % len(KINDS)]
+            subject = subjects[owner][doc % 3] + ("/Archives" if doc % 7 == 0 else "")
+            rel = f"{owner}/Mes documents/{subject}/{kind} {doc:06d}.{ext}"
+        planned.setdefault(rel, doc)  # the same shared document twice for one person: once is enough
+    weights = [0] * unique
+    for doc in planned.values():
+        weights[doc] += 1
+    sizes = _sizes(rng, weights, int(total_mb * 1e6))
+    noise = random.Random(seed + 1).randbytes(MAX_SIZE + (1 << 20))
+    root = folder / "tree"
+    for rel, doc in planned.items():
+        head = f"relais bench document {doc}\n".encode()
+        offset = (doc * 104729) % (len(noise) - sizes[doc])
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes((head + noise[offset:offset + sizes[doc]])[:sizes[doc]])
+    listed = sorted((rel, sizes[doc]) for rel, doc in planned.items())
+    unique_bytes = sum(size for size, w in zip(sizes, weights) if w)
+    manifest.write_text(json.dumps({"persons": persons, "files": listed, "unique_bytes": unique_bytes}),
+                        encoding="utf-8")
+    return Tree(root, listed, persons, unique_bytes)
+
+
+# -- servers, each in its own process -------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start on port {port}")
+
+
+class Server:
+    def __init__(self, args: list[str], port: int, what: str, log: Path | None = None) -> None:
+        self.port, self.what, self.log = port, what, log
+        err = open(log, "ab") if log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+        _wait_port(port, self.proc, what)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def webdav_server(root: Path) -> Server:
+    port = _free_port()
+    return Server([sys.executable, "-m", "services.vault.bench", "--serve-webdav", str(root), "--port", str(port)],
+                  port, "wsgidav")
+
+
+def s3_server(log: Path | None = None) -> Server:
+    port = _free_port()
+    return Server([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, "moto", log)
+
+
+def _serve_webdav(root: Path, port: int) -> None:
+    from cheroot import wsgi
+
+    from connectors.testing import wsgidav_app
+
+    server = wsgi.Server(("127.0.0.1", port), wsgidav_app(root), numthreads=16, timeout=30)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    server.start()
+
+
+# -- the phases -----------------------------------------------------------------------------------
+
+class FloorCopy:
+    """The naive copy: GET each file, put_object it; sequential, nothing else."""
+
+    def __init__(self, dav_port: int, s3_port: int) -> None:
+        import requests
+        from minio import Minio
+
+        self.dav_port = dav_port
+        self.client = Minio(f"127.0.0.1:{s3_port}", access_key="bench", secret_key="bench-secret", secure=False)
+        self.client.make_bucket("floor")
+        self.session = requests.Session()
+
+    def copy(self, files: list[tuple[str, int]]) -> float:
+        """Seconds to copy ``files``."""
+        import urllib.parse
+
+        start = time.perf_counter()
+        for rel, _ in files:
+            body = self.session.get(f"http://127.0.0.1:{self.dav_port}/{urllib.parse.quote(rel)}").content
+            self.client.put_object("floor", rel, io.BytesIO(body), len(body))
+        return time.perf_counter() - start
+
+
+def _s3_store(port: int):
+    from services.vault.store import S3Store
+
+    return S3Store(f"127.0.0.1:{port}", "bench", "bench-secret", TENANT, secure=False)
+
+
+def _engine(path: Path):
+    from relais.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    return engine
+
+
+def _index(engine) -> dict[tuple[str, str, str], str]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return {(p, v, i): d for p, v, i, d in conn.execute(text(
+            "SELECT person, vertical, item_id, content_sha256 FROM vault_item_version WHERE tenant = :t"),
+            {"t": TENANT})}
+
+
+def _done(db: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM vault_transfer_item WHERE state = 'done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _blob_puts(log: Path, since: int = 0) -> list[str]:
+    with open(log, "rb") as f:
+        f.seek(since)
+        text = f.read().decode("utf-8", "replace")
+    return re.findall(r'"PUT /[^/ ]+/(blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64}) HTTP/1\.1" 200', text)
+
+
+def killed_and_resumed(tree: Tree, dav_port: int, work: Path, workers: int, items: int,
+                       reference: dict) -> dict:
+    """A `relais vault export` process killed with SIGKILL at mid-export, then run again."""
+    log = work / "moto-resume.log"
+    s3 = s3_server(log)
+    try:
+        db = work / "resume.db"
+        cfg = work / "source.yaml"
+        cfg.write_text(json.dumps({"url": f"http://127.0.0.1:{dav_port}/", "workers": workers}), encoding="utf-8")
+        relais = Path(sys.executable).parent / "relais"
+        cmd = [str(relais), "vault", "export", "--tenant", TENANT, "--from", "webdav", "--config", str(cfg), "--json"]
+        env = {**os.environ, "RELAIS_DATA_DIR": str(work / "var"), "RELAIS_DATABASE_URL": f"sqlite:///{db}",
+               "RELAIS_VAULT_S3_ENDPOINT": f"http://127.0.0.1:{s3.port}", "RELAIS_VAULT_S3_ACCESS_KEY": "bench",
+               "RELAIS_VAULT_S3_SECRET_KEY": "bench-secret", "RELAIS_LOG_LEVEL": "ERROR"}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while _done(db) < items // 2 and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.5)  # a PUT whose body had arrived is still stored by moto
+        killed_at = _done(db)
+        store = _s3_store(s3.port)
+        stored = set(store.list_digests())
+        offset = log.stat().st_size
+        start = time.perf_counter()
+        out = subprocess.run(cmd, env=env, capture_output=True)
+        resume_s = time.perf_counter() - start
+        if out.returncode != 0:
+            raise RuntimeError(f"the resumed export failed: {out.stderr.decode()[-2000:]}")
+        report = json.loads(out.stdout)
+        again = [k.rsplit("/", 1)[1] for k in _blob_puts(log, offset)]
+        engine = _engine(db)
+        index = _index(engine)
+        engine.dispose()
+        present = set(store.list_digests())
+        lost = sum(1 for k, d in reference.items() if index.get(k) != d or d not in present)
+        return {"resume_killed_at_items": killed_at, "resume_stored_before": len(stored),
+                "resume_uploaded": len(again), "resume_reuploaded": len(set(again) & stored),
+                "resume_s": round(resume_s, 2), "resume_runs": report["runs"], "resume_lost": lost}
+    finally:
+        s3.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--persons", type=int, default=2000)
+    p.add_argument("--files", type=int, default=20000)
+    p.add_argument("--total-mb", type=float, default=2000.0, help="logical bytes of all files, in MB")
+    p.add_argument("--shared", type=float, default=0.15, help="share of the files that are a document several persons have")
+    p.add_argument("--workers", type=int, default=8, help="the export's concurrent items")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--data", type=Path, default=Path("bench-data"), help="where the generated tree is cached")
+    p.add_argument("--slices", type=int, default=4,
+                   help="persons split in this many groups, the floor and the export taking turns on each "
+                        "(so both see the same load on a shared machine)")
+    p.add_argument("--no-resume", action="store_true", help="skip the kill-and-resume phase")
+    p.add_argument("--serve-webdav", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve_webdav:
+        _serve_webdav(args.serve_webdav, args.port)
+        return
+    if args.files < args.persons:
+        p.error("--files must be at least --persons (everyone has a file)")
+
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    from services.vault.transfer.export import export
+    from services.vault.transfer.peers import open_peer
+    from services.vault.transfer.verify import verify
+
+    t0 = time.perf_counter()
+    tree = generate(args.data, args.persons, args.files, args.total_mb, args.shared, args.seed)
+    print(f"tree: {tree.persons} persons, {len(tree.files)} files, {tree.bytes / 1e6:,.0f} MB "
+          f"({tree.unique_bytes / 1e6:,.0f} MB distinct) in {tree.root} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    dav = webdav_server(tree.root)
+    work = Path(tempfile.mkdtemp(prefix="relais-bench-vault-"))
+    people = sorted({rel.split("/", 1)[0] for rel, _ in tree.files})
+    slices = [people[i * len(people) // args.slices:(i + 1) * len(people) // args.slices] for i in range(args.slices)]
+    floor_s = export_s = 0.0
+    loads: list[float] = []
+    try:
+        floor_s3, vault_s3 = s3_server(), s3_server()
+        try:
+            floor = FloorCopy(dav.port, floor_s3.port)
+            engine = _engine(work / "export.db")
+            store = _s3_store(vault_s3.port)
+            source = open_peer("webdav", {"url": f"http://127.0.0.1:{dav.port}/", "workers": args.workers})
+            reports = []
+            for n, group in enumerate(slices):
+                members = set(group)
+                files = [f for f in tree.files if f[0].split("/", 1)[0] in members]
+                for phase in (("floor", "export") if n % 2 == 0 else ("export", "floor")):
+                    loads.append(os.getloadavg()[0])
+                    if phase == "floor":
+                        took = floor.copy(files)
+                        floor_s += took
+                    else:
+                        start = time.perf_counter()
+                        report = export(engine, store, source, persons=group, workers=args.workers, spool_dir=work)
+                        took = time.perf_counter() - start
+                        export_s += took
+                        if not report.ok:
+                            raise RuntimeError(f"the export did not complete: {report.state} {report.error} "
+                                               f"{[f.to_dict() for f in report.failures[:5]]}")
+                        reports.append(report)
+                    print(f"slice {n + 1}/{len(slices)} {phase}: {len(files)} files, "
+                          f"{sum(size for _, size in files) / 1e6:,.0f} MB in {took:.1f} s", file=sys.stderr)
+            floor_s3.stop()
+            start = time.perf_counter()
+            check = verify(engine, store, source=source, workers=args.workers, spool_dir=work)
+            verify_s = time.perf_counter() - start
+            print(f"verify: {verify_s:.1f} s, lost {check.lost}, ok {check.ok}", file=sys.stderr)
+            reference = _index(engine)
+            engine.dispose()
+        finally:
+            floor_s3.stop()
+            vault_s3.stop()
+        floor_rate = tree.bytes / 1e6 / floor_s
+        items = sum(r.items for r in reports)
+        resume = {} if args.no_resume else killed_and_resumed(tree, dav.port, work, args.workers, items, reference)
+    finally:
+        dav.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    mb_per_s = tree.bytes / 1e6 / export_s
+    result = {
+        "bench": "vault-export", "persons": tree.persons, "files": len(tree.files), "items": items,
+        "bytes": tree.bytes, "distinct_bytes": tree.unique_bytes, "workers": args.workers,
+        "export_s": round(export_s, 2), "mb_per_s": round(mb_per_s, 2),
+        "floor_s": round(floor_s, 2), "floor_mb_per_s": round(floor_rate, 2), "ratio": round(mb_per_s / floor_rate, 3),
+        "objects_stored": sum(r.this_run.uploaded for r in reports),
+        "deduplicated": sum(r.this_run.deduplicated for r in reports),
+        **resume,
+        "verify_s": round(verify_s, 2), "lost": check.lost, "verify_ok": check.ok,
+        "slices": args.slices,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, load average {sum(loads) / len(loads):.1f} while measured",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Persons' listings fetched ahead, on their own threads, so the workers never wait for one.
+
+A connector lists a person's items page by page (a WebDAV server: one folder per request),
+which takes round trips; :func:`listings_ahead` keeps the next few persons' listings under way
+while the caller works on the current one, and hands them over in order.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from connectors.sdk import ConnectorError, Exporter, ItemRef, NotFound
+
+log = logging.getLogger("relais.vault.transfer")
+
+LISTERS, AHEAD = 2, 6  # threads listing, and how many persons' listings may be under way or waiting
+
+Listing = tuple[list[ItemRef], str | None]  # the person's items, and why the listing stopped early
+
+
+def list_person(exporter: Exporter, person: str) -> Listing:
+    """Every item of ``person``; a listing that fails keeps what it got and says why.
+    A person the source does not know has nothing (no error)."""
+    refs: list[ItemRef] = []
+    try:
+        for ref in exporter.iter_refs(person):
+            refs.append(ref)
+    except NotFound:
+        log.info("person %s has no %s at %s", person, exporter.vertical, exporter.connector)
+    except ConnectorError as exc:
+        return refs, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a connector choking on garbage must not stop the others
+        return refs, f"{exporter.connector}: cannot list: {type(exc).__name__}: {exc}"
+    return refs, None
+
+
+def listings_ahead(exporter: Exporter, persons: Iterable[str], *, skip: Callable[[str], bool] = lambda p: False,
+                   listers: int = LISTERS, ahead: int = AHEAD) -> Iterator[tuple[str, Future]]:
+    """``(person, future of their Listing)`` in the order of ``persons``, the next ones being listed
+    meanwhile; persons for which ``skip`` is true are not listed. An error iterating ``persons``
+    (the source's list of owners) is raised when reached."""
+    it = iter(persons)
+    queued: deque[tuple[str, Future]] = deque()
+    with ThreadPoolExecutor(max_workers=listers, thread_name_prefix="vault-list") as pool:
+        try:
+            exhausted = False
+            while True:
+                while not exhausted and len(queued) < ahead:
+                    person = next(it, None)
+                    if person is None:
+                        exhausted = True
+                    elif not skip(person):
+                        queued.append((person, pool.submit(list_person, exporter, person)))
+                if not queued:
+                    return
+                yield queued.popleft()
+        finally:
+            for _, fut in queued:
+                fut.cancel()
