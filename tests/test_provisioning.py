@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from relais.bus import contracts
+from relais.bus.outbox import read_events
 from relais.bus.tables import outbox
 from relais.db import writer
 from services.directory.importer import DirectoryImporter, ImportOptions
@@ -89,8 +90,7 @@ class World:
 
     def events(self, type_):
         with self.engine.connect() as conn:
-            return [orjson.loads(b) for (b,) in conn.execute(select(outbox.c.body).where(outbox.c.type == type_)
-                                                             .order_by(outbox.c.seq))]
+            return read_events(conn, type_)  # a full evaluation packs its events, many to a row
 
     def run(self, fn, *args, **ctx):
         with writer(self.engine).begin() as conn:
@@ -215,6 +215,22 @@ def test_bad_rules_change_nothing(world, bad, message):
     assert (world.grants(), len(world.events("provisioning.grant.created"))) == before
     with world.engine.connect() as conn:
         assert [r.id for r in h.ruleset(conn).rules] == ["maths-6a", "atlas-6e", "dico-teachers"]
+
+
+def test_a_class_no_account_is_in_is_found_by_the_workers_and_changes_nothing(world, monkeypatch):
+    """Classes are checked while worker processes read the accounts; the error rolls everything back."""
+    monkeypatch.setattr(h, "CHUNK", 2)
+    monkeypatch.setattr(h, "PARALLEL_FROM", 1)  # worker processes, and the pool index dropped then rebuilt
+    world.load()
+    before = (world.grants(), len(world.events("provisioning.grant.created")))
+    six_z = {"id": "x", "resource": "ark:/49591/dico", "structures": [UAI], "classes": ["6Z", "6A"]}
+    with pytest.raises(RuleError, match="rule x: class '6Z' is not in " + UAI) as caught:
+        world.load(catalogue=None, rules={**RULES, "rules": RULES["rules"] + [six_z]})
+    assert "6A" not in str(caught.value)  # a class some account is in is found, whichever worker read it
+    assert (world.grants(), len(world.events("provisioning.grant.created"))) == before
+    from sqlalchemy import inspect
+
+    assert "ix_prov_grant_pool" in {i["name"] for i in inspect(world.engine).get_indexes("prov_grant")}
 
 
 def test_bad_catalogues_change_nothing(world):

@@ -11,17 +11,25 @@ from typing import Any
 _state: dict[str, Any] = {}
 
 
-def start_worker(url: str, ctx, resources, rules, uai_of) -> None:
-    """The configuration comes from the writer: it may have stored it in its transaction, not committed yet."""
+def start_worker(url: str, ctx, resources, rules, uai_of, codes: bool) -> None:
+    """The configuration comes from the writer: it may have stored it in its transaction, not committed yet.
+
+    `codes`: note the class and group codes of the accounts read (`rules.CodesSeen`).
+    """
     from relais.db import make_engine
 
-    _state.update(engine=make_engine(url), ctx=ctx, resources=resources, rules=rules, uai_of=uai_of, memo={})
+    _state.update(engine=make_engine(url), ctx=ctx, resources=resources, rules=rules, uai_of=uai_of, memo={},
+                  codes=codes)
 
 
-def prepare_chunk(jointures: list[str]) -> list:
+def prepare_chunk(jointures: list[str]) -> tuple[list, Any]:
+    """(the chunk's `handlers.Prepared` list, its `rules.CodesSeen` or None)."""
     from . import handlers
+    from .rules import CodesSeen
 
     s = _state
+    seen = CodesSeen(s["rules"]) if s["codes"] else None
     with s["engine"].connect() as conn:
-        return handlers.prepare(conn, jointures, s["ctx"], resources=s["resources"], rules=s["rules"],
-                                uai_of=s["uai_of"], memo=s["memo"], span=True)
+        prepared = handlers.prepare(conn, jointures, s["ctx"], resources=s["resources"], rules=s["rules"],
+                                    uai_of=s["uai_of"], memo=s["memo"], span=True, codes=seen)
+    return prepared, seen

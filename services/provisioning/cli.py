@@ -385,4 +385,7 @@ def serve_api(ctx: Context, host: str, port: int, threads: bool) -> None:
     from .web import make_app
 
     click.echo(f"provisioning API on http://{host}:{port}/ (token endpoint /oauth/token)", err=True)
-    run_simple(host, port, make_app(ctx.engine), threaded=threads, use_reloader=False)
+    from relais.ops.server import PathOnlyRequestHandler  # no query strings (filters name people) in logs
+
+    run_simple(host, port, make_app(ctx.engine), threaded=threads, use_reloader=False,
+               request_handler=PathOnlyRequestHandler)

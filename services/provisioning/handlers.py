@@ -29,7 +29,7 @@ from relais.db import bulk_delete, bulk_insert
 from . import tables as t
 from .catalogue import CatalogueError, Resource, parse_catalogue
 from .model import Held, Key, Member, Plan, plan, wanted
-from .rules import RuleError, RuleSet, check_references, parse_rules
+from .rules import CodesSeen, RuleError, RuleSet, check_codes, check_references, parse_rules
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +92,14 @@ class Context:
         self.correlation_id = new_event_id()
         return self.correlation_id
 
-    def flush(self, conn: Connection) -> int:
+    def flush(self, conn: Connection, *, packed: bool = False) -> int:
+        """Write the events made so far to the outbox (`packed`: many to a row, for the full evaluation)."""
         if self.validate_events:
             from relais.bus import contracts
 
             for _id, _type, body in self.outgoing:
                 contracts.validate_event(orjson.loads(body))
-        n = add_serialized(conn, self.outgoing) if self.outgoing else 0
+        n = add_serialized(conn, self.outgoing, packed=packed) if self.outgoing else 0
         self.outgoing = []
         return n
 
@@ -274,22 +275,21 @@ def _quota_problems(conn: Connection, resources: dict[str, Resource]) -> list[st
 
 
 def load_rules(conn: Connection, document: dict[str, Any], ctx: Context) -> dict[str, int]:
-    """Check and store a rule set, then re-evaluate every account. All or nothing."""
-    t0 = time.perf_counter()
+    """Check and store a rule set, then re-evaluate every account. All or nothing.
+
+    Classes and groups named by the rules are looked for while the evaluation
+    reads every account (a million records need not be read twice); a rule
+    naming one that no account is in raises `RuleError` after the
+    evaluation, and the caller's transaction, rolled back, leaves nothing of it.
+    """
     rules = parse_rules(document)
     structures = {u for (u,) in conn.execute(select(t.structure.c.uai)) if u}
-    uai_of = uai_map(conn)
-    classes: dict[str, set[str]] = {}
-    groups: dict[str, set[str]] = {}
-    for (data,) in conn.execute(select(t.person.c.data)):
-        for m in orjson.loads(data).get("memberships") or ():
-            if m["kind"] in ("class", "group"):
-                uai = uai_of.get(m.get("structure"), m.get("structure"))
-                (classes if m["kind"] == "class" else groups).setdefault(uai, set()).add(m["code"])
-    check_references(rules, catalogue(conn), structures, classes, groups)
-    log.info("rules: %d checked against the directory in %.1f s", len(rules.rules), time.perf_counter() - t0)
+    check_references(rules, catalogue(conn), structures)
     _store_config(conn, "rules", document)
-    return evaluate_all(conn, ctx)
+    seen = CodesSeen(rules)
+    counts = evaluate_all(conn, ctx, codes=seen)
+    check_codes(rules, structures, seen)
+    return counts
 
 
 # -- reconciling grants ---------------------------------------------------------------
@@ -403,16 +403,19 @@ class Prepared(NamedTuple):
 
 def prepare(conn: Connection, jointures: Sequence[str], ctx: Context, *, resources: dict[str, Resource],
             rules: RuleSet, uai_of: dict[str, str], memo: dict[tuple, dict[Key, str]] | None = None,
-            span: bool = False) -> list[Prepared]:
+            span: bool = False, codes: CodesSeen | None = None) -> list[Prepared]:
     """Read these accounts (sorted) and their grants, and work out what to change. Reads only.
 
     `span`: the accounts are every account of the projection and of the grants
     between the first and the last of them (a chunk of `evaluate_all`), read by
     range instead of by key. Accounts with nothing to change are left out.
+    `codes`: notes the class and group codes of the accounts read.
     """
     memo = {} if memo is None else memo
     bounds = (jointures[0], jointures[-1]) if span else None
     found = members(conn, jointures, uai_of, bounds)
+    if codes is not None:
+        codes.note(found.values())
     held = _held(conn, jointures, bounds)
     refusals = _refusals_of(conn, jointures, bounds)
     out = []
@@ -438,10 +441,12 @@ def prepare(conn: Connection, jointures: Sequence[str], ctx: Context, *, resourc
     return out
 
 
-def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _Pools, rules: RuleSet) -> set[Key]:
+def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _Pools, rules: RuleSet,
+          *, packed: bool = False) -> set[Key]:
     """Write prepared reconciliations: grants within quotas, revocations, history, events.
 
-    Returns the licence pools where seats were freed.
+    Returns the licence pools where seats were freed. `packed`: the events
+    share outbox rows (`relais.bus.outbox.add_serialized`).
     """
     grants, history, refused, cleared = [], [], {}, []
     freed_pools: set[Key] = set()
@@ -463,8 +468,8 @@ def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _
             history.append((stamp, j, res, uai, "granted", cause))
             counts["granted"] += 1
             outgoing.append((event_id, "provisioning.grant.created", body))
-        # A refusal stands only while the rules still call for the grant.
-        cleared.extend((j, *key) for key in stale)
+        if stale:  # a refusal stands only while the rules still call for the grant
+            cleared.extend((j, *key) for key in stale)
         if p is None:
             continue
         for key, cause in sorted(p.revoke.items()):
@@ -499,7 +504,7 @@ def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _
     bulk_insert(conn, t.history.name, ("at", "person", "resource", "structure", "action", "cause"), history)
     for key, people in sorted(refused.items()):
         _note_refusals(conn, key, people, pools, rules, ctx)
-    ctx.flush(conn)
+    ctx.flush(conn, packed=packed)
     return freed_pools
 
 
@@ -572,7 +577,8 @@ def _note_refusals(conn: Connection, key: Key, people: list[str], pools: _Pools,
         "held": pools.held(key), "refused": new, "reason": reason, "managers": managers})
 
 
-def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None) -> dict[str, int]:
+def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None,
+                 codes: CodesSeen | None = None) -> dict[str, int]:
     """Reconcile every account of the projection, and every account holding a grant.
 
     Chunks of accounts are prepared (read, rules applied, events built) by
@@ -583,7 +589,8 @@ def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None) 
     transaction must not have changed the projection, grants or refusals
     before calling this; the catalogue and rules it just stored are handed to
     the workers. `workers`: 0 prepares here (default: 2 to 4 for a large
-    database on disk, else 0).
+    database on disk, else 0). `codes`: filled with the class and group codes
+    of every account read.
     """
     t0 = time.perf_counter()
     shared = unit_of_work(conn)
@@ -605,12 +612,13 @@ def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None) 
     if rebuild:
         pool_index.drop(conn)
     if workers == 0:
-        prepared = (prepare(conn, c, ctx, resources=resources, rules=rules, uai_of=uai_of, memo=memo, span=True)
-                    for c in chunks)
+        prepared = (prepare(conn, c, ctx, resources=resources, rules=rules, uai_of=uai_of, memo=memo, span=True,
+                            codes=codes) for c in chunks)
         for chunk, done in zip(chunks, prepared):
-            _reoffer(conn, apply(conn, done, ctx, pools, rules), set(chunk), ctx, resources, rules, uai_of, pools, memo)
+            _reoffer(conn, apply(conn, done, ctx, pools, rules, packed=True), set(chunk), ctx, resources, rules,
+                     uai_of, pools, memo)
     else:
-        _evaluate_in_worker(conn, ctx, chunks, workers, resources, rules, uai_of, pools, memo)
+        _evaluate_in_worker(conn, ctx, chunks, workers, resources, rules, uai_of, pools, memo, codes)
     log.info("evaluation: %d accounts written (%d workers) in %.1f s", len(everyone), workers, time.perf_counter() - t0)
     if rebuild:
         pool_index.create(conn)
@@ -620,22 +628,26 @@ def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None) 
 
 def _evaluate_in_worker(conn: Connection, ctx: Context, chunks: list[list[str]], workers: int,
                         resources: dict[str, Resource], rules: RuleSet, uai_of: dict[str, str], pools: _Pools,
-                        memo: dict) -> None:
+                        memo: dict, codes: CodesSeen | None) -> None:
     import multiprocessing
 
     from ._evaluation import prepare_chunk, start_worker
 
     mp = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
     url = conn.engine.url.render_as_string(hide_password=False)
-    with mp.Pool(workers, initializer=start_worker, initargs=(url, ctx.for_worker(), resources, rules, uai_of)) as pool:
+    with mp.Pool(workers, initializer=start_worker,
+                 initargs=(url, ctx.for_worker(), resources, rules, uai_of, codes is not None)) as pool:
         pending: list = []
         for chunk in chunks[:AHEAD]:
             pending.append(pool.apply_async(prepare_chunk, (chunk,)))
         for n, chunk in enumerate(chunks):
-            done = pending.pop(0).get()
+            done, seen = pending.pop(0).get()
+            if codes is not None:
+                codes.merge(seen)
             if n + AHEAD < len(chunks):
                 pending.append(pool.apply_async(prepare_chunk, (chunks[n + AHEAD],)))
-            _reoffer(conn, apply(conn, done, ctx, pools, rules), set(chunk), ctx, resources, rules, uai_of, pools, memo)
+            _reoffer(conn, apply(conn, done, ctx, pools, rules, packed=True), set(chunk), ctx, resources, rules,
+                     uai_of, pools, memo)
 
 
 def sweep_departures(conn: Connection, ctx: Context) -> dict[str, int]:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 Key = tuple[str, str]  # (resource id, structure UAI)
 
 
+_NONE: frozenset = frozenset()
+
+
 @dataclass(slots=True)  # not frozen: a full evaluation builds a million, and frozen fields cost 5x to set
 class Member:
     jointure: str
@@ -44,28 +47,41 @@ class Member:
     @classmethod
     def from_record(cls, record: Mapping[str, Any], uai_of: Mapping[str, str]) -> "Member":
         """From a directory Person record (contracts: Person); `uai_of`: structure jointure -> UAI."""
-        get = uai_of.get  # a full evaluation calls this a million times: locals, no helper calls
-        structures, classes, groups, subjects, functions = set(), set(), set(), set(), set()
-        for m in record.get("memberships") or ():
-            kind, s = m["kind"], m.get("structure")
-            if s:
-                s = get(s, s)
-            if kind == "structure":
+        # A full evaluation calls this a million times: locals, lists, and one shared empty set.
+        get = uai_of.get
+        structures = classes = groups = subjects = functions = _NONE
+        memberships = record.get("memberships")
+        if memberships:
+            st: list[str] = []
+            cl: list[tuple[str, str]] = []
+            gr: list[tuple[str, str]] = []
+            su: list[tuple[str, str]] = []
+            fu: list[tuple[str, str]] = []
+            for m in memberships:
+                kind, s = m["kind"], m.get("structure")
                 if s:
-                    structures.add(s)
-            elif kind == "class":
-                classes.add((s, m["code"]))
-            elif kind == "group":
-                groups.add((s, m["code"]))
-            elif kind == "teaching":
-                subjects.add((s, m["subject"]))
-            elif kind == "function":
-                functions.add((s, m["code"]))
+                    s = get(s, s)
+                if kind == "structure":
+                    if s:
+                        st.append(s)
+                elif kind == "class":
+                    cl.append((s, m["code"]))
+                elif kind == "group":
+                    gr.append((s, m["code"]))
+                elif kind == "teaching":
+                    su.append((s, m["subject"]))
+                elif kind == "function":
+                    fu.append((s, m["code"]))
+            structures = frozenset(st) if st else _NONE
+            classes = frozenset(cl) if cl else _NONE
+            groups = frozenset(gr) if gr else _NONE
+            subjects = frozenset(su) if su else _NONE
+            functions = frozenset(fu) if fu else _NONE
+        profiles = record.get("profiles")
         return cls(
             jointure=record["jointure"], category=record["category"],
-            profiles=frozenset(record.get("profiles") or ()), mef=record.get("mef"),
-            structures=frozenset(structures), classes=frozenset(classes), groups=frozenset(groups),
-            subjects=frozenset(subjects), functions=frozenset(functions),
+            profiles=frozenset(profiles) if profiles else _NONE, mef=record.get("mef"),
+            structures=structures, classes=classes, groups=groups, subjects=subjects, functions=functions,
             last_name=record.get("last_name"), first_name=record.get("first_name"), email=record.get("email"),
         )
 

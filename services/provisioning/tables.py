@@ -1,4 +1,5 @@
-"""The provisioning service's tables (migrations 0003_provisioning, 0004_prov_tokens, 0005_scim, 0008_gar_feed)."""
+"""The provisioning service's tables (migrations 0003_provisioning, 0004_prov_tokens, 0005_scim, 0008_gar_feed,
+0013_grant_without_rowid)."""
 
 from sqlalchemy import (
     BigInteger,
@@ -51,6 +52,7 @@ grant = Table(
     Column("granted_at", DateTime(timezone=True), nullable=False),
     Column("revoke_after", DateTime(timezone=True)),  # a departure's grace period runs
     Index("ix_prov_grant_pool", "resource", "structure"),
+    sqlite_with_rowid=False,  # one b-tree instead of a row plus its key index (migration 0013)
 )
 history = Table(  # every grant, revocation and refusal with its cause: "why does this pupil have this?"
     "prov_history", metadata,

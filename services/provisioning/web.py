@@ -5,7 +5,7 @@
 | `POST /oauth/token` | client credentials grant (RFC 6749 §4.4): HTTP Basic or form client authentication |
 | `/ims/oneroster/rostering/v1p2/…` | OneRoster 1.2 rostering (`oneroster` scope) |
 | `/scim/v2/…` | SCIM 2.0 service provider (`scim` scope) |
-| `GET /healthz` | liveness: the database answers |
+| `GET /healthz`, `GET /readyz` | liveness; readiness: the database answers (relais/ops: 503 naming what is down) |
 
 Every API call needs `Authorization: Bearer <token>`; the app behind the
 token sees only what `apps.entitled` gives it. `make_app(engine)` returns the
@@ -24,11 +24,13 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from relais.db import writer
+from relais.ops.health import database_check
+from relais.ops.server import OpsApp, mount
 
 from . import apps
 
@@ -125,10 +127,6 @@ def make_app(engine: Engine) -> Callable:
         path = request.path.rstrip("/") or "/"
         if path == "/oauth/token":
             return token_endpoint(request, engine)
-        if path == "/healthz":
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return json_response({"status": "ok"})
         for prefix, (scope, handler) in MOUNTS.items():
             if path == prefix or path.startswith(prefix + "/"):
                 token = _bearer(request)
@@ -154,7 +152,8 @@ def make_app(engine: Engine) -> Callable:
             return json_response({"error": "server_error", "error_description": "internal error (see the logs)"},
                                  500)
 
-    return application
+    ops = OpsApp("provisioning", {"database": database_check(engine.url.render_as_string(hide_password=False))})
+    return mount(application, ops)
 
 
 def application(environ: dict, start_response: Callable) -> Any:
