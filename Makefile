@@ -5,14 +5,21 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 BENCH_PERSONS ?= 1000000
 BENCH_EVENTS  ?= 100000
+VAULT_PERSONS ?= 2000
+VAULT_FILES   ?= 20000
+VAULT_MB      ?= 2000
+SSO_PERSONS   ?= 100000
+SSO_LOGINS    ?= 2000
 
-.PHONY: help venv services test test-fast demo bench-directory bench-provisioning clean
+.PHONY: help venv services test test-fast demo bench-directory bench-provisioning bench-vault bench-sso clean
 
 help:
 	@echo "make demo             import the sample academy end to end and show a summary"
 	@echo "make test             run the whole test suite (starts RabbitMQ/PostgreSQL if needed)"
 	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS)); prints one JSON line last"
 	@echo "make bench-provisioning  rules, event stream and GAR export (BENCH_PERSONS, BENCH_EVENTS); JSON line last"
+	@echo "make bench-vault      contract-end export WebDAV -> S3 vs the naive copy, kill and resume, verify (VAULT_PERSONS, VAULT_FILES, VAULT_MB); JSON line last"
+	@echo "make bench-sso        federated logins: SAML ACS, matching, session, CAS ticket and validation, vs bare python3-saml (SSO_PERSONS, SSO_LOGINS; SSO_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); JSON line last"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +44,12 @@ bench-directory: venv services
 
 bench-provisioning: venv services
 	$(PY) -m services.provisioning.bench --persons $(BENCH_PERSONS) --events $(BENCH_EVENTS)
+
+bench-vault: venv
+	$(PY) -m services.vault.bench --persons $(VAULT_PERSONS) --files $(VAULT_FILES) --total-mb $(VAULT_MB)
+
+bench-sso: venv services
+	$(PY) -m services.sso.bench --persons $(SSO_PERSONS) --logins $(SSO_LOGINS) $(if $(SSO_DATABASE_URL),--database-url $(SSO_DATABASE_URL))
 
 clean:
 	rm -rf var bench-data .pytest_cache

@@ -39,10 +39,15 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """Relais: directory, SSO, provisioning and vault beside an ENT.
 
     Configuration comes from RELAIS_DATA_DIR, RELAIS_DATABASE_URL, RELAIS_AMQP_URI
-    and RELAIS_TENANT (see README).
+    and RELAIS_TENANT (see README). Logs go to stderr as RELAIS_LOG_FORMAT says
+    (text on a terminal, JSON otherwise).
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from relais.ops.logs import LogConfigError, configure_logging
+
+    try:
+        configure_logging(ctx.invoked_subcommand or "relais", level=logging.INFO if verbose else logging.WARNING)
+    except LogConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     ctx.obj = Context()
 
 
@@ -50,12 +55,19 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @pass_ctx
 def config(ctx: Context) -> None:
     """Show the configuration in force (passwords hidden)."""
+    from services.vault.settings import VaultConfigError, VaultSettings
+
     s = ctx.settings
+    try:
+        vault = VaultSettings.from_env(settings=s).describe()  # no secret key in it
+    except VaultConfigError as exc:
+        vault = {"error": str(exc)}
     click.echo(json.dumps({
         "data_dir": str(s.data_dir),
         "database_url": redact_url(s.database_url),
         "amqp_uri": redact_url(s.amqp_uri),
         "tenant": s.tenant,
+        "vault": vault,
     }, indent=2))
 
 
@@ -68,9 +80,9 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(ctx: Context) -> None:
     """Apply every pending migration (also done automatically on use)."""
-    from relais.db import current_revision
+    from relais.db import current_revisions
 
-    click.echo(f"database at revision {current_revision(ctx.engine)}")
+    click.echo(f"database at revision {', '.join(current_revisions(ctx.engine))}")
 
 
 @main.group()
@@ -120,17 +132,72 @@ def relay_now(ctx: Context, progress=None) -> tuple[int, int, str | None]:
         return sent, pending_count(conn), error
 
 
-# The directory answers RPC under nameko; provisioning consumes events with its own loop.
-SERVICE_MODULES = {"directory": "relais.serve", "provisioning": "services.provisioning.service"}
+# Services and how each runs are listed in relais/serve.py (SERVICES), which imports nothing heavy.
+from relais.serve import SERVICES  # noqa: E402
 
 
 @main.command()
-@click.argument("service", type=click.Choice(sorted(SERVICE_MODULES)))
+@click.argument("service", type=click.Choice(sorted(SERVICES)))
 def serve(service: str) -> None:
-    """Run a service until SIGTERM."""
-    module = SERVICE_MODULES[service]
-    args = [service] if module == "relais.serve" else []
-    os.execv(sys.executable, [sys.executable, "-m", module, *args])
+    """Run a service in the foreground until SIGTERM, with /healthz, /readyz and /metrics on RELAIS_OPS_PORT.
+
+    A fresh interpreter runs it (`python -m relais.serve SERVICE`): nameko
+    services need eventlet to patch the standard library before anything else loads.
+    """
+    os.execv(sys.executable, [sys.executable, "-m", "relais.serve", service])
+
+
+@main.command()
+@click.argument("service", type=click.Choice(sorted(SERVICES)))
+@click.option("--host", default=None, help="Where the service's ops endpoints listen "
+              "[default: RELAIS_OPS_HOST unless it listens on every address, else 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Its ops port [default: RELAIS_OPS_PORT, else 9100].")
+@click.option("--live", is_flag=True, help="Ask /healthz (liveness) instead of /readyz (readiness).")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the endpoint's JSON answer.")
+def health(service: str, host: str | None, port: int | None, live: bool, timeout: float, as_json: bool) -> None:
+    """Exit 0 when SERVICE answers ready (for container health checks), 1 otherwise, saying what is down."""
+    from relais.ops.health import probe
+    from relais.ops.server import OpsConfigError, ops_address
+
+    if port is None or host is None:
+        try:
+            env_host, env_port = ops_address()
+        except OpsConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        port = env_port if port is None else port
+        host = host or (env_host if env_host not in ("0.0.0.0", "::", "") else "127.0.0.1")
+    ok, body, message = probe(service, host, port, live=live, timeout=timeout)
+    if as_json:
+        click.echo(json.dumps(body if body is not None else {"service": service, "error": message}))
+    else:
+        click.echo(message, err=not ok)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--ops", "ops", multiple=True, metavar="SERVICE=URL",
+              help="A service's ops endpoint, e.g. provisioning=http://10.0.0.5:9100 (repeat; "
+                   "default RELAIS_OPS_ENDPOINTS, comma-separated).")
+@click.option("--rabbitmq-api", envvar="RELAIS_RABBITMQ_API", default="http://guest:guest@127.0.0.1:15672",
+              show_default=True, help="RabbitMQ's management API [env RELAIS_RABBITMQ_API].")
+@click.option("--timeout", type=float, default=3.0, show_default=True, help="Seconds to wait for each answer.")
+@click.option("--json", "as_json", is_flag=True, help="The whole report as JSON, for scripts.")
+@pass_ctx
+def status(ctx: Context, ops: tuple[str, ...], rabbitmq_api: str, timeout: float, as_json: bool) -> None:
+    """The state of the running stack: services up, queue depths, dead letters, outbox backlog, last import.
+
+    Exit status 1 when something is unhealthy (each problem is listed with what to do).
+    """
+    from relais.ops.status import StatusConfigError, gather, parse_endpoints, render_text
+
+    try:
+        endpoints = parse_endpoints(ops)
+    except StatusConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    report = gather(ctx.settings, rabbitmq_api=rabbitmq_api, ops=endpoints, timeout=timeout)
+    click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else render_text(report))
+    sys.exit(0 if report["healthy"] else 1)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -149,10 +216,14 @@ def _register() -> None:
     from services.directory.cli import directory
     from services.provisioning.cli import provisioning
     from services.sso.cli import sso
+    from services.vault.cli import vault
+    from connectors.cli import connectors
 
     main.add_command(directory)
     main.add_command(provisioning)
     main.add_command(sso)
+    main.add_command(vault)
+    main.add_command(connectors)
 
 
 _register()

@@ -7,7 +7,7 @@ functions serve the RPC entrypoint, the command line and tests.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, bindparam, select
 
 import orjson
 
@@ -16,23 +16,43 @@ from .model import search_key
 
 p, m, s = tables.person, tables.membership, tables.structure
 
+# What logins ask (the sso matches and describes every login with these): built once, since building and
+# keying a statement costs more than SQLite takes to run it.
+_PERSON = select(p.c.data).where(p.c.jointure == bindparam("b_jointure"))
+_STRUCTURE_KEY = (s.c.jointure == bindparam("b_key")) | (s.c.uai == bindparam("b_uai"))
+_STRUCTURE = select(s.c.data).where(_STRUCTURE_KEY).order_by(s.c.jointure)
+_STRUCTURE_JOINTURES = select(s.c.jointure).where(_STRUCTURE_KEY)
+_PUPILS = (select(p.c.data)
+           .where(p.c.category == "Eleve", p.c.struct_rattach_id == bindparam("b_id"),
+                  p.c.structure.in_(bindparam("b_structures", expanding=True)))
+           .order_by(p.c.jointure))
+_NAMED_AMONG = (select(p.c.data)
+                .where(p.c.jointure.in_(bindparam("b_jointures", expanding=True)),
+                       p.c.last_key == bindparam("b_last"), p.c.first_key == bindparam("b_first"))
+                .order_by(p.c.jointure))
+_CHILDREN = (select(p.c.data)
+             .where(p.c.jointure.in_(select(m.c.person).where(m.c.kind == "relative",
+                                                               m.c.other == bindparam("b_relative"))))
+             .order_by(p.c.jointure))
+
 
 def _records(conn: Connection, where) -> list[dict]:
-    rows = conn.execute(select(p.c.data).where(where).order_by(p.c.jointure)).all()
+    return _loaded(conn.execute(select(p.c.data).where(where).order_by(p.c.jointure)))
+
+
+def _loaded(rows) -> list[dict]:
     return [orjson.loads(r.data)["record"] for r in rows]
 
 
 def _structure_jointures(conn: Connection, structure: str) -> list[str]:
     """A structure named by jointure or by UAI (case-insensitive) -> its jointure(s)."""
-    rows = conn.execute(
-        select(s.c.jointure).where((s.c.jointure == structure) | (s.c.uai == structure.upper()))
-    ).all()
+    rows = conn.execute(_STRUCTURE_JOINTURES, {"b_key": structure, "b_uai": structure.upper()}).all()
     return [r.jointure for r in rows] or [structure]
 
 
 def person(conn: Connection, jointure: str) -> dict | None:
     """A person by jointure (the AAF join key), with raw attributes under `attributes`."""
-    row = conn.execute(select(p.c.data).where(p.c.jointure == jointure)).first()
+    row = conn.execute(_PERSON, {"b_jointure": jointure}).first()
     if row is None:
         return None
     data = orjson.loads(row.data)
@@ -42,8 +62,7 @@ def person(conn: Connection, jointure: str) -> dict | None:
 def pupils_by_attachment(conn: Connection, struct_rattach_id: str, uai: str) -> list[dict]:
     """Pupils by SIECLE id (`ENTEleveStructRattachId`) within the structure of that UAI."""
     structures = _structure_jointures(conn, uai)
-    return _records(conn, and_(p.c.category == "Eleve", p.c.struct_rattach_id == struct_rattach_id,
-                               p.c.structure.in_(structures)))
+    return _loaded(conn.execute(_PUPILS, {"b_id": struct_rattach_id, "b_structures": structures}))
 
 
 def parents_of_pupil(conn: Connection, pupil_struct_rattach_id: str, uai: str, last_name: str,
@@ -53,8 +72,8 @@ def parents_of_pupil(conn: Connection, pupil_struct_rattach_id: str, uai: str, l
     relatives = {mm["person"] for pu in pupils for mm in pu["memberships"] if mm["kind"] == "relative"}
     if not relatives:
         return []
-    return _records(conn, and_(p.c.jointure.in_(relatives), p.c.last_key == search_key(last_name),
-                               p.c.first_key == search_key(first_name)))
+    return _loaded(conn.execute(_NAMED_AMONG, {"b_jointures": sorted(relatives), "b_last": search_key(last_name),
+                                               "b_first": search_key(first_name)}))
 
 
 def by_ine(conn: Connection, ine: str) -> list[dict]:
@@ -91,8 +110,7 @@ def members(conn: Connection, structure: str, *, class_code: str | None = None,
 
 def children(conn: Connection, relative: str) -> list[dict]:
     """Pupils that name this person as a relative."""
-    jointures = select(m.c.person).where(m.c.kind == "relative", m.c.other == relative)
-    return _records(conn, p.c.jointure.in_(jointures))
+    return _loaded(conn.execute(_CHILDREN, {"b_relative": relative}))
 
 
 def legal_guardians(conn: Connection, pupil: str) -> list[dict]:
@@ -103,9 +121,7 @@ def legal_guardians(conn: Connection, pupil: str) -> list[dict]:
 
 def structure(conn: Connection, key: str) -> dict | None:
     """A structure by jointure or UAI."""
-    row = conn.execute(
-        select(s.c.data).where((s.c.jointure == key) | (s.c.uai == key.upper())).order_by(s.c.jointure)
-    ).first()
+    row = conn.execute(_STRUCTURE, {"b_key": key, "b_uai": key.upper()}).first()
     return orjson.loads(row.data)["record"] if row else None
 
 

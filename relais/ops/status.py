@@ -1,0 +1,307 @@
+"""`relais status`: the state of a running stack, read from the broker, the database and the services.
+
+What it reads, and from where:
+
+- queue depths: RabbitMQ's management API (`RELAIS_RABBITMQ_API`, default
+  `http://guest:guest@127.0.0.1:15672`) for the vhost of `RELAIS_AMQP_URI`;
+  when the API does not answer, passive queue declares over AMQP (same numbers,
+  without unacknowledged counts), and the report says so;
+- services up: the `/readyz` of each ops endpoint given (`--ops SERVICE=URL` or
+  `RELAIS_OPS_ENDPOINTS`), else the consumers on the queue a service consumes
+  (`rpc-directory`, `relais.q.provisioning`, `rpc-vault`);
+- the outbox backlog and the last directory import: the database of `RELAIS_DATABASE_URL`.
+
+`gather` does the reading; `judge` (no I/O) says what is wrong. The stack is
+unhealthy when a service given by its ops endpoint is down or not ready, when
+messages were dead-lettered, when a consumer queue holds messages and nobody
+consumes it, when the broker or the database cannot be reached, or when the
+last directory import failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from relais.config import Settings, redact_url
+
+from .logs import describe_error
+
+DEFAULT_RABBITMQ_API = "http://guest:guest@127.0.0.1:15672"
+TIMEOUT = 3.0
+
+# The queue whose consumers show a service is running (None: an HTTP service, seen only by its ops port).
+SERVICE_QUEUES: dict[str, str | None] = {
+    "directory": "rpc-directory",  # nameko RPC
+    "provisioning": "relais.q.provisioning",
+    "sso": None,
+    "vault": "rpc-vault",  # nameko RPC
+}
+
+
+class StatusConfigError(ValueError):
+    """An ops endpoint list we cannot read."""
+
+
+def parse_endpoints(values: list[str] | tuple[str, ...], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`SERVICE=URL` items (from `--ops`, else RELAIS_OPS_ENDPOINTS, comma-separated) as a dict."""
+    env = os.environ if env is None else env
+    items = list(values) or [v for v in (env.get("RELAIS_OPS_ENDPOINTS") or "").split(",") if v.strip()]
+    out = {}
+    for item in items:
+        name, sep, url = item.strip().partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise StatusConfigError(f"ops endpoint {item!r}: expected SERVICE=http://host:port")
+        out[name.strip()] = url.strip().rstrip("/")
+    return out
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    messages: int | None  # None: the queue does not exist
+    consumers: int | None
+    unacked: int | None = None  # the management API only
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def queues_from_api(api_url: str, vhost: str, timeout: float = TIMEOUT) -> dict[str, Queue]:
+    """Every queue of `vhost`, from the management API; raises OSError or ValueError when it does not answer."""
+    parts = urllib.parse.urlsplit(api_url)
+    base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}{parts.path.rstrip('/')}"
+    url = f"{base}/api/queues/{urllib.parse.quote(vhost, safe='')}?columns=name,messages,consumers,messages_unacknowledged"
+    request = urllib.request.Request(url)
+    if parts.username:
+        token = base64.b64encode(f"{urllib.parse.unquote(parts.username)}:"
+                                 f"{urllib.parse.unquote(parts.password or '')}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        rows = json.load(response)
+    return {r["name"]: Queue(r["name"], r.get("messages", 0), r.get("consumers", 0), r.get("messages_unacknowledged"))
+            for r in rows}
+
+
+def queues_from_amqp(amqp_uri: str, names: list[str], timeout: float = TIMEOUT) -> dict[str, Queue]:
+    """These queues, by passive declares (a missing queue comes back with `messages=None`)."""
+    import amqp
+
+    from relais.bus.topology import parse_amqp_uri
+
+    conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs(), connect_timeout=timeout,
+                           read_timeout=timeout, write_timeout=timeout, heartbeat=0)
+    conn.connect()
+    out = {}
+    try:
+        channel = conn.channel()
+        for name in names:
+            try:
+                _name, messages, consumers = channel.queue_declare(name, passive=True)
+                out[name] = Queue(name, messages, consumers)
+            except amqp.exceptions.NotFound:
+                out[name] = Queue(name, None, None)
+                channel = conn.channel()  # RabbitMQ closed the channel
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+    return out
+
+
+def probe_ops(url: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+    """GET `url`/readyz: whether it answered, whether ready, and what it says is down."""
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=timeout) as response:
+            body = json.load(response)
+            return {"answered": True, "ready": True, "service": body.get("service"), "down": []}
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.load(exc)
+        except ValueError:
+            body = {}
+        return {"answered": True, "ready": False, "service": body.get("service"), "down": body.get("down", []),
+                "detail": "; ".join(c.get("detail", "") for c in body.get("checks", {}).values() if not c.get("ok"))
+                or f"HTTP {exc.code}"}
+    except Exception as exc:  # noqa: BLE001
+        return {"answered": False, "ready": False, "detail": describe_error(exc)}
+
+
+def database_facts(settings: Settings) -> dict[str, Any]:
+    """The outbox backlog and the last directory import, from the database."""
+    from sqlalchemy import select
+
+    from relais.bus.outbox import pending_count
+    from relais.db import make_engine
+    from services.directory.tables import import_run
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            backlog = pending_count(conn)
+            row = conn.execute(select(import_run.c.id, import_run.c.status, import_run.c.started_at,
+                                      import_run.c.finished_at).order_by(import_run.c.started_at.desc()).limit(1)).first()
+    finally:
+        engine.dispose()
+    last = None if row is None else {
+        "import_id": row.id, "status": row.status,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None}
+    return {"outbox_backlog": backlog, "last_import": last}
+
+
+def gather(settings: Settings, *, rabbitmq_api: str, ops: Mapping[str, str], timeout: float = TIMEOUT) -> dict[str, Any]:
+    """Read the stack's state (see the module docstring). Never raises for an unreachable part: it is reported."""
+    from relais.bus.topology import UNROUTED_QUEUE, consumer_queues
+
+    consumers = sorted(set(settings.expected_consumers()))
+    wanted = [UNROUTED_QUEUE] + [q for q in SERVICE_QUEUES.values() if q]
+    for name in consumers:
+        q = consumer_queues(name)
+        wanted += [q.main, q.dead_letter, *q.retries]
+    broker, queues = _read_queues(settings.amqp_uri, rabbitmq_api, wanted, timeout)
+    per_consumer = {}
+    for name in consumers:
+        q = consumer_queues(name)
+        main, dead = queues.get(q.main), queues.get(q.dead_letter)
+        per_consumer[name] = {
+            "queue": q.main,
+            "exists": bool(main and main.messages is not None),
+            "messages": main.messages if main else None,
+            "unacked": main.unacked if main else None,
+            "consumers": main.consumers if main else None,
+            "retrying": sum((queues[r].messages or 0) for r in q.retries if r in queues) if queues else None,
+            "dead_lettered": dead.messages if dead else None,
+        }
+    services = {}
+    for service in [*SERVICE_QUEUES, *(s for s in ops if s not in SERVICE_QUEUES)]:
+        queue = queues.get(SERVICE_QUEUES.get(service) or "")
+        if service in ops:
+            services[service] = _seen_by_ops(ops[service], timeout)
+        elif queue is not None and queue.messages is not None:
+            n = queue.consumers or 0
+            services[service] = {"up": n > 0, "ready": None, "seen_by": f"{n} consumer(s) on {queue.name}"}
+        else:
+            services[service] = {"up": None, "ready": None, "seen_by": (
+                f"queue {SERVICE_QUEUES[service]} not declared" if queue is not None else None)}
+    unrouted = queues.get(UNROUTED_QUEUE)
+    report: dict[str, Any] = {"broker": broker, "services": services, "consumers": per_consumer,
+                              "unrouted": unrouted.messages if unrouted else None}
+    try:
+        report["database"] = {"reachable": True, "url": redact_url(settings.database_url),
+                              **database_facts(settings)}
+    except Exception as exc:  # noqa: BLE001
+        report["database"] = {"reachable": False, "url": redact_url(settings.database_url),
+                              "error": describe_error(exc)}
+    report["problems"], report["warnings"] = judge(report, expected=set(ops))
+    report["healthy"] = not report["problems"]
+    return report
+
+
+def _read_queues(amqp_uri: str, rabbitmq_api: str, names: list[str],
+                 timeout: float) -> tuple[dict[str, Any], dict[str, Queue]]:
+    """(what the broker part of the report says, the queues by name): the management API, else AMQP."""
+    from relais.bus.topology import parse_amqp_uri
+
+    broker: dict[str, Any] = {"vhost": parse_amqp_uri(amqp_uri).virtual_host}
+    try:
+        found = queues_from_api(rabbitmq_api, broker["vhost"], timeout)
+        broker.update(reachable=True, source=f"management API at {redact_url(rabbitmq_api)}")
+        return broker, {n: found.get(n, Queue(n, None, None)) for n in names}
+    except Exception as exc:  # noqa: BLE001 - fall back on AMQP
+        api_error = describe_error(exc)
+    try:
+        queues = queues_from_amqp(amqp_uri, names, timeout)
+    except Exception as exc:  # noqa: BLE001
+        broker.update(reachable=False, source=None,
+                      error=f"RabbitMQ unreachable: management API at {redact_url(rabbitmq_api)}: {api_error}; "
+                            f"AMQP at {redact_url(amqp_uri)}: {describe_error(exc)}")
+        return broker, {}
+    broker.update(reachable=True, source=f"AMQP passive declares at {redact_url(amqp_uri)} (management API at "
+                  f"{redact_url(rabbitmq_api)} unreachable: {api_error}; no unacknowledged counts)")
+    return broker, queues
+
+
+def _seen_by_ops(url: str, timeout: float) -> dict[str, Any]:
+    probe = probe_ops(url, timeout)
+    return {"up": probe["answered"], "ready": probe["ready"], "seen_by": f"ops endpoint {url}",
+            **{k: v for k, v in probe.items() if k in ("down", "detail", "service")}}
+
+
+# -- judging (no I/O) ------------------------------------------------------------------------
+
+
+def judge(report: Mapping[str, Any], expected: set[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of a gathered report; any problem makes the stack unhealthy."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    broker = report["broker"]
+    if not broker.get("reachable"):
+        problems.append(broker.get("error") or "RabbitMQ unreachable")
+    database = report.get("database", {})
+    if not database.get("reachable", True):
+        problems.append(f"database {database.get('url')} unreachable: {database.get('error')}")
+    for name, s in report["services"].items():
+        if name in expected and not s["up"]:
+            problems.append(f"{name}: its ops endpoint does not answer ({s.get('detail')})")
+        elif name in expected and not s["ready"]:
+            problems.append(f"{name}: not ready, {', '.join(s.get('down') or []) or 'see its /readyz'} down"
+                            + (f" ({s['detail']})" if s.get("detail") else ""))
+    for name, c in report["consumers"].items():
+        if c["dead_lettered"]:
+            problems.append(f"{c['dead_lettered']} message(s) dead-lettered in {c['queue']}.dlq: read their "
+                            "x-relais-error header, fix the cause, then move them back to the queue or purge them")
+        if c["messages"] and not c["consumers"]:
+            problems.append(f"{c['messages']} message(s) wait in {c['queue']} and nobody consumes it: "
+                            f"start `relais serve {name}`")
+        if c["retrying"]:
+            warnings.append(f"{c['retrying']} message(s) of {name} wait for a retry")
+    if report.get("unrouted"):
+        warnings.append(f"{report['unrouted']} event(s) in relais.unrouted: no consumer was bound when they were "
+                        "published; purge the queue once every consumer runs")
+    last = database.get("last_import")
+    if last and last.get("status") not in ("completed", "running"):
+        problems.append(f"the last directory import ({last['import_id']}) {last['status']}: "
+                        "`relais directory status --json` and its report say why")
+    return problems, warnings
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    """The report for a terminal: one line per service and consumer queue, then the problems."""
+    lines = [f"broker: {report['broker'].get('source') or report['broker'].get('error')}"]
+    lines.append("services:")
+    for name, s in report["services"].items():
+        state = {True: "up", False: "DOWN", None: "unknown"}[s["up"]]
+        if s["up"] and s.get("ready") is False:
+            state = "up, NOT READY (" + ", ".join(s.get("down") or []) + ")"
+        lines.append(f"  {name:<13} {state:<10} {s.get('seen_by') or 'give its ops endpoint (--ops) to check it'}")
+    lines.append(f"  {'queue':<28}{'messages':>9}{'unacked':>9}{'consumers':>10}{'retrying':>9}{'dead':>6}")
+    for c in report["consumers"].values():
+        if not c["exists"]:
+            lines.append(f"  {c['queue']:<28}{'(not declared)':>9}")
+            continue
+        cells = [c["messages"], c["unacked"], c["consumers"], c["retrying"], c["dead_lettered"]]
+        widths = (9, 9, 10, 9, 6)
+        lines.append(f"  {c['queue']:<28}" + "".join(f"{'-' if v is None else v:>{w}}" for v, w in zip(cells, widths)))
+    if report.get("unrouted") is not None:
+        lines.append(f"  {'relais.unrouted':<28}{report['unrouted']:>9}")
+    database = report.get("database", {})
+    if database.get("reachable"):
+        lines.append(f"outbox backlog: {database['outbox_backlog']} event(s)")
+        last = database.get("last_import")
+        lines.append("last directory import: " + (
+            f"{last['import_id']} {last['status']} at {last['finished_at'] or last['started_at']}" if last else "none"))
+    for w in report["warnings"]:
+        lines.append(f"warning: {w}")
+    for p in report["problems"]:
+        lines.append(f"PROBLEM: {p}")
+    lines.append("healthy" if report["healthy"] else f"UNHEALTHY: {len(report['problems'])} problem(s)")
+    return "\n".join(lines)

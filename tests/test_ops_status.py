@@ -1,0 +1,136 @@
+"""`relais status` against a real broker vhost and database: queues, dead letters, services, fall-backs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import amqp
+from click.testing import CliRunner
+
+from relais.bus.topology import consumer_queues, parse_amqp_uri
+from relais.cli import main
+from relais.ops import health
+from relais.ops.server import OpsApp, serve_ops
+from relais.ops.status import judge, parse_endpoints
+from tests import aaf_builder as aaf
+
+DEAD = "127.0.0.1:1"
+
+
+def status(*args: str, env: dict | None = None) -> tuple[int, dict]:
+    result = CliRunner().invoke(main, ["status", "--json", *args], env=env)
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def until(check, *args, timeout: float = 20.0, **kwargs) -> tuple[int, dict]:
+    """The management API refreshes queue statistics every few seconds: ask until `check` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, report = status(*args, **kwargs)
+        if check(report) or time.monotonic() > deadline:
+            return code, report
+        time.sleep(0.5)
+
+
+def test_status_reads_queues_dead_letters_services_outbox_and_last_import(settings_env, tmp_path):
+    uri = settings_env["RELAIS_AMQP_URI"]
+    path = aaf.write(tmp_path, "P_Complet_20260901_Eleve_0000.xml", *(aaf.pupil(str(i)) for i in range(1, 6)))
+    imported = CliRunner().invoke(main, ["directory", "import", str(path)])
+    assert imported.exit_code == 0, imported.output
+    provisioning = "relais.q.provisioning"
+
+    # Events wait in provisioning's queue and nobody consumes it: unhealthy, and it says what to do.
+    code, report = until(lambda r: r["consumers"]["provisioning"]["messages"])
+    assert code == 1 and not report["healthy"]
+    c = report["consumers"]["provisioning"]
+    assert c["queue"] == provisioning and c["messages"] >= 5 and c["consumers"] == 0 and c["dead_lettered"] == 0
+    assert any(f"wait in {provisioning} and nobody consumes it: start `relais serve provisioning`" in p
+               for p in report["problems"])
+    assert report["broker"]["source"].startswith("management API at http://guest:***@")
+    assert report["database"]["outbox_backlog"] == 0
+    assert report["database"]["last_import"]["status"] == "completed"
+    assert report["services"]["provisioning"] == {"up": False, "ready": None, "seen_by": f"0 consumer(s) on {provisioning}"}
+
+    # A consumer takes them; a poison message ends in the dead-letter queue.
+    conn = amqp.Connection(**parse_amqp_uri(uri).connection_kwargs())
+    conn.connect()
+    ch = conn.channel()
+    ch.basic_publish(amqp.Message(b"not an event", delivery_mode=2), exchange="", routing_key=provisioning)
+    from relais.db import make_engine
+    from relais.config import Settings
+    from services.provisioning.service import consumer
+
+    consumer(make_engine(Settings.from_env().database_url), "test").run(uri, idle_timeout=2)
+    code, report = until(lambda r: r["consumers"]["provisioning"]["dead_lettered"] and
+                         not r["consumers"]["provisioning"]["messages"])
+    assert code == 1 and report["consumers"]["provisioning"]["dead_lettered"] == 1
+    assert any("1 message(s) dead-lettered in relais.q.provisioning.dlq" in p for p in report["problems"])
+
+    # Without the management API: passive declares over AMQP, the same numbers, and it says so.
+    code, fallback = status(env={"RELAIS_RABBITMQ_API": f"http://guest:guest@{DEAD}"})
+    assert "AMQP passive declares" in fallback["broker"]["source"]
+    assert f"management API at http://guest:***@{DEAD} unreachable" in fallback["broker"]["source"]
+    assert fallback["consumers"]["provisioning"]["dead_lettered"] == 1 and fallback["consumers"]["provisioning"]["unacked"] is None
+    assert code == 1
+
+    # Dead letters dealt with: healthy (the import's completion event nobody receives is a warning only).
+    ch.queue_purge(consumer_queues("provisioning").dead_letter)
+    conn.close()
+    code, report = until(lambda r: not r["consumers"]["provisioning"]["dead_lettered"])
+    assert code == 0 and report["healthy"] and report["problems"] == [], report["problems"]
+    text = CliRunner().invoke(main, ["status"])
+    assert text.exit_code == 0 and text.stdout.rstrip().endswith("healthy")
+    assert "relais.q.provisioning" in text.stdout and "last directory import:" in text.stdout
+
+
+def test_status_asks_the_ops_endpoints_it_is_given(settings_env, sqlite_engine):
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    ready = serve_ops(OpsApp("provisioning", {"database": health.database_check(url)}), host="127.0.0.1", port=0)
+    unready = serve_ops(OpsApp("sso", {"database": health.database_check(f"sqlite:///{url[10:]}.missing")}),
+                        host="127.0.0.1", port=0)
+    try:
+        code, report = status("--ops", f"provisioning=http://127.0.0.1:{ready.port}",
+                              "--ops", f"sso=http://127.0.0.1:{unready.port}", "--ops", f"vault=http://{DEAD}")
+        s = report["services"]
+        assert s["provisioning"]["up"] and s["provisioning"]["ready"]
+        assert s["sso"]["up"] and not s["sso"]["ready"] and s["sso"]["down"] == ["database"]
+        assert s["vault"]["up"] is False
+        assert code == 1
+        assert any(p.startswith("sso: not ready, database down") for p in report["problems"])
+        assert any(p.startswith("vault: its ops endpoint does not answer") for p in report["problems"])
+        assert not any(p.startswith("provisioning") for p in report["problems"])
+        _code, from_env = status(env={"RELAIS_OPS_ENDPOINTS": f"provisioning=http://127.0.0.1:{ready.port}"})
+        assert from_env["services"]["provisioning"]["seen_by"] == f"ops endpoint http://127.0.0.1:{ready.port}"
+    finally:
+        ready.stop()
+        unready.stop()
+    bad = CliRunner().invoke(main, ["status", "--ops", "provisioning"])
+    assert bad.exit_code == 2 and "expected SERVICE=http://host:port" in bad.output
+
+
+def test_status_with_the_broker_and_database_unreachable(settings_env, monkeypatch):
+    monkeypatch.setenv("RELAIS_AMQP_URI", f"amqp://guest:pw-never-shown@{DEAD}/")
+    monkeypatch.setenv("RELAIS_DATABASE_URL", f"postgresql://postgres:pw-never-shown@{DEAD}/relais")
+    result = CliRunner().invoke(main, ["status", "--json", "--rabbitmq-api", f"http://guest:pw-never-shown@{DEAD}",
+                                       "--timeout", "2"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert not report["broker"]["reachable"] and not report["database"]["reachable"]
+    assert any(p.startswith("RabbitMQ unreachable") for p in report["problems"])
+    assert any(p.startswith(f"database postgresql://postgres:***@{DEAD}/relais unreachable") for p in report["problems"])
+    assert "pw-never-shown" not in result.output
+
+
+def test_judge_needs_no_io():
+    report = {"broker": {"reachable": True}, "services": {"directory": {"up": None, "ready": None}},
+              "consumers": {"provisioning": {"queue": "relais.q.provisioning", "messages": 0, "consumers": 1,
+                                             "retrying": 2, "dead_lettered": 0}},
+              "unrouted": 3, "database": {"reachable": True, "last_import": {"import_id": "i1", "status": "failed"}}}
+    problems, warnings = judge(report)
+    assert problems == ["the last directory import (i1) failed: `relais directory status --json` and its report "
+                        "say why"]
+    assert len(warnings) == 2 and "wait for a retry" in warnings[0] and "relais.unrouted" in warnings[1]
+    assert parse_endpoints([], {"RELAIS_OPS_ENDPOINTS": "a=http://x:1, b=https://y:2/"}) == {
+        "a": "http://x:1", "b": "https://y:2"}
