@@ -6,8 +6,10 @@ with confirms while provisioning consumes them, asks the directory a question
 over RPC, loads a resource catalogue and assignment rules, shows one pupil's
 resources with their causes, writes the GAR feed and validates it against the
 GAR's XSD, logs a pupil and a parent in through a local ÉduConnect stand-in into
-a CAS app (demo_sso.py), then stops everything it started. State (the SSO keys
-included, made at run time) goes to ./var/demo (fresh each run).
+a CAS app (demo_sso.py), moves documents, calendars and contacts from an
+outgoing ENT to an incoming one through the vault and verifies nothing was lost
+(demo_vault.py), then stops everything it started. State (the SSO keys
+included, made at run time, and the vault) goes to ./var/demo (fresh each run).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def main() -> int:
     engine = make_engine(settings.database_url)
     upgrade(engine)
 
-    say("1/7 starting the directory (nameko RPC) and provisioning (event consumer) services")
+    say("1/8 starting the directory (nameko RPC) and provisioning (event consumer) services")
     service = subprocess.Popen([sys.executable, "-m", "relais.serve", "directory"], env=env)
     provisioning = subprocess.Popen([sys.executable, "-m", "services.provisioning.service"], env=env,
                                     stderr=subprocess.DEVNULL)
@@ -82,7 +84,7 @@ def main() -> int:
         _wait_for_queue(ch, "relais.q.provisioning", provisioning)
         print("directory and provisioning services are up")
 
-        say(f"2/7 importing the sample academy from {SAMPLE}")
+        say(f"2/8 importing the sample academy from {SAMPLE}")
         from services.directory.api import Directory
         from services.directory.importer import ImportOptions
         from tqdm import tqdm
@@ -96,13 +98,13 @@ def main() -> int:
         print(f"{len(report.rejected)} rejected record(s), {len(report.warnings)} warning(s) "
               f"(unresolved references: {report.unresolved})")
 
-        say("3/7 the directory service relays the outbox to RabbitMQ (publisher confirms); provisioning consumes")
+        say("3/8 the directory service relays the outbox to RabbitMQ (publisher confirms); provisioning consumes")
         delivered = _wait_delivered(ch, report.events, service)
         print(f"{delivered} of {report.events} events delivered to {AUDIT_QUEUE}")
         consumed = _wait_consumed(engine, report.events - 1, provisioning)  # not directory.import.completed
         print(f"{consumed} directory events consumed by provisioning (idempotent on event id, settled in batches)")
 
-        say("4/7 asking the running service over RPC: pupil 2605692 and their legal guardians")
+        say("4/8 asking the running service over RPC: pupil 2605692 and their legal guardians")
         rpc = [sys.executable, "-m", "relais.rpc", "directory"]
         pupil = json.loads(subprocess.run(rpc + ["get_person", "2605692"], env=env, check=True,
                                           capture_output=True, text=True).stdout)
@@ -114,20 +116,26 @@ def main() -> int:
         for g in guardians:
             print(f"  legal guardian: {g['first_name']} {g['last_name']} ({g['jointure']})")
 
-        say(f"5/7 provisioning: catalogue and rules from {PROVISIONING_CONFIG.relative_to(ROOT)}")
+        say(f"5/8 provisioning: catalogue and rules from {PROVISIONING_CONFIG.relative_to(ROOT)}")
         granted = _provision(engine, settings.tenant)
 
-        say(f"6/7 the GAR feed of the academy, validated against {GAR_XSD.name}; an app's OneRoster roster")
+        say(f"6/8 the GAR feed of the academy, validated against {GAR_XSD.name}; an app's OneRoster roster")
         gar_ok = _gar_feed(engine, data_dir / "gar")
         rosters_ok = _rosters(engine, data_dir / "oneroster-langues.zip")
 
-        say(f"7/7 single sign-on: pupil {PUPIL} and a parent log in through ÉduConnect (a local stand-in) "
+        say(f"7/8 single sign-on: pupil {PUPIL} and a parent log in through ÉduConnect (a local stand-in) "
             "into a CAS app")
         from relais import demo_sso
 
         sso_ok = demo_sso.run(engine, settings.tenant, data_dir / "sso", PUPIL)
+
+        say(f"8/8 contract end: pupil {PUPIL}'s, a parent's and a teacher's documents, calendars and contacts "
+            "go from ENT A to ENT B through the vault (relais vault export, import, verify)")
+        from relais import demo_vault
+
+        vault_ok = demo_vault.run(engine, settings.tenant, data_dir, PUPIL)
         ok = (report.ok and delivered == report.events and consumed == report.events - 1 and granted and gar_ok
-              and rosters_ok and sso_ok)
+              and rosters_ok and sso_ok and vault_ok)
     finally:
         say("stopping the services")
         for proc in (service, provisioning):
@@ -141,7 +149,8 @@ def main() -> int:
         conn.close()
     print("\ndemo " + ("succeeded" if ok else "FAILED") + ": the sample academy's directory is loaded and on the "
           "bus, the services answer, resources are assigned by rules with their causes, the GAR feed is valid, an "
-          "app reads its roster, and a pupil and a parent log in through ÉduConnect into a CAS app.")
+          "app reads its roster, a pupil and a parent log in through ÉduConnect into a CAS app, and the data of ENT A "
+          "reached ENT B through the vault with nothing lost.")
     return 0 if ok else 1
 
 
