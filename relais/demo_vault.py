@@ -24,7 +24,6 @@ import secrets
 import subprocess
 import sys
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,12 +90,15 @@ def run(engine, tenant: str, data_dir: Path, pupil_jointure: str, *,
               + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" of pupil {people.pupil['jointure']}, "
               f"parent {people.parent['jointure']} and teacher {people.teacher['jointure']}")
         print(f"ENT B (incoming): WebDAV {ent_b.urls['webdav']} and CalDAV/CardDAV {ent_b.urls['dav']}, empty")
-        # The three connectors' commands run side by side (separate jobs); each connector's in order.
-        with ThreadPoolExecutor(len(CONNECTORS)) as pool:
-            moved = dict(zip(CONNECTORS, pool.map(lambda name: transfer(name, ent_a, ent_b, env), CONNECTORS)))
-            if after_import is not None:
-                after_import(ent_b)
-            checks = dict(zip(CONNECTORS, pool.map(lambda name: check(name, ent_a, ent_b, env), CONNECTORS)))
+        print(f"for each connector C of {', '.join(CONNECTORS)}, with the configurations in {base}:\n"
+              "  relais vault export --from C --config ent-a-C.yaml --json\n"
+              "  relais vault import --to C --config ent-b-C.yaml --json\n"
+              "  relais vault verify --source C --source-config ent-a-C.yaml --target C --target-config ent-b-C.yaml "
+              "--json")
+        moved = {name: transfer(name, ent_a, ent_b, env) for name in CONNECTORS}
+        if after_import is not None:
+            after_import(ent_b)
+        checks = {name: check(name, ent_a, ent_b, env) for name in CONNECTORS}
     ok = True
     for name in CONNECTORS:
         ok = _summary(name, moved[name], checks[name]) and ok
@@ -350,8 +352,9 @@ def _summary(name: str, moved: tuple[Command, Command], verified: Command) -> bo
     run = e["this_run"]
     persons = len({p["person"] for p in v["persons"] if p.get("source", {}).get("items")})
     print(f"  exported from ENT A: {e['items']} items of {persons} persons, {e['bytes']:,} bytes, "
-          f"{run['uploaded']} contents stored in the vault ({run['deduplicated']} already there: stored once); "
-          f"{e['failed']} failed")
+          f"{run['uploaded']} contents stored in the vault"
+          + (f" ({run['deduplicated']} already there: stored once)" if run["deduplicated"] else "")
+          + f"; {e['failed']} failed")
     print(f"  imported into ENT B: {i['items']} items ({i['created']} created, {i['updated']} updated, "
           f"{i['skipped_unchanged']} unchanged), {i['bytes']:,} bytes; {i['failed']} failed")
     for failure in e["failures"] + i["failures"]:
