@@ -129,6 +129,25 @@ def test_a_damaged_packed_row_is_named_and_stays(sqlite_engine, amqp_uri):
         assert pending_count(conn) == 2
 
 
+def test_packed_rows_are_compressed_and_a_truncated_one_is_named(sqlite_engine, amqp_uri):
+    from relais.bus.envelope import dumps
+    from relais.bus.outbox import pack
+
+    bulk = [ev(i) for i in range(500)]
+    rows = [(e.id, e.type, dumps(e.to_dict())) for e in bulk]
+    (ids, types, body, n), = pack(rows)
+    plain = b"\n".join(r[2] for r in rows)
+    assert n == 500 and types == "directory.mef.created" and body[:1] != b"{" and len(body) < len(plain) / 4
+    with writer(sqlite_engine).begin() as conn:
+        conn.execute(outbox.insert().values(event_id=ids, type=types, body=body[:len(body) // 2], events=n))
+    relay = OutboxRelay(sqlite_engine, lambda: ConfirmedPublisher(amqp_uri))
+    with pytest.raises(ValueError, match=r"outbox row 1 is damaged: its compressed events do not inflate"):
+        relay.drain()
+    relay.close()
+    with sqlite_engine.connect() as conn:
+        assert pending_count(conn) == 500
+
+
 effects = MetaData()
 effect = Table("test_effect", effects, Column("event_id", String(36), primary_key=True))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -49,35 +50,57 @@ def add_events(conn: Connection, events: Iterable[Event], *, validate: bool = Tr
 def add_serialized(conn: Connection, rows: Sequence[tuple[str, str, bytes]], *, packed: bool = False) -> int:
     """Write events already serialized elsewhere, as (event id, type, JSON body) tuples.
 
-    `packed`: up to PACK events share an outbox row, for writers of millions
-    (a row costs far more than its bytes); the relay publishes them one
-    message each, in order, as if written one by one.
+    `packed`: up to PACK events share an outbox row, compressed (`pack`), for
+    writers of millions (a row costs far more than its bytes); the relay
+    publishes them one message each, in order, as if written one by one.
     """
     if not packed:
         bulk_insert(conn, outbox.name, ("event_id", "type", "body"), list(rows))
-    else:
-        bulk_insert(conn, outbox.name, ("event_id", "type", "body", "events"),
-                    [_pack(rows[i:i + PACK]) for i in range(0, len(rows), PACK)])
-    count_events_on_commit(conn, (r[1] for r in rows))
-    return len(rows)
+        count_events_on_commit(conn, (r[1] for r in rows))
+        return len(rows)
+    return add_packed(conn, pack(rows))
+
+
+def add_packed(conn: Connection, rows: Sequence[tuple[str, str, bytes, int]]) -> int:
+    """Write rows made by `pack` (possibly in another process); returns how many events they hold."""
+    bulk_insert(conn, outbox.name, ("event_id", "type", "body", "events"), rows)
+    count_events_on_commit(conn, (t for _ids, types, _body, n in rows
+                                  for t in (types.split("\n") if "\n" in types else (types,) * n)))
+    return sum(r[3] for r in rows)
 
 
 PACK = 1000  # events in one packed outbox row
 
 
+def pack(rows: Sequence[tuple[str, str, bytes]]) -> list[tuple[str, str, bytes, int]]:
+    """Outbox rows of up to PACK events each, as (ids, type(s), bodies, count).
+
+    One id, type and body per line (one type if all share it); the bodies are
+    zlib-compressed (level 1): events in a row repeat each other's keys and
+    values, so a row shrinks about tenfold, and a full evaluation's outbox
+    writes a tenth of the bytes. A body that does not open a JSON object is
+    compressed (`unpack`).
+    """
+    return [_pack(rows[i:i + PACK]) for i in range(0, len(rows), PACK)]
+
+
 def _pack(rows: Sequence[tuple[str, str, bytes]]) -> tuple[str, str, bytes, int]:
-    """(ids, type(s), bodies, count) of one packed row: one per line, one type if all share it."""
     bodies = [r[2] for r in rows]
     if any(b"\n" in b for b in bodies):  # compact JSON (envelope.dumps) never has one
         raise ValueError("an event body holds a line break: it cannot share an outbox row")
     first = rows[0][1]
     types = first if all(r[1] == first for r in rows) else "\n".join(r[1] for r in rows)
-    return "\n".join(r[0] for r in rows), types, b"\n".join(bodies), len(rows)
+    return "\n".join(r[0] for r in rows), types, zlib.compress(b"\n".join(bodies), 1), len(rows)
 
 
 def unpack(seq: int, ids: str, types: str, body: bytes, events: int) -> list[OutgoingMessage]:
-    """The messages of one outbox row, packed or not."""
+    """The messages of one outbox row, packed or not, compressed or not."""
     body = bytes(body)
+    if body[:1] != b"{":
+        try:
+            body = zlib.decompress(body)
+        except zlib.error as exc:
+            raise ValueError(f"outbox row {seq} is damaged: its compressed events do not inflate ({exc})") from exc
     if events == 1:
         return [OutgoingMessage(routing_key=types, body=body, message_id=ids, type=types)]
     id_list, bodies = ids.split("\n"), body.split(b"\n")

@@ -22,14 +22,21 @@ def start_worker(url: str, ctx, resources, rules, uai_of, codes: bool) -> None:
                   codes=codes)
 
 
-def prepare_chunk(jointures: list[str]) -> tuple[list, Any]:
-    """(the chunk's `handlers.Prepared` list, its `rules.CodesSeen` or None)."""
+def prepare_chunk(jointures: list[str]) -> tuple[list, list, Any]:
+    """(the chunk's `handlers.Prepared` list, its grant events packed as outbox rows, its `rules.CodesSeen` or None).
+
+    Packing (and compressing) the events here, not in the process that
+    writes, moves that work to the processes that have CPU to spare.
+    """
+    from relais.bus.outbox import pack
+
     from . import handlers
     from .rules import CodesSeen
 
     s = _state
     seen = CodesSeen(s["rules"]) if s["codes"] else None
+    events: list[tuple[str, str, bytes]] = []
     with s["engine"].connect() as conn:
         prepared = handlers.prepare(conn, jointures, s["ctx"], resources=s["resources"], rules=s["rules"],
-                                    uai_of=s["uai_of"], memo=s["memo"], span=True, codes=seen)
-    return prepared, seen
+                                    uai_of=s["uai_of"], memo=s["memo"], span=True, codes=seen, events=events)
+    return prepared, pack(events) if events else [], seen

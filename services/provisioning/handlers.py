@@ -23,7 +23,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
 
 from relais.bus.envelope import dumps, new_event_id
-from relais.bus.outbox import add_serialized
+from relais.bus.outbox import add_packed, add_serialized, unpack
 from relais.db import bulk_delete, bulk_insert
 
 from . import tables as t
@@ -34,6 +34,7 @@ from .rules import CodesSeen, RuleError, RuleSet, check_codes, check_references,
 log = logging.getLogger(__name__)
 
 SOURCE = "relais.provisioning"
+GRANT_CREATED = "provisioning.grant.created"
 CHUNK = 2000
 PARALLEL_FROM = 50_000  # accounts: below this a worker process costs more than it saves
 AHEAD = 4  # chunks prepared ahead of the writer, at most
@@ -357,11 +358,21 @@ class _Pools:
                         self._directors.setdefault(uai, set()).add(j)
         return self._directors
 
-    def took(self, key: Key) -> None:
+    def take(self, key: Key) -> str | None:
+        """Take one licence of `key`; or, taking nothing, say why it cannot be given.
+
+        One call per grant of a full evaluation (millions): unlimited licences skip the checks.
+        """
+        licence = self.resources[key[0]].licence
+        if licence != "unlimited":
+            why_not = self.refusal(key)
+            if why_not:
+                return why_not
         seats = self._seats.get(key)
         self._seats[key] = (self.held(key) if seats is None else seats) + 1
-        if self._per_structure(key[0]):  # only those count structures
+        if licence == "per-structure":  # only those count structures
             self.structures(key[0]).add(key[1])
+        return None
 
     def _per_structure(self, res: str) -> bool:
         r = self.resources.get(res)  # a grant may outlive its resource's catalogue entry
@@ -395,7 +406,7 @@ class Prepared(NamedTuple):
     """
 
     jointure: str
-    grants: list[tuple[str, str, str, str, bytes]]  # (resource, UAI, cause, event id, event body), sorted
+    grants: list[tuple[str, str, str, str, bytes | None]]  # (resource, UAI, cause, event id, event body), sorted
     rest: Plan | None  # revocations, deferrals, cancellations, new causes; None: nothing but grants
     refused: tuple[Key, ...]  # refusals on record that the rules still call for
     stale: tuple[Key, ...]  # refusals on record that the rules no longer call for
@@ -403,13 +414,16 @@ class Prepared(NamedTuple):
 
 def prepare(conn: Connection, jointures: Sequence[str], ctx: Context, *, resources: dict[str, Resource],
             rules: RuleSet, uai_of: dict[str, str], memo: dict[tuple, dict[Key, str]] | None = None,
-            span: bool = False, codes: CodesSeen | None = None) -> list[Prepared]:
+            span: bool = False, codes: CodesSeen | None = None,
+            events: list[tuple[str, str, bytes]] | None = None) -> list[Prepared]:
     """Read these accounts (sorted) and their grants, and work out what to change. Reads only.
 
     `span`: the accounts are every account of the projection and of the grants
     between the first and the last of them (a chunk of `evaluate_all`), read by
     range instead of by key. Accounts with nothing to change are left out.
     `codes`: notes the class and group codes of the accounts read.
+    `events`: the grant events go there, in order, and not in the `Prepared`
+    grants (their body is None): a worker sends them packed (`apply`'s `events`).
     """
     memo = {} if memo is None else memo
     bounds = (jointures[0], jointures[-1]) if span else None
@@ -431,10 +445,14 @@ def prepare(conn: Connection, jointures: Sequence[str], ctx: Context, *, resourc
             continue
         grants = []
         for (res, uai), cause in sorted(p.grant.items()):
-            event_id, _type, body = ctx.serialized("provisioning.grant.created", {
+            event = ctx.serialized(GRANT_CREATED, {
                 "person": j, "resource": res, "structure": uai, "cause": cause,
                 "account": m.account(resources[res].attributes, uai)})
-            grants.append((res, uai, cause, event_id, body))
+            if events is None:
+                grants.append((res, uai, cause, event[0], event[2]))
+            else:
+                events.append(event)
+                grants.append((res, uai, cause, event[0], None))
         rest = p if p.revoke or p.defer or p.cancel or p.recause else None
         out.append(Prepared(j, grants, rest, tuple(k for k in refused if k in want),
                             tuple(k for k in refused if k not in want)))
@@ -442,32 +460,36 @@ def prepare(conn: Connection, jointures: Sequence[str], ctx: Context, *, resourc
 
 
 def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _Pools, rules: RuleSet,
-          *, packed: bool = False) -> set[Key]:
+          *, packed: bool = False, events: Sequence[tuple[str, str, bytes, int]] | None = None) -> set[Key]:
     """Write prepared reconciliations: grants within quotas, revocations, history, events.
 
     Returns the licence pools where seats were freed. `packed`: the events
-    share outbox rows (`relais.bus.outbox.add_serialized`).
+    share outbox rows (`relais.bus.outbox.add_serialized`). `events`: the grant
+    events of `prepared`, packed into outbox rows by the process that prepared
+    them (`prepare`'s `events`); written as they are when every grant was
+    given and nothing else happened, which spares this process, the one that
+    writes, from packing a full evaluation's millions of events.
     """
     grants, history, refused, cleared = [], [], {}, []
     freed_pools: set[Key] = set()
     stamp = _stamp(conn, ctx.now)
     outgoing, counts = ctx.outgoing, ctx.counts
+    first_event = len(outgoing)
     for j, planned, p, on_record, stale in prepared:
         for res, uai, cause, event_id, body in planned:
             key = (res, uai)
-            why_not = pools.refusal(key)
+            why_not = pools.take(key)
             if why_not:
                 refused.setdefault(key, []).append(j)
                 history.append((stamp, j, res, uai, "refused", why_not))
                 counts["refused"] += 1
                 continue
-            pools.took(key)
             grants.append((j, res, uai, cause, stamp, None))
             if key in on_record:
                 cleared.append((j, res, uai))
             history.append((stamp, j, res, uai, "granted", cause))
             counts["granted"] += 1
-            outgoing.append((event_id, "provisioning.grant.created", body))
+            outgoing.append((event_id, GRANT_CREATED, body))
         if stale:  # a refusal stands only while the rules still call for the grant
             cleared.extend((j, *key) for key in stale)
         if p is None:
@@ -504,8 +526,35 @@ def apply(conn: Connection, prepared: Sequence[Prepared], ctx: Context, pools: _
     bulk_insert(conn, t.history.name, ("at", "person", "resource", "structure", "action", "cause"), history)
     for key, people in sorted(refused.items()):
         _note_refusals(conn, key, people, pools, rules, ctx)
+    if events is not None:
+        _take_packed(conn, ctx, events, first_event)
     ctx.flush(conn, packed=packed)
     return freed_pools
+
+
+def _take_packed(conn: Connection, ctx: Context, events: Sequence[tuple[str, str, bytes, int]], first: int) -> None:
+    """Write the packed grant events as they are if the outgoing events since `first` are exactly them.
+
+    Otherwise (a grant refused, a revocation between grants) put their bodies
+    back into the outgoing events, in their place.
+    """
+    outgoing = ctx.outgoing
+    if len(outgoing) - first == sum(row[3] for row in events) and not any(
+            typ != GRANT_CREATED for _id, typ, _body in outgoing[first:]):
+        if ctx.validate_events:
+            from relais.bus import contracts
+
+            for row in events:
+                for m in unpack(0, *row):
+                    contracts.validate_event(orjson.loads(m.body))
+        del outgoing[first:]
+        add_packed(conn, events)
+        return
+    bodies = {m.message_id: m.body for row in events for m in unpack(0, *row)}
+    for i in range(first, len(outgoing)):
+        event_id, typ, body = outgoing[i]
+        if body is None:
+            outgoing[i] = (event_id, typ, bodies[event_id])
 
 
 def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
@@ -641,13 +690,13 @@ def _evaluate_in_worker(conn: Connection, ctx: Context, chunks: list[list[str]],
         for chunk in chunks[:AHEAD]:
             pending.append(pool.apply_async(prepare_chunk, (chunk,)))
         for n, chunk in enumerate(chunks):
-            done, seen = pending.pop(0).get()
+            done, events, seen = pending.pop(0).get()
             if codes is not None:
                 codes.merge(seen)
             if n + AHEAD < len(chunks):
                 pending.append(pool.apply_async(prepare_chunk, (chunks[n + AHEAD],)))
-            _reoffer(conn, apply(conn, done, ctx, pools, rules, packed=True), set(chunk), ctx, resources, rules,
-                     uai_of, pools, memo)
+            _reoffer(conn, apply(conn, done, ctx, pools, rules, packed=True, events=events), set(chunk), ctx,
+                     resources, rules, uai_of, pools, memo)
 
 
 def sweep_departures(conn: Connection, ctx: Context) -> dict[str, int]:
