@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 
 BAGIT_VERSION = "1.0"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # contracts/vault/SPEC.md; packing.py writes 1.1 and reads 1.0
 
 
 class BagError(ValueError):
