@@ -38,7 +38,7 @@ from .store import BlobStore
 CHANGED, DELETED = "ent.item.changed", "ent.item.deleted"
 INLINE_MAX = 256 * 1024  # bytes of content that may travel inline (base64 makes it 4/3 bigger)
 INLINE_B64_MAX = 4 * ((INLINE_MAX + 2) // 3)
-PERSON_MAX, ITEM_MAX, PATH_MAX = 64, 512, 1024
+PERSON_MAX, ITEM_MAX, PATH_MAX = 64, 1024, 1024  # as contracts/vault/schemas (relpath); 0016_vault_item_id_1024
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")

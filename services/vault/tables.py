@@ -10,7 +10,7 @@ vault_item_version = Table(
     Column("tenant", String(63), primary_key=True),
     Column("person", String(64), primary_key=True),  # AAF jointure
     Column("vertical", String(32), primary_key=True),
-    Column("item_id", String(512), primary_key=True),  # the ENT's stable id of the item (NFC, safe path)
+    Column("item_id", String(1024), primary_key=True),  # the ENT's stable id of the item (NFC, safe path)
     Column("version", Integer, primary_key=True),
     Column("content_sha256", String(64)),  # NULL for a tombstone
     Column("metadata", Text, nullable=False),  # JSON, vendor extensions kept verbatim
@@ -48,7 +48,7 @@ vault_access_log = Table(
     Column("action", String(16), nullable=False),  # read | versions | restore
     Column("person", String(64), nullable=False),
     Column("vertical", String(32)),
-    Column("item_id", String(512)),
+    Column("item_id", String(1024)),  # 0016_vault_item_id_1024
     Column("version", Integer),
     Index("ix_vault_access_log_person", "tenant", "person", "at"),
 )

@@ -45,7 +45,7 @@ vault_transfer_item = Table(
     Column("job_id", String(32), primary_key=True),
     Column("person", String(64), primary_key=True),
     Column("vertical", String(32), primary_key=True),
-    Column("item_id", String(512), primary_key=True),
+    Column("item_id", String(1024), primary_key=True),  # 0016_vault_item_id_1024
     Column("state", String(8), nullable=False),
     Column("outcome", String(12)),
     Column("sha256", String(64)),
