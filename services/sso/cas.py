@@ -27,6 +27,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from .config import Lifetimes
 from .registry import RegisteredService, ServiceRegistry, parse_service_url
 from .sessions import Session, digest
+from .sql import Statement
 from .tables import session as session_t
 from .tables import session_service
 from .tables import ticket as ticket_t
@@ -74,25 +75,28 @@ def new_ticket(prefix: str) -> str:
     return f"{prefix}-{secrets.token_urlsafe(32)}"
 
 
-# The statements of a login, built once (building and keying a statement costs more than running it).
-_INSERT_TICKET = insert(ticket_t)
-# Consume first, atomically, and read the ticket in the same statement (UPDATE … RETURNING).
-_CONSUME = (update(ticket_t)
-            .where(ticket_t.c.ticket_sha256 == bindparam("b_key"), ticket_t.c.kind == bindparam("b_kind"),
-                   ticket_t.c.consumed_at.is_(None))
-            .values(consumed_at=bindparam("b_now"))
-            .returning(*ticket_t.c))
-_KNOWN_TICKET = select(ticket_t.c.kind).where(ticket_t.c.ticket_sha256 == bindparam("b_key"))
-_SESSION_START = select(session_t.c.created_at).where(session_t.c.sid_sha256 == bindparam("b_key"))
-_INSERT_SESSION_SERVICE = insert(session_service)
+# The statements of a login, compiled once and run on the driver's cursor (sql.py).
+_INSERT_TICKET = Statement(insert(ticket_t))
+# Consume first, atomically, and read the ticket and its session's start in the same statement
+# (UPDATE … RETURNING; `session_created_at` is NULL once the session has ended).
+_CONSUME = Statement(
+    update(ticket_t)
+    .where(ticket_t.c.ticket_sha256 == bindparam("b_key"), ticket_t.c.kind == bindparam("b_kind"),
+           ticket_t.c.consumed_at.is_(None))
+    .values(consumed_at=bindparam("b_now"))
+    .returning(*ticket_t.c, select(session_t.c.created_at)
+               .where(session_t.c.sid_sha256 == ticket_t.c.session_sha256)
+               .scalar_subquery().label("session_created_at")))
+_KNOWN_TICKET = Statement(select(ticket_t.c.kind).where(ticket_t.c.ticket_sha256 == bindparam("b_key")))
+_INSERT_SESSION_SERVICE = Statement(insert(session_service))
 
 
 def _store(conn: Connection, ticket: str, kind: str, service: str, session_sha256: str, person: str, *,
            renewed: bool, proxies: tuple[str, ...], now: datetime, seconds: int) -> None:
-    conn.execute(_INSERT_TICKET, {
+    _INSERT_TICKET.run(conn, {
         "ticket_sha256": digest(ticket), "kind": kind, "service": service, "session_sha256": session_sha256,
         "person_jointure": person, "renewed": renewed, "proxies": json.dumps(list(proxies)), "issued_at": now,
-        "expires_at": now + timedelta(seconds=seconds)})
+        "expires_at": now + timedelta(seconds=seconds), "consumed_at": None})
 
 
 def issue_service_ticket(conn: Connection, session: Session, service: str, *, renewed: bool, now: datetime,
@@ -127,9 +131,9 @@ def validate(conn: Connection, ticket: str | None, service: str | None, *, regis
             raise CasError(INVALID_SERVICE, f"service {safe_url(service)} is not in the registry")
         key = digest(ticket)
         # Consume first, atomically: whatever happens next, the ticket is spent.
-        row = conn.execute(_CONSUME, {"b_key": key, "b_kind": kind, "b_now": now}).mappings().first()
+        row = _CONSUME.first(conn, {"b_key": key, "b_kind": kind, "b_now": now})
         if row is None:
-            known = conn.execute(_KNOWN_TICKET, {"b_key": key}).first() is not None
+            known = _KNOWN_TICKET.first(conn, {"b_key": key}) is not None
             raise CasError(INVALID_TICKET, f"{kind} already used" if known else f"{kind} not recognised")
         if now >= _utc(row["expires_at"]):
             raise CasError(INVALID_TICKET, f"{kind} expired")
@@ -137,19 +141,19 @@ def validate(conn: Connection, ticket: str | None, service: str | None, *, regis
             raise CasError(INVALID_SERVICE, f"{kind} was issued for another service than {safe_url(service)}")
         if renew and not row["renewed"]:
             raise CasError(INVALID_TICKET, f"renew=true but the {kind} did not come from a fresh authentication")
-        session = conn.execute(_SESSION_START, {"b_key": row["session_sha256"]}).first()
-        if session is None:
+        if row["session_created_at"] is None:
             raise CasError(INVALID_TICKET, f"the SSO session of this {kind} has ended")
     except CasError as exc:
         log.warning("CAS validation refused: %s (%s)", exc.code, exc.reason)
         raise
     if registered.logout:
-        conn.execute(_INSERT_SESSION_SERVICE, {"session_sha256": row["session_sha256"], "ticket": ticket,
-                                               "service": service, "logged_in_at": now})
+        _INSERT_SESSION_SERVICE.run(conn, {"session_sha256": row["session_sha256"], "ticket": ticket,
+                                           "service": service, "logged_in_at": now})
     log.info("%s validated for service %s (%s)", kind, registered.id, row["person_jointure"])
     return Validation(user=row["person_jointure"], service=service, ticket=ticket,
                       session_sha256=row["session_sha256"], renewed=bool(row["renewed"]),
-                      proxies=tuple(json.loads(row["proxies"])), authenticated_at=_utc(session.created_at)), registered
+                      proxies=tuple(json.loads(row["proxies"])),
+                      authenticated_at=_utc(row["session_created_at"])), registered
 
 
 def check_pgt_url(pgt_url: str, registered: RegisteredService, registry: ServiceRegistry, *,

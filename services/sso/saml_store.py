@@ -3,7 +3,7 @@
 Every function works in the caller's transaction. Consuming is done with one
 conditional UPDATE (or DELETE) whose row count says who won, so two instances
 (or two threads) receiving the same answer cannot both use it. The statements
-on the assertion consumer path are built once, with bound parameters.
+on the assertion consumer path are compiled once, with bound parameters (sql.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .saml_tables import choice as choice_t
 from .saml_tables import request as request_t
 from .saml_tables import saml_session
 from .sessions import digest
+from .sql import Statement
 from .tables import replay as replay_t
 from .tables import session as session_t
 
@@ -57,28 +58,27 @@ def _utc(value: datetime) -> datetime:
 
 # -- pending requests ------------------------------------------------------------------------
 
-_FIND_REQUEST = select(request_t).where(request_t.c.id == bindparam("b_id"))
-_CONSUME_REQUEST = (update(request_t)
-                    .where(request_t.c.id == bindparam("b_id"), request_t.c.answered_at.is_(None),
-                           request_t.c.expires_at > bindparam("b_now"))
-                    .values(answered_at=bindparam("b_now")))
-_SAVE_REQUEST = insert(request_t)
-_LINK_SESSION = insert(saml_session)
-_REMEMBER = {  # INSERT … ON CONFLICT DO NOTHING RETURNING id, per dialect
+_FIND_REQUEST = Statement(select(request_t).where(request_t.c.id == bindparam("b_id")))
+_CONSUME_REQUEST = Statement(update(request_t)
+                             .where(request_t.c.id == bindparam("b_id"), request_t.c.answered_at.is_(None),
+                                    request_t.c.expires_at > bindparam("b_now"))
+                             .values(answered_at=bindparam("b_now")))
+_SAVE_REQUEST = Statement(insert(request_t))
+_LINK_SESSION = Statement(insert(saml_session))
+_REMEMBER = Statement({  # INSERT … ON CONFLICT DO NOTHING RETURNING id, per dialect
     "postgresql": pg_insert(replay_t).on_conflict_do_nothing().returning(replay_t.c.id),
     "sqlite": sqlite_insert(replay_t).on_conflict_do_nothing().returning(replay_t.c.id),
-}
-
+})
 
 def save_request(conn: Connection, request: PendingRequest) -> None:
-    conn.execute(_SAVE_REQUEST, vars(request))
+    _SAVE_REQUEST.run(conn, vars(request))
 
 
 def find_request(conn: Connection, request_id: str | None) -> PendingRequest | None:
     """A request we sent with this ID (answered or not, expired or not, until purged), or None. Reads only."""
     if not request_id or len(request_id) > 64:
         return None
-    row = conn.execute(_FIND_REQUEST, {"b_id": request_id}).mappings().first()
+    row = _FIND_REQUEST.first(conn, {"b_id": request_id})
     if row is None:
         return None
     return PendingRequest(**{**row, "issued_at": _utc(row["issued_at"]), "expires_at": _utc(row["expires_at"]),
@@ -87,7 +87,7 @@ def find_request(conn: Connection, request_id: str | None) -> PendingRequest | N
 
 def consume_request(conn: Connection, request_id: str, now: datetime) -> bool:
     """Mark the request answered; False if another instance or thread already did (or it expired)."""
-    return conn.execute(_CONSUME_REQUEST, {"b_id": request_id, "b_now": now}).rowcount == 1
+    return _CONSUME_REQUEST.run(conn, {"b_id": request_id, "b_now": now}) == 1
 
 
 # -- replay cache ------------------------------------------------------------------------------
@@ -99,9 +99,7 @@ def replay_key(issuer: str, message_id: str) -> str:
 def remember_once(conn: Connection, issuer: str, message_id: str, expires_at: datetime) -> bool:
     """Record an accepted assertion (or logout request) id; False if it was already seen (a replay)."""
     # RETURNING rather than rowcount: psycopg reports no row count for INSERT … ON CONFLICT here
-    statement = _REMEMBER[conn.dialect.name]  # the project supports SQLite and PostgreSQL
-    return conn.execute(statement, {"id": replay_key(issuer, message_id), "expires_at": expires_at}
-                        ).first() is not None
+    return _REMEMBER.first(conn, {"id": replay_key(issuer, message_id), "expires_at": expires_at}) is not None
 
 
 # -- account choices ----------------------------------------------------------------------------
@@ -131,7 +129,7 @@ def take_choice(conn: Connection, token: str, now: datetime) -> bool:
 
 def link_session(conn: Connection, session_id: str, link: SamlSessionLink | dict, expires_at: datetime) -> None:
     values = dict(vars(link)) if isinstance(link, SamlSessionLink) else dict(link)
-    conn.execute(_LINK_SESSION, {**values, "session_sha256": digest(session_id), "expires_at": expires_at})
+    _LINK_SESSION.run(conn, {**values, "session_sha256": digest(session_id), "expires_at": expires_at})
 
 
 def session_link(conn: Connection, session_id: str) -> SamlSessionLink | None:

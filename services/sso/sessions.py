@@ -35,6 +35,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from . import events
 from .config import Lifetimes
+from .sql import Statement
 from .tables import replay as replay_t
 from .tables import session as session_t
 from .tables import session_service
@@ -75,11 +76,11 @@ class ClosedSession:
     services: tuple[tuple[str, str], ...]  # (service URL, the ticket it validated) for back-channel logout
 
 
-# The login path's statements, built once (building and keying a statement costs more than running it).
-_INSERT = insert(session_t)
-_FIND = select(session_t).where(session_t.c.sid_sha256 == bindparam("b_key"))
-_TOUCH = (update(session_t).where(session_t.c.sid_sha256 == bindparam("b_key"))
-          .values(last_seen_at=bindparam("b_now")))
+# The login path's statements, compiled once and run on the driver's cursor (sql.py).
+_INSERT = Statement(insert(session_t))
+_FIND = Statement(select(session_t).where(session_t.c.sid_sha256 == bindparam("b_key")))
+_TOUCH = Statement(update(session_t).where(session_t.c.sid_sha256 == bindparam("b_key"))
+                   .values(last_seen_at=bindparam("b_now")))
 
 
 def _csrf(sid: str) -> str:
@@ -99,7 +100,7 @@ def open_session(conn: Connection, *, person_jointure: str, auth_source: str, na
     ref = secrets.token_hex(8)
     expires_at = now + timedelta(seconds=lifetimes.session_max)
     csrf = _csrf(sid)
-    conn.execute(_INSERT, {
+    _INSERT.run(conn, {
         "sid_sha256": digest(sid), "ref": ref, "person_jointure": person_jointure, "auth_source": auth_source,
         "national_id": national_id, "attributes": json.dumps(attributes, sort_keys=True),
         "csrf_sha256": digest(csrf), "created_at": now, "last_seen_at": now, "expires_at": expires_at})
@@ -115,7 +116,7 @@ def get_session(conn: Connection, sid: str | None, now: datetime, *, lifetimes: 
     _aware(now)
     if not sid or len(sid) > 128:
         return None
-    row = conn.execute(_FIND, {"b_key": digest(sid)}).mappings().first()
+    row = _FIND.first(conn, {"b_key": digest(sid)})
     if row is None:
         return None
     expires_at = _utc(row["expires_at"])
@@ -124,7 +125,7 @@ def get_session(conn: Connection, sid: str | None, now: datetime, *, lifetimes: 
         log.info("session %s refused: %s", row["ref"], "expired" if now >= expires_at else "idle too long")
         return None
     if touch and (now - _utc(row["last_seen_at"])).total_seconds() >= 1:
-        conn.execute(_TOUCH, {"b_key": row["sid_sha256"], "b_now": now})
+        _TOUCH.run(conn, {"b_key": row["sid_sha256"], "b_now": now})
     return Session(sid, row["ref"], row["person_jointure"], row["auth_source"], row["national_id"],
                    json.loads(row["attributes"]), _utc(row["created_at"]), expires_at, _csrf(sid))
 
