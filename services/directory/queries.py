@@ -22,9 +22,10 @@ _PERSON = select(p.c.data).where(p.c.jointure == bindparam("b_jointure"))
 _STRUCTURE_KEY = (s.c.jointure == bindparam("b_key")) | (s.c.uai == bindparam("b_uai"))
 _STRUCTURE = select(s.c.data).where(_STRUCTURE_KEY).order_by(s.c.jointure)
 _STRUCTURE_JOINTURES = select(s.c.jointure).where(_STRUCTURE_KEY)
-_PUPILS = (select(p.c.data)
-           .where(p.c.category == "Eleve", p.c.struct_rattach_id == bindparam("b_id"),
-                  p.c.structure.in_(bindparam("b_structures", expanding=True)))
+# By SIECLE id alone, the structure checked afterwards: the id's index finds one or two rows, while a
+# planner without statistics (SQLite never analysed) would rather walk the structure's hundreds of pupils.
+_PUPILS = (select(p.c.structure, p.c.data)
+           .where(p.c.category == "Eleve", p.c.struct_rattach_id == bindparam("b_id"))
            .order_by(p.c.jointure))
 _NAMED_AMONG = (select(p.c.data)
                 .where(p.c.jointure.in_(bindparam("b_jointures", expanding=True)),
@@ -61,8 +62,8 @@ def person(conn: Connection, jointure: str) -> dict | None:
 
 def pupils_by_attachment(conn: Connection, struct_rattach_id: str, uai: str) -> list[dict]:
     """Pupils by SIECLE id (`ENTEleveStructRattachId`) within the structure of that UAI."""
-    structures = _structure_jointures(conn, uai)
-    return _loaded(conn.execute(_PUPILS, {"b_id": struct_rattach_id, "b_structures": structures}))
+    structures = set(_structure_jointures(conn, uai))
+    return _loaded(r for r in conn.execute(_PUPILS, {"b_id": struct_rattach_id}) if r.structure in structures)
 
 
 def parents_of_pupil(conn: Connection, pupil_struct_rattach_id: str, uai: str, last_name: str,
