@@ -211,7 +211,8 @@ class ServiceProvider:
                 login_facts = self._login_facts(idp, login, attributes, pending.next or _LOCAL_NEXT_DEFAULT)
                 if match.unique is not None:
                     session = self._open(conn, login_facts, match.unique.jointure, now)
-                    log.info("national login through %s matched by %s: session %s", idp.id, match.method, session.ref)
+                    log.info("national login through %s matched by %s: session %s opened for %s", idp.id,
+                             match.method, session.ref, session.person_jointure)
                     return LoggedIn(session, login_facts["next"])
                 if match.candidates:
                     token = secrets.token_urlsafe(32)
@@ -244,8 +245,8 @@ class ServiceProvider:
                 if not saml_store.take_choice(conn, token, now):
                     raise Refused("choice-expired", "the account choice was already made")
                 session = self._open(conn, facts, jointure, now)
-                log.info("national login through %s: the user chose among %d accounts, session %s", facts["idp"],
-                         len(facts["candidates"]), session.ref)
+                log.info("national login through %s: the user chose among %d accounts, session %s opened for %s",
+                         facts["idp"], len(facts["candidates"]), session.ref, session.person_jointure)
                 return LoggedIn(session, facts["next"])
         except Refused as exc:
             return self._refused(exc, None, now, audit=False)

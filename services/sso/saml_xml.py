@@ -210,14 +210,28 @@ class Certificate:
         return self.cert.not_valid_after_utc
 
     def xmlsec_key(self) -> xmlsec.Key:
-        """The public key for xmlsec, loaded once (a signature context keeps its own copy of it)."""
+        """The public key with its certificate for xmlsec (encryption to it), loaded once."""
         return _xmlsec_key(self.der)
+
+    def verification_key(self) -> xmlsec.Key:
+        """The bare public key for xmlsec signature checks, loaded once. A context keeps its own copy of the
+        key it is given: copying one that carries its certificate costs ~20 µs (the X.509 is copied too),
+        the bare key almost nothing; the certificate plays no part in checking a signature."""
+        return _xmlsec_public_key(self.der)
 
 
 @functools.lru_cache(maxsize=256)
 def _xmlsec_key(der: bytes) -> xmlsec.Key:
     return xmlsec.Key.from_memory(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM),
                                   xmlsec.KeyFormat.CERT_PEM, None)
+
+
+@functools.lru_cache(maxsize=256)
+def _xmlsec_public_key(der: bytes) -> xmlsec.Key:
+    public = x509.load_der_x509_certificate(der).public_key()
+    return xmlsec.Key.from_memory(public.public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo),
+                                  xmlsec.KeyFormat.PEM, None)
 
 
 @functools.lru_cache(maxsize=64)
@@ -331,7 +345,7 @@ def verify_enveloped(element: etree._Element, trusted: Sequence[Certificate], wh
 
     for cert in _likely_first(signature, trusted):
         ctx = xmlsec.SignatureContext()
-        ctx.key = cert.xmlsec_key()
+        ctx.key = cert.verification_key()
         if own_id:
             try:
                 ctx.register_id(element, "ID")

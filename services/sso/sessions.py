@@ -17,7 +17,8 @@ transaction that writes its own state)::
     close_session(conn, sid, now) -> ClosedSession | None  (with the services to notify)
 
 `open_session` and `close_session` write `sso.login.succeeded` / `sso.logout`
-to the outbox in the caller's transaction.
+to the outbox in the caller's transaction. `close_session` logs the session's end; the
+opening is logged by the caller, in one line with how the login was made.
 """
 
 from __future__ import annotations
@@ -106,7 +107,6 @@ def open_session(conn: Connection, *, person_jointure: str, auth_source: str, na
         "csrf_sha256": digest(csrf), "created_at": now, "last_seen_at": now, "expires_at": expires_at})
     events.emit(conn, "sso.login.succeeded", {"session": ref, "person": person_jointure,
                                               "auth_source": auth_source}, tenant=tenant, now=now)
-    log.info("session %s opened for %s (%s)", ref, person_jointure, auth_source)
     return Session(sid, ref, person_jointure, auth_source, national_id, attributes, now, expires_at, csrf)
 
 
