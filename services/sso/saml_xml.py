@@ -132,6 +132,9 @@ def text_of(element: etree._Element | None) -> str | None:
     """All the text of an element, children included (never a comment's text)."""
     if element is None:
         return None
+    if not len(element):  # a leaf (most values): its text is all there is; no need to walk it
+        text = element.text
+        return text.strip() if text else ""
     return "".join(element.itertext()).strip()
 
 
