@@ -148,6 +148,136 @@ def test_packed_rows_are_compressed_and_a_truncated_one_is_named(sqlite_engine, 
         assert pending_count(conn) == 500
 
 
+def test_publish_frames_are_the_bytes_pika_would_send():
+    """`frames.PublishFrames` replaces pika's basic_publish encoding: the same bytes, headers and big bodies too."""
+    import pika
+    from pika import frame, spec
+
+    from relais.bus.frames import PublishFrames
+
+    frame_max = 4096
+    for body in (b"", b"{}", b"x" * 5000, "é".encode() * 3000):
+        for headers in (None, {"x-relais-attempts": 3, "x-relais-error": "pourquoi é"}):
+            props = pika.BasicProperties(content_type="application/json", content_encoding="utf-8", delivery_mode=2,
+                                         message_id="id-é1", type="directory.person.created", headers=headers)
+            expected = (frame.Method(7, spec.Basic.Publish(exchange="relais.events",
+                                                           routing_key="directory.person.created")).marshal()
+                        + frame.Header(7, len(body), props).marshal()
+                        + b"".join(frame.Body(7, body[i:i + frame_max - 8]).marshal()
+                                   for i in range(0, len(body), frame_max - 8)))
+            got = PublishFrames(7, "relais.events", frame_max).encode(
+                "directory.person.created", body, "id-é1", "directory.person.created", headers)
+            assert got == expected, (len(body), headers)
+    with pytest.raises(ValueError, match=r"message 'x{80}': its type is 300 bytes long, AMQP allows 255"):
+        PublishFrames(1, "relais.events", frame_max).encode("k", b"{}", "x" * 90, "t" * 300)
+
+
+def test_a_message_that_cannot_be_sent_is_named_and_the_publisher_goes_on(amqp_uri):
+    with ConfirmedPublisher(amqp_uri, window=10) as pub:
+        with pytest.raises(ValueError, match=r"message 'too-long': its routing key is 256 bytes long"):
+            pub.publish([OutgoingMessage("directory.mef.created", b"{}", f"ok-{i}", "directory.mef.created")
+                         for i in range(25)] + [OutgoingMessage("k" * 256, b"{}", "too-long", "x")])
+        assert pub.publish([OutgoingMessage("directory.mef.created", b"{}", "after", "directory.mef.created",
+                                            {"x-relais-attempts": 1})]) == 1
+    got = drain_queue(amqp_uri, consumer_queues("provisioning").main)
+    assert got[-1].properties["message_id"] == "after"
+    assert got[-1].properties["application_headers"] == {"x-relais-attempts": 1}
+    assert {m.properties["message_id"] for m in got[:-1]} <= {f"ok-{i}" for i in range(25)}
+
+
+def _rabbit_api(method: str, path: str):
+    """RabbitMQ's management API (as conftest reaches it): the decoded JSON answer, if any."""
+    import base64
+    import urllib.parse
+    import urllib.request
+
+    from tests.conftest import RABBIT_API
+
+    parts = urllib.parse.urlsplit(RABBIT_API)
+    req = urllib.request.Request(f"{parts.scheme}://{parts.hostname}:{parts.port}{path}", method=method)
+    req.add_header("Authorization", "Basic " + base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode())
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = resp.read()
+    return json.loads(body) if body else None
+
+
+class ClosedByTheBrokerMidBatch(ConfirmedPublisher):
+    """A real publisher whose connection RabbitMQ closes (through its management API, as an operator
+    or a broker restart would) once `after` messages of its second batch went out."""
+
+    def __init__(self, uri: str, after: int, window: int):
+        super().__init__(uri, window=window)
+        self.vhost = parse_amqp_uri(uri).virtual_host
+        self.after, self.batches, self.closed = after, 0, False
+
+    def publish(self, messages):
+        self.batches += 1
+        return super().publish(messages)
+
+    def _pump(self):
+        super()._pump()
+        if self.batches == 2 and self._sent >= self.after and not self.closed:
+            import time
+            import urllib.parse
+
+            self.closed = True
+            path = f"/api/vhosts/{urllib.parse.quote(self.vhost, safe='')}/connections"
+            deadline = time.monotonic() + 30  # the management API lists a new connection after a while
+            while not (names := [c["name"] for c in _rabbit_api("GET", path)]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert names, "the management API never listed the publisher's connection"
+            for name in names:
+                _rabbit_api("DELETE", f"/api/connections/{urllib.parse.quote(name, safe='')}")
+
+
+def test_a_connection_closed_mid_batch_loses_nothing_and_duplicates_are_skipped(engine, amqp_uri):
+    """The relay marks rows published only once confirmed: a batch cut short is sent again whole,
+    in order, and an idempotent consumer applies each event once."""
+    from relais.bus.envelope import dumps
+    from relais.bus.outbox import add_serialized
+    from relais.bus.topology import declare_consumer
+
+    events = [ev(i) for i in range(6000)]
+    with writer(engine).begin() as conn:
+        add_serialized(conn, [(e.id, e.type, dumps(e.to_dict())) for e in events], packed=True)
+    ids = [e.id for e in events]
+    conn, ch = channel(amqp_uri)
+    ch.queue_declare("probe", durable=True, auto_delete=False)
+    ch.queue_bind("probe", EVENTS_EXCHANGE, "directory.#")
+    declare_consumer(ch, "t4", ["directory.#"], (100, 200))
+    conn.close()
+
+    # Batches of 2000 events (two packed rows); the connection goes during the second,
+    # when at most a window of it was sent: it cannot have been confirmed whole.
+    cut = OutboxRelay(engine, lambda: ClosedByTheBrokerMidBatch(amqp_uri, after=300, window=400), batch_size=2000)
+    with pytest.raises(PublishError, match="closed"):
+        cut.drain()
+    cut.close()
+    with engine.connect() as conn:
+        assert pending_count(conn) == 4000  # the first batch confirmed and marked; the rest kept
+    relay = OutboxRelay(engine, lambda: ConfirmedPublisher(amqp_uri), batch_size=2000)
+    assert relay.drain() == 4000
+    relay.close()
+    with engine.connect() as conn:
+        assert pending_count(conn) == 0
+
+    got = [m.properties["message_id"] for m in drain_queue(amqp_uri, "probe")]
+    sent_twice = len(got) - len(ids)  # what reached the broker of the cut batch before the connection went
+    assert 0 <= sent_twice <= 2000
+    assert got == ids[:2000 + sent_twice] + ids[2000:]  # in outbox order, the cut batch again from its start
+    handled = []
+
+    def handler(event, conn):
+        handled.append(event["id"])
+        conn.execute(effect.insert().values(event_id=event["id"]))
+
+    consumer = _consumer(engine, "t4", handler)
+    assert consumer.run(amqp_uri, max_messages=len(got), idle_timeout=10) == len(got)
+    with engine.connect() as conn:
+        assert sorted(r[0] for r in conn.execute(select(effect.c.event_id))) == sorted(ids)  # each effect once
+    assert sorted(handled) == sorted(ids)
+
+
 effects = MetaData()
 effect = Table("test_effect", effects, Column("event_id", String(36), primary_key=True))
 
@@ -257,7 +387,13 @@ def test_batches_share_a_transaction_and_a_failing_event_is_retried_alone(engine
         for event in events:
             one(event, conn)
 
-    consumer = _consumer(engine, "t3", one)
+    alone = []  # events the consumer handled one by one (a delivery batch of one takes that path)
+
+    def single(event, conn):
+        alone.append(event["id"])
+        one(event, conn)
+
+    consumer = _consumer(engine, "t3", single)
     consumer.batch_handler = many
     good = [ev(i) for i in range(5)]
     poison = ev(9)
@@ -279,7 +415,8 @@ def test_batches_share_a_transaction_and_a_failing_event_is_retried_alone(engine
     conn.close()
     _publish(amqp_uri, [e.to_json() for e in more])
     batches.clear()
+    alone.clear()
     assert consumer.run(amqp_uri, max_messages=300, idle_timeout=5) == 300
-    assert sum(batches) == 300 and max(batches) > 1
+    assert sum(batches) + len(alone) == 300 and max(batches) > 1
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(effect)).scalar_one() == 305
