@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 import pytest
 from sqlalchemy import func, select, text
 
 from relais.bus import contracts
+from relais.bus.outbox import PACK, pending_count, read_events
 from relais.bus.tables import outbox
 from services.directory import queries, tables
 from services.directory.importer import DirectoryImporter, ImportOptions
@@ -22,7 +22,7 @@ def run(engine, *paths, **options):
 
 def outbox_events(engine) -> list[dict]:
     with engine.connect() as conn:
-        return [orjson.loads(b) for (b,) in conn.execute(select(outbox.c.body).order_by(outbox.c.seq))]
+        return read_events(conn)  # the import packs its events, a thousand to an outbox row
 
 
 def clear_outbox(engine) -> None:
@@ -51,6 +51,10 @@ def test_sample_counts_links_events_and_idempotent_reimport(engine, aaf_sample):
     created = [e for e in events if e["type"] == "directory.person.created"]
     assert len(created) == 642 + 701 + 9967
     assert events[-1]["type"] == "directory.import.completed"
+    assert len(events) == report.events
+    with engine.connect() as conn:  # packed: at most one partial row per file, one for the summary
+        rows = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+        assert pending_count(conn) == len(events) and rows <= len(events) // PACK + len(report.files) + 1
 
     with engine.connect() as conn:
         pupil = queries.person(conn, "2605692")

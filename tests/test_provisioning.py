@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import orjson
 import pytest
 from sqlalchemy import func, select
 
 from relais.bus import contracts
-from relais.bus.outbox import read_events
+from relais.bus.outbox import read_events, unpack
 from relais.bus.tables import outbox
 from relais.db import writer
 from services.directory.importer import DirectoryImporter, ImportOptions
@@ -61,16 +60,16 @@ class World:
     def deliver(self):
         """Hand every directory event of the outbox to provisioning, as the broker would."""
         with writer(self.engine).begin() as conn:
-            rows = conn.execute(select(outbox.c.seq, outbox.c.type, outbox.c.body).order_by(outbox.c.seq)).all()
-            conn.execute(outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows if r.type.startswith("directory.")])))
+            rows = [r for r in conn.execute(select(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.body,
+                                                   outbox.c.events).order_by(outbox.c.seq))
+                    if r.type.startswith("directory.")]
+            conn.execute(outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows])))
+        messages = [m for r in rows for m in unpack(*r)]  # the directory packs its events in rows
         self.delivered = getattr(self, "delivered", {})
-        for r in rows:
-            if r.type.startswith("directory."):
-                body = orjson.loads(r.body)
-                self.delivered[body["id"]] = body["type"]
-        for r in rows:
-            if r.type.startswith("directory."):
-                assert self.consumer.handle(r.body).status == "handled"
+        for m in messages:
+            self.delivered[m.message_id] = m.type
+        for m in messages:
+            assert self.consumer.handle(m.body).status == "handled"
 
     def load(self, catalogue=CATALOGUE, rules=RULES, **ctx):
         with writer(self.engine).begin() as conn:

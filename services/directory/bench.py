@@ -92,6 +92,19 @@ def floor_publish(amqp_uri: str, bodies: list[tuple[str, str, bytes]], window: i
     return n / (st["t1"] - st["t0"])
 
 
+def outbox_sample(engine, limit: int) -> list[tuple[str, str, bytes]]:
+    """(event id, type, JSON body) of the oldest `limit` events in the outbox, packed rows unpacked."""
+    from relais.bus.outbox import unpack
+
+    sample: list[tuple[str, str, bytes]] = []
+    with engine.connect() as conn:
+        for row in conn.exec_driver_sql("SELECT seq, event_id, type, body, events FROM relais_outbox ORDER BY seq"):
+            sample.extend((m.message_id, m.type, m.body) for m in unpack(*row))
+            if len(sample) >= limit:
+                break
+    return sample[:limit]
+
+
 class PeakRss:
     """Samples the resident memory of this process and its children, summed."""
 
@@ -194,9 +207,7 @@ def main(argv: list[str]) -> int:
     uri = f"{base}/{vhost}"
     try:
         _purge(uri)  # declares the topology the relay uses
-        with engine.connect() as conn:
-            sample = [tuple(r) for r in conn.exec_driver_sql(
-                f"SELECT event_id, type, body FROM relais_outbox ORDER BY seq LIMIT {int(args.publish_floor_sample)}")]
+        sample = outbox_sample(engine, args.publish_floor_sample)
         publish_floor = floor_publish(uri, sample, ConfirmedPublisher.DEFAULT_WINDOW)
         _purge(uri)
         # Routed as the floor's messages are (to relais.unrouted): no subscriber queues declared.

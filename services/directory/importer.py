@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, select, true
 
 from relais.bus.envelope import Event, dumps, loads, utc_now_iso
-from relais.bus.outbox import add_serialized
+from relais.bus.outbox import PACK, add_serialized
 from relais.db import bulk_insert, bulk_update, writer
 
 from . import model, tables
@@ -359,15 +359,24 @@ class _Run:
     def event(self, type_: str, payload: dict) -> None:
         self.events_in_file.append(self.events.serialized(type_, payload))
 
-    def flush_events(self) -> None:
-        if self.events_in_file:
+    def flush_events(self, *, full_rows_only: bool = False) -> None:
+        """Write the events made so far to the outbox, packed a thousand to a row (`outbox.PACK`).
+
+        An import writes an event per changed record, a million for an academy:
+        rows of a thousand cost the import and the relay a fraction of a row
+        each. `full_rows_only` keeps the last, partial row's events for later
+        (between batches of one file); the file's end writes them.
+        """
+        events = self.events_in_file
+        n = len(events) - len(events) % PACK if full_rows_only else len(events)
+        if n:
             if self.options.validate_events:
                 from relais.bus import contracts
 
-                for _id, _type, body in self.events_in_file:
+                for _id, _type, body in events[:n]:
                     contracts.validate_event(loads(body))
-            self.report.events += add_serialized(self.conn, self.events_in_file)
-            self.events_in_file = []
+            self.report.events += add_serialized(self.conn, events[:n], packed=True)
+            self.events_in_file = events[n:]
 
     # -- files ----------------------------------------------------------------
     def import_file(self, info: FileInfo, batches: Iterable[Batch]) -> None:
@@ -407,9 +416,10 @@ class _Run:
                 self.events.tick()
                 self.apply_batch(info, batch, complet)
                 result.records += len(batch)
-                self.flush_events()
+                self.flush_events(full_rows_only=True)
                 if self.progress:
                     self.progress(info, len(batch))
+            self.flush_events()
         except AafFileError as exc:
             undo()
             result.status, result.line, result.error = "failed", exc.line, exc.reason
