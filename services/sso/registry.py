@@ -41,11 +41,14 @@ class ParsedUrl:
         return f"{self.scheme}://{self.host}{self.path}"
 
 
+_UNSAFE_CHARACTER = re.compile(r'[\x00-\x20\x7f\\"<>]')  # controls, space, DEL, backslash, quote, angle brackets
+
+
 def parse_service_url(url: str) -> ParsedUrl | None:
     """The parts of a service URL, or None when it is not a plain absolute http(s) URL."""
     if not isinstance(url, str) or not url or len(url) > 2048:
         return None
-    if any(ord(c) < 0x21 or c in '\\"<>' or ord(c) == 0x7F for c in url):
+    if _UNSAFE_CHARACTER.search(url):
         return None
     try:
         parts = urlsplit(url)
