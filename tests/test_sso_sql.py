@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from relais.db import writer
 from services.sso import cas, sessions
@@ -108,3 +109,29 @@ def test_validation_reads_the_session_start_and_refuses_a_ticket_whose_session_e
     with engine.connect() as conn:  # and the ticket was consumed all the same
         assert conn.execute(select(ticket_t.c.consumed_at).where(
             ticket_t.c.ticket_sha256 == sessions.digest(second))).scalar_one() is not None
+
+
+def test_driver_errors_are_sqlalchemys_without_the_parameters(engine):
+    fast_insert = Statement(insert(ticket_t))
+    with writer(engine).begin() as conn:
+        fast_insert.run(conn, _ticket_row("a" * 64, person_jointure="secret-jointure"))
+    with pytest.raises(IntegrityError) as caught:
+        with writer(engine).begin() as conn:
+            fast_insert.run(conn, _ticket_row("a" * 64, person_jointure="secret-jointure"))
+    assert "secret-jointure" not in str(caught.value)
+    with engine.connect() as conn:  # the failed transaction was rolled back, the first row is there
+        assert conn.execute(select(ticket_t.c.ticket_sha256)).scalars().all() == ["a" * 64]
+
+
+def test_a_lost_postgresql_connection_is_invalidated_and_replaced(pg_engine):
+    find = Statement(select(ticket_t.c.kind).where(ticket_t.c.ticket_sha256 == bindparam("b_key")))
+    with pg_engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with pg_engine.connect() as killer:  # another connection of the pool ends this one's server process
+            killer.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        with pytest.raises(DBAPIError) as caught:
+            find.first(conn, {"b_key": "x"})
+        assert caught.value.connection_invalidated and conn.invalidated
+    with pg_engine.connect() as conn:  # the pool gives a live connection again
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
+        assert find.first(conn, {"b_key": "x"}) is None

@@ -15,7 +15,9 @@ takes to run each of them, so these statements skip it:
   emits BEGIN IMMEDIATE on SQLite, commits, rolls back): only the statement goes
   straight to the DB-API cursor of that connection.
 
-Statements with expanding (IN-list) parameters are not supported here.
+Driver errors are raised as SQLAlchemy's (`sqlalchemy.exc.IntegrityError`...), and a lost
+connection is invalidated, as `Connection.execute` does. Statements with expanding (IN-list)
+parameters are not supported here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 _Processor = Callable[[Any], Any] | None
@@ -105,11 +108,14 @@ class Statement:
             else:
                 value = params.get(key, fixed)
             values.append(value if process is None or value is None else process(value))
-        cursor = conn.connection.dbapi_connection.cursor()
+        dbapi_connection = conn.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(c.sql, tuple(values) if c.positional else dict(zip(c.names, values)))
             raw = cursor.fetchall() if c.columns else ()
             count = cursor.rowcount
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _as_sqlalchemy_error(conn, dbapi_connection, c.sql, exc) from exc
         finally:
             cursor.close()
         rows = [{key: value if process is None or value is None else process(value)
@@ -126,3 +132,13 @@ class Statement:
     def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
         return self._run(conn, params)[1]
 
+
+
+def _as_sqlalchemy_error(conn: Connection, dbapi_connection: Any, sql: str, exc: Exception) -> DBAPIError:
+    """The driver's error as `Connection.execute` would raise it (IntegrityError, OperationalError...), without
+    the parameters (they hold personal data); a lost connection is invalidated, so the pool replaces it."""
+    invalidated = conn.dialect.is_disconnect(exc, dbapi_connection, None)
+    if invalidated:
+        conn.invalidate(exc)
+    return DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
+                               connection_invalidated=invalidated, dialect=conn.dialect)
