@@ -28,11 +28,11 @@ _FIXED_PROPERTIES = b"\x10application/json\x05utf-8"
 _PERSISTENT = b"\x02"
 
 
-def short_string(value: str, what: str, message_id: str) -> bytes:
-    """An AMQP short string (length byte, UTF-8); ValueError naming the message and field past 255 bytes."""
+def short_string(value: str, what: str) -> bytes:
+    """An AMQP short string (length byte, UTF-8); ValueError naming `what` past 255 bytes."""
     raw = value.encode()
     if len(raw) > 255:
-        raise ValueError(f"message {message_id[:80]!r}: its {what} is {len(raw)} bytes long, AMQP allows 255")
+        raise ValueError(f"its {what} is {len(raw)} bytes long, AMQP allows 255")
     return bytes((len(raw),)) + raw
 
 
@@ -41,22 +41,25 @@ class PublishFrames:
 
     def __init__(self, channel_number: int, exchange: str, frame_max: int):
         self.channel_number = channel_number
-        self.exchange = short_string(exchange, "exchange", "-")
+        try:
+            self.exchange = short_string(exchange, "name")
+        except ValueError as exc:
+            raise ValueError(f"exchange {exchange[:80]!r}: {exc}") from None
         self.body_max = frame_max - spec.FRAME_HEADER_SIZE - spec.FRAME_END_SIZE
         self._methods: dict[str, bytes] = {}  # routing key -> its method frame
         self._types: dict[str, bytes] = {}  # type -> its short string
 
-    def _method(self, routing_key: str, message_id: str) -> bytes:
+    def _method(self, routing_key: str) -> bytes:
         # Basic.Publish: ticket 0, exchange, routing key, neither mandatory nor immediate.
         payload = (struct.pack(">IH", spec.Basic.Publish.INDEX, 0) + self.exchange
-                   + short_string(routing_key, "routing key", message_id) + b"\x00")
+                   + short_string(routing_key, "routing key") + b"\x00")
         frame = _FRAME.pack(spec.FRAME_METHOD, self.channel_number, len(payload)) + payload + FRAME_END
         if len(self._methods) < 4096:  # routing keys are event types: few
             self._methods[routing_key] = frame
         return frame
 
-    def _type(self, type_: str, message_id: str) -> bytes:
-        encoded = short_string(type_, "type", message_id)
+    def _type(self, type_: str) -> bytes:
+        encoded = short_string(type_, "type")
         if len(self._types) < 4096:
             self._types[type_] = encoded
         return encoded
@@ -64,9 +67,12 @@ class PublishFrames:
     def encode(self, routing_key: str, body: bytes, message_id: str, type_: str,
                headers: Mapping | None = None) -> bytes:
         """The frames of one persistent JSON message, as pika's basic_publish would write them."""
-        method = self._methods.get(routing_key) or self._method(routing_key, message_id)
-        type_part = self._types.get(type_) or self._type(type_, message_id)
-        mid = short_string(message_id, "message id", message_id)
+        try:
+            method = self._methods.get(routing_key) or self._method(routing_key)
+            type_part = self._types.get(type_) or self._type(type_)
+            mid = short_string(message_id, "message id")
+        except ValueError as exc:
+            raise ValueError(f"message {message_id[:80]!r}: {exc}") from None
         flags, props = _FLAGS, _FIXED_PROPERTIES
         if headers:
             table: list[bytes] = []
