@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from relais.bus.tables import outbox
 from relais.db import writer
 from services.sso import cas, sessions
 from services.sso.config import Lifetimes, parse_config
@@ -71,17 +72,31 @@ def test_literal_values_in_a_statement_are_kept(engine):
 
 
 def test_a_missing_parameter_is_named_and_unsupported_statements_are_refused(sqlite_engine):
-    fast_insert = Statement(insert(ticket_t))
-    row = _ticket_row("a" * 64)
-    del row["consumed_at"]
+    consume = Statement(update(ticket_t).where(ticket_t.c.ticket_sha256 == bindparam("b_key"))
+                        .values(consumed_at=bindparam("b_now")))
     with writer(sqlite_engine).begin() as conn:
-        with pytest.raises(KeyError, match="consumed_at"):
-            fast_insert.run(conn, row)
+        with pytest.raises(KeyError, match="b_now"):
+            consume.run(conn, {"b_key": "a" * 64})
         with pytest.raises(ValueError, match="expanding"):
             Statement(select(ticket_t).where(ticket_t.c.kind.in_(bindparam("b_kinds", expanding=True)))).all(
                 conn, {"b_kinds": ["ST"]})
         with pytest.raises(ValueError, match="sqlite"):
             Statement({"postgresql": select(ticket_t)}).all(conn, {})
+        with pytest.raises(ValueError, match=r"defaults are not supported: \['seq', 'events'\]"):
+            Statement(insert(outbox)).run(conn, {"event_id": "e", "type": "t", "body": b"{}"})
+
+
+def test_an_insert_leaving_a_column_out_stores_null_as_sqlalchemy_does(engine):
+    fast_insert = Statement(insert(ticket_t))
+    row = _ticket_row("a" * 64)
+    del row["consumed_at"]  # nullable: NULL
+    with writer(engine).begin() as conn:
+        fast_insert.run(conn, row)
+        assert conn.execute(select(ticket_t.c.consumed_at)).scalar_one() is None
+    del row["service"]  # NOT NULL: the database refuses the row
+    with pytest.raises(IntegrityError):
+        with writer(engine).begin() as conn:
+            fast_insert.run(conn, {**row, "ticket_sha256": "b" * 64})
 
 
 def test_validation_reads_the_session_start_and_refuses_a_ticket_whose_session_ended(engine):

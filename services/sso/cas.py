@@ -96,7 +96,7 @@ def _store(conn: Connection, ticket: str, kind: str, service: str, session_sha25
     _INSERT_TICKET.run(conn, {
         "ticket_sha256": digest(ticket), "kind": kind, "service": service, "session_sha256": session_sha256,
         "person_jointure": person, "renewed": renewed, "proxies": json.dumps(list(proxies)), "issued_at": now,
-        "expires_at": now + timedelta(seconds=seconds), "consumed_at": None})
+        "expires_at": now + timedelta(seconds=seconds)})
 
 
 def issue_service_ticket(conn: Connection, session: Session, service: str, *, renewed: bool, now: datetime,

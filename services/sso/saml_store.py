@@ -70,6 +70,7 @@ _REMEMBER = Statement({  # INSERT … ON CONFLICT DO NOTHING RETURNING id, per d
     "sqlite": sqlite_insert(replay_t).on_conflict_do_nothing().returning(replay_t.c.id),
 })
 
+
 def save_request(conn: Connection, request: PendingRequest) -> None:
     _SAVE_REQUEST.run(conn, vars(request))
 

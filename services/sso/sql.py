@@ -16,8 +16,9 @@ takes to run each of them, so these statements skip it:
   straight to the DB-API cursor of that connection.
 
 Driver errors are raised as SQLAlchemy's (`sqlalchemy.exc.IntegrityError`...), and a lost
-connection is invalidated, as `Connection.execute` does. Statements with expanding (IN-list)
-parameters are not supported here.
+connection is invalidated, as `Connection.execute` does. SQLAlchemy's statement events
+(`before_cursor_execute`...) do not see these statements; its transaction events do.
+Statements with expanding (IN-list) parameters are not supported here.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class _Compiled:
     positional: bool
     names: tuple[str, ...]  # bind names, in the order of the SQL's markers when positional
     keys: tuple[str, ...]  # the caller's parameter key for each bind name
-    fixed: tuple[Any, ...]  # the literal value of a bind the caller does not give (e.g. kind == "Eleve"), else _GIVEN
+    fixed: tuple[Any, ...]  # the value of a bind the caller does not give (a literal, e.g. kind == "Eleve"; None
+    # for an insert's column), or _GIVEN: the caller must give it
     binds: tuple[_Processor, ...]
     columns: tuple[str, ...]  # result column keys (SELECT columns or RETURNING)
     results: tuple[_Processor, ...]
@@ -74,11 +76,18 @@ class Statement:
             statement = self._statements[dialect.name]
         else:
             statement = self._statement
-        column_keys = None
+        column_keys: list[str] = []
         table = getattr(statement, "table", None)
         if getattr(statement, "is_insert", False) and not getattr(statement, "_values", None) and table is not None:
-            column_keys = [c.key for c in table.c]  # insert(t): every column is a parameter
-        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+            # insert(t): every column is a parameter; one the caller leaves out is NULL, as when
+            # `Connection.execute` omits it (the database refuses it if the column is NOT NULL). Defaults
+            # and generated keys would be skipped that way: a table with any is refused.
+            defaulted = [c.key for c in table.c if c.default is not None or c.server_default is not None
+                         or c is table.autoincrement_column]
+            if defaulted:
+                raise ValueError(f"insert into {table.name}: columns with defaults are not supported: {defaulted}")
+            column_keys = [c.key for c in table.c]
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys or None)
         if getattr(compiled, "escaped_bind_names", None):
             raise ValueError(f"bind names needing escapes are not supported: {sorted(compiled.escaped_bind_names)}")
         names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
@@ -88,7 +97,10 @@ class Statement:
             if bind.expanding:
                 raise ValueError(f"expanding parameter {bind.key!r} is not supported here")
             keys.append(bind.key)
-            fixed.append(_GIVEN if bind.required or bind.value is None else bind.effective_value)
+            if bind.key in column_keys:
+                fixed.append(None)
+            else:
+                fixed.append(_GIVEN if bind.required or bind.value is None else bind.effective_value)
             binds.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
         columns = tuple(statement.exported_columns)  # SELECT columns, or RETURNING ones (none without)
         return _Compiled(
