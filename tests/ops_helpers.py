@@ -1,7 +1,8 @@
-"""Running `relais serve SERVICE` as a real process in tests, and reading its ops endpoints."""
+"""Running `relais serve SERVICE` as a real process in tests, reading its ops endpoints; RabbitMQ's management API."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -32,6 +34,33 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, str]:
 def get_json(url: str, timeout: float = 5.0) -> tuple[int, dict]:
     status, body = get(url, timeout)
     return status, json.loads(body)
+
+
+def rabbit_api(method: str, path: str):
+    """RabbitMQ's management API (as conftest reaches it): the decoded JSON answer, if any."""
+    from tests.conftest import RABBIT_API
+
+    parts = urllib.parse.urlsplit(RABBIT_API)
+    req = urllib.request.Request(f"{parts.scheme}://{parts.hostname}:{parts.port}{path}", method=method)
+    token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = resp.read()
+    return json.loads(body) if body else None
+
+
+def close_connections(vhost: str, at_least: int = 1, timeout: float = 30) -> int:
+    """What a broker restart does to its clients: every connection of the vhost is closed; how many.
+
+    Waits for `at_least` of them first: the management API lists a new connection after a while.
+    """
+    path = f"/api/vhosts/{urllib.parse.quote(vhost, safe='')}/connections"
+    deadline = time.monotonic() + timeout
+    while len(names := [c["name"] for c in rabbit_api("GET", path)]) < at_least and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for name in names:
+        rabbit_api("DELETE", f"/api/connections/{urllib.parse.quote(name, safe='')}")
+    return len(names)
 
 
 class Service:

@@ -185,22 +185,6 @@ def test_a_message_that_cannot_be_sent_is_named_and_the_publisher_goes_on(amqp_u
     assert {m.properties["message_id"] for m in got[:-1]} <= {f"ok-{i}" for i in range(25)}
 
 
-def _rabbit_api(method: str, path: str):
-    """RabbitMQ's management API (as conftest reaches it): the decoded JSON answer, if any."""
-    import base64
-    import urllib.parse
-    import urllib.request
-
-    from tests.conftest import RABBIT_API
-
-    parts = urllib.parse.urlsplit(RABBIT_API)
-    req = urllib.request.Request(f"{parts.scheme}://{parts.hostname}:{parts.port}{path}", method=method)
-    req.add_header("Authorization", "Basic " + base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode())
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        body = resp.read()
-    return json.loads(body) if body else None
-
-
 class ClosedByTheBrokerMidBatch(ConfirmedPublisher):
     """A real publisher whose connection RabbitMQ closes (through its management API, as an operator
     or a broker restart would) once `after` messages of its second batch went out."""
@@ -217,17 +201,10 @@ class ClosedByTheBrokerMidBatch(ConfirmedPublisher):
     def _pump(self):
         super()._pump()
         if self.batches == 2 and self._sent >= self.after and not self.closed:
-            import time
-            import urllib.parse
+            from tests.ops_helpers import close_connections
 
             self.closed = True
-            path = f"/api/vhosts/{urllib.parse.quote(self.vhost, safe='')}/connections"
-            deadline = time.monotonic() + 30  # the management API lists a new connection after a while
-            while not (names := [c["name"] for c in _rabbit_api("GET", path)]) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert names, "the management API never listed the publisher's connection"
-            for name in names:
-                _rabbit_api("DELETE", f"/api/connections/{urllib.parse.quote(name, safe='')}")
+            assert close_connections(self.vhost), "the management API never listed the publisher's connection"
 
 
 def test_a_connection_closed_mid_batch_loses_nothing_and_duplicates_are_skipped(engine, amqp_uri):

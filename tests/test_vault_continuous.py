@@ -2,7 +2,6 @@
 settings (S3 with SSE on a moto server), the object store and the broker going away mid-stream."""
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import json
@@ -10,7 +9,6 @@ import subprocess
 import threading
 import time
 import urllib.parse
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -29,8 +27,8 @@ from services.vault.settings import VaultConfigError, VaultSettings
 from services.vault.store import LocalStore, S3Store, StoreError
 from services.vault.tables import vault_item_version
 
-from .conftest import RABBIT_API, MotoServer
-from .ops_helpers import RELAIS, Service
+from .conftest import MotoServer
+from .ops_helpers import RELAIS, Service, close_connections
 
 TENANT = "test"
 SECRET_NAME = "Lettre à Mme Dupont.pdf"  # an item id that is personal: never in an error message
@@ -371,27 +369,6 @@ def test_object_store_restarting_mid_stream(sqlite_engine):
         server.stop()
 
 
-def _management(method: str, path: str):
-    parts = urllib.parse.urlsplit(RABBIT_API)
-    req = urllib.request.Request(f"{parts.scheme}://{parts.hostname}:{parts.port}{path}", method=method)
-    token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
-    req.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        body = resp.read()
-    return json.loads(body) if body else None
-
-
-def _close_connections(vhost: str, at_least: int) -> int:
-    """What a broker restart does to its clients: every connection of the vhost is closed."""
-    path = f"/api/vhosts/{urllib.parse.quote(vhost, safe='')}/connections"
-    deadline = time.monotonic() + 20  # the management API lists new connections after a while
-    while len(names := [c["name"] for c in _management("GET", path)]) < at_least and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for name in names:
-        _management("DELETE", f"/api/connections/{urllib.parse.quote(name, safe='')}")
-    return len(names)
-
-
 def _depth(amqp_uri: str, queue: str) -> int:
     import amqp
 
@@ -452,7 +429,7 @@ def test_the_service_consumes_through_a_broker_connection_loss(settings_env, amq
         _wait(lambda: stored() >= 10, 40, "the service stored nothing", service)
         publish(events[60:90])
         vhost = urllib.parse.urlsplit(amqp_uri).path[1:]
-        assert _close_connections(vhost, at_least=2) >= 2  # the consumer's and the RPC's at least
+        assert close_connections(vhost, at_least=2, timeout=20) >= 2  # the consumer's and the RPC's at least
         publish(events[90:], extra=[OutgoingMessage("ent.item.changed", b"{not json", "poison", "ent.item.changed")])
         _wait(lambda: stored() >= total, 60, f"not every event stored ({stored()}/{total})", service)
         time.sleep(1)  # anything handled twice would show now
