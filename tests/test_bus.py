@@ -117,35 +117,31 @@ def test_packed_outbox_rows_are_relayed_one_message_per_event_in_order(engine, a
         assert pending_count(conn) == 0
 
 
-def test_a_damaged_packed_row_is_named_and_stays(sqlite_engine, amqp_uri):
-    with writer(sqlite_engine).begin() as conn:
-        conn.execute(outbox.insert().values(event_id="a\nb", type="directory.mef.created", body=b"{}\n{}\n{}",
-                                            events=2))
-    relay = OutboxRelay(sqlite_engine, lambda: ConfirmedPublisher(amqp_uri))
-    with pytest.raises(ValueError, match=r"outbox row 1 is damaged: 2 ids, 2 types and 3 bodies for 2 events"):
-        relay.drain()
-    relay.close()
-    with sqlite_engine.connect() as conn:
-        assert pending_count(conn) == 2
-
-
-def test_packed_rows_are_compressed_and_a_truncated_one_is_named(sqlite_engine, amqp_uri):
+def _truncated_packed_row() -> tuple[str, str, bytes, int]:
     from relais.bus.envelope import dumps
     from relais.bus.outbox import pack
 
-    bulk = [ev(i) for i in range(500)]
-    rows = [(e.id, e.type, dumps(e.to_dict())) for e in bulk]
+    rows = [(e.id, e.type, dumps(e.to_dict())) for e in (ev(i) for i in range(500))]
     (ids, types, body, n), = pack(rows)
-    plain = b"\n".join(r[2] for r in rows)
-    assert n == 500 and types == "directory.mef.created" and body[:1] != b"{" and len(body) < len(plain) / 4
+    assert n == 500 and types == "directory.mef.created"
+    assert body[:1] != b"{" and len(body) < len(b"\n".join(r[2] for r in rows)) / 4  # compressed
+    return ids, types, body[:len(body) // 2], n
+
+
+@pytest.mark.parametrize("row, reason", [
+    (("a\nb", "directory.mef.created", b"{}\n{}\n{}", 2), "2 ids, 2 types and 3 bodies for 2 events"),
+    (_truncated_packed_row(), "its compressed events do not inflate"),
+], ids=["miscounted", "truncated"])
+def test_a_damaged_packed_row_is_named_and_stays(sqlite_engine, amqp_uri, row, reason):
+    ids, types, body, n = row
     with writer(sqlite_engine).begin() as conn:
-        conn.execute(outbox.insert().values(event_id=ids, type=types, body=body[:len(body) // 2], events=n))
+        conn.execute(outbox.insert().values(event_id=ids, type=types, body=body, events=n))
     relay = OutboxRelay(sqlite_engine, lambda: ConfirmedPublisher(amqp_uri))
-    with pytest.raises(ValueError, match=r"outbox row 1 is damaged: its compressed events do not inflate"):
+    with pytest.raises(ValueError, match=f"outbox row 1 is damaged: {reason}"):
         relay.drain()
     relay.close()
     with sqlite_engine.connect() as conn:
-        assert pending_count(conn) == 500
+        assert pending_count(conn) == n
 
 
 def test_publish_frames_are_the_bytes_pika_would_send():
