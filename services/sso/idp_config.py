@@ -44,10 +44,9 @@ from typing import Any
 from .config import ConfigError
 from .idp_attributes import RELEASABLE, AttributeRelease
 from .platforms import CIPHERS, NAMEID_FORMATS, Platform, read_sp_metadata
-from .saml_config import flag, key_pairs
+from .saml_config import entries, flag, key_pairs
 from .saml_xml import KeyPair, Refused
 
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _SAML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/#-]{0,255}")
 _TOP = {"entity_id", "keys", "signing_key", "clock_skew", "request_lifetime", "assertion_lifetime",
         "want_authn_requests_signed", "contact_email", "platforms"}
@@ -149,20 +148,7 @@ def _platforms(raw: Any, at: str, problems: list[str], signed_requests: bool, ou
         problems.append(f"{at}: must be a list")
         return ()
     out: list[Platform] = []
-    for i, item in enumerate(raw):
-        here = f"{at}[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{here}: must be a mapping")
-            continue
-        here = f"{here} ({item.get('id', '?')})"
-        for key in sorted(set(item) - _PLATFORM):
-            problems.append(f"{here}: unknown key {key!r} (known: {', '.join(sorted(_PLATFORM))})")
-        platform_id = item.get("id")
-        if not isinstance(platform_id, str) or not _ID.fullmatch(platform_id):
-            problems.append(f"{here}: id: lower-case letters, digits, - and _ are required")
-            continue
-        if any(p.id == platform_id for p in out):
-            problems.append(f"{here}: id: duplicate")
+    for here, platform_id, item in entries(raw, at, problems, _PLATFORM):
         label = item.get("label", platform_id)
         if not isinstance(label, str) or not label.strip():
             problems.append(f"{here}: label: a non-empty string is required")

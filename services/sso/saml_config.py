@@ -42,6 +42,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -183,6 +184,32 @@ def flag(raw: dict, name: str, default: bool | None, at: str, problems: list[str
     return value
 
 
+def entries(raw: list, at: str, problems: list[str], known: set[str] | frozenset[str]) -> Iterator[tuple[str, str, dict]]:
+    """(where, id, mapping) of each well-formed entry of a list of id-named mappings.
+
+    Each entry must be a mapping with known keys and an id of lower-case
+    letters, digits, - and _, unique in the list; a problem is noted, naming
+    the entry, for each that is not (an entry without a usable id is skipped).
+    """
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        here = f"{at}[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{here}: must be a mapping")
+            continue
+        here = f"{here} ({item.get('id', '?')})"
+        for key in sorted(set(item) - known):
+            problems.append(f"{here}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+        entry_id = item.get("id")
+        if not isinstance(entry_id, str) or not _ID.fullmatch(entry_id):
+            problems.append(f"{here}: id: lower-case letters, digits, - and _ are required")
+            continue
+        if entry_id in seen:
+            problems.append(f"{here}: id: duplicate")
+        seen.add(entry_id)
+        yield here, entry_id, item
+
+
 def key_pairs(raw: Any, at: str, problems: list[str], now: datetime, *,
               roles: tuple[str, ...] = ("signing", "encryption")) -> tuple[KeyPair, ...]:
     """Our key pairs (several at once, for rollover); each may take `roles`, true by default.
@@ -194,20 +221,7 @@ def key_pairs(raw: Any, at: str, problems: list[str], now: datetime, *,
         problems.append(f"{at}: a list of at least one key pair (id, key_file, cert_file) is required")
         return ()
     out: list[KeyPair] = []
-    for i, item in enumerate(raw):
-        here = f"{at}[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{here}: must be a mapping")
-            continue
-        here = f"{here} ({item.get('id', '?')})"
-        for key in sorted(set(item) - known):
-            problems.append(f"{here}: unknown key {key!r} (known: {', '.join(sorted(known))})")
-        key_id = item.get("id")
-        if not isinstance(key_id, str) or not _ID.fullmatch(key_id):
-            problems.append(f"{here}: id: lower-case letters, digits, - and _ are required")
-            continue
-        if any(k.id == key_id for k in out):
-            problems.append(f"{here}: id: duplicate")
+    for here, key_id, item in entries(raw, at, problems, known):
         flags = {name: flag(item, name, True, here, problems) if name in roles else False
                  for name in ("signing", "encryption")}
         files = [item.get(name) for name in ("key_file", "cert_file")]
@@ -231,20 +245,7 @@ def _idps(raw: Any, at: str, problems: list[str], encrypted_default: bool,
         problems.append(f"{at}: a list of at least one identity provider is required")
         return ()
     out: list[IdpSettings] = []
-    for i, item in enumerate(raw):
-        here = f"{at}[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{here}: must be a mapping")
-            continue
-        here = f"{here} ({item.get('id', '?')})"
-        for key in sorted(set(item) - _IDP):
-            problems.append(f"{here}: unknown key {key!r} (known: {', '.join(sorted(_IDP))})")
-        idp_id = item.get("id")
-        if not isinstance(idp_id, str) or not _ID.fullmatch(idp_id):
-            problems.append(f"{here}: id: lower-case letters, digits, - and _ are required")
-            continue
-        if any(o.id == idp_id for o in out):
-            problems.append(f"{here}: id: duplicate")
+    for here, idp_id, item in entries(raw, at, problems, _IDP):
         kind = item.get("kind")
         if kind not in IDP_KINDS:
             problems.append(f"{here}: kind: one of {', '.join(IDP_KINDS)} is required, got {kind!r}")
