@@ -375,15 +375,16 @@ def _read_record(elem, line: int) -> AafRecord | RecordError:
         elif tag == "identifier":
             identifier = (child.findtext("id") or "").strip() or None
         elif tag == "attributes" or tag == "modifications":
-            for attr in child:
-                name = attr.get("name")
-                if not name:
-                    return RecordError(line, identifier, f"an <{attr.tag}> element has no name")
-                values = [t for v in attr if (t := (v.text or "").strip())]
-                if name in attributes:
-                    attributes[name].extend(values)
-                else:
-                    attributes[name] = values
+            if not _read_attributes_plain(child, attributes):
+                for attr in child:
+                    name = attr.get("name")
+                    if not name:
+                        return RecordError(line, identifier, f"an <{attr.tag}> element has no name")
+                    values = [t for v in attr if (t := (v.text or "").strip())]
+                    if name in attributes:
+                        attributes[name].extend(values)
+                    else:
+                        attributes[name] = values
     if category is None:
         return RecordError(line, identifier, "no family: operationalAttributes has no category")
     family = _FAMILY_BY_CATEGORY.get(category)
@@ -392,3 +393,47 @@ def _read_record(elem, line: int) -> AafRecord | RecordError:
     if not identifier:
         return RecordError(line, None, "missing identifier/id (the record's jointure)")
     return AafRecord(operation, family, identifier, attributes, line)
+
+
+def _read_attributes_plain(container, attributes: dict[str, list[str]]) -> bool:
+    """Read `container` if it has the usual shape, attr elements holding childless value elements only.
+
+    One walk over the descendants (`iter`) costs half of visiting children
+    level by level. The walk checks the shape as it goes: every element an
+    <attr> with a name or a childless <value>, each <attr> followed by exactly
+    its children. On any other shape it returns False having changed nothing,
+    and the caller reads the container the general way (which also reports a
+    nameless attr).
+    """
+    read: list[tuple[str, list[str]]] = []
+    values: list[str] = []
+    expected = 0  # values still due to the current attr
+    walk = container.iter()
+    next(walk)  # the container itself
+    for el in walk:
+        tag = el.tag
+        if tag == "value":
+            if not expected or len(el):
+                return False
+            expected -= 1
+            if (t := (el.text or "").strip()):
+                values.append(t)
+        elif tag == "attr":
+            if expected:
+                return False
+            name = el.get("name")
+            if not name:
+                return False
+            values = []
+            read.append((name, values))
+            expected = len(el)
+        else:
+            return False
+    if expected:
+        return False
+    for name, vs in read:
+        if name in attributes:
+            attributes[name].extend(vs)
+        else:
+            attributes[name] = vs
+    return True
