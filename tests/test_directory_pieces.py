@@ -81,3 +81,62 @@ def test_a_piece_that_does_not_parse_alone_sends_the_file_to_the_whole_reader(sq
     else:
         assert result.status == "imported"
         assert report.totals["Eleve"].added == len(inline) == (0 if damage == "namespace" else 60)
+
+
+def raw_of(path: Path, chunk_bytes: int) -> dict[str, bytes | None]:
+    """Each record's bytes as its piece cut them out (None where it could not), by identifier."""
+    chunks = FileChunks(path, chunk_bytes)
+    out = {}
+    for j in range(chunks.count):
+        for r in chunks.elements(j):
+            out[r.read().identifier] = r.raw
+    chunks.close()
+    return out
+
+
+def test_pieces_hash_each_record_by_its_own_bytes_wherever_the_cuts_fall(tmp_path):
+    records = [aaf.pupil(str(i), sn=f"Nom{i}") for i in range(60)]
+    path = tmp_path / "P_Complet_20260901_Eleve_0000.xml"
+    path.write_text(aaf.HEAD + "".join(records) + "</ficAlimMENESR>\n", encoding="utf-8")
+    small, large = raw_of(path, 1500), raw_of(path, 7000)
+    assert len(small) == 60 and small == large
+    for i in range(59):  # a record's bytes, to the next record
+        assert small[str(i)] == records[i].encode()
+    assert small["59"] == (records[59] + "</ficAlimMENESR>\n").encode()
+
+    # One record changed: its hash alone changes.
+    records[31] = aaf.pupil("31", sn="Autre")
+    path.write_text(aaf.HEAD + "".join(records) + "</ficAlimMENESR>\n", encoding="utf-8")
+    changed = raw_of(path, 1500)
+    assert [k for k in small if small[k] != changed[k]] == ["31"]
+
+
+@pytest.mark.parametrize("odd", ["comment", "cdata", "pi", "nested", "latin1"])
+def test_records_are_serialized_to_be_hashed_where_their_bytes_cannot_be_trusted(tmp_path, odd):
+    records = [aaf.pupil(str(i)) for i in range(20)]
+    head = aaf.HEAD
+    if odd == "comment":
+        records[10] = "<!-- <addRequest> -->\n" + records[10]
+    if odd == "cdata":
+        records[10] = records[10].replace("<value>S1</value>", "<value><![CDATA[S1]]></value>", 1)
+    if odd == "pi":
+        records[10] = "<?note <addRequest> ?>\n" + records[10]
+    if odd == "nested":
+        records[10] = records[10].replace("</addRequest>", "<extra>" + aaf.pupil("inner") + "</extra></addRequest>")
+    if odd == "latin1":
+        head = head.replace("UTF-8", "ISO-8859-1")
+    path = tmp_path / "P_Complet_20260901_Eleve_0000.xml"
+    path.write_text(head + "".join(records) + "</ficAlimMENESR>\n", encoding="utf-8")
+    chunks = FileChunks(path, 1 << 20)
+    assert chunks.count == 1
+    chunks.count = 2  # read as a first piece, the way a large file's is
+    items = list(chunks.elements(0))
+    chunks.close()
+    assert len(items) == 21 if odd == "nested" else 20
+    for r in items:  # none with bytes that are not its own
+        assert r.raw is None or r.raw.startswith(etree.tostring(r.element, with_tail=False)[:11]) and \
+            r.raw.count(b"<addRequest") == 1
+    if odd != "nested":
+        assert all(r.raw is None for r in items)
+    else:  # up to the record holding another one
+        assert [r.raw is not None for r in items] == [True] * 10 + [False] * 11
