@@ -51,19 +51,26 @@ def _stamp(path: Path) -> tuple:
     return tuple(out)
 
 
-class EdificeExporter(Exporter):
-    """Reads the exports under ``root``. Options: ``timezone`` of the Edifice server (dates
-    in Mongo rows carry none), ``limits`` against zip bombs and runaway archives."""
+class _EdificeArchives:
+    """What the exporter and the importer share: the exports' folder, the server's time zone, the limits."""
 
-    def __init__(self, root: Path | str, vertical: str = "documents", *, timezone: str = DEFAULT_TIMEZONE,
-                 limits: Limits | None = None) -> None:
-        super().__init__(NAME, vertical)
+    def _configure(self, root: Path | str, vertical: str, timezone: str, limits: Limits | None) -> None:
         if vertical not in VERTICALS:
             raise ConfigError(f"the Edifice archive connector handles {', '.join(VERTICALS)}, not {vertical!r}",
                               connector=NAME)
         self.root = Path(root)
         self.tz = _zone(timezone)
         self.limits = limits or Limits()
+
+
+class EdificeExporter(_EdificeArchives, Exporter):
+    """Reads the exports under ``root``. Options: ``timezone`` of the Edifice server (dates
+    in Mongo rows carry none), ``limits`` against zip bombs and runaway archives."""
+
+    def __init__(self, root: Path | str, vertical: str = "documents", *, timezone: str = DEFAULT_TIMEZONE,
+                 limits: Limits | None = None) -> None:
+        super().__init__(NAME, vertical)
+        self._configure(root, vertical, timezone, limits)
         self._lock = threading.Lock()
         self._views: dict[Path, tuple[tuple, ArchiveView]] = {}
 
@@ -123,7 +130,7 @@ class EdificeExporter(Exporter):
             view.src.close()
 
 
-class EdificeImporter(Importer):
+class EdificeImporter(_EdificeArchives, Importer):
     """Writes items into exports under ``root``, one per owner; :meth:`close` zips them.
 
     Each :meth:`put` leaves the owner's export folder complete (its listing files rewritten);
@@ -133,12 +140,7 @@ class EdificeImporter(Importer):
     def __init__(self, root: Path | str, vertical: str = "documents", *, timezone: str = DEFAULT_TIMEZONE,
                  limits: Limits | None = None) -> None:
         super().__init__(NAME, vertical)
-        if vertical not in VERTICALS:
-            raise ConfigError(f"the Edifice archive connector handles {', '.join(VERTICALS)}, not {vertical!r}",
-                              connector=NAME)
-        self.root = Path(root)
-        self.tz = _zone(timezone)
-        self.limits = limits or Limits()
+        self._configure(root, vertical, timezone, limits)
         self._lock = threading.RLock()
         self._staged: dict[str, StagedArchive] = {}
         self._changed: set[str] = set()
