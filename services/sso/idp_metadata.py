@@ -97,6 +97,24 @@ def parse_duration(value: str | None) -> timedelta | None:
     return timedelta(days=365 * y + 30 * mo + d, hours=h, minutes=mi, seconds=s)
 
 
+def the_entity(root, descriptor: str, entity_id: str | None, where: str, one: str, many: str):
+    """The one md:EntityDescriptor of a metadata document (`root`, already checked to be an
+    EntityDescriptor or EntitiesDescriptor) having a `descriptor` role, and `entity_id` if given.
+
+    `one` / `many`: the role in words ("an identity provider" / "identity providers"), for the errors.
+    """
+    entities = [root] if root.tag == f"{MD}EntityDescriptor" else list(root.iter(f"{MD}EntityDescriptor"))
+    candidates = [e for e in entities if e.find(f"{MD}{descriptor}") is not None
+                  and (entity_id is None or e.get("entityID") == entity_id)]
+    if not candidates:
+        wanted = f"entity {entity_id!r}" if entity_id else f"{one} ({descriptor})"
+        raise Refused("metadata-unusable", f"metadata {where}: holds no {wanted}")
+    if len(candidates) > 1:
+        raise Refused("metadata-unusable", f"metadata {where}: holds {len(candidates)} {many}; "
+                                           "set entity_id to choose one")
+    return candidates[0]
+
+
 def parse_idp_metadata(document: bytes, *, where: str, now: datetime, entity_id: str | None = None,
                        trusted: Sequence[Certificate] = ()) -> IdpMetadata:
     """Read one IdP's metadata; raises `Refused` (reason `metadata-*`) saying what is wrong and where."""
@@ -118,19 +136,7 @@ def parse_idp_metadata(document: bytes, *, where: str, now: datetime, entity_id:
         log.warning("metadata %s is signed but no metadata_certificates are configured: its signature is "
                     "not checked", where)
 
-    if root.tag == f"{MD}EntityDescriptor":
-        entities = [root]
-    else:
-        entities = list(root.iter(f"{MD}EntityDescriptor"))
-    candidates = [e for e in entities if e.find(f"{MD}IDPSSODescriptor") is not None
-                  and (entity_id is None or e.get("entityID") == entity_id)]
-    if not candidates:
-        wanted = f"entity {entity_id!r}" if entity_id else "an identity provider (IDPSSODescriptor)"
-        raise Refused("metadata-unusable", f"metadata {where}: holds no {wanted}")
-    if len(candidates) > 1:
-        raise Refused("metadata-unusable", f"metadata {where}: holds {len(candidates)} identity providers; "
-                                           "set entity_id to choose one")
-    entity = candidates[0]
+    entity = the_entity(root, "IDPSSODescriptor", entity_id, where, "an identity provider", "identity providers")
     descriptors = [d for d in entity.findall(f"{MD}IDPSSODescriptor")
                    if SAML2_PROTOCOL in (d.get("protocolSupportEnumeration") or "").split()]
     if not descriptors:

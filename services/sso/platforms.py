@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .idp_attributes import AttributeRelease
-from .idp_metadata import Endpoint
+from .idp_metadata import Endpoint, the_entity
 from .saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, Certificate, Refused, parse, parse_instant
 
 SAML2_PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -88,22 +88,10 @@ def read_sp_metadata(document: bytes, *, where: str, now: datetime, entity_id: s
         root = parse(document, f"metadata {where}", max_bytes=MAX_SP_METADATA_BYTES, allow_comments=True)
     except Refused as exc:
         raise Refused("metadata-unreadable", exc.detail) from None
-    if root.tag == f"{MD}EntityDescriptor":
-        entities = [root]
-    elif root.tag == f"{MD}EntitiesDescriptor":
-        entities = list(root.iter(f"{MD}EntityDescriptor"))
-    else:
+    if root.tag not in (f"{MD}EntityDescriptor", f"{MD}EntitiesDescriptor"):
         raise Refused("metadata-unreadable", f"metadata {where}: the root is <{root.tag}>, not an "
                                              "md:EntityDescriptor or md:EntitiesDescriptor")
-    candidates = [e for e in entities if e.find(f"{MD}SPSSODescriptor") is not None
-                  and (entity_id is None or e.get("entityID") == entity_id)]
-    if not candidates:
-        wanted = f"entity {entity_id!r}" if entity_id else "a service provider (SPSSODescriptor)"
-        raise Refused("metadata-unusable", f"metadata {where}: holds no {wanted}")
-    if len(candidates) > 1:
-        raise Refused("metadata-unusable", f"metadata {where}: holds {len(candidates)} service providers; "
-                                           "set entity_id to choose one")
-    entity = candidates[0]
+    entity = the_entity(root, "SPSSODescriptor", entity_id, where, "a service provider", "service providers")
     found_id = entity.get("entityID") or ""
     if not found_id or len(found_id) > 1024:
         raise Refused("metadata-unusable", f"metadata {where}: the entityID is missing or longer than 1024 characters")
