@@ -144,6 +144,23 @@ def test_a_damaged_packed_row_is_named_and_stays(sqlite_engine, amqp_uri, row, r
         assert pending_count(conn) == n
 
 
+@pytest.mark.parametrize("causation_id", [None, "cause-\"7\""])
+def test_a_shared_envelope_makes_the_bytes_of_the_event(causation_id):
+    """`SharedEnvelope` splices payloads serialized elsewhere: the body must equal `Event.to_json`'s, byte for byte."""
+    from relais.bus.envelope import SharedEnvelope, dumps, loads
+
+    envelope = SharedEnvelope("directory.person.created", "relais.directory", "académie-\"x\"", "corr é 1",
+                              "2026-11-23T13:00:00.000001Z", causation_id=causation_id, version=2)
+    for payload in ({"person": {"jointure": "1", "last_name": "Nöel", "memberships": [{"kind": "x", "a": None}]}},
+                    {}, {"z": 1, "a": [1.5, True]}):
+        event = Event(type="directory.person.created", payload=payload, source="relais.directory",
+                      tenant="académie-\"x\"", correlation_id="corr é 1", causation_id=causation_id, version=2,
+                      occurred_at="2026-11-23T13:00:00.000001Z")
+        body = envelope.body(event.id, dumps(payload))
+        assert body == event.to_json()
+        assert Event.from_dict(loads(body)) == event
+
+
 def test_publish_frames_are_the_bytes_pika_would_send():
     """`frames.PublishFrames` replaces pika's basic_publish encoding: the same bytes, headers and big bodies too."""
     import pika
