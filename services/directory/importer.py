@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, select, true
 
-from relais.bus.envelope import Event, dumps, loads, utc_now_iso
-from relais.bus.outbox import PACK, add_serialized
+from relais.bus.envelope import Event, SharedEnvelope, dumps, loads, new_event_id, utc_now_iso
+from relais.bus.outbox import PACK, add_packed, add_serialized, pack, unpack
 from relais.db import bulk_insert, bulk_update, writer
 
 from . import model, tables
@@ -89,9 +89,10 @@ class Kind:
             return ("jointure", "uai", "raw_hash", "record_hash", "data")
         return ("code", "raw_hash", "record_hash", "data")
 
-    def row(self, key: str, record: dict, attrs_json: bytes, fingerprint: str, raw_hash: str | None) -> tuple:
-        # {"record": ..., "attributes": ...} with the attributes serialized once for hash and row
-        data = b'{"record":' + orjson.dumps(record) + b',"attributes":' + attrs_json + b"}"
+    def row(self, key: str, record: dict, record_json: bytes, attrs_json: bytes, fingerprint: str,
+            raw_hash: str | None) -> tuple:
+        # {"record": ..., "attributes": ...} from the parts serialized once for hash, row and event
+        data = b'{"record":' + record_json + b',"attributes":' + attrs_json + b"}"
         if self.name == "person":
             return (key, record["category"], record["structure"], model.search_key(record["last_name"]),
                     model.search_key(record["first_name"]), model.search_key(record["email"]) or None,
@@ -132,6 +133,17 @@ class EventMaker:
 
     def tick(self) -> None:
         self.now = utc_now_iso()
+        self._envelopes: dict[str, SharedEnvelope] = {}
+
+    def created(self, kind: "Kind", record_json: bytes) -> tuple[str, str, bytes]:
+        """(event id, type, JSON body) of a record's `.created` event, spliced around its JSON (`dumps`)."""
+        type_ = f"{kind.event_prefix}.created"
+        envelope = self._envelopes.get(type_)
+        if envelope is None:
+            envelope = self._envelopes[type_] = SharedEnvelope(type_, SOURCE, self.tenant, self.correlation_id,
+                                                               self.now)
+        event_id = new_event_id()
+        return event_id, type_, envelope.body(event_id, b'{"' + kind.name.encode() + b'":' + record_json + b"}")
 
     def serialized(self, type_: str, payload: dict) -> tuple[str, str, bytes]:
         """(event id, type, JSON body) of a new event, ready for the outbox."""
@@ -172,27 +184,47 @@ class Prepared:
     attributes: dict[str, list[str]]
     raw_hash: str | None = None
     record: dict | None = None
+    record_json: bytes | None = None  # `dumps(record)`: the row's and the event's
     fingerprint: str | None = None
     row: tuple | None = None
     memberships: list[tuple] | None = None
-    created: tuple[str, str, bytes] | None = None  # its `.created` event, for a record not stored yet
 
     def complete(self, kind: "Kind") -> None:
         """Fingerprint, row and membership rows from `record` and `attributes`."""
         attrs_json = model.attributes_json(self.attributes)
         self.fingerprint = model.fingerprint(self.family, self.key, attrs_json)
-        self.row = kind.row(self.key, self.record, attrs_json, self.fingerprint, self.raw_hash)
+        self.record_json = dumps(self.record)
+        self.row = kind.row(self.key, self.record, self.record_json, attrs_json, self.fingerprint, self.raw_hash)
         self.memberships = _membership_rows(self.record) if kind.name == "person" else None
 
 
-@dataclass(slots=True)
-class Unchanged:
+class Created(NamedTuple):
+    """A record not stored yet, as the parser saw the database: its rows; its event is in `Batch.created_events`.
+
+    Only what the importer writes crosses from a parser process: no canonical
+    form, no attributes, no event body of its own.
+    """
+
+    family: str
+    key: str
+    row: tuple
+    memberships: list[tuple] | None
+
+
+class Unchanged(NamedTuple):
     """An add whose bytes equal the stored record's, as the parser saw the database."""
 
     family: str
     key: str
     line: int
     stored_hash: str  # the record_hash seen: the importer checks it still holds
+
+
+class Batch(NamedTuple):
+    """Some records of a file, prepared, in order."""
+
+    items: list[Prepared | Created | Unchanged | RecordError]
+    created_events: list[tuple[str, str, bytes, int]]  # the `.created` events of its `Created`, outbox rows (`pack`)
 
 
 def prepare(rec: AafRecord, raw_hash: str | None = None) -> Prepared | RecordError:
@@ -208,12 +240,12 @@ def prepare(rec: AafRecord, raw_hash: str | None = None) -> Prepared | RecordErr
     return p
 
 
-def prepare_batch(items: list[RawRecord | RecordError], lookup: StoredHashes,
-                  events: EventMaker) -> list[Prepared | Unchanged | RecordError]:
+def prepare_batch(items: list[RawRecord | RecordError], lookup: StoredHashes, events: EventMaker) -> Batch:
     """Read the records of a batch, skipping the reading of those stored byte for byte.
 
-    A record not stored yet leaves with its rows and its `.created` event built,
-    and without its canonical form, which the importer then does not need.
+    A record not stored yet leaves as `Created`, its rows built, and its
+    `.created` event joins the batch's others, packed and compressed as the
+    outbox stores them: the importer writes them as they are.
     """
     events.tick()
     heads: list[tuple[str | None, str | None]] = []
@@ -224,7 +256,8 @@ def prepare_batch(items: list[RawRecord | RecordError], lookup: StoredHashes,
         if head[0] in KINDS and head[1]:
             keys.setdefault(head[0], []).append(head[1])
     stored = {family: lookup(family, ks) for family, ks in keys.items()}
-    out: list[Prepared | Unchanged | RecordError] = []
+    out: list[Prepared | Created | Unchanged | RecordError] = []
+    created: list[tuple[str, str, bytes]] = []
     for item, (family, key) in zip(items, heads):
         if isinstance(item, RecordError):
             out.append(item)
@@ -239,14 +272,11 @@ def prepare_batch(items: list[RawRecord | RecordError], lookup: StoredHashes,
         rec = item.read()
         p = prepare(rec, raw_hash) if isinstance(rec, AafRecord) else rec
         if isinstance(p, Prepared) and p.record is not None and family in stored and key not in stored[family]:
-            kind = KINDS[family]
-            p.created = events.serialized(f"{kind.event_prefix}.created", {kind.name: p.record})
-            p.record = p.attributes = None
-        out.append(p)
-    return out
-
-
-Batch = list[Prepared | Unchanged | RecordError]
+            created.append(events.created(KINDS[p.family], p.record_json))
+            out.append(Created(p.family, p.key, p.row, p.memberships))
+        else:
+            out.append(p)
+    return Batch(out, pack(created) if created else [])
 
 
 def prepared_batches(elements: Iterable[RawRecord | RecordError], batch_size: int, lookup: StoredHashes,
@@ -378,6 +408,16 @@ class _Run:
             self.report.events += add_serialized(self.conn, events[:n], packed=True)
             self.events_in_file = events[n:]
 
+    def add_created(self, rows: list[tuple[str, str, bytes, int]]) -> None:
+        """Write a batch's `.created` events, packed by the parser."""
+        if self.options.validate_events:
+            from relais.bus import contracts
+
+            for row in rows:
+                for message in unpack(0, *row):
+                    contracts.validate_event(loads(message.body))
+        self.report.events += add_packed(self.conn, rows)
+
     # -- files ----------------------------------------------------------------
     def import_file(self, info: FileInfo, batches: Iterable[Batch]) -> None:
         result = FileResult(str(info.path), info.family, info.kind)
@@ -415,10 +455,10 @@ class _Run:
             for batch in batches:
                 self.events.tick()
                 self.apply_batch(info, batch, complet)
-                result.records += len(batch)
+                result.records += len(batch.items)
                 self.flush_events(full_rows_only=True)
                 if self.progress:
-                    self.progress(info, len(batch))
+                    self.progress(info, len(batch.items))
             self.flush_events()
         except AafFileError as exc:
             undo()
@@ -436,9 +476,14 @@ class _Run:
             self.complet_ok.setdefault(info.family, True)
 
     def apply_batch(self, info: FileInfo, batch: Batch, complet: bool) -> None:
+        if batch.created_events:
+            # After the events of earlier batches and before this batch's others (the
+            # same record created, then changed later in the batch): the order applied.
+            self.flush_events()
+            self.add_created(batch.created_events)
         fname = str(info.path)
-        by_family: dict[str, list[Prepared | Unchanged]] = {}
-        for item in batch:
+        by_family: dict[str, list[Prepared | Created | Unchanged]] = {}
+        for item in batch.items:
             if isinstance(item, RecordError):
                 self.report.reject(info.family, fname, item.line, item.identifier, item.reason)
                 if complet and item.identifier and info.family:
@@ -462,7 +507,7 @@ class _Run:
             bulk_insert(self.conn, tables.seen.name, ("import_id", "family", "key"),
                         [(import_id, family, k) for k in keys], ignore_conflicts=True)
 
-    def apply_family(self, fname: str, family: str, items: list[Prepared | Unchanged], complet: bool) -> None:
+    def apply_family(self, fname: str, family: str, items: list[Prepared | Created | Unchanged], complet: bool) -> None:
         if not items:
             return
         kind = KINDS[family]
@@ -471,9 +516,9 @@ class _Run:
         keys = [p.key for p in items]
         stored_hash = dict(conn.execute(select(kind.key, kind.table.c.record_hash).where(kind.key.in_(keys))).all())
         if complet:
-            self._mark_seen(family, [p.key for p in items if isinstance(p, Unchanged) or p.operation == "add"])
+            self._mark_seen(family, [p.key for p in items if not isinstance(p, Prepared) or p.operation == "add"])
 
-        need_old = [p.key for p in items if p.key in stored_hash and isinstance(p, Prepared) and p.created is None
+        need_old = [p.key for p in items if p.key in stored_hash and isinstance(p, Prepared)
                     and (p.operation != "add" or stored_hash[p.key] != p.fingerprint)]
         old = self._load(kind, need_old)
 
@@ -485,12 +530,11 @@ class _Run:
                     raise _StaleView(p.key)
                 counts.unchanged += 1
                 continue
-            if p.created is not None:
+            if isinstance(p, Created):
                 if p.key in stored_hash:  # stored earlier in this run: needs the full record
                     raise _StaleView(p.key)
                 inserts.append(p.row)
                 counts.added += 1
-                self.events_in_file.append(p.created)
                 if p.memberships:
                     member_rows.extend(p.memberships)
                 continue
