@@ -216,6 +216,26 @@ def test_same_record_twice_in_one_run_keeps_the_last(sqlite_engine, tmp_path):
     assert classes == ["3A"]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_records_events_are_written_in_the_order_its_changes_were_applied(sqlite_engine, tmp_path, workers):
+    """Parsers pack the `.created` events of their batch; the others come from the importer: one order all the same."""
+    e = sqlite_engine
+    run(e, aaf.write(tmp_path, "P_Complet_20260901_Eleve_0000.xml", aaf.pupil("1"), aaf.pupil("2")))
+    clear_outbox(e)
+    delta = aaf.write(tmp_path, "P_Delta_20260902_Eleve_0000.xml",
+                      aaf.delete("Eleve", "1"), aaf.pupil("1", klass="3B"),  # gone, then back: two batches
+                      aaf.pupil("9"), aaf.modify("Eleve", "9", sn="Autre"),  # new, then changed: one batch
+                      aaf.modify("Eleve", "2", sn="Autre"))
+    report = run(e, delta, workers=workers, batch_size=1 if workers == 1 else 2, chunk_bytes=400)
+    assert report.ok, report.summary_lines()
+    order: dict[str, list[str]] = {}
+    for ev in outbox_events(e)[:-1]:
+        p = ev["payload"]
+        order.setdefault(p["person"]["jointure"] if "person" in p else p["jointure"], []).append(ev["type"][10:])
+    assert order == {"1": ["person.deleted", "person.created"], "2": ["person.updated"],
+                     "9": ["person.created", "person.updated"]}
+
+
 def test_parallel_and_inline_imports_agree(tmp_path, aaf_sample):
     from relais.db import make_engine, upgrade
 
