@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-import weakref
 from html import escape
 from urllib.parse import urlsplit
 
@@ -35,33 +33,26 @@ from .idp_flows import CONTINUE_PATH, LOGOUT_CONTINUE_PATH, Answer, IdentityProv
 from .saml_messages import Outgoing
 from .idp_store import SecretChanged
 from .saml_xml import BINDING_POST, BINDING_REDIRECT, Refused
+from .web import PerApp
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BODY = 256 * 1024
-_providers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_build_lock = threading.Lock()
-
 # refusal reason -> HTTP status of the error page (default 400)
 _STATUS = {"unknown-platform": 403, "idp-initiated-refused": 403, "too-large": 413}
 
 
-def provider(app) -> IdentityProvider | None:
-    """The app's IdentityProvider, built on first use (None when the configuration has no idp section)."""
-    idp = _providers.get(app)
-    if idp is not None:
-        return idp
-    with _build_lock:
-        idp = _providers.get(app)
-        if idp is None:
-            settings = parse_idp(app.config.idp, where="configuration", base_url=app.config.base_url)
-            if settings is None:
-                return None
-            idp = IdentityProvider(settings, engine=app.engine, directory=app.directory, secret=app.secret,
-                                   lifetimes=app.config.lifetimes, clock=app.clock, tenant=app.tenant,
-                                   notify=app.notify_services)
-            _providers[app] = idp
-    return idp
+def _make_provider(app) -> IdentityProvider | None:
+    settings = parse_idp(app.config.idp, where="configuration", base_url=app.config.base_url)
+    if settings is None:
+        return None
+    return IdentityProvider(settings, engine=app.engine, directory=app.directory, secret=app.secret,
+                            lifetimes=app.config.lifetimes, clock=app.clock, tenant=app.tenant,
+                            notify=app.notify_services)
+
+
+provider = PerApp(_make_provider)
+"""The app's IdentityProvider, made on first use (None when the configuration has no idp section)."""
 
 
 def handle(request: Request, path: str, app) -> Response:
@@ -103,15 +94,18 @@ def _metadata(request: Request, idp: IdentityProvider, app) -> Response:
                     headers={"Cache-Control": "public, max-age=3600"})
 
 
-def _sso(request: Request, idp: IdentityProvider, app) -> Response:
+def _message(request: Request, app) -> dict:
+    """A platform's SAML message as `receive` and `receive_logout` take it: by binding, with the session."""
+    sid = session_id(request, app.config)
     if request.method == "POST":
         request.max_content_length = MAX_REQUEST_BODY
-        outcome = idp.receive(binding=BINDING_POST, params=request.form.to_dict(), raw_query=b"",
-                              sid=session_id(request, app.config))
-    else:
-        outcome = idp.receive(binding=BINDING_REDIRECT, params=request.args.to_dict(),
-                              raw_query=request.query_string, sid=session_id(request, app.config))
-    return _outcome(outcome)
+        return {"binding": BINDING_POST, "params": request.form.to_dict(), "raw_query": b"", "sid": sid}
+    return {"binding": BINDING_REDIRECT, "params": request.args.to_dict(), "raw_query": request.query_string,
+            "sid": sid}
+
+
+def _sso(request: Request, idp: IdentityProvider, app) -> Response:
+    return _outcome(idp.receive(**_message(request, app)))
 
 
 def _continue(request: Request, idp: IdentityProvider, app) -> Response:
@@ -119,14 +113,7 @@ def _continue(request: Request, idp: IdentityProvider, app) -> Response:
 
 
 def _slo(request: Request, idp: IdentityProvider, app) -> Response:
-    if request.method == "POST":
-        request.max_content_length = MAX_REQUEST_BODY
-        outcome = idp.receive_logout(binding=BINDING_POST, params=request.form.to_dict(), raw_query=b"",
-                                     sid=session_id(request, app.config))
-    else:
-        outcome = idp.receive_logout(binding=BINDING_REDIRECT, params=request.args.to_dict(),
-                                     raw_query=request.query_string, sid=session_id(request, app.config))
-    return _logged_out(outcome, app)
+    return _logged_out(idp.receive_logout(**_message(request, app)), app)
 
 
 def _slo_continue(request: Request, idp: IdentityProvider, app) -> Response:

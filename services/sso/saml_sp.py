@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-import weakref
 from html import escape
 from urllib.parse import urlencode, urlsplit
 
@@ -45,30 +43,25 @@ from .saml_flows import (
 from .saml_messages import Outgoing
 from .saml_xml import Refused
 from .sessions import digest, get_session
+from .web import PerApp
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # the largest SAML message we accept is 512 KB, base64 makes it 683 KB
-_providers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_build_lock = threading.Lock()
 
 
-def provider(app) -> ServiceProvider | None:
-    """The app's ServiceProvider, built on first use (None when the configuration has no saml section)."""
-    sp = _providers.get(app)
-    if sp is not None:
-        return sp
-    with _build_lock:
-        sp = _providers.get(app)
-        if sp is None:
-            settings = parse_saml(app.config.saml, where="configuration", base_url=app.config.base_url)
-            if settings is None:
-                return None
-            sp = ServiceProvider(settings, engine=app.engine, directory=app.directory, tenant=app.tenant,
-                                 lifetimes=app.config.lifetimes, clock=app.clock, notify=app.notify_services)
-            sp.load_idp_metadata()
-            _providers[app] = sp
+def _make_provider(app) -> ServiceProvider | None:
+    settings = parse_saml(app.config.saml, where="configuration", base_url=app.config.base_url)
+    if settings is None:
+        return None
+    sp = ServiceProvider(settings, engine=app.engine, directory=app.directory, tenant=app.tenant,
+                         lifetimes=app.config.lifetimes, clock=app.clock, notify=app.notify_services)
+    sp.load_idp_metadata()
     return sp
+
+
+provider = PerApp(_make_provider)
+"""The app's ServiceProvider, made on first use (None when the configuration has no saml section)."""
 
 
 def handle(request: Request, path: str, app) -> Response:

@@ -33,11 +33,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape
+from typing import Generic, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import Engine
@@ -60,7 +63,36 @@ from .sessions import ClosedSession, Session, close_session, get_session
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SamlHandler = Callable[[Request, str, "SsoApp"], Response]  # also the SAML IdP's handler for /idp/*
+
+
+class PerApp(Generic[T]):
+    """One object per `SsoApp`, made by `build(app)` when a first request needs it, and gone with its app.
+
+    The SAML faces keep their provider this way: making one reads the
+    configuration (and metadata), so it happens once, under a lock. A `build`
+    that returns None (that part is not configured) keeps nothing, and is
+    asked again next time.
+    """
+
+    def __init__(self, build: Callable[["SsoApp"], T | None]) -> None:
+        self._build = build
+        self._made: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __call__(self, app: "SsoApp") -> T | None:
+        made = self._made.get(app)
+        if made is not None:
+            return made
+        with self._lock:
+            made = self._made.get(app)
+            if made is None:
+                made = self._build(app)
+                if made is not None:
+                    self._made[app] = made
+        return made
 
 _VALIDATE = {  # endpoint -> (accept proxy tickets, release attributes)
     "serviceValidate": (False, False), "proxyValidate": (True, False),
