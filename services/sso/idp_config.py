@@ -44,7 +44,7 @@ from typing import Any
 from .config import ConfigError
 from .idp_attributes import RELEASABLE, AttributeRelease
 from .platforms import CIPHERS, NAMEID_FORMATS, Platform, read_sp_metadata
-from .saml_config import entries, flag, key_pairs
+from .saml_config import contact_email, entries, flag, key_pairs, seconds, signing_key_of
 from .saml_xml import KeyPair, Refused
 
 _SAML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/#-]{0,255}")
@@ -104,28 +104,11 @@ def parse_idp(raw: Any, *, where: str, base_url: str, now: datetime | None = Non
     if not isinstance(entity_id, str) or not entity_id or len(entity_id) > 1024:
         problems.append(f"{at}.entity_id: a URI of at most 1024 characters is required")
     keys = key_pairs(raw.get("keys"), f"{at}.keys", problems, now, roles=("signing",))
-    signing_key = None
-    wanted = raw.get("signing_key")
-    if wanted is not None:
-        signing_key = next((k for k in keys if k.id == wanted), None)
-        if signing_key is None or not signing_key.signing:
-            problems.append(f"{at}.signing_key: {wanted!r} is not a key of idp.keys with signing: true")
-    elif keys:
-        signing_key = next((k for k in keys if k.signing), None)
-        if signing_key is None:
-            problems.append(f"{at}.keys: at least one key must have signing: true")
-    numbers = {}
-    for name, default, low, high in (("clock_skew", 120, 0, 600), ("request_lifetime", 600, 60, 3600),
-                                     ("assertion_lifetime", 300, 30, 3600)):
-        value = raw.get(name, default)
-        if not _int(value) or not low <= value <= high:
-            problems.append(f"{at}.{name}: an integer from {low} to {high} (seconds) is required, got {value!r}")
-            value = default
-        numbers[name] = value
+    signing_key = signing_key_of(raw, keys, "idp", at, problems)
+    numbers = seconds(raw, at, problems, ("clock_skew", 120, 0, 600), ("request_lifetime", 600, 60, 3600),
+                      ("assertion_lifetime", 300, 30, 3600))
     signed_requests = flag(raw, "want_authn_requests_signed", False, at, problems)
-    contact = raw.get("contact_email")
-    if contact is not None and (not isinstance(contact, str) or "@" not in contact):
-        problems.append(f"{at}.contact_email: an e-mail address is required")
+    contact = contact_email(raw, at, problems)
     platforms = _platforms(raw.get("platforms"), f"{at}.platforms", problems, signed_requests, entity_id, now)
     if problems:
         raise ConfigError(problems)
@@ -134,10 +117,6 @@ def parse_idp(raw: Any, *, where: str, base_url: str, now: datetime | None = Non
         clock_skew=numbers["clock_skew"], request_lifetime=numbers["request_lifetime"],
         assertion_lifetime=numbers["assertion_lifetime"], want_authn_requests_signed=signed_requests,
         contact_email=contact)
-
-
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _platforms(raw: Any, at: str, problems: list[str], signed_requests: bool, our_entity_id: Any,

@@ -127,23 +127,8 @@ def parse_saml(raw: Any, *, where: str, base_url: str, now: datetime | None = No
     if not isinstance(entity_id, str) or not entity_id or len(entity_id) > 1024:
         problems.append(f"{at}.entity_id: a URI of at most 1024 characters is required")
     keys = key_pairs(raw.get("keys"), f"{at}.keys", problems, now)
-    signing_key = None
-    wanted = raw.get("signing_key")
-    if wanted is not None:
-        signing_key = next((k for k in keys if k.id == wanted), None)
-        if signing_key is None or not signing_key.signing:
-            problems.append(f"{at}.signing_key: {wanted!r} is not a key of saml.keys with signing: true")
-    elif keys:
-        signing_key = next((k for k in keys if k.signing), None)
-        if signing_key is None:
-            problems.append(f"{at}.keys: at least one key must have signing: true")
-    numbers = {}
-    for name, default, low, high in (("clock_skew", 120, 0, 600), ("request_lifetime", 600, 30, 3600)):
-        value = raw.get(name, default)
-        if not _int(value) or not low <= value <= high:
-            problems.append(f"{at}.{name}: an integer from {low} to {high} (seconds) is required, got {value!r}")
-            value = default
-        numbers[name] = value
+    signing_key = signing_key_of(raw, keys, "saml", at, problems)
+    numbers = seconds(raw, at, problems, ("clock_skew", 120, 0, 600), ("request_lifetime", 600, 30, 3600))
     encrypted = flag(raw, "want_assertions_encrypted", False, at, problems)
     service_name = raw.get("service_name", "ENT")
     if not isinstance(service_name, str) or not service_name.strip():
@@ -159,9 +144,7 @@ def parse_saml(raw: Any, *, where: str, base_url: str, now: datetime | None = No
             if name not in ATTRIBUTE_OIDS and not name.startswith("urn:"):
                 problems.append(f"{at}.requested_attributes: {name!r} is neither a known attribute "
                                 f"({', '.join(sorted(ATTRIBUTE_OIDS))}) nor a urn:")
-    contact = raw.get("contact_email")
-    if contact is not None and (not isinstance(contact, str) or "@" not in contact):
-        problems.append(f"{at}.contact_email: an e-mail address is required")
+    contact = contact_email(raw, at, problems)
     idps = _idps(raw.get("idps"), f"{at}.idps", problems, encrypted, now)
     if problems:
         raise ConfigError(problems)
@@ -173,6 +156,42 @@ def parse_saml(raw: Any, *, where: str, base_url: str, now: datetime | None = No
 
 def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def signing_key_of(raw: dict, keys: tuple[KeyPair, ...], section: str, at: str,
+                   problems: list[str]) -> KeyPair | None:
+    """The section's `signing_key` among its `keys`, or its first key with signing: true when none is named."""
+    wanted = raw.get("signing_key")
+    if wanted is not None:
+        signing_key = next((k for k in keys if k.id == wanted), None)
+        if signing_key is None or not signing_key.signing:
+            problems.append(f"{at}.signing_key: {wanted!r} is not a key of {section}.keys with signing: true")
+        return signing_key
+    if not keys:
+        return None
+    signing_key = next((k for k in keys if k.signing), None)
+    if signing_key is None:
+        problems.append(f"{at}.keys: at least one key must have signing: true")
+    return signing_key
+
+
+def seconds(raw: dict, at: str, problems: list[str], *limits: tuple[str, int, int, int]) -> dict[str, int]:
+    """Durations in seconds, each (name, default, lowest, highest); the default stands in for a bad value."""
+    numbers = {}
+    for name, default, low, high in limits:
+        value = raw.get(name, default)
+        if not _int(value) or not low <= value <= high:
+            problems.append(f"{at}.{name}: an integer from {low} to {high} (seconds) is required, got {value!r}")
+            value = default
+        numbers[name] = value
+    return numbers
+
+
+def contact_email(raw: dict, at: str, problems: list[str]) -> str | None:
+    contact = raw.get("contact_email")
+    if contact is not None and (not isinstance(contact, str) or "@" not in contact):
+        problems.append(f"{at}.contact_email: an e-mail address is required")
+    return contact
 
 
 def flag(raw: dict, name: str, default: bool | None, at: str, problems: list[str]) -> bool | None:
