@@ -115,16 +115,23 @@ def the_entity(root, descriptor: str, entity_id: str | None, where: str, one: st
     return candidates[0]
 
 
-def parse_idp_metadata(document: bytes, *, where: str, now: datetime, entity_id: str | None = None,
-                       trusted: Sequence[Certificate] = ()) -> IdpMetadata:
-    """Read one IdP's metadata; raises `Refused` (reason `metadata-*`) saying what is wrong and where."""
+def metadata_root(document: bytes, where: str, max_bytes: int):
+    """The root of a metadata document, an md:EntityDescriptor or md:EntitiesDescriptor, parsed safely;
+    raises `Refused` (reason `metadata-unreadable`) saying what is wrong and where."""
     try:
-        root = parse(document, f"metadata {where}", max_bytes=MAX_METADATA_BYTES, allow_comments=True)
+        root = parse(document, f"metadata {where}", max_bytes=max_bytes, allow_comments=True)
     except Refused as exc:
         raise Refused("metadata-unreadable", exc.detail) from None
     if root.tag not in (f"{MD}EntityDescriptor", f"{MD}EntitiesDescriptor"):
         raise Refused("metadata-unreadable", f"metadata {where}: the root is <{root.tag}>, not an "
                                              "md:EntityDescriptor or md:EntitiesDescriptor")
+    return root
+
+
+def parse_idp_metadata(document: bytes, *, where: str, now: datetime, entity_id: str | None = None,
+                       trusted: Sequence[Certificate] = ()) -> IdpMetadata:
+    """Read one IdP's metadata; raises `Refused` (reason `metadata-*`) saying what is wrong and where."""
+    root = metadata_root(document, where, MAX_METADATA_BYTES)
     checked = False
     if trusted:
         try:

@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 
 from .idp_attributes import AttributeRelease
-from .idp_metadata import Endpoint, the_entity
-from .saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, Certificate, Refused, parse, parse_instant
+from .idp_metadata import Endpoint, metadata_root, the_entity
+from .saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, Certificate, Refused, parse_instant
 
 SAML2_PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
 MAX_SP_METADATA_BYTES = 5 * 1024 * 1024
@@ -84,13 +84,7 @@ class SpMetadata:
 
 def read_sp_metadata(document: bytes, *, where: str, now: datetime, entity_id: str | None = None) -> SpMetadata:
     """One service provider's metadata (an EntityDescriptor, or one entity of an EntitiesDescriptor)."""
-    try:
-        root = parse(document, f"metadata {where}", max_bytes=MAX_SP_METADATA_BYTES, allow_comments=True)
-    except Refused as exc:
-        raise Refused("metadata-unreadable", exc.detail) from None
-    if root.tag not in (f"{MD}EntityDescriptor", f"{MD}EntitiesDescriptor"):
-        raise Refused("metadata-unreadable", f"metadata {where}: the root is <{root.tag}>, not an "
-                                             "md:EntityDescriptor or md:EntitiesDescriptor")
+    root = metadata_root(document, where, MAX_SP_METADATA_BYTES)
     entity = the_entity(root, "SPSSODescriptor", entity_id, where, "a service provider", "service providers")
     found_id = entity.get("entityID") or ""
     if not found_id or len(found_id) > 1024:
