@@ -43,7 +43,7 @@ from .saml_flows import (
 from .saml_messages import Outgoing
 from .saml_xml import Refused
 from .sessions import digest, get_session
-from .web import PerApp
+from .web import PerApp, page
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def handle(request: Request, path: str, app) -> Response:
         sp = provider(app)
     except ConfigError as exc:
         log.error("SAML login unavailable: %s", exc)
-        return _page("Connexion indisponible", "La connexion par les fournisseurs d'identité nationaux est mal "
+        return page("Connexion indisponible", "La connexion par les fournisseurs d'identité nationaux est mal "
                      "configurée. Les administrateurs en ont été avertis.", status=500)
     if sp is None:
         raise NotFound("SAML login is not configured")
@@ -109,7 +109,7 @@ def _login(request: Request, sp: ServiceProvider, app) -> Response:
         extra = {"force_authn": "true"} if force else {}
         links = "".join(f'<li><a href="/saml/login?{escape(urlencode({"idp": i.id, "next": next_path, **extra}))}">'
                         f"{escape(i.label)}</a></li>" for i in idps)
-        return _page("Se connecter", "Choisissez comment vous connecter :", extra=f"<ul>{links}</ul>",
+        return page("Se connecter", "Choisissez comment vous connecter :", extra=f"<ul>{links}</ul>",
                      status=404 if wanted else 200)
     browser = request.cookies.get(_browser_cookie(app)) or secrets.token_urlsafe(32)
     try:
@@ -117,7 +117,7 @@ def _login(request: Request, sp: ServiceProvider, app) -> Response:
     except Refused as exc:
         incident = secrets.token_hex(4)
         log.error("SAML login through %s impossible: %s (%s) [incident %s]", idp.id, exc.reason, exc.detail, incident)
-        return _page("Connexion indisponible", f"{idp.label} est momentanément indisponible. Réessayez dans quelques "
+        return page("Connexion indisponible", f"{idp.label} est momentanément indisponible. Réessayez dans quelques "
                      f"minutes. Référence de l'incident : {incident}.", status=503)
     response = _send(outgoing)
     _set_browser_cookie(response, browser, app, max_age=sp.settings.request_lifetime)
@@ -136,7 +136,7 @@ def _acs(request: Request, sp: ServiceProvider, app) -> Response:
 def _choose(request: Request, sp: ServiceProvider, app) -> Response:
     if not _same_origin(request, app):
         log.warning("SAML account choice refused: posted from another site (%s)", request.headers.get("Origin"))
-        return _page("Requête refusée", "Ce formulaire doit être envoyé depuis l'ENT.", status=403)
+        return page("Requête refusée", "Ce formulaire doit être envoyé depuis l'ENT.", status=403)
     outcome = sp.choose(request.form.get("token"), request.cookies.get(_browser_cookie(app)),
                         request.form.get("account"))
     return _login_outcome(outcome, app)
@@ -153,7 +153,7 @@ def _login_outcome(outcome, app) -> Response:
             f"{escape(c.label)}</label></li>" for c in outcome.candidates)
         form = (f'<form method="post" action="/saml/choose"><input type="hidden" name="token" '
                 f'value="{escape(outcome.token)}"><ul>{options}</ul><button type="submit">Continuer</button></form>')
-        return _page("Choisissez votre compte", f"Votre identité {outcome.idp_label} correspond à plusieurs comptes "
+        return page("Choisissez votre compte", f"Votre identité {outcome.idp_label} correspond à plusieurs comptes "
                      "de l'ENT. Choisissez celui que vous voulez utiliser :", extra=form)
     return _refusal_page(outcome)
 
@@ -167,22 +167,22 @@ def _refusal_page(outcome: LoginRefused) -> Response:
                   "sont à jour (nom, prénom, établissement)." if who == "educonnect" else
                   "Aucun compte de l'ENT ne correspond à votre adresse académique. Demandez à votre établissement "
                   "de vérifier que votre adresse est bien connue de l'annuaire académique.")
-        return _page("Compte introuvable", advice + ref, status=403)
+        return page("Compte introuvable", advice + ref, status=403)
     if outcome.reason == "idp-unavailable":
         label = outcome.idp.label if outcome.idp else "Le fournisseur d'identité"
-        return _page("Connexion indisponible", f"{label} est momentanément indisponible pour l'ENT. Réessayez dans "
+        return page("Connexion indisponible", f"{label} est momentanément indisponible pour l'ENT. Réessayez dans "
                      "quelques minutes." + ref, status=503)
     if outcome.reason == "idp-status":
-        return _page("Connexion interrompue", "La connexion n'a pas abouti chez le fournisseur d'identité (annulée "
+        return page("Connexion interrompue", "La connexion n'a pas abouti chez le fournisseur d'identité (annulée "
                      "ou refusée). Vous pouvez réessayer." + ref, status=401,
                      extra='<p><a href="/cas/login">Réessayer</a></p>')
     if outcome.reason in ("request-expired", "browser-mismatch", "choice-expired", "already-answered", "replay",
                           "unknown-request", "unsolicited"):
-        return _page("Connexion expirée", "Cette connexion a expiré ou a déjà été utilisée. Recommencez depuis la "
+        return page("Connexion expirée", "Cette connexion a expiré ou a déjà été utilisée. Recommencez depuis la "
                      "page de l'application ; si vous utilisez plusieurs navigateurs ou bloquez les cookies, "
                      "restez dans le même navigateur et autorisez les cookies de l'ENT." + ref, status=400,
                      extra='<p><a href="/cas/login">Se connecter</a></p>')
-    return _page("Connexion refusée", "La réponse du fournisseur d'identité n'a pas pu être vérifiée ; la connexion "
+    return page("Connexion refusée", "La réponse du fournisseur d'identité n'a pas pu être vérifiée ; la connexion "
                  "est refusée par sécurité. Réessayez ; si le problème persiste, contactez l'assistance en donnant "
                  "la référence." + ref, status=400)
 
@@ -196,7 +196,7 @@ def _logout(request: Request, sp: ServiceProvider, app) -> Response:
             session = get_session(conn, sid, app.clock(), lifetimes=app.config.lifetimes, touch=False)
         if session is None or not session.check_csrf(request.form.get("csrf_token")):
             log.warning("SAML logout form refused: missing or wrong CSRF token")
-            return _page("Requête refusée", "Le formulaire a expiré ; rechargez la page.", status=403)
+            return page("Requête refusée", "Le formulaire a expiré ; rechargez la page.", status=403)
     service = request.args.get("service")  # a CAS app's /cas/logout?service=… passes through here
     if service and app.registry.find(service) is None:
         log.warning("SAML logout: not returning to %s, not in the CAS registry", safe_url(service))
@@ -219,7 +219,7 @@ def _slo(request: Request, sp: ServiceProvider, app) -> Response:
     except Refused as exc:
         incident = secrets.token_hex(4)
         log.warning("SAML logout message refused: %s (%s) [incident %s]", exc.reason, exc.detail, incident)
-        return _page("Déconnexion refusée", "Ce message de déconnexion n'a pas pu être vérifié. Fermez votre "
+        return page("Déconnexion refusée", "Ce message de déconnexion n'a pas pu être vérifié. Fermez votre "
                      f"navigateur pour terminer vos sessions. Référence de l'incident : {incident}.", status=400)
     if isinstance(outcome, LogoutAnswered):
         response = _send(outcome.outgoing)
@@ -238,7 +238,7 @@ def _logged_out_page(*, complete: bool, return_url: str | None = None) -> Respon
                "Vous êtes déconnecté de l'ENT, mais le fournisseur d'identité n'a pas confirmé votre déconnexion : "
                "fermez le navigateur pour terminer.")
     extra = f'<p><a href="{escape(return_url)}">Continuer</a></p>' if return_url else ""
-    return _page("Déconnecté", message, extra=extra)
+    return page("Déconnecté", message, extra=extra)
 
 
 _ROUTES = {
@@ -291,10 +291,3 @@ def _send(outgoing: Outgoing) -> Response:
 
 def _redirect(location: str) -> Response:
     return Response(status=302, headers={"Location": location})
-
-
-def _page(title: str, message: str, *, status: int = 200, extra: str = "") -> Response:
-    body = (f'<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
-            f"<body><h1>{escape(title)}</h1><p>{escape(message)}</p>{extra}</body></html>")
-    return Response(body, status=status, mimetype="text/html", headers={
-        "X-Frame-Options": "DENY", "Content-Security-Policy": "default-src 'none'; form-action 'self'"})

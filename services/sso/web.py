@@ -178,7 +178,7 @@ class SsoApp:
         gateway = _true(request.args.get("gateway")) and not renew  # renew wins (CAS 3.0, 2.1.1)
         if service is not None and self.registry.find(service) is None:
             log.warning("CAS login refused: service %s is not in the registry", cas.safe_url(service))
-            return _page("Service inconnu", "Cette application n'est pas autorisée à utiliser l'authentification "
+            return page("Service inconnu", "Cette application n'est pas autorisée à utiliser l'authentification "
                          "de l'ENT. Aucune redirection n'a été faite.", status=403)
         now = self.clock()
         with writer(self.engine).begin() as conn:
@@ -220,7 +220,7 @@ class SsoApp:
     def _logged_in_page(self, session: Session) -> Response:
         form = (f'<form method="post" action="/cas/logout"><input type="hidden" name="csrf_token" '
                 f'value="{escape(session.csrf_token)}"><button type="submit">Se déconnecter</button></form>')
-        return _page("Connecté", f"Vous êtes connecté à l'ENT ({session.person_jointure}).", extra=form)
+        return page("Connecté", f"Vous êtes connecté à l'ENT ({session.person_jointure}).", extra=form)
 
     # -- validation -------------------------------------------------------------------
 
@@ -293,7 +293,7 @@ class SsoApp:
                 session = get_session(conn, sid, now, lifetimes=self.config.lifetimes, touch=False)
                 if session is None or not session.check_csrf(request.form.get("csrf_token")):
                     log.warning("CAS logout form refused: missing or wrong CSRF token")
-                    return _page("Requête refusée", "Le formulaire a expiré ; rechargez la page.", status=403)
+                    return page("Requête refusée", "Le formulaire a expiré ; rechargez la page.", status=403)
             federated = (sid is not None and self.saml_handler is not None and bool(self.config.saml)
                          and session_link(conn, sid) is not None)
             closed = close_session(conn, sid, now, tenant=self.tenant, reason="user")
@@ -310,7 +310,7 @@ class SsoApp:
         if service:
             response = _redirect(service)
         else:
-            response = _page("Déconnecté", "Vous êtes déconnecté de l'ENT. Fermez le navigateur pour terminer.")
+            response = page("Déconnecté", "Vous êtes déconnecté de l'ENT. Fermez le navigateur pour terminer.")
         clear_session_cookie(response, self.config)
         return response
 
@@ -360,7 +360,8 @@ def _redirect(location: str) -> Response:
     return Response(status=302, headers={"Location": location})
 
 
-def _page(title: str, message: str, *, status: int = 200, extra: str = "") -> Response:
+def page(title: str, message: str, *, status: int = 200, extra: str = "") -> Response:
+    """A plain French page (the SSO's messages to people), framing and scripts refused; `extra` is HTML."""
     body = (f"<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title></head>"
             f"<body><h1>{escape(title)}</h1><p>{escape(message)}</p>{extra}</body></html>")
     return Response(body, status=status, mimetype="text/html", headers={
