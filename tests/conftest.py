@@ -116,15 +116,16 @@ class MotoServer:
     """A real moto S3 server process on a fixed port, which a test may stop and start again.
 
     moto keeps everything in memory: a restarted server has no bucket nor object left.
+    With `log`, its request log (werkzeug's, on stderr) is appended to that file.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, log: Path | None = None) -> None:
         import socket
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.proc = None
+        self.log, self.proc = log, None
 
     @property
     def endpoint(self) -> str:
@@ -137,7 +138,8 @@ class MotoServer:
         import time
 
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "ab") if self.log else subprocess.DEVNULL)
         deadline = time.time() + 20
         while time.time() < deadline:
             try:

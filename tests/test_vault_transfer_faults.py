@@ -30,6 +30,8 @@ from services.vault.transfer.export import export
 from services.vault.transfer.peers import open_peer
 from services.vault.transfer.verify import verify
 
+from .conftest import MotoServer
+
 TENANT = "ac-test"
 RELAIS = Path(sys.executable).parent / "relais"
 
@@ -126,31 +128,8 @@ def test_a_misbehaving_source_fails_items_clearly_the_rest_goes_on_and_a_rerun_c
         assert "lost: 0, unverified: 0, extra: 0" in out.stdout
 
 
-class LoggedMoto:
-    """A moto S3 server process whose request log (werkzeug's, on stderr) goes to a file."""
-
-    def __init__(self, log: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.log, self.proc = log, None
-
-    def start(self) -> "LoggedMoto":
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("moto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+class LoggedMoto(MotoServer):
+    """A moto S3 server whose request log tells which blobs were uploaded."""
 
     def blob_puts(self) -> list[str]:
         """Keys of the blobs PUT with success, in order, from the server's log."""
