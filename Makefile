@@ -11,11 +11,12 @@ VAULT_MB      ?= 2000
 SSO_PERSONS   ?= 100000
 SSO_LOGINS    ?= 2000
 
-.PHONY: help venv services test test-fast demo bench-directory bench-provisioning bench-vault bench-sso clean
+.PHONY: help venv services check test demo bench-directory bench-provisioning bench-vault bench-sso clean
 
 help:
 	@echo "make demo             import the sample academy end to end and show a summary"
-	@echo "make test             run the whole test suite (starts RabbitMQ/PostgreSQL if needed)"
+	@echo "make test             make check, then the whole test suite (starts RabbitMQ/PostgreSQL if needed)"
+	@echo "make check            the import contracts (no cycle, kernel below services, services apart), mypy, ruff"
 	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS)); prints one JSON line last"
 	@echo "make bench-provisioning  rules, event stream and GAR export (BENCH_PERSONS, BENCH_EVENTS); JSON line last"
 	@echo "make bench-vault      contract-end export WebDAV -> S3 vs the naive copy, kill and resume, verify (VAULT_PERSONS, VAULT_FILES, VAULT_MB); JSON line last"
@@ -32,24 +33,29 @@ venv: $(STAMP)
 services:
 	@scripts/ensure-services.sh
 
-test: venv services
+check: venv
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff check app relais services connectors tools tests
+
+test: venv services check
 	$(PY) -m pytest -q
 
 demo: venv
 	@scripts/ensure-services.sh no-postgres
-	$(PY) -m relais.demo
+	$(PY) -m tools.demo
 
 bench-directory: venv services
-	$(PY) -m services.directory.bench --persons $(BENCH_PERSONS)
+	$(PY) -m tools.bench.directory --persons $(BENCH_PERSONS)
 
 bench-provisioning: venv services
-	$(PY) -m services.provisioning.bench --persons $(BENCH_PERSONS) --events $(BENCH_EVENTS)
+	$(PY) -m tools.bench.provisioning --persons $(BENCH_PERSONS) --events $(BENCH_EVENTS)
 
 bench-vault: venv
-	$(PY) -m services.vault.bench --persons $(VAULT_PERSONS) --files $(VAULT_FILES) --total-mb $(VAULT_MB)
+	$(PY) -m tools.bench.vault --persons $(VAULT_PERSONS) --files $(VAULT_FILES) --total-mb $(VAULT_MB)
 
 bench-sso: venv services
-	$(PY) -m services.sso.bench --persons $(SSO_PERSONS) --logins $(SSO_LOGINS) $(if $(SSO_DATABASE_URL),--database-url $(SSO_DATABASE_URL))
+	$(PY) -m tools.bench.sso --persons $(SSO_PERSONS) --logins $(SSO_LOGINS) $(if $(SSO_DATABASE_URL),--database-url $(SSO_DATABASE_URL))
 
 clean:
 	rm -rf var bench-data .pytest_cache

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,8 @@ class Settings:
     tenant: str
     consumers: tuple[str, ...] | None = None  # None: every consumer the contracts name
 
-    def expected_consumers(self) -> tuple[str, ...]:
-        """The consumers whose queues publishers declare, so no event waits in `relais.unrouted` for them."""
-        if self.consumers is not None:
-            return self.consumers
-        from relais.bus.contracts import subscriptions
-
-        return tuple(sorted(subscriptions()))
-
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("RELAIS_DATA_DIR") or "./var").resolve()
         return cls(
@@ -67,3 +59,39 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+@dataclass(frozen=True)
+class AmqpParams:
+    host: str
+    port: int
+    userid: str
+    password: str
+    virtual_host: str
+
+    @property
+    def hostport(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def connection_kwargs(self) -> dict:
+        return {
+            "host": self.hostport,
+            "userid": self.userid,
+            "password": self.password,
+            "virtual_host": self.virtual_host,
+        }
+
+
+def parse_amqp_uri(uri: str) -> AmqpParams:
+    """Split `amqp://user:pass@host:port/vhost` (vhost `/` when the path is empty or `/`)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("amqp", "pyamqp"):
+        raise ValueError(f"RELAIS_AMQP_URI must start with amqp://, got scheme {parts.scheme!r}")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    return AmqpParams(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5672,
+        userid=unquote(parts.username or "guest"),
+        password=unquote(parts.password or "guest"),
+        virtual_host=unquote(path) if path else "/",
+    )

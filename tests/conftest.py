@@ -131,7 +131,7 @@ class MotoServer:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         import socket
         import subprocess
         import sys

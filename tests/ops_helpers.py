@@ -80,7 +80,7 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_alive(self, timeout: float = 40.0) -> "Service":
+    def wait_alive(self, timeout: float = 40.0) -> Service:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -12,9 +12,10 @@ from sqlalchemy import Column, MetaData, String, Table, func, select
 from relais.bus.consumer import ATTEMPTS_HEADER, ERROR_HEADER, EventConsumer
 from relais.bus.envelope import Event
 from relais.bus.outbox import OutboxRelay, add_events, pending_count
-from relais.bus.tables import outbox
 from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage, PublishError
-from relais.bus.topology import EVENTS_EXCHANGE, UNROUTED_QUEUE, consumer_queues, declare_events_exchange, parse_amqp_uri
+from relais.bus.tables import outbox
+from relais.bus.topology import EVENTS_EXCHANGE, UNROUTED_QUEUE, consumer_queues, declare_events_exchange
+from relais.config import parse_amqp_uri
 from relais.db import writer
 
 DEAD_BROKER = "amqp://guest:guest@127.0.0.1:1/"
@@ -343,7 +344,7 @@ def _queue_type(amqp_uri: str, queue: str) -> str:
 
 
 def test_cli_import_with_broker_down_keeps_events_then_relays(settings_env, aaf_sample, monkeypatch, tmp_path):
-    from relais.cli import main
+    from app.cli import main
 
     runner = CliRunner()
     monkeypatch.setenv("RELAIS_AMQP_URI", DEAD_BROKER)

@@ -7,10 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from connectors.cli import connectors
-from connectors.sdk import Item
+from connectors.sdk import ConnectorConfig, Item
 from connectors.testing import serve_wsgi, wsgidav_app
 from connectors.webdav import WebDavImporter
-from connectors.sdk import ConnectorConfig
 
 
 @pytest.fixture
@@ -20,7 +19,7 @@ def dav(tmp_path):
 
 
 def test_the_command_is_part_of_relais():
-    from relais.cli import main
+    from app.cli import main
 
     assert "connectors" in main.commands
 

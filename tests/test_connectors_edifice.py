@@ -19,8 +19,14 @@ import pytest
 
 from connectors.edifice import CONNECTOR, BadArchive, EdificeExporter, EdificeImporter, Limits
 from connectors.sdk import ConnectorConfig, ConnectorError, Item, Outcome, check_record
-from connectors.sdk.conformance import (ConformancePair, ConnectorConformance, assert_same_items, export_all,
-                                        import_all, rehome)
+from connectors.sdk.conformance import (
+    ConformancePair,
+    ConnectorConformance,
+    assert_same_items,
+    export_all,
+    import_all,
+    rehome,
+)
 
 TOP = "1725262800000_7b0a3f4e-1d2c-4f5a-9e8b-2c3d4e5f6a7b"
 OWNER = "7b0a3f4e-1d2c-4f5a-9e8b-2c3d4e5f6a7b"

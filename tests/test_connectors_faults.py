@@ -13,8 +13,15 @@ import time
 
 import pytest
 
-from connectors.sdk import (BadResponse, ChecksumMismatch, ConnectorConfig, Item, Outcome, RetriesExhausted,
-                            TransientError)
+from connectors.sdk import (
+    BadResponse,
+    ChecksumMismatch,
+    ConnectorConfig,
+    Item,
+    Outcome,
+    RetriesExhausted,
+    TransientError,
+)
 from connectors.testing import serve_wsgi, wsgidav_app
 from connectors.webdav import WebDavExporter, WebDavImporter
 

@@ -10,10 +10,26 @@ import random
 
 import pytest
 
-from connectors.sdk import (BadItem, BasicAuth, BytesContent, ConfigError, ConnectorConfig, ConnectorInfo,
-                            Importer, Item, NotFound, Outcome, RateLimiter, RetriesExhausted, RetryPolicy, Secret,
-                            TransientError, check_path, redact_url)
-from connectors.sdk import registry
+from connectors.sdk import (
+    BadItem,
+    BasicAuth,
+    BytesContent,
+    ConfigError,
+    ConnectorConfig,
+    ConnectorInfo,
+    Importer,
+    Item,
+    NotFound,
+    Outcome,
+    RateLimiter,
+    RetriesExhausted,
+    RetryPolicy,
+    Secret,
+    TransientError,
+    check_path,
+    redact_url,
+    registry,
+)
 from connectors.sdk.http import announced_sha256
 from connectors.sdk.retry import call_with_retries
 

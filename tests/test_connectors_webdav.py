@@ -12,8 +12,17 @@ import unicodedata
 
 import pytest
 
-from connectors.sdk import (AuthError, ConfigError, ConnectorConfig, FileContent, Item, Outcome, check_record,
-                            open_exporter, open_importer)
+from connectors.sdk import (
+    AuthError,
+    ConfigError,
+    ConnectorConfig,
+    FileContent,
+    Item,
+    Outcome,
+    check_record,
+    open_exporter,
+    open_importer,
+)
 from connectors.sdk.conformance import ConformancePair, ConnectorConformance, export_all
 from connectors.testing import serve_wsgi, wsgidav_app
 from connectors.webdav import WebDavExporter, WebDavImporter

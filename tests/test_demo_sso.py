@@ -3,8 +3,8 @@ pysaml2 stand-in for ÉduConnect and reach the CAS app as themselves."""
 
 from __future__ import annotations
 
-from relais import demo_sso
 from tests.saml_peers import import_sample_directory
+from tools.demo import sso as demo_sso
 
 
 def test_a_pupil_and_a_parent_log_in_through_the_local_idp_into_the_cas_app(sqlite_engine, tmp_path, capsys):

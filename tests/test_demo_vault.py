@@ -8,8 +8,8 @@ import re
 
 import requests
 
-from relais import demo_vault
 from tests.saml_peers import import_sample_directory
+from tools.demo import vault as demo_vault
 
 PUPIL, PARENT, TEACHER = "1001", "R1", "T1"  # tests/saml_peers.py: T1 works in 1001's school
 

@@ -26,9 +26,9 @@ SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "vault")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
 
 try:
+    import kubernetes_validate
     from helm_python.chart import Chart, lint
     from helm_python.errors import HelmRenderError, HelmValuesError
-    import kubernetes_validate
     from kubernetes_validate.utils import all_versions
 except ImportError as exc:  # a failure, not a skip: `make test` installs them (pyproject test extra)
     pytest.fail(f"{exc.name} is missing: install the test tools with `.venv/bin/pip install -e '.[test]'` "

@@ -24,7 +24,7 @@ import jsonschema
 import pytest
 import yaml
 
-from relais.serve import SERVICES
+from app.bootstrap import PROCESSES as SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

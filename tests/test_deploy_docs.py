@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 
-from relais.cli import main
+from app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "deploy").rglob("*.md"))

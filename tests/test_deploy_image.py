@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from relais.serve import SERVICES
+from app.bootstrap import PROCESSES as SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -132,11 +132,11 @@ def test_the_build_context_keeps_the_sources_and_leaves_out_state_and_secrets():
         return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p.removeprefix("**/"))
                    or path.startswith(p.rstrip("/") + "/") for p in patterns)
 
-    for kept in ("pyproject.toml", "README.md", "relais/cli.py", "services/sso/web.py", "contracts/asyncapi.yaml",
+    for kept in ("pyproject.toml", "README.md", "app/cli.py", "services/sso/web.py", "contracts/asyncapi.yaml",
                  "relais/migrations/env.py"):
         assert not ignored(kept), kept
     for left_out in (".env", ".env.production", ".git/config", ".venv/bin/python", "var/relais.db",
-                     "tests/conftest.py", "saml/sp.key", "bench-data/x.xml"):
+                     "tests/conftest.py", "tools/demo/__main__.py", "saml/sp.key", "bench-data/x.xml"):
         assert ignored(left_out), left_out
 
 

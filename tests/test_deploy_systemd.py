@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from relais.serve import SERVICES
+from app.bootstrap import PROCESSES as SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = ROOT / "deploy" / "systemd"

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from relais.cli import main
+from app.cli import main
 from services.provisioning.gar import NS
 from tests import aaf_builder as aaf
 from tests.test_provisioning import pupil, world  # noqa: F401 - the fixture

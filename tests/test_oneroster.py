@@ -206,7 +206,7 @@ def test_the_default_attributes_give_ids_alone(world, tmp_path):
 def test_cli_exports_with_a_json_report(world, tmp_path, monkeypatch):
     monkeypatch.setenv("RELAIS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("RELAIS_DATABASE_URL", world.engine.url.render_as_string(hide_password=False))
-    from relais.cli import main
+    from app.cli import main
 
     result = CliRunner().invoke(main, ["provisioning", "oneroster-export", "--app", "maths-app",
                                        str(tmp_path / "out.zip"), "--json"], catch_exceptions=False)

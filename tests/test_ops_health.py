@@ -6,21 +6,20 @@ import os
 import subprocess
 import sys
 import time
-
 from datetime import UTC, datetime
 
 import amqp
 import pytest
 from click.testing import CliRunner
 
+from app.cli import main
 from relais.bus.outbox import pending_count
-from relais.bus.topology import UNROUTED_QUEUE, parse_amqp_uri
+from relais.bus.topology import UNROUTED_QUEUE
+from relais.config import parse_amqp_uri
 from relais.db import writer
-from services.sso.events import login_failed
-
-from relais.cli import main
 from relais.ops import health
 from relais.ops.server import OpsApp, mount, serve_ops
+from services.sso.events import login_failed
 from tests.ops_helpers import RELAIS, Service, free_port, get, get_json
 
 DEAD_BROKER = "amqp://guest:s3cret-pw@127.0.0.1:1/"

@@ -130,11 +130,12 @@ def _people_in(files) -> set[str]:
 
 
 def test_an_import_and_a_consume_log_no_name_nor_email(aaf_sample, tmp_path, settings_env, monkeypatch, captured):
-    from relais.cli import main
+    from app.cli import main
     from relais.config import Settings
     from relais.db import make_engine, writer
+    from relais.runtime.runner import event_consumer
     from services.provisioning import handlers as h
-    from services.provisioning.service import consumer
+    from services.provisioning.process import consumer
 
     folder = tmp_path / "aaf"
     folder.mkdir()
@@ -168,7 +169,7 @@ def test_an_import_and_a_consume_log_no_name_nor_email(aaf_sample, tmp_path, set
         h.load_rules(conn, {"rules": [{"id": "all-pupils", "resource": "ark:/1/dico",
                                        "profiles": ["National_ELV"]}]}, work)
     buf = captured("json", logging.DEBUG)
-    settled = consumer(engine, "test").run(settings.amqp_uri, idle_timeout=2)
+    settled = event_consumer(consumer("test"), engine).run(settings.amqp_uri, idle_timeout=2)
     assert settled > 600
     logs += buf.getvalue()
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]

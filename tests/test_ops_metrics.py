@@ -114,7 +114,11 @@ def test_the_relay_counts_what_the_broker_confirmed_and_its_failures(sqlite_engi
 
 
 def test_metrics_endpoint_serves_the_backlog_read_at_scrape_time(sqlite_engine):
-    collector = metrics.watch_outbox(sqlite_engine)
+    def backlog() -> int:
+        with sqlite_engine.connect() as conn:
+            return pending_count(conn)
+
+    collector = metrics.watch_outbox(backlog)
     server = serve_ops(OpsApp("ops-test", {}), host="127.0.0.1", port=0)
     try:
         def scrape() -> dict[str, float]:

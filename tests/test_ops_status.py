@@ -8,11 +8,12 @@ import time
 import amqp
 from click.testing import CliRunner
 
-from relais.bus.topology import consumer_queues, parse_amqp_uri
-from relais.cli import main
+from app.cli import main
+from relais.bus.topology import consumer_queues
+from relais.config import parse_amqp_uri
 from relais.ops import health
 from relais.ops.server import OpsApp, serve_ops
-from relais.ops.status import judge, parse_endpoints
+from relais.runtime.status import judge, parse_endpoints
 from tests import aaf_builder as aaf
 
 DEAD = "127.0.0.1:1"
@@ -58,11 +59,12 @@ def test_status_reads_queues_dead_letters_services_outbox_and_last_import(settin
     conn.connect()
     ch = conn.channel()
     ch.basic_publish(amqp.Message(b"not an event", delivery_mode=2), exchange="", routing_key=provisioning)
-    from relais.db import make_engine
     from relais.config import Settings
-    from services.provisioning.service import consumer
+    from relais.db import make_engine
+    from relais.runtime.runner import event_consumer
+    from services.provisioning.process import consumer
 
-    consumer(make_engine(Settings.from_env().database_url), "test").run(uri, idle_timeout=2)
+    event_consumer(consumer("test"), make_engine(Settings.from_env().database_url)).run(uri, idle_timeout=2)
     code, report = until(lambda r: r["consumers"]["provisioning"]["dead_lettered"] and
                          not r["consumers"]["provisioning"]["messages"])
     assert code == 1 and report["consumers"]["provisioning"]["dead_lettered"] == 1

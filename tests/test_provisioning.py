@@ -11,12 +11,13 @@ from relais.bus import contracts
 from relais.bus.outbox import read_events, unpack
 from relais.bus.tables import outbox
 from relais.db import writer
+from relais.runtime.runner import event_consumer
 from services.directory.importer import DirectoryImporter, ImportOptions
 from services.provisioning import handlers as h
 from services.provisioning import tables as pt
 from services.provisioning.catalogue import CatalogueError
+from services.provisioning.process import consumer
 from services.provisioning.rules import RuleError
-from services.provisioning.service import consumer
 from tests import aaf_builder as aaf
 
 UAI = "0750001A"
@@ -48,7 +49,7 @@ class World:
 
     def __init__(self, engine, tmp_path):
         self.engine, self.tmp, self.n = engine, tmp_path, 0
-        self.consumer = consumer(engine, "test")
+        self.consumer = event_consumer(consumer("test"), engine)
 
     def directory(self, *records, kind="Delta", family="Eleve"):
         self.n += 1

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from relais.cli import main
+from app.cli import main
 from relais.db import writer
 from services.provisioning import apps
 from services.provisioning import tables as pt

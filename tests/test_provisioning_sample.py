@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 from lxml import etree
 
-from relais.cli import main
+from app.cli import main
 from services.provisioning.gar import MAX_RECORDS, export, validate
 from tests.conftest import SHARED
 
@@ -27,9 +27,9 @@ def relais(*args: str) -> dict:
 def academy(tmp_path_factory, aaf_sample):
     """The sample imported, its events delivered to provisioning over RabbitMQ, rules loaded."""
     import os
+    import uuid
 
     from tests.conftest import AMQP_BASE, _rabbit_api
-    import uuid
 
     tmp = tmp_path_factory.mktemp("prov")
     vhost = f"relais_test_{uuid.uuid4().hex[:12]}"
@@ -45,7 +45,7 @@ def academy(tmp_path_factory, aaf_sample):
         imported = relais("directory", "import", str(aaf_sample), "--json")
         consumed = relais("provisioning", "sync", "--idle", "1", "--json")["events_consumed"]
         assert consumed == imported["events_published"] - 1  # all but directory.import.completed
-        from relais.cli import Context
+        from relais.commands import Context
 
         engine = Context().engine
         from sqlalchemy import text

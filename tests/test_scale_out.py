@@ -16,15 +16,15 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
+from relais.bus.contracts import subscriptions
 from relais.bus.outbox import OutboxRelay, read_events
 from relais.bus.publisher import ConfirmedPublisher
 from relais.bus.tables import processed_events
 from relais.db import make_engine, upgrade, writer
-from relais.ops.status import queues_from_amqp
+from relais.runtime.status import queues_from_amqp
 from services.directory.importer import DirectoryImporter, ImportOptions
 from services.provisioning import handlers as h
 from services.provisioning import tables as pt
-from services.provisioning.service import BINDINGS
 from tests import aaf_builder as aaf
 from tests.ops_helpers import Service
 
@@ -55,7 +55,7 @@ class Directory:
             assert relay.drain() == sum(types.values())
         finally:
             relay.close()
-        return sum(n for t, n in types.items() if t in BINDINGS)  # the event types provisioning's queue receives
+        return sum(n for t, n in types.items() if t in subscriptions()["provisioning"])  # the event types provisioning's queue receives
 
 
 def processed(engine) -> int:

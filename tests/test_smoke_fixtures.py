@@ -9,7 +9,7 @@ def test_engine_fixture_is_real(engine):
 def test_amqp_vhost_is_real(amqp_uri):
     import amqp
 
-    from relais.bus.topology import parse_amqp_uri
+    from relais.config import parse_amqp_uri
 
     conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
     conn.connect()

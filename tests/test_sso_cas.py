@@ -581,7 +581,7 @@ def test_cli_check_config_and_serve(tmp_path, sqlite_engine):
 
     from click.testing import CliRunner
 
-    from relais.cli import main
+    from app.cli import main
 
     good = tmp_path / "sso.yaml"
     good.write_text("base_url: https://ent.example.org\ncookie: {secure: false}\nservices:\n"
@@ -598,9 +598,13 @@ def test_cli_check_config_and_serve(tmp_path, sqlite_engine):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     relais = str(Path(sys.executable).parent / "relais")  # the installed entry point
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        ops_port = s.getsockname()[1]
     env = {**os.environ, "RELAIS_DATABASE_URL": sqlite_engine.url.render_as_string(hide_password=False),
-           "RELAIS_SSO_SECRET": "x" * 40, "RELAIS_CONSUMERS": "none"}
-    proc = subprocess.Popen([relais, "sso", "serve", "--config", str(good), "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+           "RELAIS_SSO_SECRET": "x" * 40, "RELAIS_CONSUMERS": "none", "RELAIS_SSO_CONFIG": str(good),
+           "RELAIS_HTTP_PORT": str(port), "RELAIS_OPS_PORT": str(ops_port), "RELAIS_OPS_HOST": "127.0.0.1"}
+    proc = subprocess.Popen([relais, "serve", "sso"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for _ in range(100):
             try:
@@ -610,7 +614,7 @@ def test_cli_check_config_and_serve(tmp_path, sqlite_engine):
             except requests.ConnectionError:
                 time.sleep(0.1)
         else:
-            pytest.fail(proc.stderr.read1().decode() if proc.poll() is not None else "sso serve did not start")
+            pytest.fail(proc.stderr.read1().decode() if proc.poll() is not None else "relais serve sso did not start")
         assert r.status_code == 403 and "Location" not in r.headers
         r = requests.get(f"http://127.0.0.1:{port}/cas/login", params={"service": "https://app.example.org/x"},
                          allow_redirects=False, timeout=2)
@@ -619,9 +623,8 @@ def test_cli_check_config_and_serve(tmp_path, sqlite_engine):
         proc.terminate()
         proc.wait(10)
     env.pop("RELAIS_SSO_SECRET")
-    res = subprocess.run([relais, "sso", "serve", "--config", str(good)], check=False, env=env,
-                         capture_output=True, text=True, timeout=30)
-    assert res.returncode != 0 and "RELAIS_SSO_SECRET" in res.stderr
+    res = subprocess.run([relais, "serve", "sso"], check=False, env=env, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2 and "RELAIS_SSO_SECRET" in res.stderr
 
 
 def test_proxy_callbacks_must_be_https_unless_configured_for_tests():

@@ -21,7 +21,7 @@ from services.sso.config import ConfigError
 from services.sso.idp_metadata import IdpSource, parse_duration, parse_idp_metadata
 from services.sso.saml_config import parse_saml
 from services.sso.saml_messages import authn_request, encode, logout_request, serialize, sp_metadata
-from services.sso.saml_xml import MD, BINDING_POST, Certificate, Refused, inflate_b64, new_id, sign_enveloped
+from services.sso.saml_xml import BINDING_POST, MD, Certificate, Refused, inflate_b64, new_id, sign_enveloped
 from tests.saml_peers import XMLSEC1, Serving, idp_metadata_xml, key_pair
 
 NOW = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
@@ -280,7 +280,7 @@ def test_metadata_expiring_in_memory_stops_logins_through_that_idp(tmp_path):
 # -- command line ------------------------------------------------------------------------------
 
 def test_cli_metadata_and_check_config(tmp_path):
-    from relais.cli import main
+    from app.cli import main
 
     section = saml_section(tmp_path)
     config = tmp_path / "sso.yaml"

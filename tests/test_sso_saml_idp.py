@@ -327,7 +327,7 @@ def test_metadata_publishes_every_key_and_both_sso_bindings_and_is_signed(world,
                                                             key_pair("relais-idp-2026").cert_pem.decode(),
                                                             validatecert=False)
 
-    from relais.cli import main
+    from app.cli import main
 
     config = tmp_path / "sso.yaml"
     config.write_text(yaml.safe_dump({"base_url": world.url, "idp": world.idp_section}))
@@ -512,7 +512,7 @@ def test_transient_nameids_change_at_every_login(sqlite_engine, tmp_path):
 
 
 def test_a_changed_secret_is_refused_until_an_operator_accepts_it(engine, tmp_path, monkeypatch):
-    from relais.cli import main
+    from app.cli import main
 
     world = IdpWorld(engine, tmp_path, {"maths": ({}, {})})
     try:
@@ -801,7 +801,7 @@ def _without_keys(metadata: bytes) -> etree._Element:
 
 
 def test_check_config_reports_the_idp(world, tmp_path):
-    from relais.cli import main
+    from app.cli import main
 
     config = tmp_path / "sso.yaml"
     config.write_text(yaml.safe_dump({"base_url": world.url, "idp": world.idp_section}))
@@ -827,8 +827,9 @@ def session_alive(world, sid: str) -> bool:
 
 @pytest.mark.parametrize("binding", ["post", "redirect"])
 def test_a_platform_logout_ends_the_ent_session_and_is_answered(world, binding):
-    from relais.bus.tables import outbox
     from sqlalchemy import select
+
+    from relais.bus.tables import outbox
 
     maths = world.platforms["maths"]
     sid = world.login("1001")

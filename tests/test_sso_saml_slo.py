@@ -146,7 +146,6 @@ def test_purge_removes_expired_requests_and_the_links_of_ended_sessions(world):
     from relais.db import writer
     from services.sso import saml_store
     from services.sso.saml_tables import request as request_t
-
     from services.sso.sessions import close_session
 
     cookie = logged_in(world, Browser())

@@ -9,16 +9,16 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from app.cli import main
 from relais.bus import contracts
 from relais.bus.consumer import EventConsumer
 from relais.bus.tables import processed_events
-from relais.cli import main
 from services.vault import rights
 from services.vault.continuous import CONSUMER, ItemEvents
 from services.vault.events import INLINE_MAX, ItemEventError, item_changed, item_deleted, parse
@@ -147,7 +147,7 @@ def test_events_are_built_inline_or_stored_by_size(tmp_path):
         changed(big, vertical="documents", store=LocalStore(tmp_path / "vault", "other"))
     with pytest.raises(ValueError, match="unsafe item id"):
         changed(b"x", item="../x")
-    when = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
     assert deleted(changed_at=when).occurred_at == "2026-03-01T08:00:00.000000Z"
 
 
@@ -157,7 +157,7 @@ def test_events_are_built_inline_or_stored_by_size(tmp_path):
 def test_changes_versions_tombstones_and_restore(engine, tmp_path):
     store = LocalStore(tmp_path / "vault", TENANT)
     c = consumer(engine, store)
-    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    t0 = datetime.now(UTC) - timedelta(hours=1)
     first = changed(b"v1", metadata={"owner": "J1"}, changed_at=t0)
     assert c.handle(first.to_json()).status == "handled"
     assert c.handle(first.to_json()).status == "duplicate"  # the bus redelivers: the consumer skips it
@@ -182,7 +182,7 @@ def test_changes_versions_tombstones_and_restore(engine, tmp_path):
     history = vault.versions("J1", "calendars", "agenda/cours.ics")
     assert [v.version for v in history] == [1, 2, 3, 4, 5] and history[-1].deleted
     assert history[-1].path == "Agenda/Cours.ics"  # the tombstone says what was deleted
-    expected = datetime.now(timezone.utc) + timedelta(days=30)
+    expected = datetime.now(UTC) + timedelta(days=30)
     assert abs((history[-1].purge_after - expected).total_seconds()) < 60
     assert vault.current("J1") == []
 
@@ -192,14 +192,14 @@ def test_changes_versions_tombstones_and_restore(engine, tmp_path):
     # After a restore, the ENT's next change still applies; an old one replayed does not.
     c.handle(changed(b"v0", changed_at=t0).to_json())
     assert vault.version("J1", "calendars", "agenda/cours.ics").version == 6
-    c.handle(changed(b"v3", changed_at=datetime.now(timezone.utc)).to_json())
+    c.handle(changed(b"v3", changed_at=datetime.now(UTC)).to_json())
     assert vault.read(vault.version("J1", "calendars", "agenda/cours.ics")) == b"v3"
     assert vault.read(vault.restore("J1", "calendars", "agenda/cours.ics", version=1)) == b"v1"  # roll back
 
 
 def test_a_deletion_overtaking_its_change_keeps_the_item_deleted(engine, tmp_path):
     c = consumer(engine, LocalStore(tmp_path / "vault", TENANT))
-    t0 = datetime.now(timezone.utc)
+    t0 = datetime.now(UTC)
     c.handle(deleted(item="c1", vertical="contacts", changed_at=t0).to_json())
     c.handle(changed(b"BEGIN:VCARD", item="c1", vertical="contacts", changed_at=t0 - timedelta(seconds=1)).to_json())
     assert [r.content_sha256 for r in rows(engine)] == [None]
@@ -251,7 +251,7 @@ def test_restore_and_versions_from_the_command_line(settings_env, tmp_path):
     upgrade(engine)
     store = VaultSettings.from_env().open_store(TENANT)
     c = consumer(engine, store)
-    t0 = datetime.now(timezone.utc) - timedelta(minutes=5)
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
     c.handle(changed(b"devoir v1", vertical="homework", item="hw-1", changed_at=t0).to_json())
     c.handle(deleted(vertical="homework", item="hw-1", changed_at=t0 + timedelta(minutes=1)).to_json())
     args = ["--person", "J1", "--vertical", "homework", "--item", "hw-1"]
@@ -372,7 +372,7 @@ def test_object_store_restarting_mid_stream(sqlite_engine):
 def _depth(amqp_uri: str, queue: str) -> int:
     import amqp
 
-    from relais.bus.topology import parse_amqp_uri
+    from relais.config import parse_amqp_uri
 
     conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
     conn.connect()

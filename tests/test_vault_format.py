@@ -8,7 +8,7 @@ import pytest
 from services.vault.bagit import BagError, safe_path, validate_bag, write_bag
 
 PAYLOAD = {
-    "documents/Mes Documents/Élève été.txt": "bonjour".encode(),
+    "documents/Mes Documents/Élève été.txt": b"bonjour",
     "documents/Classe 6ᵉ/notes.odt": b"\x00\x01binary",
     "documents/index.json": b'{"items": [], "extensions": {"vendor:x": 1}}',
 }

@@ -7,16 +7,16 @@ import io
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
+from app.cli import main
 from relais.bus import contracts
 from relais.bus.envelope import loads
 from relais.bus.tables import outbox
-from relais.cli import main
 from relais.db import writer
 from services.vault import index, rights
 from services.vault.model import Vault
@@ -123,7 +123,7 @@ def test_retention_policy_and_purge(engine, tmp_path):
     vault.delete("J2", "blogs", "b1/index.html")
     vault.restore("J2", "blogs", "b1/index.html")  # restored: its old tombstone must not purge it
     assert rights.retention_days(vault) == (90, False)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert rights.purge_expired(vault, now=now + timedelta(days=30)).items == 0
     assert rights.set_retention(vault, 20, by="admin") == 3  # every tombstone rescheduled
     assert rights.retention_days(vault) == (20, True)

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from app.cli import main
 from connectors.sdk import Item, open_exporter, open_importer
 from connectors.testing import radicale_app, serve_wsgi, wsgidav_app
-from relais.cli import main
 from services.vault.model import Vault
 from services.vault.store import LocalStore
 from services.vault.transfer.export import export

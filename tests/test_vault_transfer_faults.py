@@ -21,9 +21,9 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from app.cli import main
 from connectors.testing import serve_wsgi, wsgidav_app
-from relais.cli import main
-from relais.db import make_engine, upgrade, writer
+from relais.db import make_engine, writer
 from services.vault.store import LocalStore, S3Store, StoreError
 from services.vault.transfer.checkpoint import Scope, TransferError, open_job
 from services.vault.transfer.export import export

@@ -23,13 +23,35 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.sdk import (BadItem, BadResponse, Body, ConnectorConfig, Content, Exporter, Importer, Item, ItemRef,
-                            NotFound, Outcome, Page, redact_url)
+from connectors.sdk import (
+    BadItem,
+    BadResponse,
+    Body,
+    ConnectorConfig,
+    Content,
+    Exporter,
+    Importer,
+    Item,
+    ItemRef,
+    NotFound,
+    Outcome,
+    Page,
+    redact_url,
+)
 from connectors.sdk.http import announced_sha256, iter_body
 from connectors.sdk.items import ref_label
 from connectors.webdav.client import DavClient
-from connectors.webdav.multistatus import (APPLE_ICAL, CALDAV, CARDDAV, DAV, RELAIS, DavResource, decode_path,
-                                           mkcol_body, quote_segments)
+from connectors.webdav.multistatus import (
+    APPLE_ICAL,
+    CALDAV,
+    CARDDAV,
+    DAV,
+    RELAIS,
+    DavResource,
+    decode_path,
+    mkcol_body,
+    quote_segments,
+)
 
 from .objects import first_value, main_component, same_content
 

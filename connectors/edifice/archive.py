@@ -129,7 +129,7 @@ class ExportSource:
         pass
 
     @classmethod
-    def open_path(cls, path: Path, limits: Limits | None = None) -> "ExportSource":
+    def open_path(cls, path: Path, limits: Limits | None = None) -> ExportSource:
         limits = limits or Limits()
         if path.is_dir():
             return FolderSource.open(path, limits)
@@ -168,7 +168,7 @@ class ZipSource(ExportSource):
         self._local = threading.local()
 
     @classmethod
-    def open(cls, path: Path, limits: Limits) -> "ZipSource":
+    def open(cls, path: Path, limits: Limits) -> ZipSource:
         label = str(path)
         try:
             zf = zipfile.ZipFile(path)
@@ -255,7 +255,7 @@ class FolderSource(ExportSource):
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, limits: Limits) -> "FolderSource":
+    def open(cls, path: Path, limits: Limits) -> FolderSource:
         label = str(path)
         top = path.name
         entries: dict[str, Entry] = {}

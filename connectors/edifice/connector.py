@@ -16,8 +16,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.sdk import (Body, ConfigError, ConnectorError, Exporter, Importer, ImportReport, Item, ItemRef,
-                            NotFound, Outcome, Page, check_path)
+from connectors.sdk import (
+    Body,
+    ConfigError,
+    ConnectorError,
+    Exporter,
+    Importer,
+    ImportReport,
+    Item,
+    ItemRef,
+    NotFound,
+    Outcome,
+    Page,
+    check_path,
+)
 from connectors.sdk.config import ConnectorConfig
 
 from .archive import NAME, BadArchive, ExportSource, Limits

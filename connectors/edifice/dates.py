@@ -9,7 +9,7 @@ connector's ``timezone`` option (French ENTs run on Europe/Paris).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,14 +49,14 @@ def from_millis(value: Any, tz: ZoneInfo) -> str | None:
     if not isinstance(value, int) or isinstance(value, bool):
         return None
     try:
-        return datetime.fromtimestamp(value / 1000, tz=timezone.utc).astimezone(tz).isoformat(timespec="milliseconds")
+        return datetime.fromtimestamp(value / 1000, tz=UTC).astimezone(tz).isoformat(timespec="milliseconds")
     except (OverflowError, OSError, ValueError):
         return None
 
 
 def parse_iso(value: str) -> datetime:
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def to_edifice(value: str, tz: ZoneInfo) -> str:

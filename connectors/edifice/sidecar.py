@@ -55,7 +55,7 @@ class Sidecar:
     items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, doc: Any, where: str) -> "Sidecar":
+    def parse(cls, doc: Any, where: str) -> Sidecar:
         if not isinstance(doc, dict) or doc.get("relais") != 1 or not isinstance(doc.get("items"), dict):
             raise BadArchive(f"{where}: {SIDECAR} is not a Relais sidecar (version 1 with items)")
         for vertical, entries in doc["items"].items():

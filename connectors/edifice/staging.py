@@ -69,7 +69,7 @@ class StagedArchive:
         self._sha: dict[str, str] = {}
 
     @classmethod
-    def open(cls, root: Path, owner: str, tz: ZoneInfo, limits: Limits) -> "StagedArchive":
+    def open(cls, root: Path, owner: str, tz: ZoneInfo, limits: Limits) -> StagedArchive:
         existing = find_exports(root).get(owner)
         if existing:
             path = pick(owner, existing)

@@ -128,7 +128,7 @@ class Workspace:
 
     # -- reading ----------------------------------------------------------------------------
     @classmethod
-    def load(cls, src: ExportSource, folder: str) -> "Workspace":
+    def load(cls, src: ExportSource, folder: str) -> Workspace:
         here = [n for n in src.entries if n.startswith(folder + "/") and "/" not in n[len(folder) + 1:]]
         if f"{folder}/{SKIP_DOCS}" in here:
             raise BadArchive(f"{src.where(folder + '/' + SKIP_DOCS)}: the user exported the workspace without its "

@@ -15,12 +15,20 @@ Read connectors/README.md first. The public API:
 """
 from .auth import Auth, BasicAuth, BearerToken, Secret
 from .config import ConnectorConfig
-from .errors import (AuthError, BadItem, BadResponse, ChecksumMismatch, ConfigError, ConnectorError, NotFound,
-                     RetriesExhausted, TransientError)
+from .errors import (
+                     AuthError,
+                     BadItem,
+                     BadResponse,
+                     ChecksumMismatch,
+                     ConfigError,
+                     ConnectorError,
+                     NotFound,
+                     RetriesExhausted,
+                     TransientError,
+)
 from .http import HttpClient, redact_url
 from .interfaces import Body, Exporter, Fetched, Importer, ImportReport, Outcome, Page
-from .items import (EMPTY_SHA256, KINDS, VERTICALS, BytesContent, Content, FileContent, Item, ItemRef, Kind,
-                    check_path)
+from .items import EMPTY_SHA256, KINDS, VERTICALS, BytesContent, Content, FileContent, Item, ItemRef, Kind, check_path
 from .ratelimit import RateLimiter
 from .registry import ConnectorInfo, open_exporter, open_importer
 from .retry import RetryPolicy

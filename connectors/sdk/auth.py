@@ -37,10 +37,10 @@ class Secret:
     def __reduce__(self):  # never pickled into a log or a checkpoint by accident
         raise TypeError("a Secret cannot be pickled")
 
-    def __copy__(self) -> "Secret":  # immutable: copies (and deep copies of configurations) share it
+    def __copy__(self) -> Secret:  # immutable: copies (and deep copies of configurations) share it
         return self
 
-    def __deepcopy__(self, memo: dict) -> "Secret":
+    def __deepcopy__(self, memo: dict) -> Secret:
         return self
 
 

@@ -63,7 +63,7 @@ class ConnectorConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None,
-                     where: str = "connector configuration") -> "ConnectorConfig":
+                     where: str = "connector configuration") -> ConnectorConfig:
         """Build from a mapping, reading secrets from ``environ`` (default ``os.environ``)."""
         env = os.environ if environ is None else environ
         if not isinstance(data, Mapping):
@@ -89,7 +89,7 @@ class ConnectorConfig:
             raise ConfigError(f"{where}: {exc}") from None
 
     @classmethod
-    def from_file(cls, path: Path, *, environ: Mapping[str, str] | None = None) -> "ConnectorConfig":
+    def from_file(cls, path: Path, *, environ: Mapping[str, str] | None = None) -> ConnectorConfig:
         """Read a YAML (or JSON) file holding one connector's configuration."""
         import yaml
 

@@ -26,7 +26,7 @@ class ConnectorError(Exception):
         return f"{head}{self.reason}" + (f" ({', '.join(where)})" if where else "")
 
     def with_context(self, *, connector: str | None = None, url: str | None = None,
-                     item: str | None = None) -> "ConnectorError":
+                     item: str | None = None) -> ConnectorError:
         """Fill in what the raiser did not know (the caller knows the item, say); returns self."""
         self.connector = self.connector or connector
         self.url = self.url or url

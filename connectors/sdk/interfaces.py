@@ -23,8 +23,17 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .errors import BadItem, ChecksumMismatch, ConnectorError, TransientError
-from .items import (CHUNK, KINDS, BytesContent, Content, FileContent, Item, ItemRef, check_path,
-                    check_vertical, ref_label)
+from .items import (
+    KINDS,
+    BytesContent,
+    Content,
+    FileContent,
+    Item,
+    ItemRef,
+    check_path,
+    check_vertical,
+    ref_label,
+)
 from .retry import RetryPolicy, call_with_retries
 
 T = TypeVar("T")

@@ -160,7 +160,7 @@ class FileContent(Content):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_path(cls, path: Path) -> "FileContent":
+    def from_path(cls, path: Path) -> FileContent:
         """Hash a local file once and wrap it."""
         h, n = hashlib.sha256(), 0
         with open(path, "rb") as f:
@@ -221,13 +221,13 @@ class Item:
 
     @classmethod
     def from_bytes(cls, owner: str, vertical: str, id: str, data: bytes, *, path: str | None = None,
-                   kind: Kind = "file", metadata: Mapping[str, Any] | None = None) -> "Item":
+                   kind: Kind = "file", metadata: Mapping[str, Any] | None = None) -> Item:
         return cls(owner=owner, vertical=vertical, id=id, path=path if path is not None else id,
                    content=BytesContent(data), kind=kind, metadata=dict(metadata or {}))
 
     @classmethod
     def folder(cls, owner: str, vertical: str, id: str, *, path: str | None = None,
-               metadata: Mapping[str, Any] | None = None) -> "Item":
+               metadata: Mapping[str, Any] | None = None) -> Item:
         return cls.from_bytes(owner, vertical, id, b"", path=path, kind="folder", metadata=metadata)
 
     def record(self) -> dict[str, Any]:

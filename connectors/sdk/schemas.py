@@ -38,7 +38,7 @@ def _registry() -> tuple[Registry, dict[str, dict]]:
     return registry, docs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(vertical: str, part: str) -> Draft202012Validator:
     registry, docs = _registry()
     doc = docs[f"{vertical}.json"]

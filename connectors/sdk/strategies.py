@@ -7,7 +7,7 @@ folders before their contents, every record valid against the vertical's schema.
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import strategies as st
 
@@ -27,7 +27,7 @@ def _clean(name: str) -> str | None:
 names = st.text(_NAME_CHARS, min_size=1, max_size=16).map(_clean).filter(lambda n: n is not None)
 
 _dates = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2037, 12, 31)).map(
-    lambda d: d.replace(microsecond=0, tzinfo=timezone.utc).isoformat().replace("+00:00", "Z"))
+    lambda d: d.replace(microsecond=0, tzinfo=UTC).isoformat().replace("+00:00", "Z"))
 _vendor_extra = st.dictionaries(st.sampled_from(["vendorId", "x-legacy", "app", "flags", "rev"]),
                                 st.one_of(st.integers(-10**6, 10**6), st.text(max_size=12), st.booleans(),
                                           st.lists(st.integers(0, 9), max_size=3)),
@@ -172,4 +172,4 @@ def sample_file(vertical: str, owner: str) -> Item:
             "blogs": {"role": "post", "state": "published"},
             "homework": {"entry_type": "lesson", "date": "2024-09-02"}}.get(vertical, {})
     meta = {"media_type": "text/html", **meta}
-    return Item.from_bytes(owner, vertical, "entree-1/contenu.html", "<p>Bienvenue</p>".encode(), metadata=meta)
+    return Item.from_bytes(owner, vertical, "entree-1/contenu.html", b"<p>Bienvenue</p>", metadata=meta)

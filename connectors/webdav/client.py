@@ -1,12 +1,12 @@
 """WebDAV requests over the SDK's :class:`HttpClient` (retries, auth, rate limit included)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import BinaryIO, Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import BinaryIO
 
 from connectors.sdk import BadResponse, HttpClient, NotFound, redact_url
 
-from .multistatus import DavResource, parse_multistatus, propfind_body, proppatch_body, DAV, clark
+from .multistatus import DAV, DavResource, clark, parse_multistatus, propfind_body, proppatch_body
 
 
 class DavClient:

@@ -24,13 +24,25 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.sdk import (BadResponse, Body, ConnectorConfig, ConnectorError, Exporter, Importer, Item, ItemRef,
-                            NotFound, Outcome, Page, redact_url)
+from connectors.sdk import (
+    BadResponse,
+    Body,
+    ConnectorConfig,
+    ConnectorError,
+    Exporter,
+    Importer,
+    Item,
+    ItemRef,
+    NotFound,
+    Outcome,
+    Page,
+    redact_url,
+)
 from connectors.sdk.http import announced_sha256, iter_body
 from connectors.sdk.items import ref_label
 
 from .client import DavClient
-from .multistatus import (DAV, RELAIS, DavResource, decode_path, http_date_to_iso, iso8601_to_iso, quote_segments)
+from .multistatus import DAV, RELAIS, DavResource, decode_path, http_date_to_iso, iso8601_to_iso, quote_segments
 
 NAME = "webdav"
 log = logging.getLogger("connectors.webdav")

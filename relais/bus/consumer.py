@@ -11,7 +11,6 @@ retry or dead-letter queue.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from typing import Any
 import amqp
 from sqlalchemy import Connection, Engine, insert, select
 
+from relais.config import parse_amqp_uri
 from relais.db import writer
 from relais.ops import metrics
 from relais.ops.logs import batch_context, describe_error, event_context
@@ -30,7 +30,7 @@ from relais.ops.logs import batch_context, describe_error, event_context
 from . import contracts
 from .envelope import loads
 from .tables import processed_events
-from .topology import DEFAULT_RETRY_DELAYS_MS, declare_consumer, parse_amqp_uri
+from .topology import DEFAULT_RETRY_DELAYS_MS, declare_consumer
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,15 @@ class EventConsumer:
         idle_timeout: float | None = None,
         prefetch: int = 400,
         batch_size: int = 200,
+        offload: Callable[..., Any] | None = None,
     ) -> int:
-        """Consume until `stop` is set, `max_messages` were settled, or nothing came for `idle_timeout` s."""
+        """Consume until `stop` is set, `max_messages` were settled, or nothing came for `idle_timeout` s.
+
+        `offload(fn, *args)` runs the handling of each batch (under eventlet: in its thread pool,
+        so the database does not block the hub); by default it runs here.
+        """
+        handle_many = self.handle_many if offload is None else (
+            lambda deliveries: offload(self.handle_many, deliveries))
         params = parse_amqp_uri(amqp_uri)
         conn = amqp.Connection(**params.connection_kwargs(), heartbeat=0)
         conn.connect()
@@ -208,7 +215,7 @@ class EventConsumer:
                 redelivered = sum(1 for m in batch if m.delivery_info.get("redelivered"))
                 if redelivered:
                     metrics.REDELIVERED.labels(consumer=self.name).inc(redelivered)
-                outcomes = self.handle_many([(m.body, int(h.get(ATTEMPTS_HEADER, 0))) for m, h in zip(batch, headers)])
+                outcomes = handle_many([(m.body, int(h.get(ATTEMPTS_HEADER, 0))) for m, h in zip(batch, headers)])
                 for message, hdrs, outcome in zip(batch, headers, outcomes):
                     if outcome.status in ("retry", "dead"):
                         target = (
@@ -243,7 +250,7 @@ class EventConsumer:
                     last = time.monotonic()
                     if len(pending) < batch_size and not (max_messages and settled + len(pending) >= max_messages):
                         continue
-                except socket.timeout:
+                except TimeoutError:
                     if not pending:
                         if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                             break

@@ -26,6 +26,8 @@ import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
+from relais.config import Settings
+
 
 class ContractError(ValueError):
     """An event does not match its contract."""
@@ -55,7 +57,7 @@ def known_types() -> frozenset[str]:
     return frozenset(name[:-5] for name in _schemas() if name not in ("envelope.json", "common.json"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(file_name: str) -> Draft202012Validator:
     return Draft202012Validator(_schemas()[file_name], registry=_registry(), format_checker=FormatChecker())
 
@@ -89,7 +91,7 @@ def _checked(file_name: str, event: Any, what: str) -> None:
         raise ContractError(f"{what}: {event!r:.200}: refused") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(file_name: str) -> Callable[[Any], Any]:
     from rfc3339_validator import validate_rfc3339
 
@@ -129,3 +131,11 @@ def subscriptions() -> dict[str, tuple[str, ...]]:
             channel = channels[op["channel"]["$ref"].rsplit("/", 1)[-1]]
             out.setdefault(name, []).append(channel["address"])
     return {name: tuple(sorted(types)) for name, types in out.items()}
+
+
+def expected_consumers(settings: Settings) -> tuple[str, ...]:
+    """The consumers whose queues publishers declare, so no event waits in `relais.unrouted` for them:
+    RELAIS_CONSUMERS when set, else every consumer the contracts name."""
+    if settings.consumers is not None:
+        return settings.consumers
+    return tuple(sorted(subscriptions()))

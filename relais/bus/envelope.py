@@ -78,7 +78,7 @@ class Event:
         return dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Event":
+    def from_dict(cls, data: dict[str, Any]) -> Event:
         return cls(
             id=data["id"],
             type=data["type"],

@@ -24,8 +24,11 @@ import pika
 import pika.exceptions
 import pika.spec
 
+from relais.config import Settings, parse_amqp_uri
+
+from .contracts import expected_consumers
 from .frames import PublishFrames
-from .topology import EVENTS_EXCHANGE, declare_events_exchange, declare_subscribers, parse_amqp_uri
+from .topology import EVENTS_EXCHANGE, declare_events_exchange, declare_subscribers
 
 
 class PublishError(RuntimeError):
@@ -70,9 +73,7 @@ class ConfirmedPublisher:
         self.confirm_timeout = confirm_timeout
         self.connect_timeout = connect_timeout
         if subscribers is None:
-            from relais.config import Settings
-
-            subscribers = Settings.from_env().expected_consumers()
+            subscribers = expected_consumers(Settings.from_env())
         self.subscribers = subscribers
         self._conn: pika.SelectConnection | None = None
         self._channel = None
@@ -147,7 +148,7 @@ class ConfirmedPublisher:
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass
 
-    def __enter__(self) -> "ConfirmedPublisher":
+    def __enter__(self) -> ConfirmedPublisher:
         self.connect()
         return self
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 import amqp
 
@@ -140,39 +139,3 @@ def declare_subscribers(channel, consumers: list[str] | tuple[str, ...]):
             continue
         _queues, channel = declare_consumer(channel, name, list(known[name]))
     return channel
-
-
-@dataclass(frozen=True)
-class AmqpParams:
-    host: str
-    port: int
-    userid: str
-    password: str
-    virtual_host: str
-
-    @property
-    def hostport(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def connection_kwargs(self) -> dict:
-        return {
-            "host": self.hostport,
-            "userid": self.userid,
-            "password": self.password,
-            "virtual_host": self.virtual_host,
-        }
-
-
-def parse_amqp_uri(uri: str) -> AmqpParams:
-    """Split `amqp://user:pass@host:port/vhost` (vhost `/` when the path is empty or `/`)."""
-    parts = urlsplit(uri)
-    if parts.scheme not in ("amqp", "pyamqp"):
-        raise ValueError(f"RELAIS_AMQP_URI must start with amqp://, got scheme {parts.scheme!r}")
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    return AmqpParams(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5672,
-        userid=unquote(parts.username or "guest"),
-        password=unquote(parts.password or "guest"),
-        virtual_host=unquote(path) if path else "/",
-    )

@@ -47,7 +47,7 @@ def broker_check(amqp_uri: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
     """Open and close an AMQP connection (login and vhost included)."""
     import amqp
 
-    from relais.bus.topology import parse_amqp_uri
+    from relais.config import parse_amqp_uri
 
     params = parse_amqp_uri(amqp_uri)
     where = f"RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"

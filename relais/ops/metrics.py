@@ -38,6 +38,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import Connection, Engine, event
 
+from .logs import describe_error
+
 log = logging.getLogger(__name__)
 
 disable_created_metrics()  # no `*_created` series: Prometheus does not need them, and they double the output
@@ -159,28 +161,20 @@ def _count_events(counts: Mapping[str, int]) -> None:
 
 
 class OutboxBacklog(Collector):
-    """`relais_outbox_backlog`: the outbox rows of `engine`, counted at each scrape.
+    """`relais_outbox_backlog`: the events waiting in an outbox, counted at each scrape by `count`.
 
     `run` calls a blocking function (under eventlet: `tpool.execute`). When the
     database does not answer, the metric is left out of the scrape (readiness says why).
     """
 
-    def __init__(self, engine: Engine, run: Callable[..., Any] | None = None) -> None:
-        self.engine = engine
+    def __init__(self, count: Callable[[], int], run: Callable[..., Any] | None = None) -> None:
+        self.count = count
         self.run = run or (lambda fn: fn())
-
-    def _count(self) -> int:
-        from relais.bus.outbox import pending_count
-
-        with self.engine.connect() as conn:
-            return pending_count(conn)
 
     def collect(self):
         try:
-            n = self.run(self._count)
+            n = self.run(self.count)
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is down
-            from .logs import describe_error
-
             log.debug("outbox backlog not read: %s", describe_error(exc))
             return
         yield GaugeMetricFamily("relais_outbox_backlog", "Events waiting in the outbox to be published.", value=n)
@@ -189,9 +183,9 @@ class OutboxBacklog(Collector):
         return []
 
 
-def watch_outbox(engine: Engine, run: Callable[..., Any] | None = None) -> OutboxBacklog:
-    """Export the outbox backlog of `engine` from this process (once per process)."""
-    collector = OutboxBacklog(engine, run)
+def watch_outbox(count: Callable[[], int], run: Callable[..., Any] | None = None) -> OutboxBacklog:
+    """Export the outbox backlog `count` reads from this process (once per process)."""
+    collector = OutboxBacklog(count, run)
     REGISTRY.register(collector)
     return collector
 

@@ -43,6 +43,10 @@ class OpsConfigError(ValueError):
     """RELAIS_OPS_PORT or RELAIS_OPS_HOST holds a value we cannot use."""
 
 
+class ListenError(OSError):
+    """An HTTP server cannot listen where it was told to (the port is taken, the address is not ours)."""
+
+
 def ops_address(env: Mapping[str, str] | None = None) -> tuple[str, int]:
     """(host, port) from RELAIS_OPS_HOST (default 0.0.0.0) and RELAIS_OPS_PORT (default 9100)."""
     env = os.environ if env is None else env
@@ -125,10 +129,15 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class OpsServer:
-    """`OpsApp` on its own port, served from a background thread."""
+class WsgiServer:
+    """A WSGI application on host:port, served by threads (green ones under eventlet) from a background thread.
 
-    def __init__(self, app: WSGIApp, host: str, port: int) -> None:
+    `what` names it, and `settings` where its address comes from, in the error raised when the
+    address cannot be bound (`ListenError`).
+    """
+
+    def __init__(self, app: WSGIApp, host: str, port: int, *, what: str, settings: str,
+                 request_handler: type[WSGIRequestHandler] = PathOnlyRequestHandler) -> None:
         # Bound here, not by werkzeug, which exits the process when the port is taken.
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -136,15 +145,14 @@ class OpsServer:
             sock.bind((host, port))
             sock.listen(128)
             self._server: BaseWSGIServer = make_server(host, port, app, threaded=True,
-                                                       request_handler=_QuietHandler, fd=sock.fileno())
+                                                       request_handler=request_handler, fd=sock.fileno())
         except OSError as exc:
-            raise OpsConfigError(f"cannot serve the ops endpoints on {host}:{port} "
-                                 f"(RELAIS_OPS_HOST/RELAIS_OPS_PORT): {exc.strerror or exc}") from None
+            raise ListenError(f"cannot serve {what} on {host}:{port} ({settings}): {exc.strerror or exc}") from None
         finally:
             sock.close()  # the server holds its own duplicate of the socket
         self.host = host
         self.port = self._server.port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="relais-ops", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"http-{port}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -152,11 +160,12 @@ class OpsServer:
         self._server.server_close()
 
 
-def serve_ops(app: OpsApp, host: str | None = None, port: int | None = None) -> OpsServer:
+def serve_ops(app: OpsApp, host: str | None = None, port: int | None = None) -> WsgiServer:
     """Start serving `app`; host and port default to RELAIS_OPS_HOST and RELAIS_OPS_PORT."""
     if host is None or port is None:
         env_host, env_port = ops_address()
         host, port = env_host if host is None else host, env_port if port is None else port
-    server = OpsServer(app, host, port)
+    server = WsgiServer(app, host, port, what="the ops endpoints", settings="RELAIS_OPS_HOST/RELAIS_OPS_PORT",
+                        request_handler=_QuietHandler)
     log.info("ops endpoints on http://%s:%d/ (healthz, readyz, metrics)", server.host, server.port)
     return server

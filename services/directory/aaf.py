@@ -177,7 +177,7 @@ class RawRecord:
         """A hash of the record exactly as written: equal bytes, equal record."""
         return raw_fingerprint(self.raw if self.raw is not None else etree.tostring(self.element, with_tail=False))
 
-    def read(self) -> "AafRecord | RecordError":
+    def read(self) -> AafRecord | RecordError:
         return _read_record(self.element, self.line)
 
 

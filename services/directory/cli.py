@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from relais.cli import Context, pass_ctx, relay_now
+from relais.commands import Context, pass_ctx, relay_now
 
 
 @click.group()

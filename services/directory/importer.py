@@ -30,7 +30,15 @@ from relais.db import bulk_insert, bulk_update, writer
 
 from . import model, tables
 from .aaf import (
-    FAMILIES, PERSON_FAMILIES, AafFileError, AafRecord, ChunkUnreadable, FileInfo, RawRecord, RecordError, file_info,
+    FAMILIES,
+    PERSON_FAMILIES,
+    AafFileError,
+    AafRecord,
+    ChunkUnreadable,
+    FileInfo,
+    RawRecord,
+    RecordError,
+    file_info,
     iter_elements,
 )
 from .report import FileResult, ImportReport, Warning
@@ -135,7 +143,7 @@ class EventMaker:
         self.now = utc_now_iso()
         self._envelopes: dict[str, SharedEnvelope] = {}
 
-    def created(self, kind: "Kind", record_json: bytes) -> tuple[str, str, bytes]:
+    def created(self, kind: Kind, record_json: bytes) -> tuple[str, str, bytes]:
         """(event id, type, JSON body) of a record's `.created` event, spliced around its JSON (`dumps`)."""
         type_ = f"{kind.event_prefix}.created"
         envelope = self._envelopes.get(type_)
@@ -189,7 +197,7 @@ class Prepared:
     row: tuple | None = None
     memberships: list[tuple] | None = None
 
-    def complete(self, kind: "Kind") -> None:
+    def complete(self, kind: Kind) -> None:
         """Fingerprint, row and membership rows from `record` and `attributes`."""
         attrs_json = model.attributes_json(self.attributes)
         self.fingerprint = model.fingerprint(self.family, self.key, attrs_json)
@@ -346,7 +354,7 @@ class DirectoryImporter:
             self._record_failed_run(report)
         return report
 
-    def _sources(self, infos: Sequence[FileInfo], run: "_Run"):
+    def _sources(self, infos: Sequence[FileInfo], run: _Run):
         if self.options.workers > 1 and infos:
             from .parallel import parallel_sources
 

@@ -7,9 +7,8 @@ functions serve the RPC entrypoint, the command line and tests.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, select
-
 import orjson
+from sqlalchemy import Connection, bindparam, select
 
 from . import tables
 from .model import search_key
@@ -131,3 +130,14 @@ def last_import(conn: Connection) -> dict | None:
         select(tables.import_run.c.report).order_by(tables.import_run.c.started_at.desc()).limit(1)
     ).first()
     return orjson.loads(row.report) if row else None
+
+
+def last_import_run(conn: Connection) -> dict | None:
+    """The last import's id, status and times (for `relais status`), or None before the first."""
+    run = tables.import_run
+    row = conn.execute(select(run.c.id, run.c.status, run.c.started_at, run.c.finished_at)
+                       .order_by(run.c.started_at.desc()).limit(1)).first()
+    return None if row is None else {
+        "import_id": row.id, "status": row.status,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None}

@@ -1,7 +1,17 @@
 """The directory's tables (SQLAlchemy Core). Schema changes go through relais/migrations."""
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
 )
 
 metadata = MetaData()

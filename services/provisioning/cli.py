@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from relais.cli import Context, pass_ctx, relay_now
+from relais.commands import Context, pass_ctx, relay_now
 
 
 @click.group()
@@ -57,7 +57,8 @@ def load(ctx: Context, paths, as_json: bool, no_publish: bool) -> None:
     from relais.db import writer
 
     from .catalogue import CatalogueError
-    from .handlers import Context as Work, ProvisioningError, load_catalogue, load_rules
+    from .handlers import Context as Work
+    from .handlers import ProvisioningError, load_catalogue, load_rules
     from .rules import RuleError
 
     resources, rules = {}, {}
@@ -95,7 +96,8 @@ def evaluate(ctx: Context, as_json: bool, no_publish: bool) -> None:
     """Re-evaluate every account against the rules (normally done on each directory event)."""
     from relais.db import writer
 
-    from .handlers import Context as Work, evaluate_all
+    from .handlers import Context as Work
+    from .handlers import evaluate_all
 
     work = Work(ctx.settings.tenant)
     with writer(ctx.engine).begin() as conn:
@@ -109,9 +111,12 @@ def evaluate(ctx: Context, as_json: bool, no_publish: bool) -> None:
 @pass_ctx
 def sync(ctx: Context, idle: float, as_json: bool) -> None:
     """Consume the directory events waiting for provisioning, then stop (the service does this continuously)."""
-    from .service import consumer
+    from relais.runtime.runner import event_consumer
 
-    handled = consumer(ctx.engine, ctx.settings.tenant).run(ctx.settings.amqp_uri, idle_timeout=idle)
+    from .process import consumer
+
+    handled = event_consumer(consumer(ctx.settings.tenant), ctx.engine).run(ctx.settings.amqp_uri,
+                                                                            idle_timeout=idle)
     _finish(ctx, {"events_consumed": handled}, as_json)
 
 
@@ -167,7 +172,8 @@ def revoke(ctx: Context, person: str, resource: str, uai: str, by: str) -> None:
 def _manual(ctx: Context, action: str, by: str, person: str, resource: str, uai: str) -> None:
     from relais.db import writer
 
-    from .handlers import Context as Work, ProvisioningError, grant_manually, revoke_manually
+    from .handlers import Context as Work
+    from .handlers import ProvisioningError, grant_manually, revoke_manually
 
     work = Work(ctx.settings.tenant)
     try:
@@ -185,7 +191,8 @@ def sweep(ctx: Context, as_json: bool) -> None:
     """Revoke the grants whose departure grace period is over (the service does it hourly)."""
     from relais.db import writer
 
-    from .handlers import Context as Work, sweep_departures
+    from .handlers import Context as Work
+    from .handlers import sweep_departures
 
     work = Work(ctx.settings.tenant)
     with writer(ctx.engine).begin() as conn:

@@ -29,7 +29,7 @@ from relais.db import bulk_delete, bulk_insert
 from . import tables as t
 from .catalogue import CatalogueError, Resource, parse_catalogue
 from .model import Held, Key, Member, Plan, plan, wanted
-from .rules import CodesSeen, RuleError, RuleSet, check_codes, check_references, parse_rules
+from .rules import CodesSeen, RuleSet, check_codes, check_references, parse_rules
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Context:
         """An event to publish with this unit of work."""
         self.outgoing.append(self.serialized(type_, payload))
 
-    def for_worker(self) -> "Context":
+    def for_worker(self) -> Context:
         """What a worker process needs to make this unit of work's events: no events, no counts."""
         if self.correlation_id is None:
             self._own_correlation()

@@ -45,7 +45,7 @@ class Member:
     email: str | None = None
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any], uai_of: Mapping[str, str]) -> "Member":
+    def from_record(cls, record: Mapping[str, Any], uai_of: Mapping[str, str]) -> Member:
         """From a directory Person record (contracts: Person); `uai_of`: structure jointure -> UAI."""
         # A full evaluation calls this a million times: locals, lists, and one shared empty set.
         get = uai_of.get
@@ -107,7 +107,7 @@ _ACCOUNT_VALUES: dict[str, Any] = {  # computed only for the attributes a resour
 }
 
 
-def targets(resource: "Resource", m: Member) -> bool:
+def targets(resource: Resource, m: Member) -> bool:
     """Is the account of the kind the resource is made for (profiles, levels)?"""
     if resource.profiles and not (resource.profiles & m.profiles):
         return False
@@ -116,7 +116,7 @@ def targets(resource: "Resource", m: Member) -> bool:
     return True
 
 
-def wanted(m: Member, ruleset: "RuleSet", catalogue: Mapping[str, "Resource"],
+def wanted(m: Member, ruleset: RuleSet, catalogue: Mapping[str, Resource],
            memo: dict[tuple, dict[Key, str]] | None = None) -> dict[Key, str]:
     """(resource, UAI) -> cause ("rule:<id>") of every grant the rules call for.
 

@@ -175,7 +175,7 @@ class CodesSeen:
                 if code in groups:
                     found_g.setdefault(uai, set()).add(code)
 
-    def merge(self, other: "CodesSeen") -> None:
+    def merge(self, other: CodesSeen) -> None:
         for key, per_uai in other.found.items():
             mine = self.found[key]
             for uai, codes in per_uai.items():

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
-from relais.cli import Context, pass_ctx
+from relais.commands import Context, pass_ctx
 
 _CONFIG = click.option("--config", "config_path", envvar="RELAIS_SSO_CONFIG", required=True,
                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -272,94 +271,6 @@ def idp_secret(ctx: Context, config_path: Path, accept_change: bool, as_json: bo
                    f"derive from since {after.since:%Y-%m-%d %H:%M} UTC (fingerprint {after.fingerprint[:16]}); the "
                    "IdP answers nothing until you restore it or run this command with --accept-change", err=True)
     sys.exit(0 if matches else 1)
-
-
-@sso.command("serve")
-@_CONFIG
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8430, show_default=True, type=int)
-@pass_ctx
-def serve(ctx: Context, config_path: Path, host: str, port: int) -> None:
-    """Serve /cas/ and /saml/ over HTTP (werkzeug's threaded server), behind a TLS-terminating proxy.
-
-    Person data comes from the directory's tables in the same database (embedded
-    deployment). Run several instances on one PostgreSQL database to share sessions.
-    """
-    from werkzeug.serving import make_server
-
-    from services.directory.api import Directory
-
-    from .config import ConfigError
-    from .web import QuietRequestHandler, make_app
-
-    config = _load(config_path)
-    try:
-        secret = config.secret()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    app = make_app(ctx.engine, config, directory=Directory(ctx.engine, ctx.settings.tenant),
-                   tenant=ctx.settings.tenant, secret=secret)
-    if config.saml:
-        from .saml_sp import provider
-
-        try:  # fail now rather than at the first login; loads the IdPs' metadata
-            sp = provider(app)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        for idp_id, source in sp.sources.items():
-            if source.last_error:
-                click.echo(f"warning: IdP {idp_id}: no usable metadata yet ({source.last_error}); retried every "
-                           "5 minutes", err=True)
-    if config.idp:
-        _check_idp(ctx, app)
-    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
-    stop = threading.Event()
-    threading.Thread(target=_purge_every, args=(ctx.engine, 600, stop), daemon=True, name="sso-purge").start()
-    click.echo(f"sso on http://{host}:{port}/cas/ ({len(config.services)} CAS service(s))", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        app.close()
-
-
-def _check_idp(ctx: Context, app) -> None:
-    """Fail now on a bad idp section; warn when the deployment secret is not the one NameIDs derive from."""
-    from relais.db import writer
-
-    from .config import ConfigError
-    from .idp_store import SecretChanged, check_secret
-    from .saml_idp import provider
-
-    try:
-        provider(app)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        with writer(ctx.engine).begin() as conn:
-            check_secret(conn, app.secret, datetime.now(UTC))
-    except SecretChanged as exc:
-        click.echo(f"warning: the SAML IdP will answer nothing: {exc}", err=True)
-
-
-def _purge_every(engine, seconds: float, stop: threading.Event) -> None:
-    """Expired tickets, sessions and replay-cache entries go every `seconds` (any instance may do it)."""
-    import logging
-
-    from relais.db import writer
-
-    from .saml_store import purge as purge_saml
-    from .sessions import purge_expired
-
-    while not stop.wait(seconds):
-        try:
-            with writer(engine).begin() as conn:
-                purge_expired(conn, datetime.now(UTC))
-                purge_saml(conn, datetime.now(UTC))
-        except Exception:
-            logging.getLogger(__name__).exception("purge of expired SSO state failed")
 
 
 @sso.command("purge")

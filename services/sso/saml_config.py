@@ -39,10 +39,10 @@ Relative file paths are relative to the working directory of the service.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 

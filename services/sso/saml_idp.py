@@ -30,8 +30,8 @@ from .config import ConfigError
 from .cookies import clear_session_cookie, session_id
 from .idp_config import parse_idp
 from .idp_flows import CONTINUE_PATH, LOGOUT_CONTINUE_PATH, Answer, IdentityProvider, LoggedOut, NeedLogin, Resume
-from .saml_messages import Outgoing
 from .idp_store import SecretChanged
+from .saml_messages import Outgoing
 from .saml_xml import BINDING_POST, BINDING_REDIRECT, Refused
 from .web import PerApp
 

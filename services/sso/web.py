@@ -77,12 +77,12 @@ class PerApp(Generic[T]):
     asked again next time.
     """
 
-    def __init__(self, build: Callable[["SsoApp"], T | None]) -> None:
+    def __init__(self, build: Callable[[SsoApp], T | None]) -> None:
         self._build = build
         self._made: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def __call__(self, app: "SsoApp") -> T | None:
+    def __call__(self, app: SsoApp) -> T | None:
         made = self._made.get(app)
         if made is not None:
             return made

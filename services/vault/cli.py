@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
-from relais.cli import Context, pass_ctx, relay_now
+from relais.commands import Context, pass_ctx, relay_now
 
 from .model import VERTICALS
 from .store import StoreError
@@ -273,7 +273,7 @@ def access_log(ctx: Context, person: str, since: datetime | None, limit: int | N
     from . import rights
 
     v, _ = _vault(ctx)
-    rows = rights.access_log(v, person, since=since.replace(tzinfo=timezone.utc) if since else None, limit=limit)
+    rows = rights.access_log(v, person, since=since.replace(tzinfo=UTC) if since else None, limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

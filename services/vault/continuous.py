@@ -17,7 +17,7 @@ either fully indexed, with its event marked handled, or not at all and retried.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -52,7 +52,7 @@ class ItemEvents:
             applied = index.append(
                 conn, self.tenant, change.person, change.vertical, change.item_id, digest=None, metadata={},
                 path=change.path, size=None, changed_at=change.changed_at,
-                purge_after=datetime.now(timezone.utc) + index.retention(conn, self.tenant, self.default_retention))
+                purge_after=datetime.now(UTC) + index.retention(conn, self.tenant, self.default_retention))
         else:
             plan = plan_change(last, change.sha256, change.metadata, change.path, change.changed_at)
             if plan != NEW:

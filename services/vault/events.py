@@ -26,7 +26,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from relais.bus.envelope import Event, new_event_id
@@ -120,7 +120,7 @@ def _event(type_: str, payload: dict, tenant: str, source: str, changed_at: date
            correlation_id: str | None, causation_id: str | None) -> Event:
     from relais.bus import contracts
 
-    when = (changed_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (changed_at or datetime.now(UTC)).astimezone(UTC)
     event_id = new_event_id()
     event = Event(type=type_, payload=payload, source=source, tenant=tenant, id=event_id,
                   correlation_id=correlation_id or event_id, causation_id=causation_id,
@@ -163,7 +163,7 @@ def parse(event: dict[str, Any]) -> ItemChange | ItemDeletion:
         raise ItemEventError(f"{where}: occurred_at is not an RFC 3339 date-time") from None
     if changed_at.tzinfo is None:
         raise ItemEventError(f"{where}: occurred_at has no time zone")
-    changed_at = changed_at.astimezone(timezone.utc)
+    changed_at = changed_at.astimezone(UTC)
     allowed = {"person", "vertical", "item", "path"}
     if type_ == DELETED:
         _no_extra(payload, allowed, where)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, case, func, select, text, update
 
@@ -32,7 +32,7 @@ def _utc(value: datetime | None) -> datetime | None:
     """Aware UTC datetimes on both databases (SQLite gives back naive ones)."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _version(r) -> ItemVersion:
@@ -69,7 +69,7 @@ def append(conn: Connection, tenant: str, person: str, vertical: str, item_id: s
         return Applied(outcome, last)
     if digest is None and path is None and last is not None:
         path = last.path  # a tombstone says what was deleted
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     v = ItemVersion(tenant, person, vertical, item_id, (last.version + 1) if last else 1, digest, metadata,
                     purge_after, path, size, _utc(changed_at), now)
     conn.execute(t.insert().values(
@@ -96,7 +96,7 @@ def append_many(conn: Connection, tenant: str, changes: Iterable[tuple[str, str,
             key = (r.person, r.vertical, r.item_id)
             if key in wanted and (key not in last or r.version > last[key].version):
                 last[key] = _version(r)
-    now, when = datetime.now(timezone.utc), _utc(changed_at)
+    now, when = datetime.now(UTC), _utc(changed_at)
     applied, rows = [], []
     for person, vertical, item_id, digest, metadata, path, size in changes:
         prev = last.get((person, vertical, item_id))
@@ -237,7 +237,7 @@ def retention(conn: Connection, tenant: str, default: timedelta) -> timedelta:
 def set_retention_days(conn: Connection, tenant: str, days: int, by: str) -> int:
     """Set the policy and move the purge date of every tombstone to its deletion + `days`;
     returns how many tombstones were rescheduled."""
-    _upsert_tenant(conn, tenant, {"retention_days": days, "updated_at": datetime.now(timezone.utc),
+    _upsert_tenant(conn, tenant, {"retention_days": days, "updated_at": datetime.now(UTC),
                                   "updated_by": by})
     tombstones = conn.execute(select(t.c.person, t.c.vertical, t.c.item_id, t.c.version, t.c.created_at).where(
         t.c.tenant == tenant, t.c.content_sha256.is_(None))).all()
@@ -252,7 +252,7 @@ def set_retention_days(conn: Connection, tenant: str, days: int, by: str) -> int
 
 def log_access(conn: Connection, tenant: str, actor: str, action: str, person: str, vertical: str | None,
                item_id: str | None, version: int | None) -> None:
-    conn.execute(log_t.insert().values(tenant=tenant, at=datetime.now(timezone.utc), actor=actor[:128],
+    conn.execute(log_t.insert().values(tenant=tenant, at=datetime.now(UTC), actor=actor[:128],
                                        action=action, person=person, vertical=vertical, item_id=item_id,
                                        version=version))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
@@ -97,7 +97,7 @@ def purge_expired(vault: Vault, *, now: datetime | None = None, dry_run: bool = 
     """Remove items whose tombstone is past retention, `batch` items per transaction.
 
     `dry_run` counts what would go (blobs: those no remaining row references) and changes nothing."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     total = PurgeReport(dry_run=dry_run)
     while True:
         with writer(vault.engine).connect() as conn:

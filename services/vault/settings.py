@@ -57,7 +57,7 @@ class VaultSettings:
     purge_interval_s: float = 3600.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, settings: Settings | None = None) -> "VaultSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None, settings: Settings | None = None) -> VaultSettings:
         env = os.environ if env is None else env
         settings = settings or Settings.from_env(env)
         return cls(
@@ -91,7 +91,7 @@ class VaultSettings:
                              f"{getattr(exc, 'code', None) or type(exc).__name__}: "
                              f"{getattr(exc, 'message', None) or exc}") from None
 
-    def store_on_first_use(self, tenant: str) -> "StoreOnFirstUse":
+    def store_on_first_use(self, tenant: str) -> StoreOnFirstUse:
         """The tenant's store, opened when first used (`open()` to open it now)."""
         return StoreOnFirstUse(self, tenant)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from connectors.sdk import ConfigError, ConnectorError
-from relais.cli import Context, pass_ctx
+from relais.commands import Context, pass_ctx
 
 from ..store import BlobStore, StoreError
 from .checkpoint import TransferError

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
@@ -181,7 +181,7 @@ class _ExportRun(JobRun):
         new = [r for r in results if r.outcome == NEW and r.error is None]
         applied = index.append_many(conn, self.tenant, [
             (r.person, r.vertical, r.item_id, r.sha256, r.metadata or {}, r.path, r.size) for r in new],
-            changed_at=datetime.now(timezone.utc))
+            changed_at=datetime.now(UTC))
         for r, a in zip(new, applied):
             r.outcome = a.outcome
         self.epoch = epoch

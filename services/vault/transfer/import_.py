@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from sqlalchemy import Engine
 
-from connectors.sdk import BytesContent, Content, ConnectorError, Importer, Item
+from connectors.sdk import BytesContent, ConnectorError, Content, Importer, Item
 
 from .. import index
 from ..model import ItemVersion, Vault

@@ -5,8 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.sdk import ConfigError, ConnectorConfig, Exporter, Importer
-from connectors.sdk import registry
+from connectors.sdk import ConfigError, ConnectorConfig, Exporter, Importer, registry
 from connectors.sdk.registry import ConnectorInfo
 
 

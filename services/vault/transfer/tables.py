@@ -5,7 +5,7 @@ tenant. It records every person and vertical it finished, and every item it fini
 failed with the reason), in the same transactions as the vault's index rows, so a job killed at
 any point resumes without doing again what is recorded and without losing what is not.
 """
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Text, Table
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 

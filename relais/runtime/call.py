@@ -1,4 +1,4 @@
-"""`python -m relais.rpc SERVICE METHOD [JSON_ARG ...]`: call a running service, print JSON.
+"""`python -m relais.runtime.call SERVICE METHOD [JSON_ARG ...]`: call a running service, print JSON.
 
 Used by `relais rpc` and the demo. nameko's client needs eventlet patched
 first, hence a module of its own.
@@ -25,7 +25,7 @@ def _arg(text: str):
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
-        print("usage: python -m relais.rpc SERVICE METHOD [ARG ...]  (args as JSON, or plain strings)",
+        print("usage: python -m relais.runtime.call SERVICE METHOD [ARG ...]  (args as JSON, or plain strings)",
               file=sys.stderr)
         return 2
     service, method, *args = argv

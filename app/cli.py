@@ -1,4 +1,5 @@
-"""The `relais` command line: one entry point, a group per service."""
+"""The `relais` command: the kernel's commands (config, db, outbox, serve, health, status, rpc), and a
+group per service (`services/<name>/cli.py`) and for the connectors."""
 
 from __future__ import annotations
 
@@ -9,27 +10,16 @@ import sys
 
 import click
 
-from relais.config import Settings, redact_url
+from connectors.cli import connectors
+from relais.commands import Context, pass_ctx, relay_now
+from relais.config import redact_url
+from services.directory.cli import directory
+from services.provisioning.cli import provisioning
+from services.sso.cli import sso
+from services.vault.cli import vault
+from services.vault.settings import VaultConfigError, VaultSettings
 
-
-class Context:
-    """Lazily built engine and settings shared by subcommands."""
-
-    def __init__(self) -> None:
-        self.settings = Settings.from_env()
-        self._engine = None
-
-    @property
-    def engine(self):
-        if self._engine is None:
-            from relais.db import make_engine, upgrade
-
-            self._engine = make_engine(self.settings.database_url)
-            upgrade(self._engine)
-        return self._engine
-
-
-pass_ctx = click.make_pass_decorator(Context, ensure=True)
+from .bootstrap import PROCESSES, directory_last_import, service_queues
 
 
 @click.group()
@@ -55,8 +45,6 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @pass_ctx
 def config(ctx: Context) -> None:
     """Show the configuration in force (passwords hidden)."""
-    from services.vault.settings import VaultConfigError, VaultSettings
-
     s = ctx.settings
     try:
         vault = VaultSettings.from_env(settings=s).describe()  # no secret key in it
@@ -115,40 +103,21 @@ def outbox_relay(ctx: Context, as_json: bool) -> None:
     sys.exit(1 if error else 0)
 
 
-def relay_now(ctx: Context, progress=None) -> tuple[int, int, str | None]:
-    """Drain the outbox now; returns (published, still pending, error message or None)."""
-    from relais.bus.outbox import OutboxRelay, pending_count
-    from relais.bus.publisher import ConfirmedPublisher, PublishError
-
-    relay = OutboxRelay(ctx.engine, lambda: ConfirmedPublisher(ctx.settings.amqp_uri))
-    sent, error = 0, None
-    try:
-        sent = relay.drain(progress)
-    except PublishError as exc:
-        error = str(exc)
-    finally:
-        relay.close()
-    with ctx.engine.connect() as conn:
-        return sent, pending_count(conn), error
-
-
-# Services and how each runs are listed in relais/serve.py (SERVICES), which imports nothing heavy.
-from relais.serve import SERVICES  # noqa: E402
-
-
 @main.command()
-@click.argument("service", type=click.Choice(sorted(SERVICES)))
+@click.argument("service", type=click.Choice(sorted(PROCESSES)))
 def serve(service: str) -> None:
     """Run a service in the foreground until SIGTERM, with /healthz, /readyz and /metrics on RELAIS_OPS_PORT.
 
-    A fresh interpreter runs it (`python -m relais.serve SERVICE`): nameko
-    services need eventlet to patch the standard library before anything else loads.
+    What it runs is what `services/SERVICE/process.py` declares. A fresh interpreter runs it
+    (`python -m app.serve SERVICE`): a service answering RPC runs under eventlet, which must
+    patch the standard library before anything else loads.
     """
-    os.execv(sys.executable, [sys.executable, "-m", "relais.serve", service])
+    green = ["--eventlet"] if PROCESSES[service].green else []
+    os.execv(sys.executable, [sys.executable, "-m", "app.serve", service, *green])
 
 
 @main.command()
-@click.argument("service", type=click.Choice(sorted(SERVICES)))
+@click.argument("service", type=click.Choice(sorted(PROCESSES)))
 @click.option("--host", default=None, help="Where the service's ops endpoints listen "
               "[default: RELAIS_OPS_HOST unless it listens on every address, else 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Its ops port [default: RELAIS_OPS_PORT, else 9100].")
@@ -189,13 +158,14 @@ def status(ctx: Context, ops: tuple[str, ...], rabbitmq_api: str, timeout: float
 
     Exit status 1 when something is unhealthy (each problem is listed with what to do).
     """
-    from relais.ops.status import StatusConfigError, gather, parse_endpoints, render_text
+    from relais.runtime.status import StatusConfigError, gather, parse_endpoints, render_text
 
     try:
         endpoints = parse_endpoints(ops)
     except StatusConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    report = gather(ctx.settings, rabbitmq_api=rabbitmq_api, ops=endpoints, timeout=timeout)
+    report = gather(ctx.settings, rabbitmq_api=rabbitmq_api, ops=endpoints, services=service_queues(),
+                    last_import=directory_last_import, timeout=timeout)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else render_text(report))
     sys.exit(0 if report["healthy"] else 1)
 
@@ -209,21 +179,8 @@ def rpc(service: str, method: str, args: tuple[str, ...]) -> None:
 
     Example: relais rpc directory get_person 2605692
     """
-    os.execv(sys.executable, [sys.executable, "-m", "relais.rpc", service, method, *args])
+    os.execv(sys.executable, [sys.executable, "-m", "relais.runtime.call", service, method, *args])
 
 
-def _register() -> None:
-    from services.directory.cli import directory
-    from services.provisioning.cli import provisioning
-    from services.sso.cli import sso
-    from services.vault.cli import vault
-    from connectors.cli import connectors
-
-    main.add_command(directory)
-    main.add_command(provisioning)
-    main.add_command(sso)
-    main.add_command(vault)
-    main.add_command(connectors)
-
-
-_register()
+for group in (directory, provisioning, sso, vault, connectors):
+    main.add_command(group)

@@ -1,7 +1,7 @@
 """`make bench-sso`: end-to-end federated logins, measured against bare python3-saml validation.
 
 In one run, single-process (the target is per core):
-- a directory of realistic size: the synthetic academy of services/directory/synthetic.py
+- a directory of realistic size: the synthetic academy of tools/synthetic_academy.py
   (default 100,000 persons), imported by the directory's own importer (the imported
   SQLite file is cached in the workdir and copied for each run; with
   `--database-url` PostgreSQL is emptied and imported into);
@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from services.sso.local_idp import EDUCONNECT, write_key_pair
+from tools.local_idp import EDUCONNECT, write_key_pair
 
 BASE_URL = "https://ent.bench.invalid"
 SERVICE = "https://app.bench.invalid/portal/"
@@ -80,7 +80,7 @@ class Prepared:
 
 def academy_files(persons: int, folder: Path) -> list[Path]:
     """The synthetic academy (generated once, cached as make bench-directory caches it)."""
-    from services.directory.synthetic import generate_academy
+    from tools.synthetic_academy import generate_academy
 
     academy = folder / f"academy-{persons}"
     marker = academy / "summary.json"

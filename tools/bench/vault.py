@@ -166,7 +166,7 @@ class Server:
 
 def webdav_server(root: Path) -> Server:
     port = _free_port()
-    return Server([sys.executable, "-m", "services.vault.bench", "--serve-webdav", str(root), "--port", str(port)],
+    return Server([sys.executable, "-m", "tools.bench.vault", "--serve-webdav", str(root), "--port", str(port)],
                   port, "wsgidav")
 
 

@@ -1,5 +1,5 @@
 """The demo's SSO step: a pupil and a parent of the sample academy log in through a local ÉduConnect
-stand-in (a pysaml2 IdP, services/sso/local_idp.py) and into a CAS application, which validates its ticket.
+stand-in (a pysaml2 IdP, tools/local_idp.py) and into a CAS application, which validates its ticket.
 
 Everything runs in-process: the SSO service's WSGI application (its SAML SP and CAS server, over the demo's
 database, with the directory imported just before) is called through werkzeug's test client, a browser with a
@@ -30,10 +30,10 @@ def run(engine, tenant: str, folder: Path, pupil_jointure: str) -> bool:
     from services.directory.api import Directory
     from services.sso import saml_sp
     from services.sso.config import parse_config
-    from services.sso.local_idp import LocalIdp, write_key_pair
     from services.sso.saml_config import parse_saml
     from services.sso.saml_messages import sp_metadata
     from services.sso.web import SsoApp
+    from tools.local_idp import LocalIdp, write_key_pair
 
     warnings.filterwarnings("ignore", module="saml2")  # pysaml2's own deprecation warnings: not the demo's
 

@@ -1,6 +1,6 @@
 """`make bench-directory`: the directory import measured against its raw floors.
 
-In one run, on one synthetic academy (services/directory/synthetic.py):
+In one run, on one synthetic academy (tools/synthetic_academy.py):
 - the parse floor: bare `lxml.etree.iterparse` over the same files, extracting
   each record's attributes into a dict, one process;
 - the full import (parse, validate, store, diff, outbox) on a fresh SQLite
@@ -29,9 +29,9 @@ from pathlib import Path
 import psutil
 from lxml import etree
 
+from relais.bus.topology import EVENTS_EXCHANGE, UNROUTED_QUEUE, declare_events_exchange
+from relais.config import parse_amqp_uri
 from services.directory.importer import ImportOptions
-
-from relais.bus.topology import EVENTS_EXCHANGE, UNROUTED_QUEUE, declare_events_exchange, parse_amqp_uri
 
 
 def floor_parse(paths: list[Path]) -> tuple[int, float]:
@@ -166,7 +166,7 @@ def main(argv: list[str]) -> int:
     from relais.bus.publisher import ConfirmedPublisher
     from relais.db import make_engine, upgrade
     from services.directory.importer import DirectoryImporter
-    from services.directory.synthetic import generate_academy
+    from tools.synthetic_academy import generate_academy
 
     academy = args.workdir / f"academy-{args.persons}"
     marker = academy / "summary.json"

@@ -22,14 +22,15 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from . import RELAIS
 
 USER = "relais"  # the service account each ENT gives the migration
 # connector -> (vertical, which of the ENT's servers it talks to)
@@ -307,9 +308,7 @@ class Command:
 
 def relais(words: list[str], env: Mapping[str, str]) -> Command:
     """Run ``relais <words> --json`` as its own process and read its report from stdout (warnings go to stderr)."""
-    script = Path(sys.executable).with_name("relais")
-    argv = [str(script)] if script.is_file() else [sys.executable, "-c", "from relais.cli import main; main()"]
-    done = subprocess.run(argv + words + ["--json"], env=dict(env), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(RELAIS + words + ["--json"], env=dict(env), capture_output=True, text=True, timeout=600)
     try:
         report = json.loads(done.stdout)
     except ValueError:

@@ -26,24 +26,25 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from relais.config import Settings, redact_url
+from sqlalchemy import Connection
 
-from .logs import describe_error
+from relais.bus.contracts import expected_consumers
+from relais.bus.outbox import pending_count
+from relais.bus.topology import UNROUTED_QUEUE, consumer_queues
+from relais.config import Settings, parse_amqp_uri, redact_url
+from relais.db import make_engine
+from relais.ops.logs import describe_error
 
 DEFAULT_RABBITMQ_API = "http://guest:guest@127.0.0.1:15672"
 TIMEOUT = 3.0
 
-# The queue whose consumers show a service is running (None: an HTTP service, seen only by its ops port).
-SERVICE_QUEUES: dict[str, str | None] = {
-    "directory": "rpc-directory",  # nameko RPC
-    "provisioning": "relais.q.provisioning",
-    "sso": None,
-    "vault": "rpc-vault",  # nameko RPC
-}
+# Per service, the queue whose consumers show it is running (None: an HTTP service, seen only by its ops
+# port): `gather`'s `services`, which the composition root derives from what each service's process runs.
+ServiceQueues = Mapping[str, "str | None"]
 
 
 class StatusConfigError(ValueError):
@@ -94,7 +95,6 @@ def queues_from_amqp(amqp_uri: str, names: list[str], timeout: float = TIMEOUT) 
     """These queues, by passive declares (a missing queue comes back with `messages=None`)."""
     import amqp
 
-    from relais.bus.topology import parse_amqp_uri
 
     conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs(), connect_timeout=timeout,
                            read_timeout=timeout, write_timeout=timeout, heartbeat=0)
@@ -135,35 +135,24 @@ def probe_ops(url: str, timeout: float = TIMEOUT) -> dict[str, Any]:
         return {"answered": False, "ready": False, "detail": describe_error(exc)}
 
 
-def database_facts(settings: Settings) -> dict[str, Any]:
-    """The outbox backlog and the last directory import, from the database."""
-    from sqlalchemy import select
+LastImport = Callable[[Connection], "dict[str, Any] | None"]
 
-    from relais.bus.outbox import pending_count
-    from relais.db import make_engine
-    from services.directory.tables import import_run
 
+def database_facts(settings: Settings, last_import: LastImport) -> dict[str, Any]:
+    """The outbox backlog, and the last directory import as `last_import` reads it, from the database."""
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as conn:
-            backlog = pending_count(conn)
-            row = conn.execute(select(import_run.c.id, import_run.c.status, import_run.c.started_at,
-                                      import_run.c.finished_at).order_by(import_run.c.started_at.desc()).limit(1)).first()
+            return {"outbox_backlog": pending_count(conn), "last_import": last_import(conn)}
     finally:
         engine.dispose()
-    last = None if row is None else {
-        "import_id": row.id, "status": row.status,
-        "started_at": row.started_at.isoformat() if row.started_at else None,
-        "finished_at": row.finished_at.isoformat() if row.finished_at else None}
-    return {"outbox_backlog": backlog, "last_import": last}
 
 
-def gather(settings: Settings, *, rabbitmq_api: str, ops: Mapping[str, str], timeout: float = TIMEOUT) -> dict[str, Any]:
+def gather(settings: Settings, *, rabbitmq_api: str, ops: Mapping[str, str], services: ServiceQueues,
+           last_import: LastImport, timeout: float = TIMEOUT) -> dict[str, Any]:
     """Read the stack's state (see the module docstring). Never raises for an unreachable part: it is reported."""
-    from relais.bus.topology import UNROUTED_QUEUE, consumer_queues
-
-    consumers = sorted(set(settings.expected_consumers()))
-    wanted = [UNROUTED_QUEUE] + [q for q in SERVICE_QUEUES.values() if q]
+    consumers = sorted(set(expected_consumers(settings)))
+    wanted = [UNROUTED_QUEUE] + [q for q in services.values() if q]
     for name in consumers:
         q = consumer_queues(name)
         wanted += [q.main, q.dead_letter, *q.retries]
@@ -181,23 +170,23 @@ def gather(settings: Settings, *, rabbitmq_api: str, ops: Mapping[str, str], tim
             "retrying": sum((queues[r].messages or 0) for r in q.retries if r in queues) if queues else None,
             "dead_lettered": dead.messages if dead else None,
         }
-    services = {}
-    for service in [*SERVICE_QUEUES, *(s for s in ops if s not in SERVICE_QUEUES)]:
-        queue = queues.get(SERVICE_QUEUES.get(service) or "")
+    seen: dict[str, Any] = {}
+    for service in [*services, *(s for s in ops if s not in services)]:
+        queue = queues.get(services.get(service) or "")
         if service in ops:
-            services[service] = _seen_by_ops(ops[service], timeout)
+            seen[service] = _seen_by_ops(ops[service], timeout)
         elif queue is not None and queue.messages is not None:
             n = queue.consumers or 0
-            services[service] = {"up": n > 0, "ready": None, "seen_by": f"{n} consumer(s) on {queue.name}"}
+            seen[service] = {"up": n > 0, "ready": None, "seen_by": f"{n} consumer(s) on {queue.name}"}
         else:
-            services[service] = {"up": None, "ready": None, "seen_by": (
-                f"queue {SERVICE_QUEUES[service]} not declared" if queue is not None else None)}
+            seen[service] = {"up": None, "ready": None, "seen_by": (
+                f"queue {services[service]} not declared" if queue is not None else None)}
     unrouted = queues.get(UNROUTED_QUEUE)
-    report: dict[str, Any] = {"broker": broker, "services": services, "consumers": per_consumer,
+    report: dict[str, Any] = {"broker": broker, "services": seen, "consumers": per_consumer,
                               "unrouted": unrouted.messages if unrouted else None}
     try:
         report["database"] = {"reachable": True, "url": redact_url(settings.database_url),
-                              **database_facts(settings)}
+                              **database_facts(settings, last_import)}
     except Exception as exc:  # noqa: BLE001
         report["database"] = {"reachable": False, "url": redact_url(settings.database_url),
                               "error": describe_error(exc)}
@@ -209,7 +198,6 @@ def gather(settings: Settings, *, rabbitmq_api: str, ops: Mapping[str, str], tim
 def _read_queues(amqp_uri: str, rabbitmq_api: str, names: list[str],
                  timeout: float) -> tuple[dict[str, Any], dict[str, Queue]]:
     """(what the broker part of the report says, the queues by name): the management API, else AMQP."""
-    from relais.bus.topology import parse_amqp_uri
 
     broker: dict[str, Any] = {"vhost": parse_amqp_uri(amqp_uri).virtual_host}
     try:

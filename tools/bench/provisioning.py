@@ -41,8 +41,7 @@ LEVELS = {"1001": "6", "1011": "5", "1021": "4", "1031": "3"}
 def seed(conn, persons: int, rng: random.Random) -> dict[str, list]:
     """Write `persons` directory records into provisioning's view; returns what rules can name."""
     from relais.db import bulk_insert
-
-    from . import tables as t
+    from services.provisioning import tables as t
 
     n_structures = max(1, persons // 800)
     structures = [(f"S{i}", f"{i:07d}X") for i in range(n_structures)]
@@ -122,7 +121,7 @@ def floor_consume(amqp_uri: str, queue: str, n: int) -> float:
     """Bare py-amqp: consume and ack n messages; messages per second."""
     import amqp
 
-    from relais.bus.topology import parse_amqp_uri
+    from relais.config import parse_amqp_uri
 
     conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
     conn.connect()
@@ -172,13 +171,12 @@ def main(argv: list[str]) -> int:
                         help="Leave a phase out (to measure the others; the JSON line then lacks its keys).")
     args = parser.parse_args(argv)
 
-    from relais.bus.outbox import pending_count
-    from relais.db import make_engine, upgrade, writer
-    from services.directory.bench import PeakRss
-
     from sqlalchemy import func, select
 
-    from . import handlers, tables
+    from relais.bus.outbox import pending_count
+    from relais.db import make_engine, upgrade, writer
+    from services.provisioning import handlers, tables
+    from tools.bench.directory import PeakRss
 
     rng = random.Random(0)
     shutil.rmtree(args.workdir, ignore_errors=True)
@@ -230,13 +228,15 @@ def main(argv: list[str]) -> int:
 
 def stream(args, engine, world, rng, result) -> None:
     """Pupils changing class, through RabbitMQ, into the consumer, out through the relay."""
+    from relais.bus.contracts import subscriptions
     from relais.bus.envelope import Event
     from relais.bus.outbox import OutboxRelay, pending_count
     from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
-    from relais.bus.topology import declare_consumer, parse_amqp_uri
-    from services.directory.bench import _management
-
-    from .service import BINDINGS, CONSUMER, consumer
+    from relais.bus.topology import declare_consumer
+    from relais.config import parse_amqp_uri
+    from relais.runtime.runner import event_consumer
+    from services.provisioning.process import CONSUMER, consumer
+    from tools.bench.directory import _management
 
     vhost = f"relais_bench_{uuid.uuid4().hex[:8]}"
     _management("PUT", f"/api/vhosts/{vhost}")
@@ -247,7 +247,7 @@ def stream(args, engine, world, rng, result) -> None:
 
         c = amqp.Connection(**parse_amqp_uri(uri).connection_kwargs())
         c.connect()
-        queues, _ch = declare_consumer(c.channel(), CONSUMER, BINDINGS)
+        queues, _ch = declare_consumer(c.channel(), CONSUMER, list(subscriptions()[CONSUMER]))
         c.channel().queue_declare("bench.floor", durable=True, auto_delete=False)
         c.close()
         moves = rng.sample(world["pupils"], min(args.events, len(world["pupils"])))
@@ -281,7 +281,8 @@ def stream(args, engine, world, rng, result) -> None:
         relayer = threading.Thread(target=relay, daemon=True)
         t = time.perf_counter()
         relayer.start()
-        consumed = consumer(engine, "bench").run(uri, max_messages=len(bodies), idle_timeout=30)
+        # The consumer as `relais serve provisioning` runs it (relais.runtime.runner), bounded here.
+        consumed = event_consumer(consumer("bench"), engine).run(uri, max_messages=len(bodies), idle_timeout=30)
         stop.set()
         relayer.join()
         stream_s = time.perf_counter() - t
@@ -297,7 +298,7 @@ def stream(args, engine, world, rng, result) -> None:
 
 def gar(args, engine, result) -> None:
     """The complete GAR feed of the academy, against bare lxml writing as many elements."""
-    from .gar import export, validate
+    from services.provisioning.gar import export, validate
 
     out = args.workdir / "gar"
     t = time.perf_counter()

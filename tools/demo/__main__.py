@@ -6,9 +6,9 @@ with confirms while provisioning consumes them, asks the directory a question
 over RPC, loads a resource catalogue and assignment rules, shows one pupil's
 resources with their causes, writes the GAR feed and validates it against the
 GAR's XSD, logs a pupil and a parent in through a local ÉduConnect stand-in into
-a CAS app (demo_sso.py), moves documents, calendars and contacts from an
+a CAS app (sso.py), moves documents, calendars and contacts from an
 outgoing ENT to an incoming one through the vault and verifies nothing was lost
-(demo_vault.py), then stops everything it started. State (the SSO keys
+(vault.py), then stops everything it started. State (the SSO keys
 included, made at run time, and the vault) goes to ./var/demo (fresh each run).
 """
 
@@ -25,7 +25,9 @@ from pathlib import Path
 
 import amqp
 
-ROOT = Path(__file__).resolve().parents[1]
+from . import RELAIS
+
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("RELAIS_SHARED_DIR", ROOT.parent / "shared"))
 SAMPLE = SHARED / "fixtures" / "aaf" / "entcore-2013"
 GAR_XSD = SHARED / "schemas" / "gar" / "GAR-ENT.xsd"
@@ -50,9 +52,9 @@ def main() -> int:
     os.environ.update({k: env[k] for k in ("RELAIS_DATA_DIR", "RELAIS_TENANT")})
     os.environ.pop("RELAIS_DATABASE_URL", None)
 
-    from relais.config import Settings, redact_url
+    from relais.bus.topology import EVENTS_EXCHANGE, declare_events_exchange
+    from relais.config import Settings, parse_amqp_uri, redact_url
     from relais.db import make_engine, upgrade
-    from relais.bus.topology import EVENTS_EXCHANGE, declare_events_exchange, parse_amqp_uri
 
     settings = Settings.from_env()
     print(f"data: {settings.data_dir}\ndatabase: {redact_url(settings.database_url)}\nbroker: {redact_url(settings.amqp_uri)}")
@@ -75,9 +77,10 @@ def main() -> int:
     upgrade(engine)
 
     say("1/8 starting the directory (nameko RPC) and provisioning (event consumer) services")
-    service = subprocess.Popen([sys.executable, "-m", "relais.serve", "directory"], env=env)
-    provisioning = subprocess.Popen([sys.executable, "-m", "services.provisioning.service"], env=env,
-                                    stderr=subprocess.DEVNULL)
+    # `relais serve` for each, their ops endpoints on ports of their own choosing (two share this machine).
+    serving = {**env, "RELAIS_OPS_HOST": "127.0.0.1", "RELAIS_OPS_PORT": "0"}
+    service = subprocess.Popen([*RELAIS, "serve", "directory"], env=serving)
+    provisioning = subprocess.Popen([*RELAIS, "serve", "provisioning"], env=serving, stderr=subprocess.DEVNULL)
     ok = False
     try:
         _wait_for_queue(ch, "rpc-directory", service)
@@ -85,9 +88,10 @@ def main() -> int:
         print("directory and provisioning services are up")
 
         say(f"2/8 importing the sample academy from {SAMPLE}")
+        from tqdm import tqdm
+
         from services.directory.api import Directory
         from services.directory.importer import ImportOptions
-        from tqdm import tqdm
 
         bar = tqdm(unit=" records", file=sys.stderr, disable=not sys.stderr.isatty())
         report = Directory(engine, settings.tenant).import_files(
@@ -105,7 +109,7 @@ def main() -> int:
         print(f"{consumed} directory events consumed by provisioning (idempotent on event id, settled in batches)")
 
         say("4/8 asking the running service over RPC: pupil 2605692 and their legal guardians")
-        rpc = [sys.executable, "-m", "relais.rpc", "directory"]
+        rpc = [sys.executable, "-m", "relais.runtime.call", "directory"]
         pupil = json.loads(subprocess.run(rpc + ["get_person", "2605692"], env=env, check=True,
                                           capture_output=True, text=True).stdout)
         guardians = json.loads(subprocess.run(rpc + ["legal_guardians", "2605692"], env=env, check=True,
@@ -125,13 +129,13 @@ def main() -> int:
 
         say(f"7/8 single sign-on: pupil {PUPIL} and a parent log in through ÉduConnect (a local stand-in) "
             "into a CAS app")
-        from relais import demo_sso
+        from . import sso as demo_sso
 
         sso_ok = demo_sso.run(engine, settings.tenant, data_dir / "sso", PUPIL)
 
         say(f"8/8 contract end: pupil {PUPIL}'s, a parent's and a teacher's documents, calendars and contacts "
             "go from ENT A to ENT B through the vault (relais vault export, import, verify)")
-        from relais import demo_vault
+        from . import vault as demo_vault
 
         vault_ok = demo_vault.run(engine, settings.tenant, data_dir, PUPIL)
         ok = (report.ok and delivered == report.events and consumed == report.events - 1 and granted and gar_ok

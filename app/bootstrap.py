@@ -1,0 +1,46 @@
+"""Every service, and what each gets from the others: the only module that wires services together.
+
+`PROCESSES` holds each service's process declaration (`services/<name>/process.py`);
+`ports(name, settings, engine)` builds what that service needs of the others. Today
+one service needs another: the SSO reads people from the directory, through the
+directory's query facade over the same database (`services.sso.process.Ports`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from relais.bus.contracts import subscriptions
+from relais.config import Settings
+from relais.runtime import Process
+from services.directory.api import Directory
+from services.directory.process import PROCESS as DIRECTORY
+from services.directory.queries import last_import_run
+from services.provisioning.process import PROCESS as PROVISIONING
+from services.sso.process import PROCESS as SSO
+from services.sso.process import Ports as SsoPorts
+from services.vault.process import PROCESS as VAULT
+
+PROCESSES: dict[str, Process[Any]] = {p.service: p for p in (DIRECTORY, PROVISIONING, SSO, VAULT)}
+
+
+def ports(service: str, settings: Settings, engine: Engine) -> Any:
+    """What `service` needs of the other services (None: nothing)."""
+    if service == "sso":
+        return SsoPorts(directory=Directory(engine, settings.tenant))
+    return None
+
+
+def service_queues() -> dict[str, str | None]:
+    """Per service, the queue whose consumers show it runs (`relais status`): its RPC queue, else its
+    consumer queue, else None (an HTTP service, seen only through its ops endpoint)."""
+    consumers = subscriptions()
+    return {name: f"rpc-{name}" if process.rpc else f"relais.q.{name}" if name in consumers else None
+            for name, process in PROCESSES.items()}
+
+
+def directory_last_import(conn: Connection) -> dict[str, Any] | None:
+    """The last directory import's id, status and times, for `relais status`."""
+    return last_import_run(conn)

@@ -1,0 +1,48 @@
+"""`python -m app.serve NAME [--eventlet]`: run one service in the foreground (what `relais serve NAME` execs).
+
+A service that answers RPC runs under eventlet (nameko needs it), which must
+patch the standard library before anything else imports it: `relais serve`
+reads the service's declaration and passes `--eventlet` when it does, so this
+module imports only `sys` before deciding.
+"""
+
+import sys
+
+USAGE = "usage: python -m app.serve SERVICE [--eventlet]"
+
+
+def main(argv: list[str]) -> int:
+    names = [a for a in argv if not a.startswith("--")]
+    flags = set(argv) - set(names)
+    if len(names) != 1 or not flags <= {"--eventlet"}:
+        print(USAGE, file=sys.stderr)
+        return 2
+    green = "--eventlet" in flags
+    if green:
+        import warnings
+
+        # Its multi-line banner would break JSON log lines (eventlet is deprecated, and still nameko's runtime).
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+        import eventlet
+
+        eventlet.monkey_patch()
+    from relais.config import Settings
+    from relais.db import make_engine
+    from relais.runtime.runner import run
+
+    from .bootstrap import PROCESSES, ports
+
+    process = PROCESSES.get(names[0])
+    if process is None:
+        print(f"relais serve: no service {names[0]!r} (one of {', '.join(sorted(PROCESSES))})", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    try:
+        return run(process, settings, engine, ports(process.service, settings, engine), green=green)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""What `relais serve provisioning` runs: the directory-event consumer, the outbox relay, the departures sweep.
+
+- the consumer (queue `relais.q.provisioning`; retries, dead letters, idempotent on
+  event id) applies each batch of directory events to provisioning's view of the
+  directory and reconciles the accounts they touch, in the same transaction;
+- the relay publishes the grant events that writes;
+- once an hour, grants whose departure grace period is over are revoked.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Connection
+
+from relais.db import writer
+from relais.runtime import Consumer, Context, Parts, Process, Timer
+
+from .handlers import Context as Work
+from .handlers import apply_directory_events, reconcile, sweep_departures
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "provisioning"  # queue relais.q.provisioning; its bindings are the contracts' receive operations
+SWEEP_EVERY_S = 3600.0
+
+
+class DirectoryEvents:
+    """The consumer's handler: the view of the directory, then the grants, in the consumer's transaction."""
+
+    def __init__(self, tenant: str):
+        self.tenant = tenant
+
+    def __call__(self, event: dict[str, Any], conn: Connection) -> None:
+        self.many([event], conn)
+
+    def many(self, events: list[dict[str, Any]], conn: Connection) -> None:
+        """Apply every event to the view, then reconcile each account touched once, citing its last event."""
+        mine = []
+        for event in events:
+            if event.get("tenant") == self.tenant:
+                mine.append(event)
+            else:
+                log.warning("event %s of tenant %r ignored (this service serves %r)",
+                            event["id"], event.get("tenant"), self.tenant)
+        affected = apply_directory_events(conn, mine)
+        if affected:
+            # One reconcile for the batch; each grant event cites the directory event behind it.
+            work = Work(self.tenant, causes={j: (e["correlation_id"], e["id"]) for j, e in affected.items()})
+            reconcile(conn, list(affected), work)
+
+
+def consumer(tenant: str) -> Consumer:
+    handler = DirectoryEvents(tenant)
+    return Consumer(CONSUMER, handler, batch_handler=handler.many)
+
+
+def start(ctx: Context[None]) -> Parts:
+    tenant = ctx.settings.tenant
+
+    def sweep() -> None:
+        with writer(ctx.engine).begin() as conn:
+            sweep_departures(conn, Work(tenant))
+
+    return Parts(consumers=[consumer(tenant)], timers=[Timer("departures-sweep", SWEEP_EVERY_S, sweep)])
+
+
+PROCESS: Process[None] = Process(service="provisioning", start=start, readiness=("broker", "database"))

@@ -1,0 +1,74 @@
+"""What `relais serve vault` runs: continuous mode, RPC, the outbox relay and the purge.
+
+- the consumer of `relais.q.vault` (`ent.item.changed`, `ent.item.deleted`; retries,
+  dead letters, idempotent on event id): `continuous.ItemEvents` in the consumer's
+  transaction; one at a time on SQLite (one writer), eight at once on PostgreSQL;
+- RPC (`rpc-vault`): `status()`, `versions(person, vertical, item, actor)`,
+  `restore(person, vertical, item, actor, version=None)`;
+- the relay publishes the `vault.person.erased` audit events;
+- every RELAIS_VAULT_PURGE_INTERVAL seconds, tombstones past retention are purged.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from relais.db import is_sqlite
+from relais.ops.health import object_store_check
+from relais.ops.metrics import MeteredBlobStore
+from relais.runtime import Consumer, Context, Parts, Process, StartError, Timer
+
+from . import rights
+from .continuous import CONSUMER, ItemEvents
+from .model import Vault
+from .settings import VaultConfigError, VaultSettings
+from .store import StoreError
+
+log = logging.getLogger(__name__)
+
+RPC = ("status", "versions", "restore")
+
+
+def start(ctx: Context[None]) -> Parts:
+    try:
+        settings = VaultSettings.from_env(settings=ctx.settings)
+    except VaultConfigError as exc:
+        raise StartError(str(exc)) from None
+    raw = settings.store_on_first_use(ctx.settings.tenant)
+    try:
+        raw.open()
+    except StoreError as exc:
+        log.warning("vault store not available yet (%s); events wait in their queue until it is", exc)
+    store = MeteredBlobStore(raw)
+    retention = timedelta(days=settings.retention_days)
+
+    def vault(actor: str) -> Vault:
+        return Vault(ctx.engine, store, actor=actor, retention=retention)
+
+    def status() -> dict[str, Any]:
+        return vault("rpc").status()
+
+    def versions(person: str, vertical: str, item: str, actor: str) -> list[dict[str, Any]]:
+        return [v.to_dict() for v in vault(f"rpc:{actor}").versions(person, vertical, item)]
+
+    def restore(person: str, vertical: str, item: str, actor: str, version: int | None = None) -> dict[str, Any]:
+        return vault(f"rpc:{actor}").restore(person, vertical, item, version).to_dict()
+
+    def purge() -> None:
+        try:
+            rights.purge_expired(vault("relais.vault.purge"))
+        except StoreError as exc:
+            log.warning("purge: %s; will try again in %.0f s", exc, settings.purge_interval_s)
+
+    # SQLite has one writer: handlers taking turns beat handlers waiting on its lock (busy timeout).
+    parallel = 1 if is_sqlite(ctx.engine) else 8
+    return Parts(
+        consumers=[Consumer(CONSUMER, ItemEvents(store, default_retention=retention), parallel=parallel)],
+        timers=[Timer("purge", settings.purge_interval_s, purge)],
+        rpc={"status": status, "versions": versions, "restore": restore},
+        checks={"object_store": object_store_check(settings.store_target)},
+    )
+
+
+PROCESS: Process[None] = Process(service="vault", start=start, readiness=("broker", "database"), rpc=RPC)
