@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,7 +26,7 @@ def connectors() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(as_json: bool) -> None:
     """The connectors known: built-in, installed plugins."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in registry.names():
         try:
             info = registry.get(name)
@@ -55,7 +56,7 @@ def list_(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def check(name: str, config_path: Path, vertical: str | None, owner: str | None, as_json: bool) -> None:
     """Reach the connector's peer with a configuration: list owners (and an owner's items)."""
-    report: dict = {"connector": name, "config": str(config_path), "ok": False}
+    report: dict[str, Any] = {"connector": name, "config": str(config_path), "ok": False}
     t0 = time.monotonic()
     try:
         config = ConnectorConfig.from_file(config_path)

@@ -4,7 +4,9 @@
 * :func:`wsgidav_app` is wsgidav serving a folder, with Basic auth and dead properties;
 * :func:`radicale_app` is Radicale (CalDAV/CardDAV) storing in a folder, with Basic auth.
 
-Test-only dependencies (wsgidav, radicale, cheroot: the ``test`` extra) are imported here.
+Test-only dependencies (wsgidav, radicale, cheroot: the ``test`` extra) are imported here, at
+the top: this module serves the tests and ``tools/`` (demo, benchmarks), and nothing Relais
+runs imports it.
 """
 from __future__ import annotations
 
@@ -15,14 +17,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import radicale
+from cheroot import wsgi
+from radicale import config as rconfig
+from wsgidav.fs_dav_provider import FilesystemProvider
+from wsgidav.wsgidav_app import WsgiDAVApp
+
 WSGIApp = Callable[..., Any]
 
 
 @contextlib.contextmanager
 def serve_wsgi(app: WSGIApp, *, threads: int = 8, timeout: int = 10) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``)."""
-    from cheroot import wsgi
-
     server = wsgi.Server(("127.0.0.1", 0), app, numthreads=threads, timeout=timeout, shutdown_timeout=2)
     server.prepare()
     port = server.bind_addr[1]
@@ -40,9 +46,6 @@ def wsgidav_app(root: Path, users: dict[str, str] | None = None) -> WSGIApp:
 
     ``users`` maps user name to password (Basic auth); None allows anonymous access.
     """
-    from wsgidav.fs_dav_provider import FilesystemProvider
-    from wsgidav.wsgidav_app import WsgiDAVApp
-
     root.mkdir(parents=True, exist_ok=True)
     mapping: Any = {"*": {u: {"password": p} for u, p in users.items()}} if users else {"*": True}
     config = {
@@ -66,9 +69,6 @@ def radicale_app(folder: Path, users: dict[str, str] | None = None) -> WSGIApp:
     Rights: authenticated users may read and write everything, so one service account can
     import for every owner (the way an export/import job works).
     """
-    import radicale
-    from radicale import config as rconfig
-
     folder.mkdir(parents=True, exist_ok=True)
     auth: dict[str, str] = {"type": "none"}
     if users:

@@ -7,9 +7,14 @@ created through the Alembic history in `relais/migrations`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -51,8 +56,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
-        url = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
 
 
 def writer(engine: Engine) -> Engine:
@@ -62,7 +67,7 @@ def writer(engine: Engine) -> Engine:
     """
     made = engine.__dict__.get("_relais_writer")
     if made is None:
-        made = engine._relais_writer = engine.execution_options(relais_writer=True)
+        made = engine.__dict__["_relais_writer"] = engine.execution_options(relais_writer=True)
     return made
 
 
@@ -70,9 +75,7 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def alembic_config(url: str):
-    from alembic.config import Config
-
+def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -81,8 +84,6 @@ def alembic_config(url: str):
 
 def upgrade(engine: Engine) -> None:
     """Bring the database schema to the newest revision (idempotent)."""
-    from alembic import command
-
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with writer(engine).begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -95,13 +96,11 @@ def upgrade(engine: Engine) -> None:
 
 def current_revisions(engine: Engine) -> tuple[str, ...]:
     """The revisions the database is at, sorted: one per branch of the history (services branch it)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
         return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
-def bulk_insert(conn, table_name: str, columns: list[str] | tuple[str, ...], rows: list[tuple],
+def bulk_insert(conn: Connection, table_name: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
                 *, ignore_conflicts: bool = False) -> None:
     """INSERT many rows of tuples through the driver's executemany.
 
@@ -117,7 +116,8 @@ def bulk_insert(conn, table_name: str, columns: list[str] | tuple[str, ...], row
         )
 
 
-def bulk_update(conn, table_name: str, key: str, columns: list[str] | tuple[str, ...], rows: list[tuple]) -> None:
+def bulk_update(conn: Connection, table_name: str, key: str, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]]) -> None:
     """UPDATE many rows; each tuple holds the new `columns` values then the key."""
     if rows:
         m = _mark(conn)
@@ -127,11 +127,11 @@ def bulk_update(conn, table_name: str, key: str, columns: list[str] | tuple[str,
         )
 
 
-def bulk_delete(conn, table_name: str, key: str, keys: list) -> None:
+def bulk_delete(conn: Connection, table_name: str, key: str, keys: Sequence[Any]) -> None:
     """DELETE the rows with these keys, through the driver's executemany."""
     if keys:
         conn.exec_driver_sql(f"DELETE FROM {table_name} WHERE {key} = {_mark(conn)}", [(k,) for k in keys])
 
 
-def _mark(conn) -> str:
+def _mark(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"

@@ -3,7 +3,7 @@
 - `write_key_pair`: a self-signed RSA 2048 certificate and its key, as PEM files.
 - `LocalIdp`: an identity provider built with pysaml2 (an implementation we did not write), in-process,
   answering our AuthnRequests as EduConnect does: a signed assertion (RSA-SHA256) whose attributes carry
-  EduConnect's names and OIDs (shared/DOMAIN.md: FrEduCtPersonAffiliation, FrEduCtId, FrEduVecteur,
+  EduConnect's names and OIDs (`EDUCONNECT` below: FrEduCtPersonAffiliation, FrEduCtId, FrEduVecteur,
   FrEduUrlRetour...). It checks the signature of our AuthnRequests with our published metadata. It does not
   encrypt: pysaml2 encrypts only with 3DES, which the SP refuses (the benchmark covers encrypted assertions).
   pysaml2 signs through the `xmlsec1` program (scripts/ensure-services.sh installs it).
@@ -117,5 +117,6 @@ def _form_fields(page: str) -> dict[str, str]:
     """The hidden fields of pysaml2's auto-posting form."""
     from lxml import html
 
-    form = html.fromstring(page).forms[0]
+    # lxml-stubs says fromstring returns an _Element; lxml.html's is an HtmlElement, which has .forms
+    form = html.fromstring(page).forms[0]  # type: ignore[attr-defined]
     return {i.get("name"): i.get("value") or "" for i in form.inputs if i.get("name")}

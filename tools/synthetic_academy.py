@@ -1,9 +1,10 @@
 """A synthetic academy export, for benchmarks and load tests.
 
-Writes AAF files shaped like the real anonymised export in shared/fixtures
-(same attribute names and value formats, empty `<value/>` elements, accented
-names, `$`-separated links): schools, MEF and subjects, staff with teaching
-assignments and functions, pupils in classes and groups, and their relatives.
+Writes AAF files shaped like a real anonymised academy export (the sample
+`make demo` imports: the same attribute names and value formats, empty
+`<value/>` elements, accented names, `$`-separated links): schools, MEF and
+subjects, staff with teaching assignments and functions, pupils in classes and
+groups, and their relatives.
 Streaming and deterministic for a seed; memory stays flat whatever the size.
 """
 
@@ -13,6 +14,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import TextIO
 from xml.sax.saxutils import escape
 
 HEADER = ('<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -44,6 +46,11 @@ def _record(category_attr: str, category: str, identifier: str, attrs: list[str]
             + "".join(attrs) + "</attributes>\n</addRequest>\n\n")
 
 
+def _birth_date(rng: random.Random, first_year: int, end_year: int) -> str:
+    """DD/MM/YYYY, the year in [first_year, end_year) (days 1 to 28: every month has them)."""
+    return f"{rng.randrange(1, 29):02d}/{rng.randrange(1, 13):02d}/{rng.randrange(first_year, end_year)}"
+
+
 class _Writer:
     """Writes records of one family into numbered files of at most `per_file` records."""
 
@@ -51,7 +58,7 @@ class _Writer:
         self.out, self.prefix, self.per_file = out, f"{project}_{kind}_{date}_{family}", per_file
         self.files: list[Path] = []
         self.count = 0
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def write(self, record: str) -> None:
         if self._fh is None or self.count % self.per_file == 0:
@@ -133,7 +140,7 @@ def generate_academy(out_dir: Path, persons: int = 1_000_000, *, seed: int = 0, 
             subject = rng.choice(subjects)
             writers["PersEducNat"].write(_record("categoriePersonne", "PersEducNat", j, [
                 _attr("ENTPersonJointure", j),
-                _attr("ENTPersonDateNaissance", f"{rng.randrange(1, 29):02d}/{rng.randrange(1, 13):02d}/{rng.randrange(1960, 1998)}"),
+                _attr("ENTPersonDateNaissance", _birth_date(rng, 1960, 1998)),
                 _attr("ENTPersonNomPatro", last.upper()), _attr("sn", last), _attr("givenName", first),
                 _attr("personalTitle", rng.choice(["M.", "Mme"])),
                 _attr("mail", f"{first.lower()}.{last.lower()}{j[-3:]}@ac-synth.fr"),
@@ -146,7 +153,8 @@ def generate_academy(out_dir: Path, persons: int = 1_000_000, *, seed: int = 0, 
                 _attr("ENTAuxEnsClassesMatieres", *[f"{school}${c}${subject}" for c in taught]),
                 _attr("ENTAuxEnsGroupesMatieres", *[f"{school}${g}${subject}" for g in tgroups]),
                 _attr("ENTAuxEnsClassesPrincipal"),
-                _attr("ENTPersonFonctions", f"{school}${code}${label}$L{rng.randrange(1000, 9999)}${rng.choice(SUBJECT_LABELS)}"),
+                _attr("ENTPersonFonctions",
+                      f"{school}${code}${label}$L{rng.randrange(1000, 9999)}${rng.choice(SUBJECT_LABELS)}"),
                 _attr("PersEducNatPresenceDevantEleves", "O" if code == "ENS" else "N")]))
 
         for p in range(n_pupils):
@@ -159,7 +167,7 @@ def generate_academy(out_dir: Path, persons: int = 1_000_000, *, seed: int = 0, 
             writers["Eleve"].write(_record("categoriePersonne", "Eleve", j, [
                 _attr("ENTPersonJointure", j), _attr("ENTEleveStructRattachId", str(800_000 + next_id)),
                 _attr("ENTEleveINE", f"{rng.randrange(10**9, 10**10):010d}{chr(65 + rng.randrange(26))}"),
-                _attr("ENTPersonDateNaissance", f"{rng.randrange(1, 29):02d}/{rng.randrange(1, 13):02d}/{rng.randrange(2008, 2016)}"),
+                _attr("ENTPersonDateNaissance", _birth_date(rng, 2008, 2016)),
                 _attr("ENTPersonNomPatro", last.upper()), _attr("sn", last), _attr("givenName", first),
                 _attr("ENTPersonAutresPrenoms", rng.choice(GIVEN)), _attr("personalTitle", rng.choice(["M.", "Mlle"])),
                 _attr("ENTEleveParents", *map(str, parents)),

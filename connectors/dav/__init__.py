@@ -20,7 +20,8 @@ def _importer(flavor: Flavor):
 
 CALDAV = ConnectorInfo("caldav", ("calendars",), "Calendars on a CalDAV server (one home per owner under the URL)",
                        exporter=_exporter(CALDAV_FLAVOR), importer=_importer(CALDAV_FLAVOR), options={})
-CARDDAV = ConnectorInfo("carddav", ("contacts",), "Address books on a CardDAV server (one home per owner under the URL)",
+CARDDAV = ConnectorInfo("carddav", ("contacts",),
+                        "Address books on a CardDAV server (one home per owner under the URL)",
                         exporter=_exporter(CARDDAV_FLAVOR), importer=_importer(CARDDAV_FLAVOR), options={})
 
 __all__ = ["CALDAV", "CARDDAV", "CALDAV_FLAVOR", "CARDDAV_FLAVOR", "DavExporter", "DavImporter", "same_content"]

@@ -140,14 +140,15 @@ class DavExporter(_Dav, Exporter):
             try:
                 found = self.dav.propfind(home, self.collection_props, depth=1, item=f"owner {owner}")
             except NotFound as exc:
-                raise exc.with_context(item=f"owner {owner}")
+                exc.with_context(item=f"owner {owner}")
+                raise
             here = decode_path(urlsplit(home).path)
             mine = sorted((r for r in found if r.path != here and self.flavor.collection in
                            {_pair(t) for t in r.resourcetypes}), key=lambda r: r.path)
-            refs = [ItemRef(owner, self.vertical, r.name, r.name, "folder", self.collection_metadata(r), 0,
-                            locator=r.href) for r in mine]
+            collections = [ItemRef(owner, self.vertical, r.name, r.name, "folder", self.collection_metadata(r), 0,
+                                   locator=r.href) for r in mine]
             todo = [[r.name, r.href] for r in reversed(mine)]
-            return Page(refs, json.dumps({"todo": todo}) if todo else None)
+            return Page(collections, json.dumps({"todo": todo}) if todo else None)
         todo = json.loads(cursor)["todo"]
         name, href = todo.pop()
         refs: list[ItemRef] = []

@@ -106,7 +106,9 @@ def _split_value(line: str) -> tuple[str, str]:
 
 
 def _split_params(head: str) -> list[str]:
-    parts, cur, quoted = [], [], False
+    parts: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for ch in head:
         if ch == '"':
             quoted = not quoted

@@ -119,7 +119,8 @@ class ExportSource:
         except UnicodeDecodeError as exc:
             raise BadArchive(f"{self.where(name)}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
         except json.JSONDecodeError as exc:
-            raise BadArchive(f"{self.where(name)}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+            raise BadArchive(f"{self.where(name)}: not JSON ({exc.msg} at line {exc.lineno} "
+                             f"column {exc.colno})") from None
 
     def owner(self) -> str:
         """The user id in the top folder's name (``<ms>_<user id>``, as Edifice's getUserId reads it)."""

@@ -53,7 +53,7 @@ def _stamp(path: Path) -> tuple:
     if not path.is_dir():
         st = path.stat()
         return (st.st_ino, st.st_mtime_ns, st.st_size)
-    out = []
+    out: list[tuple[str | int, ...]] = []
     for name in ("Manifest.json", "relais.json"):
         try:
             st = (path / name).stat()

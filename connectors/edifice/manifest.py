@@ -76,13 +76,13 @@ def parse(doc: Any, top_folders: set[str], where: str) -> list[AppEntry]:
                 raise BadArchive(f"{at}: names no folder and none of the archive's folders is {folder!r}")
             folder = candidates[0]
         elif isinstance(value, dict):
-            folder = value.get("folder")
+            named = value.get("folder")
             version = value.get("version")
-            if not isinstance(folder, str) or not isinstance(version, str):
+            if not isinstance(named, str) or not isinstance(version, str):
                 raise BadArchive(f"{at}: 'folder' and 'version' must be strings, got {value!r}")
-            if folder in ("", ".", "..") or "/" in folder or "\\" in folder or "\x00" in folder:
-                raise BadArchive(f"{at}: folder {folder!r} is not a folder name inside the archive")
-            folder = unicodedata.normalize("NFC", folder)
+            if named in ("", ".", "..") or "/" in named or "\\" in named or "\x00" in named:
+                raise BadArchive(f"{at}: folder {named!r} is not a folder name inside the archive")
+            folder = unicodedata.normalize("NFC", named)
             if folder not in top_folders:
                 raise BadArchive(f"{at}: names folder {folder!r}, which the archive does not hold")
         else:

@@ -100,6 +100,13 @@ class Sidecar:
                      draft.locator, draft.sha256)
 
 
+def edifice_extra(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra.edifice`` of an item's metadata, what it says of the archive it was read from ({} if none)."""
+    extra = metadata.get("extra")
+    edifice = extra.get("edifice") if isinstance(extra, dict) else None
+    return edifice if isinstance(edifice, dict) else {}
+
+
 def residual(item_id: str, item_path: str, wanted: Mapping[str, Any], derived_path: str,
              derived: Mapping[str, Any]) -> dict[str, Any]:
     """The sidecar entry that turns what a row says (``derived``) into the item that was written."""

@@ -26,7 +26,7 @@ from connectors.sdk import BadItem, Item, Outcome
 
 from . import manifest as mf
 from .archive import BadArchive, Entry, ExportSource, FolderSource, Limits, ZipSource, owner_of
-from .sidecar import HELD, HOLD, SIDECAR, residual
+from .sidecar import HELD, HOLD, SIDECAR, edifice_extra, residual
 from .view import OPAQUE, RESERVED, ArchiveView
 from .workspace import INDEX_FR, VERTICAL, Workspace
 
@@ -193,7 +193,8 @@ class StagedArchive:
         old, row, lap = ws.put(item, drafts, self.tz, self.view.owner, occupied)
         name = f"{ws.folder}/{lap}" if lap else None
         old_name = f"{ws.folder}/{old['localArchivePath']}" if old and old.get("eType") == "file" else None
-        same_bytes = item.kind == "folder" or (name == old_name and self._sha256(name) == item.sha256)
+        same_bytes = item.kind == "folder" or (name is not None and name == old_name
+                                               and self._sha256(name) == item.sha256)
         old_entry = side.entry(VERTICAL, row["_id"])
         ws.store(old, row, drafts, item.path)
         new_entry = ws.sidecar_entry(item, row, self.tz)
@@ -262,9 +263,7 @@ class StagedArchive:
                 self.dirty = True
 
     def _set_manifest(self, folder: str, item: Item) -> None:
-        extra = item.metadata.get("extra") if isinstance(item.metadata.get("extra"), dict) else {}
-        edifice = extra.get("edifice") if isinstance(extra.get("edifice"), dict) else {}
-        declared = edifice.get("manifest")
+        declared = edifice_extra(item.metadata).get("manifest")
         if not isinstance(declared, dict) or len(declared) != 1:
             return
         key, raw = next(iter(declared.items()))

@@ -92,7 +92,7 @@ class ArchiveView:
             if name in RESERVED or name in used:
                 continue
             shown = name[len(HELD) + 1:] if name.startswith(HELD + "/") else name
-            meta: dict[str, Any] = {}
+            meta = {}
             guessed = mimetypes.guess_type(shown, strict=True)[0]
             if guessed:
                 meta["media_type"] = guessed

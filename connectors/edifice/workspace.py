@@ -24,6 +24,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,7 @@ from connectors.sdk.items import parent_path
 
 from . import dates
 from .archive import BadArchive, ExportSource, safe_entry_name
-from .sidecar import Draft, Sidecar, residual
+from .sidecar import Draft, Sidecar, edifice_extra, residual
 
 VERTICAL = "documents"
 APP = "workspace"
@@ -235,14 +236,13 @@ class Workspace:
         return None
 
     def put(self, item: Item, drafts: list[Draft], tz: ZoneInfo, owner: str,
-            occupied: set[str] = frozenset()) -> tuple[dict[str, Any] | None, dict[str, Any], str | None]:
+            occupied: AbstractSet[str] = frozenset()) -> tuple[dict[str, Any] | None, dict[str, Any], str | None]:
         """Build the row for ``item``; returns (old row, new row, localArchivePath of its file).
 
         The caller stores the row and the bytes; nothing here touches the disk.
         """
         existing = self.find(drafts, item.id)
-        extra = item.metadata.get("extra") if isinstance(item.metadata.get("extra"), dict) else {}
-        born = extra.get("edifice") if isinstance(extra.get("edifice"), dict) else {}
+        born = edifice_extra(item.metadata)
         base_row = born.get("row") if born.get("app") == APP and isinstance(born.get("row"), dict) else None
         base = dict(base_row if base_row is not None else (existing or {}))
         used_ids = {r["_id"] for r in self.rows} - ({existing["_id"]} if existing else set())
@@ -303,7 +303,7 @@ class Workspace:
         return existing, row, lap
 
     def _place(self, row: dict[str, Any], base: dict[str, Any], category: str, rest: str, rid: str,
-               occupied: set[str]) -> str:
+               occupied: AbstractSet[str]) -> str:
         """Where the file goes under the app folder: the row's own place if free, else a new one.
 
         ``occupied``: names under the app folder held by other files (opaque ones too)."""

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .auth import Auth, BasicAuth, BearerToken, Secret
 from .errors import ConfigError
 from .http import HttpClient
@@ -72,6 +74,9 @@ class ConnectorConfig:
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(_KEYS))}")
         retries = data.get("retries") or {}
+        if not isinstance(retries, Mapping):
+            raise ConfigError(f"{where}: retries must be a mapping of {', '.join(sorted(_RETRY_KEYS))}, "
+                              f"not {type(retries).__name__}")
         bad = sorted(set(retries) - _RETRY_KEYS)
         if bad:
             raise ConfigError(f"{where}: unknown retries key(s) {', '.join(bad)}")
@@ -79,8 +84,7 @@ class ConnectorConfig:
             return cls(
                 url=None if data.get("url") is None else str(data["url"]), auth=_auth(data.get("auth"), env, where),
                 timeout=float(data.get("timeout", 60.0)), connect_timeout=float(data.get("connect_timeout", 10.0)),
-                retry=RetryPolicy(**{k: (int(v) if k == "attempts" else (None if v is None else float(v)))
-                                     for k, v in retries.items()}),
+                retry=_retry_policy(retries),
                 rate_limit=None if data.get("rate_limit") is None else float(data["rate_limit"]),
                 burst=None if data.get("burst") is None else int(data["burst"]),
                 workers=int(data.get("workers", 8)), verify_tls=data.get("verify_tls", True),
@@ -91,8 +95,6 @@ class ConnectorConfig:
     @classmethod
     def from_file(cls, path: Path, *, environ: Mapping[str, str] | None = None) -> ConnectorConfig:
         """Read a YAML (or JSON) file holding one connector's configuration."""
-        import yaml
-
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
@@ -120,6 +122,13 @@ class ConnectorConfig:
         return {"url": self.url, "auth": self.auth.describe() if self.auth else "none", "timeout": self.timeout,
                 "connect_timeout": self.connect_timeout, "retries": self.retry.attempts,
                 "rate_limit": self.rate_limit, "workers": self.workers, "options": dict(self.options)}
+
+
+def _retry_policy(retries: Mapping[str, Any]) -> RetryPolicy:
+    """The ``retries`` section: ``attempts`` a whole number, the delays and ``deadline`` seconds (or null)."""
+    numbers: dict[str, Any] = {k: (int(v) if k == "attempts" else (None if v is None else float(v)))
+                               for k, v in retries.items()}
+    return RetryPolicy(**numbers)
 
 
 def _secret(env: Mapping[str, str], spec: Mapping[str, Any], key: str, where: str) -> Secret:

@@ -128,7 +128,9 @@ def rehome(items: Iterable[Item], owner: str) -> list[Item]:
 
 def _check_pages(exporter: Exporter, owner: str) -> None:
     """Walking the pages by hand, each cursor passed as a plain string, gives what iter_refs gives."""
-    seen, cursor, pages = [], None, 0
+    seen: list[tuple[str, str]] = []
+    cursor: str | None = None
+    pages = 0
     while True:
         page = exporter.list(owner, cursor)
         assert page.next_cursor is None or isinstance(page.next_cursor, str), "a cursor must be a string"

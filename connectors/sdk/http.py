@@ -10,7 +10,10 @@ unexpected statuses :class:`BadResponse`. Errors and logs show URLs through
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -199,10 +202,6 @@ def announced_sha256(headers: Mapping[str, str]) -> str | None:
     Read from ``Repr-Digest: sha-256=:<base64>:`` (RFC 9530), ``Digest: SHA-256=<base64>``
     (RFC 3230) and ``OC-Checksum: SHA256:<hex>`` (ownCloud/Nextcloud).
     """
-    import base64
-    import binascii
-    import re
-
     for header in ("Repr-Digest", "Content-Digest", "Digest"):
         value = headers.get(header)
         if not value:

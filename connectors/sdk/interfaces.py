@@ -35,6 +35,7 @@ from .items import (
     ref_label,
 )
 from .retry import RetryPolicy, call_with_retries
+from .schemas import check_record
 
 T = TypeVar("T")
 log = logging.getLogger("connectors")
@@ -102,7 +103,7 @@ class Exporter(ABC):
         Override when metadata comes from the bytes (an iCalendar UID, say)."""
         return dict(ref.metadata)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a connector holding nothing need not override it
         """Release connections."""
 
     # -- what every connector gets ---------------------------------------------------------
@@ -148,7 +149,8 @@ class Exporter(ABC):
                 content = call_with_retries(attempt, self.retry, what=f"fetch {label}",
                                             retry_on=(TransientError, ChecksumMismatch))
             except ConnectorError as exc:
-                raise exc.with_context(connector=self.connector, item=label)
+                exc.with_context(connector=self.connector, item=label)
+                raise
         return Item(owner=ref.owner, vertical=ref.vertical, id=ref.id, path=ref.path, content=content,
                     kind=ref.kind, metadata=self.describe(ref, content))
 
@@ -237,7 +239,7 @@ def _spool(body: Body, ref: ItemRef, connector: str, spool_dir: Path | None, mem
             os.unlink(spool.name)
 
 
-class Outcome(str, enum.Enum):
+class Outcome(str, enum.Enum):  # noqa: UP042 - a StrEnum's str() would be 'created', not 'Outcome.CREATED'
     """What an import did to one item. Re-running an import gives ``unchanged`` everywhere."""
 
     CREATED = "created"
@@ -289,13 +291,11 @@ class Importer(ABC):
     def write(self, item: Item) -> Outcome:
         """Create or update ``item`` at the target (parents created as needed)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a connector holding nothing need not override it
         """Release connections."""
 
     def check(self, item: Item) -> None:
         """Refuse a bad item before anything is written: :class:`BadItem` says what and which."""
-        from .schemas import check_record
-
         label = f"{item.owner}:{item.vertical}/{item.id}"
         try:
             if item.vertical != self.vertical:
@@ -313,7 +313,8 @@ class Importer(ABC):
             item.content.verify("content")
             check_record(item.vertical, item.record())
         except BadItem as exc:
-            raise exc.with_context(connector=self.connector, item=label)
+            exc.with_context(connector=self.connector, item=label)
+            raise
 
     def put(self, item: Item) -> Outcome:
         """Check then write one item; errors name the connector and the item."""
@@ -321,7 +322,8 @@ class Importer(ABC):
         try:
             return self.write(item)
         except ConnectorError as exc:
-            raise exc.with_context(connector=self.connector, item=f"{item.owner}:{item.vertical}/{item.id}")
+            exc.with_context(connector=self.connector, item=f"{item.owner}:{item.vertical}/{item.id}")
+            raise
 
     def import_items(self, items: Iterable[Item], *, stop_on_error: bool = False,
                      progress: Callable[[Item, Outcome | None, ConnectorError | None], None] | None = None

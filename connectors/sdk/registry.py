@@ -89,7 +89,8 @@ def get(name: str) -> ConnectorInfo:
     return _load(target, name)
 
 
-def _config(config: ConnectorConfig | Mapping[str, Any], environ: Mapping[str, str] | None, name: str) -> ConnectorConfig:
+def _config(config: ConnectorConfig | Mapping[str, Any], environ: Mapping[str, str] | None,
+            name: str) -> ConnectorConfig:
     if isinstance(config, ConnectorConfig):
         return config
     return ConnectorConfig.from_mapping(config, environ=environ, where=f"configuration of connector {name!r}")

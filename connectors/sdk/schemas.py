@@ -15,6 +15,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
+from relais.bus.contracts import contracts_dir
+
 from .errors import BadItem
 from .items import VERTICALS, check_vertical
 
@@ -22,8 +24,6 @@ FORMAT_VERSION = "1.1"
 
 
 def schemas_dir() -> Path:
-    from relais.bus.contracts import contracts_dir
-
     return contracts_dir() / "vault" / "schemas"
 
 

@@ -75,7 +75,9 @@ def _ical_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
-_summary = st.text(st.sampled_from(list("abcdefghij ABC éàç中Ω,;") + ["\\"]), min_size=1, max_size=30).map(str.strip).filter(bool)
+_summary = (st.text(st.sampled_from(list("abcdefghij ABC éàç中Ω,;") + ["\\"]), min_size=1, max_size=30)
+            .map(str.strip).filter(bool))
+_displayname = st.text(_NAME_CHARS, min_size=1, max_size=20).map(str.strip).filter(bool)
 _uid = st.from_regex(r"[a-z0-9]{6,12}(-[a-z0-9]{3,6})?", fullmatch=True)
 _collection = st.from_regex(r"[a-z][a-z0-9-]{2,12}", fullmatch=True)
 
@@ -98,7 +100,7 @@ def calendars(draw, owner: str, *, max_events: int = 4) -> list[Item]:
     """One or two calendars, each with a few VEVENT objects."""
     items: list[Item] = []
     for cal in draw(st.lists(_collection, min_size=1, max_size=2, unique=True)):
-        items.append(Item.folder(owner, "calendars", cal, metadata={"displayname": draw(st.text(_NAME_CHARS, min_size=1, max_size=20).map(str.strip).filter(bool))}))
+        items.append(Item.folder(owner, "calendars", cal, metadata={"displayname": draw(_displayname)}))
         for uid in draw(st.lists(_uid, max_size=max_events, unique=True)):
             start = draw(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)))
             data = calendar_object(uid, draw(_summary), start)
@@ -112,7 +114,7 @@ def contacts(draw, owner: str, *, max_cards: int = 4) -> list[Item]:
     """One or two address books, each with a few vCards."""
     items: list[Item] = []
     for book in draw(st.lists(_collection, min_size=1, max_size=2, unique=True)):
-        items.append(Item.folder(owner, "contacts", book, metadata={"displayname": draw(st.text(_NAME_CHARS, min_size=1, max_size=20).map(str.strip).filter(bool))}))
+        items.append(Item.folder(owner, "contacts", book, metadata={"displayname": draw(_displayname)}))
         for uid in draw(st.lists(_uid, max_size=max_cards, unique=True)):
             version = draw(st.sampled_from(["3.0", "4.0"]))
             data = vcard(uid, draw(_summary), f"{uid}@example.org", version=version)
@@ -125,7 +127,7 @@ def contacts(draw, owner: str, *, max_cards: int = 4) -> list[Item]:
 def html_items(draw, owner: str, vertical: str) -> list[Item]:
     """Messages, blog posts or log entries: HTML bodies, some with an attachment."""
     items: list[Item] = []
-    for n, key in enumerate(draw(st.lists(_uid, min_size=1, max_size=4, unique=True))):
+    for key in draw(st.lists(_uid, min_size=1, max_size=4, unique=True)):
         body = f"<p>{draw(_summary)}</p>".encode()
         meta: dict = {"media_type": "text/html", "title": draw(_summary)}
         if vertical == "messages":
@@ -155,6 +157,12 @@ def items_for(vertical: str, owner: str) -> st.SearchStrategy[list[Item]]:
     return html_items(owner, vertical)
 
 
+#: What :func:`sample_file` adds to an HTML item's metadata, by vertical.
+_SAMPLE_HTML_META: dict[str, dict[str, str]] = {
+    "messages": {"role": "message", "subject": "Bienvenue"}, "blogs": {"role": "post", "state": "published"},
+    "homework": {"entry_type": "lesson", "date": "2024-09-02"}}
+
+
 def sample_file(vertical: str, owner: str) -> Item:
     """One valid file item of ``vertical``, in a folder (or calendar, book) not created yet."""
     if vertical == "documents":
@@ -168,8 +176,5 @@ def sample_file(vertical: str, owner: str) -> Item:
         return Item.from_bytes(owner, vertical, "carnet/vie-scolaire.vcf",
                                vcard("vie-scolaire", "Vie scolaire", "vie.scolaire@example.org"),
                                metadata={"media_type": "text/vcard", "uid": "vie-scolaire", "vcard_version": "3.0"})
-    meta = {"media_type": "text/html", "messages": {"role": "message", "subject": "Bienvenue"},
-            "blogs": {"role": "post", "state": "published"},
-            "homework": {"entry_type": "lesson", "date": "2024-09-02"}}.get(vertical, {})
-    meta = {"media_type": "text/html", **meta}
+    meta = {"media_type": "text/html", **_SAMPLE_HTML_META.get(vertical, {})}
     return Item.from_bytes(owner, vertical, "entree-1/contenu.html", b"<p>Bienvenue</p>", metadata=meta)

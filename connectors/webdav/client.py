@@ -26,7 +26,8 @@ class DavClient:
         finally:
             resp.close()
 
-    def propfind_one(self, url: str, props: Iterable[tuple[str, str]], *, item: str | None = None) -> DavResource | None:
+    def propfind_one(self, url: str, props: Iterable[tuple[str, str]], *,
+                     item: str | None = None) -> DavResource | None:
         """The resource itself (Depth 0), or None when it does not exist."""
         try:
             found = self.propfind(url, props, depth=0, item=item)

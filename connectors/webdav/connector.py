@@ -33,6 +33,7 @@ from connectors.sdk import (
     Importer,
     Item,
     ItemRef,
+    Kind,
     NotFound,
     Outcome,
     Page,
@@ -149,7 +150,8 @@ class WebDavExporter(_WebDav, Exporter):
                 found = self.dav.propfind(url, LIST_PROPS, depth=1, item=f"{owner}:{self.vertical}/{folder}")
             except NotFound as exc:
                 if not folder:
-                    raise exc.with_context(item=f"owner {owner}")
+                    exc.with_context(item=f"owner {owner}")
+                    raise
                 log.warning("%s: folder %r of %s vanished during the listing; its content is not exported",
                             NAME, folder, owner)
                 continue
@@ -161,7 +163,7 @@ class WebDavExporter(_WebDav, Exporter):
                     raise BadResponse(f"PROPFIND of {folder or 'the owner root'} listed {res.href}, outside it",
                                       connector=NAME, url=redact_url(url))
                 rel = res.path[len(root_path) + 1:]
-                kind = "folder" if res.is_collection else "file"
+                kind: Kind = "folder" if res.is_collection else "file"
                 size = None
                 if kind == "file":
                     length = res.text(DAV, "getcontentlength")

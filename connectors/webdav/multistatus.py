@@ -46,7 +46,8 @@ class DavResource:
         el = self.props.get(clark(ns, name))
         if el is None:
             return None
-        return "".join(el.itertext()).strip()
+        # lxml-stubs types itertext() as str | bytes; under Python 3 lxml yields str only
+        return "".join(el.itertext()).strip()  # type: ignore[arg-type]
 
     @property
     def name(self) -> str:
@@ -113,7 +114,8 @@ def parse_multistatus(data: bytes, *, connector: str, url: str) -> list[DavResou
     out: list[DavResource] = []
     for n, response in enumerate(root.iterchildren(clark(DAV, "response")), 1):
         href_el = response.find(clark(DAV, "href"))
-        if href_el is None or not (href_el.text or "").strip():
+        href = (href_el.text or "") if href_el is not None else ""
+        if not href.strip():
             raise BadResponse(f"PROPFIND answer: response #{n} has no href", connector=connector, url=url)
         props: dict[str, etree._Element] = {}
         for propstat in response.iterchildren(clark(DAV, "propstat")):
@@ -127,7 +129,7 @@ def parse_multistatus(data: bytes, *, connector: str, url: str) -> list[DavResou
                         props[el.tag] = el
         rt = props.get(clark(DAV, "resourcetype"))
         types = frozenset(c.tag for c in rt if isinstance(c.tag, str)) if rt is not None else frozenset()
-        path = href_path(href_el.text)
+        path = href_path(href)
         out.append(DavResource(href=path, path=decode_path(path), props=props, resourcetypes=types))
     return out
 

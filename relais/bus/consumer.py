@@ -215,8 +215,9 @@ class EventConsumer:
                 redelivered = sum(1 for m in batch if m.delivery_info.get("redelivered"))
                 if redelivered:
                     metrics.REDELIVERED.labels(consumer=self.name).inc(redelivered)
-                outcomes = handle_many([(m.body, int(h.get(ATTEMPTS_HEADER, 0))) for m, h in zip(batch, headers)])
-                for message, hdrs, outcome in zip(batch, headers, outcomes):
+                outcomes = handle_many([(m.body, int(h.get(ATTEMPTS_HEADER, 0)))
+                                        for m, h in zip(batch, headers, strict=True)])
+                for message, hdrs, outcome in zip(batch, headers, outcomes, strict=True):
                     if outcome.status in ("retry", "dead"):
                         target = (
                             queues.retries[outcome.attempts - 1] if outcome.status == "retry" else queues.dead_letter

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from relais.db import bulk_delete, bulk_insert, writer
 from relais.ops.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED, count_events_on_commit
 
-from .envelope import Event, dumps
+from .envelope import Event, dumps, loads
 from .publisher import ConfirmedPublisher, OutgoingMessage, PublishError
 from .tables import outbox
 
@@ -108,7 +108,8 @@ def unpack(seq: int, ids: str, types: str, body: bytes, events: int) -> list[Out
     if not len(id_list) == len(type_list) == len(bodies) == events:
         raise ValueError(f"outbox row {seq} is damaged: {len(id_list)} ids, {len(type_list)} types and "
                          f"{len(bodies)} bodies for {events} events")
-    return [OutgoingMessage(routing_key=t, body=b, message_id=i, type=t) for i, t, b in zip(id_list, type_list, bodies)]
+    return [OutgoingMessage(routing_key=t, body=b, message_id=i, type=t)
+            for i, t, b in zip(id_list, type_list, bodies, strict=True)]
 
 
 def pending_count(conn: Connection) -> int:
@@ -118,9 +119,7 @@ def pending_count(conn: Connection) -> int:
 
 def read_events(conn: Connection, type_: str | None = None) -> list[dict]:
     """The events waiting in the outbox, decoded, oldest first (optionally of one type): for tools and tests."""
-    from .envelope import loads
-
-    out = []
+    out: list[dict] = []
     for seq, ids, types, body, events in conn.exec_driver_sql(
             f"SELECT seq, event_id, type, body, events FROM {outbox.name} ORDER BY seq"):
         out.extend(loads(m.body) for m in unpack(seq, ids, types, body, events) if type_ in (None, m.type))
@@ -201,13 +200,14 @@ class OutboxRelay:
             # One writer, and one relay per file (the lock): the rows read are the
             # only ones in their seq range, and a new row always gets a higher seq
             # than any row still there. A range delete is exact, and cheaper.
-            conn.exec_driver_sql(f"DELETE FROM {outbox.name} WHERE seq BETWEEN {int(rows[0][0])} AND {int(rows[-1][0])}")
+            first, last = int(rows[0][0]), int(rows[-1][0])
+            conn.exec_driver_sql(f"DELETE FROM {outbox.name} WHERE seq BETWEEN {first} AND {last}")
             return
         # PostgreSQL: a row with a lower seq may commit later (sequences are not
         # transactional), so a range could hide an unsent one: delete exactly the rows sent.
         bulk_delete(conn, outbox.name, "seq", [r[0] for r in rows])
 
-    def drain(self, progress: Callable[[int], None] | None = None) -> int:
+    def drain(self, progress: Callable[[int], object] | None = None) -> int:
         """Relay until the outbox is empty; returns the number of events published."""
         if self.engine.dialect.name != "sqlite":
             total = 0

@@ -80,6 +80,13 @@ class ConfirmedPublisher:
         self._error: str | None = None
         self._reset_batch(iter(()))
 
+    @property
+    def _connection(self) -> pika.SelectConnection:
+        """The open connection (the event loop's callbacks run only while there is one)."""
+        if self._conn is None:
+            raise PublishError(f"not connected to {self._where()}")
+        return self._conn
+
     def _where(self) -> str:
         return f"RabbitMQ at {self._params.hostport} (vhost {self._params.virtual_host!r})"
 
@@ -136,8 +143,8 @@ class ConfirmedPublisher:
         self._channel = channel
         # Delivery tags count from 1 on each channel put in confirm mode.
         self._next_tag, self._confirmed_through = 1, 0
-        self._frames = PublishFrames(channel.channel_number, self.exchange, self._conn.params.frame_max)
-        self._conn.ioloop.stop()
+        self._frames = PublishFrames(channel.channel_number, self.exchange, self._connection.params.frame_max)
+        self._connection.ioloop.stop()
 
     def close(self) -> None:
         conn, self._conn, self._channel = self._conn, None, None
@@ -163,9 +170,10 @@ class ConfirmedPublisher:
             self._conn.ioloop.stop()
 
     def _run_loop(self, timeout: float, doing: str) -> None:
-        timer = self._conn.ioloop.call_later(timeout, lambda: self._fail(f"timed out after {timeout:.0f}s {doing}"))
-        self._conn.ioloop.start()
-        self._conn.ioloop.remove_timeout(timer)
+        loop = self._connection.ioloop
+        timer = loop.call_later(timeout, lambda: self._fail(f"timed out after {timeout:.0f}s {doing}"))
+        loop.start()
+        loop.remove_timeout(timer)
 
     # -- publishing -------------------------------------------------------
     CHUNK_BYTES = 256 * 1024  # frames handed to the socket in one write
@@ -236,7 +244,7 @@ class ConfirmedPublisher:
             self._confirmed_through += 1
             early.remove(self._confirmed_through)
         if isinstance(method, pika.spec.Basic.Nack):
-            self._fail("RabbitMQ refused (nack) message(s) up to delivery tag %d" % tag)
+            self._fail(f"RabbitMQ refused (nack) message(s) up to delivery tag {tag:d}")
             return
         self._last_progress = time.monotonic()
         self._pump()
@@ -246,7 +254,7 @@ class ConfirmedPublisher:
             self._fail(f"RabbitMQ did not confirm {self._outstanding()} message(s) "
                        f"within {self.confirm_timeout:.0f}s")
             return
-        self._watchdog = self._conn.ioloop.call_later(1.0, self._check_progress)
+        self._watchdog = self._connection.ioloop.call_later(1.0, self._check_progress)
 
     def publish(self, messages: Iterable[OutgoingMessage]) -> int:
         """Publish every message and wait for all confirms; returns how many.
@@ -257,15 +265,16 @@ class ConfirmedPublisher:
         """
         self.connect()
         self._reset_batch(iter(messages))
-        self._watchdog = self._conn.ioloop.call_later(1.0, self._check_progress)
-        self._conn.ioloop.add_callback_threadsafe(self._pump)
+        loop = self._connection.ioloop
+        self._watchdog = loop.call_later(1.0, self._check_progress)
+        loop.add_callback_threadsafe(self._pump)
         try:
-            self._conn.ioloop.start()
+            loop.start()
         except BaseException:
             self.close()
             raise
         if self._watchdog is not None:
-            self._conn.ioloop.remove_timeout(self._watchdog)
+            loop.remove_timeout(self._watchdog)
         if self._invalid is not None:
             self.close()
             raise self._invalid

@@ -62,7 +62,7 @@ def consumer_queues(name: str, retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_
     )
 
 
-def declare_queue(channel, name: str, arguments: dict | None = None):
+def declare_queue(channel: amqp.Channel, name: str, arguments: dict | None = None) -> amqp.Channel:
     """Declare a durable queue; one that exists with other arguments is kept as it is.
 
     Returns the channel to go on with: RabbitMQ closes a channel on an
@@ -80,7 +80,7 @@ def declare_queue(channel, name: str, arguments: dict | None = None):
         return fresh
 
 
-def declare_events_exchange(channel):
+def declare_events_exchange(channel: amqp.Channel) -> amqp.Channel:
     """Declare `relais.events` and its alternate exchange (idempotent); returns the channel to use."""
     channel.exchange_declare(UNROUTED_EXCHANGE, "fanout", durable=True, auto_delete=False)
     channel = declare_queue(channel, UNROUTED_QUEUE, queue_arguments())
@@ -96,11 +96,11 @@ def declare_events_exchange(channel):
 
 
 def declare_consumer(
-    channel,
+    channel: amqp.Channel,
     name: str,
     bindings: list[str],
     retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS,
-) -> tuple[ConsumerQueues, object]:
+) -> tuple[ConsumerQueues, amqp.Channel]:
     """Declare a consumer's queues, bind its main queue to `bindings` (topic patterns).
 
     Returns the queue names and the channel to go on with (see `declare_queue`).
@@ -111,7 +111,7 @@ def declare_consumer(
     channel = declare_queue(channel, queues.dead_letter, kind)
     channel = declare_queue(channel, queues.main, {
         **kind, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter})
-    for retry_queue, delay in zip(queues.retries, retry_delays_ms):
+    for retry_queue, delay in zip(queues.retries, retry_delays_ms, strict=True):
         channel = declare_queue(channel, retry_queue, {
             **kind,
             "x-message-ttl": int(delay),
@@ -123,7 +123,7 @@ def declare_consumer(
     return queues, channel
 
 
-def declare_subscribers(channel, consumers: list[str] | tuple[str, ...]):
+def declare_subscribers(channel: amqp.Channel, consumers: list[str] | tuple[str, ...]) -> amqp.Channel:
     """Declare the queues of these consumers, bound as the contracts say (`contracts.subscriptions`).
 
     Publishers call this, so an event published before its consumer first

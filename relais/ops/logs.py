@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import traceback
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -207,6 +208,9 @@ def log_level(default: int, env: Mapping[str, str] | None = None) -> int:
     return getattr(logging, value)
 
 
+_installed: weakref.WeakSet[logging.Handler] = weakref.WeakSet()  # handlers configure_logging added
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever `sys.stderr` is when a record comes (a test runner may swap it)."""
 
@@ -214,7 +218,7 @@ class _StderrHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
 
     @property
-    def stream(self) -> TextIO:  # type: ignore[override]
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
@@ -236,13 +240,13 @@ def configure_logging(service: str, *, level: int = logging.INFO, fmt: str | Non
     handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.addFilter(ContextFilter(service))
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.relais = True  # type: ignore[attr-defined]
     root = logging.getLogger()
     root.setLevel(log_level(level))
     for old in list(root.handlers):
-        if getattr(old, "relais", False):
+        if old in _installed:
             root.removeHandler(old)
     root.addHandler(handler)
+    _installed.add(handler)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin at each start
     logging.getLogger("pika").setLevel(logging.WARNING)  # a dozen lines per connection opened or closed
     logging.captureWarnings(True)  # Python warnings become log lines in the same format

@@ -84,7 +84,7 @@ class OpsApp:
                 self._down = body["down"]
             return _json(start_response, status, body)
         if path == "/metrics":
-            encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT"))
+            encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT") or "")
             data = encoder(self.registry)
             start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data)))])
             return [data]

@@ -8,11 +8,14 @@ root hands it):
 
 | part | what the runner does with it |
 |---|---|
-| `Consumer` | consumes the queue `relais.q.<name>` (bindings: the contracts' receive operations), batching, retrying and dead-lettering as `relais.bus.consumer` says, reconnecting when the broker goes away |
-| `Timer` | calls a function every so many seconds; a failure is logged and the next call comes on time |
+| `Consumer` | consumes `relais.q.<name>` as `relais.bus.consumer` says (batches, retries, dead letters) |
+| `Timer` | calls a function every so many seconds; a failure is logged, the next call comes on time |
 | `rpc` | answers each method over nameko RPC (the process then runs under eventlet) |
 | `Http` | serves a WSGI application on its own port |
-| the outbox relay | publishes what the process wrote to its outbox, every second (`Process.relay`) |
+| the relay | publishes what the process wrote to its outbox, every second (`Process.relay`) |
+
+A consumer's queue is bound to the event types the contracts say it receives, and it
+reconnects when the broker goes away.
 
 `relais.runtime.runner.run` starts any `Process`; `relais serve NAME` gets
 there through the composition root (`app/`).

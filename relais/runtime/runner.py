@@ -205,12 +205,11 @@ def event_consumer(consumer: Consumer, engine: Engine) -> EventConsumer:
 def _ops_app(process: Process[Any], settings: Settings, engine: Engine, offload: Offload) -> OpsApp:
     """The ops endpoints' application: readiness from the checks the process names; metrics with its backlog."""
     checks: dict[str, health.Check] = {}
-    for name in process.readiness:
-        if name == "broker":
-            checks[name] = health.broker_check(settings.amqp_uri)
-        elif name == "database":
-            database = health.database_check(settings.database_url)
-            checks[name] = lambda: offload(database)
+    if "broker" in process.readiness:
+        checks["broker"] = health.broker_check(settings.amqp_uri)
+    if "database" in process.readiness:
+        database = health.database_check(settings.database_url)
+        checks["database"] = lambda: offload(database)
     metrics.set_service(process.service)
     if process.relay:
         def backlog() -> int:

@@ -27,6 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +80,8 @@ def queues_from_api(api_url: str, vhost: str, timeout: float = TIMEOUT) -> dict[
     """Every queue of `vhost`, from the management API; raises OSError or ValueError when it does not answer."""
     parts = urllib.parse.urlsplit(api_url)
     base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}{parts.path.rstrip('/')}"
-    url = f"{base}/api/queues/{urllib.parse.quote(vhost, safe='')}?columns=name,messages,consumers,messages_unacknowledged"
+    columns = "name,messages,consumers,messages_unacknowledged"
+    url = f"{base}/api/queues/{urllib.parse.quote(vhost, safe='')}?columns={columns}"
     request = urllib.request.Request(url)
     if parts.username:
         token = base64.b64encode(f"{urllib.parse.unquote(parts.username)}:"
@@ -227,7 +229,7 @@ def _seen_by_ops(url: str, timeout: float) -> dict[str, Any]:
 # -- judging (no I/O) ------------------------------------------------------------------------
 
 
-def judge(report: Mapping[str, Any], expected: set[str] = frozenset()) -> tuple[list[str], list[str]]:
+def judge(report: Mapping[str, Any], expected: AbstractSet[str] = frozenset()) -> tuple[list[str], list[str]]:
     """(problems, warnings) of a gathered report; any problem makes the stack unhealthy."""
     problems: list[str] = []
     warnings: list[str] = []
@@ -278,7 +280,8 @@ def render_text(report: Mapping[str, Any]) -> str:
             continue
         cells = [c["messages"], c["unacked"], c["consumers"], c["retrying"], c["dead_lettered"]]
         widths = (9, 9, 10, 9, 6)
-        lines.append(f"  {c['queue']:<28}" + "".join(f"{'-' if v is None else v:>{w}}" for v, w in zip(cells, widths)))
+        row = "".join(f"{'-' if v is None else v:>{w}}" for v, w in zip(cells, widths, strict=True))
+        lines.append(f"  {c['queue']:<28}{row}")
     if report.get("unrouted") is not None:
         lines.append(f"  {'relais.unrouted':<28}{report['unrouted']:>9}")
     database = report.get("database", {})

@@ -75,5 +75,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("dir_import_seen", "dir_import", "dir_membership", "dir_person", "dir_subject", "dir_mef", "dir_structure"):
+    for name in ("dir_import_seen", "dir_import", "dir_membership", "dir_person", "dir_subject", "dir_mef",
+                 "dir_structure"):
         op.drop_table(name)

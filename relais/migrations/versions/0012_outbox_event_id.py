@@ -28,7 +28,7 @@ def upgrade() -> None:
         op.execute("ALTER TABLE relais_outbox_new RENAME TO relais_outbox")
         return
     for unique in sa.inspect(bind).get_unique_constraints("relais_outbox"):
-        if unique["column_names"] == ["event_id"]:
+        if unique["column_names"] == ["event_id"] and unique["name"]:
             op.drop_constraint(unique["name"], "relais_outbox", type_="unique")
 
 

@@ -1,8 +1,9 @@
 """vault: checkpoints of contract-end transfers (export, import)
 
-`vault_transfer_job` is one export or import of a tenant through one connector; `vault_transfer_owner`
-records each person and vertical a job finished (or could not list, with the reason); `vault_transfer_item` each item it finished (done
-or failed, with the reason). A job killed mid-way resumes from them.
+`vault_transfer_job` is one export or import of a tenant through one connector;
+`vault_transfer_owner` records each person and vertical a job finished (or could not list, with the
+reason); `vault_transfer_item` each item it finished (done or failed, with the reason). A job killed
+mid-way resumes from them.
 
 Revision ID: 0014_vault_transfer
 Revises: 0008_gar_feed

@@ -3,8 +3,9 @@ Edifice's own code writes (entcore 6.15.4: FileSystemExportService, WorkspaceRep
 FolderExporter, SqlRepositoryEvents, ConversationRepositoryEvents), a full round trip that loses
 nothing, and hostile archives.
 
-No real Edifice export is available to us (none in ../shared/fixtures), so the sample is built
-here, entry by entry, from what that code writes; each test says which rule it checks.
+We have no real Edifice export to test against (the only sample data the tests use is an AAF
+directory export), so the sample is built here, entry by entry, from what that code writes;
+each test says which rule it checks.
 """
 from __future__ import annotations
 

@@ -141,6 +141,9 @@ def test_configuration_errors_name_the_key():
         ConnectorConfig.from_mapping({"url": "https://h/", "auth": {"type": "bearer", "token": "x"}})
     with pytest.raises(ConfigError, match="unknown retries key.*tries"):
         ConnectorConfig.from_mapping({"url": "https://h/", "retries": {"tries": 3}})
+    for bad in (5, ["attempts"]):  # a section that is not a mapping is said, not a crash
+        with pytest.raises(ConfigError, match="retries must be a mapping of attempts, base_delay"):
+            ConnectorConfig.from_mapping({"url": "https://h/", "retries": bad})
     with pytest.raises(ConfigError, match="http"):
         ConnectorConfig.from_mapping({"url": "ftp://h/"})
     cfg = ConnectorConfig.from_mapping({"url": "https://h/", "retries": {"attempts": 2, "deadline": None},

@@ -124,12 +124,16 @@ def _ref(exporter, item_id):
     return next(r for r in exporter.iter_refs("p1") if r.id == item_id)
 
 
-def test_a_timeout_is_retried_and_the_right_bytes_come(faulty):
+def _fetched_on_second_try(faulty, n: int, fault) -> None:
+    """``fault`` on the first GET of fiche ``n``: the fetch retries once and gets the right bytes."""
     faults, exp, _, items, _ = faulty
-    ref = _ref(exp, "Cours/fiche 0.txt")
-    faults.add("GET", "fiche 0.txt", slow, times=1)
-    assert exp.fetch(ref).content.read() == items[0].content.read()
-    assert faults.hits["GET /p1/Cours/fiche 0.txt"] == 2
+    faults.add("GET", f"fiche {n}.txt", fault, times=1)
+    assert exp.fetch(_ref(exp, f"Cours/fiche {n}.txt")).content.read() == items[n].content.read()
+    assert faults.hits[f"GET /p1/Cours/fiche {n}.txt"] == 2
+
+
+def test_a_timeout_is_retried_and_the_right_bytes_come(faulty):
+    _fetched_on_second_try(faulty, 0, slow)
 
 
 def test_a_server_that_always_times_out_ends_in_a_clear_bounded_error(faulty):
@@ -204,11 +208,7 @@ def test_a_checksum_recorded_at_import_catches_a_file_changed_behind_its_back(fa
 
 
 def test_a_cut_off_body_is_retried(faulty):
-    faults, exp, _, items, _ = faulty
-    ref = _ref(exp, "Cours/fiche 1.txt")
-    faults.add("GET", "fiche 1.txt", truncate, times=1)
-    assert exp.fetch(ref).content.read() == items[1].content.read()
-    assert faults.hits["GET /p1/Cours/fiche 1.txt"] == 2
+    _fetched_on_second_try(faulty, 1, truncate)
 
 
 def test_5xx_is_retried_then_reported(faulty):

@@ -24,7 +24,8 @@ ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Vendor ENT A//FR\r\nBEGIN:VT
        "vérifier le repliement des lignes\r\nATTENDEE;CN=\"Mme Dupont\";ROLE=CHAIR:mailto:dupont@example.org\r\n"
        "X-ENTA-CLASSE:6A\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:cours-maths-6a@ent-a\r\n"
        "RECURRENCE-ID;TZID=Europe/Paris:20240909T080000\r\nDTSTAMP:20240901T080000Z\r\n"
-       "DTSTART;TZID=Europe/Paris:20240909T100000\r\nSUMMARY:Maths (déplacé)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+       "DTSTART;TZID=Europe/Paris:20240909T100000\r\nSUMMARY:Maths (déplacé)\r\nEND:VEVENT\r\n"
+       "END:VCALENDAR\r\n").encode()
 VCF = ("BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:4fbe8971-0bc3-424c-9c26-36c3e1eff6b1\r\nFN:Élise Müller\r\n"
        "N:Müller;Élise;;;\r\nEMAIL;TYPE=work:elise.muller@example.org\r\nTEL;TYPE=cell:+33 6 12 34 56 78\r\n"
        "X-ENTA-ROLE:parent\r\nEND:VCARD\r\n").encode()
