@@ -6,7 +6,7 @@ second that was most of the relay's CPU. Every message the bus publishes has
 the same shape (persistent JSON, with a message id, a type and rarely
 headers), so its frames are constant pieces around the routing key, the id,
 the type and the body; the publisher joins a window's worth and writes them
-at once. The bytes are exactly those pika would send (tests/test_bus.py
+at once. The bytes are exactly those pika would send (tests/kernel/test_bus.py
 compares them).
 """
 

@@ -3,7 +3,7 @@
 The compose file is interpolated the way `docker compose` does it (`${VAR}`,
 `${VAR:-default}`, `${VAR:?error}`...) with the variables of .env.example, then
 validated against the Compose Specification's JSON Schema (vendored in
-tests/schemas/, see its README). Then our own rules: every Relais service is
+tests/deploy/schemas/, see its README). Then our own rules: every Relais service is
 health-checked with `relais health`, start order is gated on health, no secret
 is written in the file, state lives in named volumes, images are pinned.
 """
@@ -26,7 +26,7 @@ import yaml
 
 from app.bootstrap import PROCESSES as SERVICES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "relais"
 EXAMPLES = sorted((CHART / "ci").glob("*-values.yaml"))
 SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "vault")

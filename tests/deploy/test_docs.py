@@ -12,7 +12,7 @@ import pytest
 
 from app.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "deploy").rglob("*.md"))
 LINK = re.compile(r"\[[^\]]+\]\(([^)\s]+)\)")
 COMMAND = re.compile(r"(?:^|[\s`(])relais(?:-admin)? ((?:[a-z][a-z-]*)(?: [^\n`|;&)]*)?)")

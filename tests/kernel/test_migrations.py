@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from relais.db import alembic_config, make_engine, upgrade, writer
 
-from .conftest import POSTGRES_ADMIN_URL
+from tests.conftest import POSTGRES_ADMIN_URL
 
 
 @pytest.fixture

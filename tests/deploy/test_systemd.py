@@ -17,7 +17,7 @@ import pytest
 
 from app.bootstrap import PROCESSES as SERVICES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 INSTALLED = "/opt/relais/venv/bin/relais"
 

@@ -332,7 +332,7 @@ def _queue_type(amqp_uri: str, queue: str) -> str:
     import urllib.parse
     import urllib.request
 
-    from .conftest import RABBIT_API
+    from tests.conftest import RABBIT_API
 
     vhost = urllib.parse.quote(parse_amqp_uri(amqp_uri).virtual_host, safe="")
     api = urllib.parse.urlsplit(RABBIT_API)
