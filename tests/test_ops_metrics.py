@@ -136,15 +136,3 @@ def test_metrics_endpoint_serves_the_backlog_read_at_scrape_time(sqlite_engine):
     finally:
         server.stop()
         REGISTRY.unregister(collector)
-
-
-def test_vault_bytes_count_new_content_only(tmp_path):
-    from services.vault.store import LocalStore
-
-    store = metrics.MeteredBlobStore(LocalStore(tmp_path, "tenant-a"))
-    before = value("relais_vault_bytes_stored_total")
-    digest = store.put(b"x" * 1000)
-    store.put(b"x" * 1000)  # the same content again: stored once
-    store.put(b"y" * 24)
-    assert value("relais_vault_bytes_stored_total") - before == 1024
-    assert store.get(digest) == b"x" * 1000 and store.tenant == "tenant-a"

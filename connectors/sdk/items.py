@@ -39,7 +39,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 def check_path(value: str, what: str = "item id") -> str:
     """Return ``value`` in NFC, or raise :class:`BadItem` if it is not a safe relative path.
 
-    The same rules as the archive format (services/vault/bagit.py ``safe_path``): no empty,
+    The same rules as the archive format (services/vault/rules/item_ids.py ``safe_path``): no empty,
     ``.`` or ``..`` segment, no leading ``/``, no backslash, no NUL.
     """
     if not isinstance(value, str) or not value:

@@ -16,7 +16,6 @@ events is counted without code of its own:
 | `relais_events_emitted_total` | counter | `type` | events this process committed to the outbox |
 | `relais_sso_logins_total` | counter | `result` (`succeeded`, `failed`) | `sso.login.*` events committed |
 | `relais_provisioning_grants_total` | counter | `action` (`granted`, `revoked`) | `provisioning.grant.*` events committed |
-| `relais_vault_bytes_stored_total` | counter | | new blob content stored through `MeteredBlobStore` |
 
 Events are counted when the transaction that wrote them commits (a rolled
 back transaction or savepoint counts nothing), so the domain counters are
@@ -60,7 +59,6 @@ EVENTS_EMITTED = Counter("relais_events_emitted", "Events committed to the outbo
 LOGINS = Counter("relais_sso_logins", "National logins, from the sso.login.* events.", ["result"])
 GRANTS = Counter("relais_provisioning_grants", "Resource grants, from the provisioning.grant.* events.",
                  ["action"])
-VAULT_BYTES = Counter("relais_vault_bytes_stored", "Bytes of new content the vault stored.")
 
 # Event type -> (domain counter, its labels): what the events a service commits mean to an operator.
 DOMAIN_EVENTS: dict[str, tuple[Counter, dict[str, str]]] = {
@@ -189,28 +187,3 @@ def watch_outbox(count: Callable[[], int], run: Callable[..., Any] | None = None
     REGISTRY.register(collector)
     return collector
 
-
-# -- the vault -----------------------------------------------------------------------------
-
-
-class MeteredBlobStore:
-    """A vault `BlobStore` counting the bytes of content it did not hold yet (`relais_vault_bytes_stored_total`).
-
-    Wrap the store at the vault's service layer: `MeteredBlobStore(S3Store(...))`.
-    """
-
-    def __init__(self, store) -> None:
-        self._store = store
-        self.tenant = store.tenant
-
-    def put(self, data: bytes) -> str:
-        import hashlib
-
-        new = not self._store.exists(hashlib.sha256(data).hexdigest())
-        digest = self._store.put(data)
-        if new:
-            VAULT_BYTES.inc(len(data))
-        return digest
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)

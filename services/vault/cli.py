@@ -12,15 +12,19 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from relais.commands import Context, pass_ctx, relay_now
 
-from .model import VERTICALS
-from .store import StoreError
+from . import rights
+from .adapters.blob_store import StoreError
+from .items import Vault
+from .rules.item_ids import VERTICALS
+from .settings import VaultConfigError, VaultSettings
+from .transfer.cli import register as register_transfer
 
 _ITEM_OPTIONS = [
     click.option("--person", required=True, help="The person's AAF jointure."),
@@ -48,16 +52,13 @@ _ACTOR = click.option("--actor", default=_default_actor, show_default="cli:<logi
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
 
 
-def _vault(ctx: Context, actor: str = "cli"):
-    from .model import Vault
-    from .settings import VaultConfigError, VaultSettings
-
+def _vault(ctx: Context, actor: str = "cli") -> tuple[Vault, VaultSettings]:
     try:
         settings = VaultSettings.from_env(settings=ctx.settings)
         store = settings.store_on_first_use(ctx.settings.tenant)  # status, versions... need only the database
     except (VaultConfigError, StoreError) as exc:
         raise click.UsageError(str(exc)) from None
-    return Vault(ctx.engine, store, actor=actor, retention=timedelta(days=settings.retention_days)), settings
+    return Vault(ctx.engine, store, actor=actor, retention=settings.default_retention), settings
 
 
 @contextmanager
@@ -86,7 +87,8 @@ def status(ctx: Context, as_json: bool) -> None:
         return
     store = report["store"]
     click.echo(f"tenant {report['tenant']}: {report['persons']} person(s), store "
-               + (f"S3 {store['endpoint']} (SSE {store['sse']})" if store["kind"] == "s3" else f"local {store['root']}"))
+               + (f"S3 {store['endpoint']} (SSE {store['sse']})" if store["kind"] == "s3"
+                  else f"local {store['root']}"))
     click.echo(f"retention of tombstones: {report['retention']['days']} day(s) ({report['retention']['policy']})")
     rows = [(name, c) for name, c in sorted(report["verticals"].items())] + [("total", report["totals"])]
     click.echo(f"{'vertical':<12}{'items':>10}{'bytes':>16}{'versions':>10}{'tombstones':>12}{'expired':>9}")
@@ -113,17 +115,19 @@ def versions(ctx: Context, person: str, vertical: str, item: str, actor: str, as
         raise click.ClickException(f"no version of that {vertical} item of person {person} (never stored, or purged)")
     for x in found:
         d = x.to_dict()
-        if x.deleted:
+        if x.content_sha256 is None:  # a tombstone
             click.echo(f"v{x.version}  deleted {d['changed_at']}  restorable until {d['purge_after']}")
         else:
-            click.echo(f"v{x.version}  {x.size if x.size is not None else '?':>10} bytes  sha256 {x.content_sha256[:12]}…"
-                       f"  changed {d['changed_at']}" + (f"  {x.path}" if x.path else ""))
+            click.echo(f"v{x.version}  {x.size if x.size is not None else '?':>10} bytes  "
+                       f"sha256 {x.content_sha256[:12]}…  changed {d['changed_at']}"
+                       + (f"  {x.path}" if x.path else ""))
 
 
 @vault.command("get")
 @_item_options
 @click.option("--version", type=int, help="A given version [default: the latest live one].")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the content there [default: stdout].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the content there [default: stdout].")
 @_ACTOR
 @pass_ctx
 def get(ctx: Context, person: str, vertical: str, item: str, version: int | None, out: Path | None, actor: str) -> None:
@@ -149,7 +153,8 @@ def get(ctx: Context, person: str, vertical: str, item: str, version: int | None
 @_ACTOR
 @_JSON
 @pass_ctx
-def restore(ctx: Context, person: str, vertical: str, item: str, version: int | None, actor: str, as_json: bool) -> None:
+def restore(ctx: Context, person: str, vertical: str, item: str, version: int | None, actor: str,
+            as_json: bool) -> None:
     """Bring an item back: its last live version (or --version) becomes its newest version.
 
     An item deleted in the ENT stays restorable until its tombstone passes the retention period.
@@ -183,8 +188,6 @@ def erase(ctx: Context, person: str, actor: str, yes: bool, no_publish: bool, as
     """
     if not yes:
         raise click.UsageError(f"this deletes every version of person {person}'s data for good: add --yes")
-    from . import rights
-
     v, _ = _vault(ctx)
     with _fail_on(LookupError, StoreError, ValueError):
         report = rights.erase_person(v, person, actor=actor)
@@ -212,8 +215,6 @@ def erase(ctx: Context, person: str, actor: str, yes: bool, no_publish: bool, as
 def purge(ctx: Context, dry_run: bool, as_json: bool) -> None:
     """Remove items deleted longer ago than the retention period (all their versions), and the
     blobs nobody references any more. The running service does it every RELAIS_VAULT_PURGE_INTERVAL."""
-    from . import rights
-
     v, _ = _vault(ctx)
     show = not as_json and sys.stderr.isatty()
 
@@ -241,8 +242,6 @@ def retention(ctx: Context, days: int | None, actor: str | None, as_json: bool) 
     """Show, or set with --days, how long deleted items stay restorable for this tenant.
 
     Setting it moves the purge date of every tombstone already there to its deletion + DAYS."""
-    from . import rights
-
     v, _ = _vault(ctx)
     rescheduled = None
     if days is not None:
@@ -270,8 +269,6 @@ def retention(ctx: Context, days: int | None, actor: str | None, as_json: bool) 
 @pass_ctx
 def access_log(ctx: Context, person: str, since: datetime | None, limit: int | None, as_json: bool) -> None:
     """Who read or restored this person's data, when and what, newest first."""
-    from . import rights
-
     v, _ = _vault(ctx)
     rows = rights.access_log(v, person, since=since.replace(tzinfo=UTC) if since else None, limit=limit)
     if as_json:
@@ -280,10 +277,9 @@ def access_log(ctx: Context, person: str, since: datetime | None, limit: int | N
     if not rows:
         click.echo(f"no access to person {person}'s vault data recorded")
     for r in rows:
-        what = f"{r['vertical']} {r['item']}" if r["item"] else (f"{r['vertical']} (item erased)" if r["vertical"] else "")
+        what = (f"{r['vertical']} {r['item']}" if r["item"]
+                else f"{r['vertical']} (item erased)" if r["vertical"] else "")
         click.echo(f"{r['at']}  {r['actor']}  {r['action']}  {what}" + (f" v{r['version']}" if r["version"] else ""))
 
 
-from .transfer.cli import register as _register_transfer  # noqa: E402 - export, import, verify
-
-_register_transfer(vault)
+register_transfer(vault)  # export, import, verify: the contract end (transfer/cli.py)

@@ -1,7 +1,7 @@
 """What `relais serve vault` runs: continuous mode, RPC, the outbox relay and the purge.
 
 - the consumer of `relais.q.vault` (`ent.item.changed`, `ent.item.deleted`; retries,
-  dead letters, idempotent on event id): `continuous.ItemEvents` in the consumer's
+  dead letters, idempotent on event id): `continuous.handler.ItemEvents` in the consumer's
   transaction; one at a time on SQLite (one writer), eight at once on PostgreSQL;
 - RPC (`rpc-vault`): `status()`, `versions(person, vertical, item, actor)`,
   `restore(person, vertical, item, actor, version=None)`;
@@ -11,19 +11,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from relais.db import is_sqlite
 from relais.ops.health import object_store_check
-from relais.ops.metrics import MeteredBlobStore
 from relais.runtime import Consumer, Context, Parts, Process, StartError, Timer
 
 from . import rights
-from .continuous import CONSUMER, ItemEvents
-from .model import Vault
+from .adapters.blob_store import StoreError
+from .adapters.metered_store import MeteredBlobStore
+from .continuous.handler import CONSUMER, ItemEvents
+from .items import Vault
 from .settings import VaultConfigError, VaultSettings
-from .store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def start(ctx: Context[None]) -> Parts:
     except StoreError as exc:
         log.warning("vault store not available yet (%s); events wait in their queue until it is", exc)
     store = MeteredBlobStore(raw)
-    retention = timedelta(days=settings.retention_days)
+    retention = settings.default_retention
 
     def vault(actor: str) -> Vault:
         return Vault(ctx.engine, store, actor=actor, retention=retention)

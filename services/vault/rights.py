@@ -1,15 +1,15 @@
-"""People's rights over their vault data: erasure on request, retention, the access log.
+"""People's rights over their vault data, as commands: erasure on request, retention, the access log.
 
 - `erase_person` deletes every version of every item of a person and every blob no other
   person of the tenant references (from every stored version of it, on a versioned bucket),
   and publishes the audit event `vault.person.erased` (counts and opaque ids only) in the
-  same transaction. If the object store fails midway nothing of the index is deleted and
-  running it again finishes the job.
-- A tenant's retention policy says how long tombstones stay restorable; `purge_expired`
-  removes items whose newest version is a tombstone past it (all their versions), and the
-  blobs nobody references any more.
-- The access log (`index.log_access`, written by `Vault`) says who read what; after an
-  erasure it keeps who accessed a person's data and when, without the item ids.
+  same transaction (what goes: `rules/erasure.py`, `rules/blob_deletion.py`). If the object
+  store fails midway nothing of the index is deleted and running it again finishes the job.
+- A tenant's retention policy says how long tombstones stay restorable (`rules/retention.py`);
+  `set_retention` sets it, `purge_expired` removes items whose newest version is a tombstone
+  past it (all their versions), and the blobs nobody references any more.
+- The access log (`index.log_access`, written by `Vault`; `rules/access_log.py`) says who read
+  what; after an erasure it keeps who accessed a person's data and when, without the item ids.
 """
 from __future__ import annotations
 
@@ -24,9 +24,12 @@ from relais.bus.envelope import Event, new_event_id
 from relais.bus.outbox import add_events
 from relais.db import writer
 
-from . import index
-from .model import Vault
-from .store import BlobStore
+from .adapters import index
+from .adapters.blob_store import BlobStore
+from .items import Vault
+from .rules.blob_deletion import blobs_to_delete, content_sizes
+from .rules.erasure import AUDIT_EVENT, audit_payload, check_requester
+from .rules.retention import check_days, in_force
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +65,21 @@ class PurgeReport:
 
 def erase_person(vault: Vault, person: str, *, actor: str, correlation_id: str | None = None) -> ErasureReport:
     """Erase a person's vault data for good (a right-to-erasure request), with its audit event."""
-    if not actor.strip():
-        raise ValueError("say who orders the erasure (an operator or DPO reference): it goes in the audit event")
+    check_requester(actor)
     tenant = vault.tenant
     with writer(vault.engine).begin() as conn:
         index.guard_blobs(conn, tenant, exclusive=True)
         rows = index.person_rows(conn, tenant, person)
         items = index.count_items(conn, tenant, person)
-        sizes: dict[str, int] = {}
-        for digest, size in rows:
-            if digest is not None:
-                sizes[digest] = max(sizes.get(digest, 0), size or 0)
+        sizes = content_sizes(rows)
         index.delete_person(conn, tenant, person)
-        kept = index.referenced(conn, tenant, sizes)  # by someone else: this person's rows are gone
-        doomed = sorted(set(sizes) - kept)
-        _delete_blobs(conn, vault.store, doomed)
+        blobs = blobs_to_delete(sizes, index.referenced(conn, tenant, sizes))  # by someone else: these rows are gone
+        _delete_blobs(conn, vault.store, blobs.digests)
         index.forget_items_in_access_log(conn, tenant, person)
         event_id = new_event_id()
-        event = Event(type="vault.person.erased", source=SOURCE, tenant=tenant, id=event_id,
-                      correlation_id=correlation_id or event_id, payload={
-                          "person": person, "actor": actor, "versions": len(rows), "items": items,
-                          "blobs_deleted": len(doomed), "blobs_kept": len(kept),
-                          "bytes_deleted": sum(sizes[d] for d in doomed)})
+        event = Event(type=AUDIT_EVENT, source=SOURCE, tenant=tenant, id=event_id,
+                      correlation_id=correlation_id or event_id,
+                      payload=audit_payload(person, actor, versions=len(rows), items=items, blobs=blobs))
         add_events(conn, [event])
     p = event.payload
     log.info("erased person %s for %s: %d version(s), %d blob(s) deleted, %d kept (shared)",
@@ -131,18 +127,15 @@ def _purge_batch(conn: Connection, tenant: str, store: BlobStore, now: datetime,
     expired = index.expired_items(conn, tenant, now)
     if not dry_run:
         expired = expired[:batch]
-    sizes: dict[str, int] = {}
-    versions = 0
+    rows: list[tuple[str | None, int | None]] = []
     for person, vertical, item_id in expired:
-        for digest, size in index.item_rows(conn, tenant, person, vertical, item_id):
-            versions += 1
-            if digest is not None:
-                sizes[digest] = max(sizes.get(digest, 0), size or 0)
+        rows += index.item_rows(conn, tenant, person, vertical, item_id)
         index.delete_item(conn, tenant, person, vertical, item_id)  # rolled back on a dry run
-    doomed = sorted(set(sizes) - index.referenced(conn, tenant, sizes))
+    sizes = content_sizes(rows)
+    blobs = blobs_to_delete(sizes, index.referenced(conn, tenant, sizes))
     if not dry_run:
-        _delete_blobs(conn, store, doomed)
-    return PurgeReport(len(expired), versions, len(doomed), sum(sizes[d] for d in doomed), dry_run)
+        _delete_blobs(conn, store, blobs.digests)
+    return PurgeReport(len(expired), len(rows), len(blobs.digests), blobs.bytes, dry_run)
 
 
 def _delete_blobs(conn: Connection, store: BlobStore, digests: list[str]) -> None:
@@ -156,8 +149,7 @@ def _delete_blobs(conn: Connection, store: BlobStore, digests: list[str]) -> Non
 
 def set_retention(vault: Vault, days: int, *, by: str) -> int:
     """Set the tenant's retention policy; returns how many tombstones got a new purge date."""
-    if days < 0:
-        raise ValueError(f"retention of {days} days: expected 0 or more")
+    check_days(days)
     with writer(vault.engine).begin() as conn:
         return index.set_retention_days(conn, vault.tenant, days, by)
 
@@ -165,11 +157,10 @@ def set_retention(vault: Vault, days: int, *, by: str) -> int:
 def retention_days(vault: Vault) -> tuple[int, bool]:
     """(days, whether the tenant has a policy of its own rather than the default)."""
     with vault.engine.connect() as conn:
-        days = index.retention_days(conn, vault.tenant)
-    return (int(vault.default_retention.days), False) if days is None else (days, True)
+        retention = in_force(index.retention_days(conn, vault.tenant), vault.default_retention)
+    return retention.period.days, retention.own
 
 
 def access_log(vault: Vault, person: str, *, since: datetime | None = None, limit: int | None = None) -> list[dict]:
     with vault.engine.connect() as conn:
         return index.access_log(conn, vault.tenant, person, since=since, limit=limit)
-

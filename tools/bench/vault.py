@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import platform
 import random
@@ -38,12 +39,26 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
+from cheroot import wsgi
+from minio import Minio
+from sqlalchemy import text
+
+from connectors.testing import wsgidav_app
+from relais.db import make_engine, upgrade
+from services.vault.adapters.s3_store import S3Store
+from services.vault.transfer.export import export
+from services.vault.transfer.peers import open_peer
+from services.vault.transfer.verify import verify
 
 SUBJECTS = ["Mathématiques", "Français", "Histoire-Géographie", "SVT", "Anglais", "Physique-Chimie", "Arts plastiques",
             "Éducation musicale"]
@@ -68,14 +83,14 @@ def _sizes(rng: random.Random, weights: list[int], total: int) -> list[int]:
     """Log-normal sizes clipped to [1 kB, 5 MB], one per document, scaled so that the documents'
     sizes times ``weights`` (how many files hold each) add up to about ``total``."""
     raw = [rng.lognormvariate(0.0, 1.6) for _ in weights]
-    scale = total / sum(x * w for x, w in zip(raw, weights))
+    scale = total / sum(x * w for x, w in zip(raw, weights, strict=True))
     sizes = []
     for _ in range(30):  # clipping moves the sum: rescale the part that is not clipped
         sizes = [min(MAX_SIZE, max(MIN_SIZE, int(x * scale))) for x in raw]
-        got = sum(s * w for s, w in zip(sizes, weights))
+        got = sum(s * w for s, w in zip(sizes, weights, strict=True))
         if abs(got - total) < total * 0.002:
             break
-        free = sum(s * w for s, w in zip(sizes, weights) if MIN_SIZE < s < MAX_SIZE) or 1
+        free = sum(s * w for s, w in zip(sizes, weights, strict=True) if MIN_SIZE < s < MAX_SIZE) or 1
         scale *= 1 + (total - got) / free
     return sizes
 
@@ -124,7 +139,7 @@ def generate(base: Path, persons: int, files: int, total_mb: float, shared: floa
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes((head + noise[offset:offset + sizes[doc]])[:sizes[doc]])
     listed = sorted((rel, sizes[doc]) for rel, doc in planned.items())
-    unique_bytes = sum(size for size, w in zip(sizes, weights) if w)
+    unique_bytes = sum(size for size, w in zip(sizes, weights, strict=True) if w)
     manifest.write_text(json.dumps({"persons": persons, "files": listed, "unique_bytes": unique_bytes}),
                         encoding="utf-8")
     return Tree(root, listed, persons, unique_bytes)
@@ -176,10 +191,6 @@ def s3_server(log: Path | None = None) -> Server:
 
 
 def _serve_webdav(root: Path, port: int) -> None:
-    from cheroot import wsgi
-
-    from connectors.testing import wsgidav_app
-
     server = wsgi.Server(("127.0.0.1", port), wsgidav_app(root), numthreads=16, timeout=30)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     server.start()
@@ -191,9 +202,6 @@ class FloorCopy:
     """The naive copy: GET each file, put_object it; sequential, nothing else."""
 
     def __init__(self, dav_port: int, s3_port: int) -> None:
-        import requests
-        from minio import Minio
-
         self.dav_port = dav_port
         self.client = Minio(f"127.0.0.1:{s3_port}", access_key="bench", secret_key="bench-secret", secure=False)
         self.client.make_bucket("floor")
@@ -201,8 +209,6 @@ class FloorCopy:
 
     def copy(self, files: list[tuple[str, int]]) -> float:
         """Seconds to copy ``files``."""
-        import urllib.parse
-
         start = time.perf_counter()
         for rel, _ in files:
             body = self.session.get(f"http://127.0.0.1:{self.dav_port}/{urllib.parse.quote(rel)}").content
@@ -211,22 +217,16 @@ class FloorCopy:
 
 
 def _s3_store(port: int):
-    from services.vault.store import S3Store
-
     return S3Store(f"127.0.0.1:{port}", "bench", "bench-secret", TENANT, secure=False)
 
 
 def _engine(path: Path):
-    from relais.db import make_engine, upgrade
-
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     return engine
 
 
 def _index(engine) -> dict[tuple[str, str, str], str]:
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         return {(p, v, i): d for p, v, i, d in conn.execute(text(
             "SELECT person, vertical, item_id, content_sha256 FROM vault_item_version WHERE tenant = :t"),
@@ -234,8 +234,6 @@ def _index(engine) -> dict[tuple[str, str, str], str]:
 
 
 def _done(db: Path) -> int:
-    import sqlite3
-
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
             return conn.execute("SELECT count(*) FROM vault_transfer_item WHERE state = 'done'").fetchone()[0]
@@ -246,8 +244,8 @@ def _done(db: Path) -> int:
 def _blob_puts(log: Path, since: int = 0) -> list[str]:
     with open(log, "rb") as f:
         f.seek(since)
-        text = f.read().decode("utf-8", "replace")
-    return re.findall(r'"PUT /[^/ ]+/(blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64}) HTTP/1\.1" 200', text)
+        requests_logged = f.read().decode("utf-8", "replace")
+    return re.findall(r'"PUT /[^/ ]+/(blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64}) HTTP/1\.1" 200', requests_logged)
 
 
 def killed_and_resumed(tree: Tree, dav_port: int, work: Path, workers: int, items: int,
@@ -298,7 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--persons", type=int, default=2000)
     p.add_argument("--files", type=int, default=20000)
     p.add_argument("--total-mb", type=float, default=2000.0, help="logical bytes of all files, in MB")
-    p.add_argument("--shared", type=float, default=0.15, help="share of the files that are a document several persons have")
+    p.add_argument("--shared", type=float, default=0.15,
+                   help="share of the files that are a document several persons have")
     p.add_argument("--workers", type=int, default=8, help="the export's concurrent items")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--data", type=Path, default=Path("bench-data"), help="where the generated tree is cached")
@@ -315,17 +314,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.files < args.persons:
         p.error("--files must be at least --persons (everyone has a file)")
 
-    import logging
-
     logging.basicConfig(level=logging.ERROR)
-    from services.vault.transfer.export import export
-    from services.vault.transfer.peers import open_peer
-    from services.vault.transfer.verify import verify
-
     t0 = time.perf_counter()
     tree = generate(args.data, args.persons, args.files, args.total_mb, args.shared, args.seed)
     print(f"tree: {tree.persons} persons, {len(tree.files)} files, {tree.bytes / 1e6:,.0f} MB "
-          f"({tree.unique_bytes / 1e6:,.0f} MB distinct) in {tree.root} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+          f"({tree.unique_bytes / 1e6:,.0f} MB distinct) in {tree.root} ({time.perf_counter() - t0:.1f} s)",
+          file=sys.stderr)
     dav = webdav_server(tree.root)
     work = Path(tempfile.mkdtemp(prefix="relais-bench-vault-"))
     people = sorted({rel.split("/", 1)[0] for rel, _ in tree.files})
@@ -386,7 +380,8 @@ def main(argv: list[str] | None = None) -> None:
         **resume,
         "verify_s": round(verify_s, 2), "lost": check.lost, "verify_ok": check.ok,
         "slices": args.slices,
-        "machine": f"{platform.machine()} {os.cpu_count()} cpu, load average {sum(loads) / len(loads):.1f} while measured",
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, "
+                   f"load average {sum(loads) / len(loads):.1f} while measured",
         "date": time.strftime("%Y-%m-%d"),
     }
     print(json.dumps(result))

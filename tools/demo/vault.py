@@ -332,12 +332,9 @@ def check(name: str, ent_a: Ent, ent_b: Ent, env: Mapping[str, str]) -> Command:
 # ---- the summary ---------------------------------------------------------------------------------------------
 
 
-def _failed(command: Command) -> bool:
-    if command.report is not None:
-        return False
+def _no_report(command: Command) -> None:
     print(f"  `relais {' '.join(command.words[:3])}` printed no report (exit status {command.status}): "
           + (command.stderr.strip().splitlines() or ["no message"])[-1])
-    return True
 
 
 def _summary(name: str, moved: tuple[Command, Command], verified: Command) -> bool:
@@ -345,9 +342,10 @@ def _summary(name: str, moved: tuple[Command, Command], verified: Command) -> bo
     vertical = CONNECTORS[name][0]
     exported, imported = moved
     print(f"{vertical} ({name}):")
-    if any(_failed(c) for c in (exported, imported, verified)):
-        return False
     e, i, v = exported.report, imported.report, verified.report
+    if e is None or i is None or v is None:
+        _no_report(next(c for c in (exported, imported, verified) if c.report is None))
+        return False
     run = e["this_run"]
     persons = len({p["person"] for p in v["persons"] if p.get("source", {}).get("items")})
     print(f"  exported from ENT A: {e['items']} items of {persons} persons, {e['bytes']:,} bytes, "

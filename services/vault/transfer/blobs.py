@@ -21,10 +21,12 @@ class StoredBlobs:
         self._uploading: dict[bytes, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def __contains__(self, digest: str) -> bool:
+    def __contains__(self, digest: object) -> bool:
+        if not isinstance(digest, str):  # no digest (None): not stored
+            return False
         try:
             return bytes.fromhex(digest) in self._known
-        except (TypeError, ValueError):  # not a digest (a source announcing garbage): not stored
+        except ValueError:  # not a digest (a source announcing garbage): not stored
             return False
 
     def __len__(self) -> int:

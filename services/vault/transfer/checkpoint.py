@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from relais.db import writer
 
+from ..adapters.upsert import insert_or_update
 from .report import DONE, FAILED, Failure, RunStats, TransferReport, VerticalCounts
 from .tables import vault_transfer_item as items_t
 from .tables import vault_transfer_job as jobs_t
@@ -228,11 +229,7 @@ def open_job(engine: Engine, *, tenant: str, kind: str, connector: str, scope: S
 def _upsert(conn: Connection, table, keys: tuple[str, ...], rows: list[dict]) -> None:
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+    stmt = insert_or_update(conn, table)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={
         c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
     conn.execute(stmt, rows)

@@ -1,4 +1,4 @@
-"""``relais vault export | import | verify``: the contract-end commands (registered by services/vault/cli.py).
+"""``relais vault export | import | verify``: the contract-end commands (registered by the vault's cli.py).
 
 Each reads the tenant's vault store from the configuration (RELAIS_VAULT_*), opens the
 connectors named with their configuration files, runs the use case with a progress bar on a
@@ -14,14 +14,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
+from tqdm import tqdm
 
 from connectors.sdk import ConfigError, ConnectorError
 from relais.commands import Context, pass_ctx
 
-from ..store import BlobStore, StoreError
+from ..adapters.blob_store import BlobStore, StoreError
+from ..settings import VaultConfigError, VaultSettings
 from .checkpoint import TransferError
+from .export import export
+from .import_ import import_
 from .peers import Peer, open_peer
 from .report import RunStats, TransferReport
+from .verify import VerifyReport, verify
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON, for scripts.")
 _TENANT = click.option("--tenant", help="The tenant [default: RELAIS_TENANT].")
@@ -49,8 +55,6 @@ def _persons(persons: tuple[str, ...], persons_file: Path | None) -> list[str] |
 
 
 def _store(ctx: Context, tenant: str | None) -> BlobStore:
-    from ..settings import VaultConfigError, VaultSettings
-
     try:
         settings = VaultSettings.from_env(settings=ctx.settings)
     except VaultConfigError as exc:
@@ -68,15 +72,13 @@ def _peer(ctx: Context, name: str, config: Path | None) -> Peer:
         raise click.UsageError(str(exc)) from None
 
 
-def _bar(enabled: bool, desc: str):
+def _bar(enabled: bool, desc: str) -> tqdm | None:
     if not enabled:
         return None
-    from tqdm import tqdm
-
     return tqdm(file=sys.stderr, dynamic_ncols=True, unit=" items", desc=desc)
 
 
-def _stats_progress(bar) -> Callable[[RunStats], None] | None:
+def _stats_progress(bar: tqdm | None) -> Callable[[RunStats], None] | None:
     if bar is None:
         return None
 
@@ -87,12 +89,26 @@ def _stats_progress(bar) -> Callable[[RunStats], None] | None:
     return progress
 
 
+def _sides_progress(bar: tqdm | None) -> Callable[[str, int], None] | None:
+    if bar is None:
+        return None
+
+    def progress(side: str, n: int) -> None:
+        if bar.desc != f"verify {side}":
+            bar.set_description_str(f"verify {side}", refresh=False)
+            bar.reset()
+        bar.update(n - bar.n)
+
+    return progress
+
+
 def _size(n: int) -> str:
+    value = float(n)
     for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return str(n)
+        if value < 1000 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
+        value /= 1000
+    return str(value)
 
 
 def _print_report(r: TransferReport) -> None:
@@ -101,7 +117,8 @@ def _print_report(r: TransferReport) -> None:
                + (f" (resumed, run {r.runs})" if r.resumed else ""))
     d = r.to_dict()
     outcomes = ", ".join(f"{d[k]:,} {k.replace('_', ' ')}" for k in
-                         (("new", "skipped_unchanged") if r.kind == "export" else ("created", "updated", "skipped_unchanged")))
+                         (("new", "skipped_unchanged") if r.kind == "export"
+                          else ("created", "updated", "skipped_unchanged")))
     click.echo(f"  {r.persons:,} person(s), {r.items:,} item(s) ({outcomes}), {_size(r.bytes)}; {r.failed:,} failed")
     s = r.this_run
     click.echo(f"  this run: {s.items:,} item(s) in {s.seconds:.1f} s"
@@ -136,9 +153,7 @@ def _database_error(exc: BaseException) -> str:
             "run the same command again to resume")
 
 
-def _run(use_case: Callable[[], TransferReport], bar) -> TransferReport:
-    from sqlalchemy.exc import SQLAlchemyError
-
+def _run(use_case: Callable[[], TransferReport], bar: tqdm | None) -> TransferReport:
     try:
         return use_case()
     except (TransferError, ConnectorError) as exc:  # a job that cannot start; a connector that cannot open
@@ -154,7 +169,8 @@ def _run(use_case: Callable[[], TransferReport], bar) -> TransferReport:
 
 @click.command("export")
 @_TENANT
-@click.option("--from", "source", required=True, metavar="CONNECTOR", help="The source's connector (webdav, caldav...).")
+@click.option("--from", "source", required=True, metavar="CONNECTOR",
+              help="The source's connector (webdav, caldav...).")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Its configuration (YAML) [default: $RELAIS_DATA_DIR/connectors/CONNECTOR.yaml].")
 @_persons_options
@@ -171,8 +187,6 @@ def export_cmd(ctx: Context, tenant: str | None, source: str, config: Path | Non
     the same command resumes the job. Items the source cannot give are listed with the reason;
     the rest goes on.
     """
-    from .export import export
-
     store = _store(ctx, tenant)
     peer = _peer(ctx, source, config)
     bar = _bar(not as_json and sys.stderr.isatty(), "export")
@@ -200,8 +214,6 @@ def import_cmd(ctx: Context, tenant: str | None, target: str, config: Path | Non
     no duplicate, and a partly filled target only gets what it misses. Checkpointed and
     resumable like an export.
     """
-    from .import_ import import_
-
     store = _store(ctx, tenant)
     peer = _peer(ctx, target, config)
     bar = _bar(not as_json and sys.stderr.isatty(), "import")
@@ -233,22 +245,13 @@ def verify_cmd(ctx: Context, tenant: str | None, source: str | None, source_conf
 
     Exit status 0 only when no item is lost and every item could be checked.
     """
-    from .verify import verify
-
     store = _store(ctx, tenant)
     src = _peer(ctx, source, source_config) if source else None
     tgt = _peer(ctx, target, target_config) if target else None
     bar = _bar(not as_json and sys.stderr.isatty(), "verify")
-
-    def progress(side: str, n: int) -> None:
-        if bar.desc != f"verify {side}":
-            bar.set_description_str(f"verify {side}", refresh=False)
-            bar.reset()
-        bar.update(n - bar.n)
-
     try:
         report = verify(ctx.engine, store, source=src, target=tgt, persons=_persons(persons, persons_file),
-                        workers=workers, trust_announced=trust_announced, progress=progress if bar is not None else None)
+                        workers=workers, trust_announced=trust_announced, progress=_sides_progress(bar))
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -261,7 +264,7 @@ def verify_cmd(ctx: Context, tenant: str | None, source: str | None, source_conf
     sys.exit(0 if report.ok else 1)
 
 
-def _print_verify(report) -> None:
+def _print_verify(report: VerifyReport) -> None:
     c = report.comparison
     click.echo(f"verify tenant {report.tenant}: " + ", ".join(
         f"{side} ({what})" if side != "vault" else "vault" for side, what in report.sides.items()))

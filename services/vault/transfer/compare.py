@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 Key = tuple[str, str, str]  # person, vertical, item id
@@ -115,8 +116,9 @@ class Comparison:
         """Every item accounted for: nothing lost, nothing left unverified, every side listed."""
         return not self.lost and not self.unverified and not self.errors
 
-    def totals(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
+    def totals(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per vertical and side: items and bytes."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
         for (_, vertical), summary in sorted(self.owners.items()):
             for side, c in summary.sides.items():
                 t = out.setdefault(vertical, {}).setdefault(side, {"items": 0, "bytes": 0})
@@ -151,6 +153,13 @@ def differences(before: Entry, after: Entry, *, metadata: str, names: tuple[str,
 _MISSING = object()
 
 
+def _find(cmp: Comparison, summary: OwnerSummary, person: str, vertical: str, item: str, path: str | None,
+          verdict: str, where: str, problem: str, detail: str) -> None:
+    """Record a finding about one item, and count it in its person's summary."""
+    cmp.findings.append(Finding(person, vertical, item, path, verdict, where, problem, detail))
+    setattr(summary, verdict, getattr(summary, verdict) + 1)
+
+
 def compare(*, vault: Mapping[Key, Entry], source: Mapping[Key, Entry] | None = None,
             target: Mapping[Key, Entry] | None = None, errors: Iterable[SideError] = (),
             source_verticals: Iterable[str] = (), target_verticals: Iterable[str] = ()) -> Comparison:
@@ -182,10 +191,7 @@ def compare(*, vault: Mapping[Key, Entry], source: Mapping[Key, Entry] | None = 
             if e is not None:
                 summary.sides.setdefault(side, SideCounts()).add(e)
         path = next((e.path for e in (vlt, src, tgt) if e is not None), None)
-
-        def find(verdict: str, where: str, problem: str, detail: str) -> None:
-            cmp.findings.append(Finding(person, vertical, item, path, verdict, where, problem, detail))
-            setattr(summary, verdict, getattr(summary, verdict) + 1)
+        find = partial(_find, cmp, summary, person, vertical, item, path)
 
         if source is not None and vertical in src_v:
             why = not_listed(SOURCE, person, vertical)

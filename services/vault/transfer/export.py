@@ -30,16 +30,18 @@ from sqlalchemy import Connection, Engine
 from connectors.sdk import ConnectorError, Exporter, ItemRef
 from connectors.sdk.items import ref_label
 
-from .. import index
-from ..model import ItemVersion
-from ..store import BlobStore, StoreError
+from ..adapters import index
+from ..adapters.blob_store import BlobStore, StoreError
+from ..item_version import ItemVersion
+from ..rules.changes import NEW, UNCHANGED, plan_change
+from ..rules.item_ids import refusal
+from ..rules.item_metadata import vault_metadata
 from .blobs import StoredBlobs
 from .checkpoint import Checkpoint, ItemRow, Scope, open_job
 from .listing import listings_ahead
 from .peers import Peer
 from .pipeline import ItemResult, JobRun, Progress, run_job
-from .records import refusal, vault_metadata
-from .report import NEW, UNCHANGED, TransferReport
+from .report import TransferReport
 
 log = logging.getLogger("relais.vault.transfer")
 
@@ -129,7 +131,7 @@ class _ExportRun(JobRun):
 
     # -- one item, on a worker thread ---------------------------------------------------------
     def _one(self, exporter: Exporter, ref: ItemRef, latest: ItemVersion | None) -> ItemResult:
-        refused = refusal(ref)
+        refused = refusal(ref.owner, ref.vertical, ref.id, ref.path)
         if refused:
             return _result(ref, error=f"{self.source.name}: {refused}; the vault cannot keep it "
                                       f"(item {ref_label(ref)!r})")
@@ -161,10 +163,9 @@ class _ExportRun(JobRun):
             except OSError as exc:  # the local store's disk full, say
                 return _result(ref, fatal=StoreError(f"vault store of tenant {self.tenant}: cannot store blob "
                                                      f"{item.sha256}: {type(exc).__name__}: {exc}"))
-            same = (latest is not None and latest.content_sha256 == item.sha256 and latest.metadata == meta
-                    and latest.path == item.path)
-            return _result(ref, outcome=UNCHANGED if same else NEW, sha256=item.sha256, size=item.size,
-                           metadata=meta, fetched=item.size if item.kind == "file" else None, uploaded=uploaded,
+            outcome = plan_change(latest, item.sha256, meta, item.path, None)  # new or unchanged: no order check
+            return _result(ref, outcome=outcome, sha256=item.sha256, size=item.size, metadata=meta,
+                           fetched=item.size if item.kind == "file" else None, uploaded=uploaded,
                            deduplicated=not uploaded and item.kind == "file")
         finally:
             item.content.release()
@@ -182,7 +183,7 @@ class _ExportRun(JobRun):
         applied = index.append_many(conn, self.tenant, [
             (r.person, r.vertical, r.item_id, r.sha256, r.metadata or {}, r.path, r.size) for r in new],
             changed_at=datetime.now(UTC))
-        for r, a in zip(new, applied):
+        for r, a in zip(new, applied, strict=True):
             r.outcome = a.outcome
         self.epoch = epoch
         return [r.row() for r in results]

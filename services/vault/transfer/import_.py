@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import BinaryIO
 
@@ -24,13 +24,14 @@ from sqlalchemy import Engine
 
 from connectors.sdk import BytesContent, ConnectorError, Content, Importer, Item
 
-from .. import index
-from ..model import ItemVersion, Vault
-from ..store import BlobStore, StoreError, StoreUnavailable
+from ..adapters import index
+from ..adapters.blob_store import BlobStore, StoreError, StoreUnavailable
+from ..item_version import ItemVersion
+from ..items import Vault
+from ..rules.item_metadata import connector_metadata, item_kind
 from .checkpoint import Checkpoint, Scope, open_job
 from .peers import Peer
 from .pipeline import ItemResult, JobRun, Progress, run_job
-from .records import connector_metadata, item_kind
 from .report import TransferReport
 
 log = logging.getLogger("relais.vault.transfer")
@@ -89,6 +90,7 @@ class _ImportRun(JobRun):
                     break
                 importer = self.target.importer(vertical)
                 try:
+                    persons: Sequence[str]
                     if self.cp.scope.persons is not None:
                         persons = self.cp.scope.persons
                     else:

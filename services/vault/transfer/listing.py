@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from connectors.sdk import ConnectorError, Exporter, ItemRef, NotFound
@@ -37,7 +37,7 @@ def list_person(exporter: Exporter, person: str) -> Listing:
 
 
 def listings_ahead(exporter: Exporter, persons: Iterable[str], *, skip: Callable[[str], bool] = lambda p: False,
-                   listers: int = LISTERS, ahead: int = AHEAD) -> Iterator[tuple[str, Future]]:
+                   listers: int = LISTERS, ahead: int = AHEAD) -> Generator[tuple[str, Future], None, None]:
     """``(person, future of their Listing)`` in the order of ``persons``, the next ones being listed
     meanwhile; persons for which ``skip`` is true are not listed. An error iterating ``persons``
     (the source's list of owners) is raised when reached."""

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from relais.db import writer
 
-from ..store import StoreError
+from ..adapters.blob_store import StoreError
 from .checkpoint import COMPLETED, INCOMPLETE, STOPPED, Checkpoint, ItemRow, OwnerRow
 from .report import DONE, FAILED, RunStats, TransferReport
 
@@ -226,9 +226,9 @@ def run_job(run: JobRun) -> TransferReport:
         raise
     run.stats.seconds = time.monotonic() - run.t0
     if run.fatal is not None:
-        error = f"{run.fatal}; the {cp.kind} stopped, keeping what it had done: run it again to resume"
-        cp.finish(STOPPED, error)
-        return cp.report(STOPPED, run.stats, error)
+        stopped = f"{run.fatal}; the {cp.kind} stopped, keeping what it had done: run it again to resume"
+        cp.finish(STOPPED, stopped)
+        return cp.report(STOPPED, run.stats, stopped)
     report = cp.report(COMPLETED, run.stats)
     error = "; ".join(run.errors) or None
     state = COMPLETED if not report.failures and not error else INCOMPLETE

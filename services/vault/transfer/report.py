@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Outcomes of one item.
-NEW, UNCHANGED = "new", "unchanged"  # export: a version added to the vault, or the vault had it already
-CREATED, UPDATED = "created", "updated"  # import: what the target connector did (or UNCHANGED)
+from ..rules.changes import NEW, UNCHANGED
+
+# Outcomes of one item: export, NEW (a version added to the vault) or UNCHANGED (the vault had it
+# already: `rules/changes.py`); import, what the target connector did:
+CREATED, UPDATED = "created", "updated"  # (or UNCHANGED)
 DONE, FAILED = "done", "failed"  # an item's or a person's state in the checkpoint
 
 

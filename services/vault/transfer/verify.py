@@ -23,12 +23,13 @@ from sqlalchemy import Engine
 
 from connectors.sdk import ConnectorError, ItemRef
 
-from .. import index
-from ..store import BlobStore
+from ..adapters import index
+from ..adapters.blob_store import BlobStore
+from ..rules.item_ids import VERTICALS
+from ..rules.item_metadata import connector_metadata, item_kind
 from .compare import SOURCE, TARGET, Comparison, Entry, Key, SideError, compare
 from .listing import listings_ahead
 from .peers import Peer
-from .records import connector_metadata, item_kind
 
 log = logging.getLogger("relais.vault.transfer")
 
@@ -154,8 +155,6 @@ def verify(engine: Engine, store: BlobStore, *, source: Peer | None = None, targ
 
     Verticals: those the source and target connectors handle (every vertical with neither).
     Persons: those given, else every person any side has."""
-    from ..model import VERTICALS
-
     t0 = time.monotonic()
     tenant = store.tenant
     given = list(dict.fromkeys(persons)) if persons is not None else None

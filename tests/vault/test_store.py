@@ -9,8 +9,13 @@ import sys
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
-from services.vault.store import LocalStore, S3Store, StoreError, blob_key
+from services.vault.adapters.blob_store import StoreError, blob_key
+from services.vault.adapters.local_store import LocalStore
+from services.vault.adapters.metered_store import MeteredBlobStore
+from services.vault.adapters.s3_store import S3Store
+from services.vault.items import Vault
 
 
 def _free_port() -> int:
@@ -119,8 +124,6 @@ def test_corruption_detected(tmp_path):
 
 
 def test_versions_tombstone_restore(engine, tmp_path):
-    from services.vault.model import Vault
-
     v = Vault(engine, LocalStore(tmp_path / "vault", "ac-a"))
     p, item = "J1", "Mes Documents/Élève.txt"
     assert v.put(p, "documents", item, b"v1", {"owner": p, "extensions": {"vendor:x": [1]}}).version == 1
@@ -136,3 +139,13 @@ def test_versions_tombstone_restore(engine, tmp_path):
     assert hist[0].metadata["extensions"] == {"vendor:x": [1]}
     other = Vault(engine, LocalStore(tmp_path / "vault", "ac-b"))
     assert other.current(p) == [] and other.versions(p, "documents", item) == []
+
+
+def test_vault_bytes_count_new_content_only(tmp_path):
+    store = MeteredBlobStore(LocalStore(tmp_path, "tenant-a"))
+    before = REGISTRY.get_sample_value("relais_vault_bytes_stored_total") or 0.0
+    digest = store.put(b"x" * 1000)
+    store.put(b"x" * 1000)  # the same content again: stored once
+    store.put(b"y" * 24)
+    assert (REGISTRY.get_sample_value("relais_vault_bytes_stored_total") or 0.0) - before == 1024
+    assert store.get(digest) == b"x" * 1000 and store.tenant == "tenant-a"

@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
@@ -17,10 +18,14 @@ from app.cli import main
 from relais.bus import contracts
 from relais.bus.envelope import loads
 from relais.bus.tables import outbox
-from relais.db import writer
-from services.vault import index, rights
-from services.vault.model import Vault
-from services.vault.store import LocalStore, S3Store, StoreError, blob_key
+from relais.config import Settings
+from relais.db import alembic_config, make_engine, upgrade, writer
+from services.vault import rights
+from services.vault.adapters import index
+from services.vault.adapters.blob_store import StoreError, blob_key
+from services.vault.adapters.local_store import LocalStore
+from services.vault.adapters.s3_store import S3Store
+from services.vault.items import Vault
 
 TENANT = "test"
 
@@ -66,7 +71,8 @@ def test_erasure_keeps_shared_blobs_and_publishes_an_audit_event(engine, tmp_pat
     assert event["id"] == report.event_id and "Dupont" not in json.dumps(event)
     # The access log still says who read J1's data and when, but no longer what (a file name).
     (entry,) = rights.access_log(vault, "J1")
-    assert (entry["actor"], entry["action"], entry["vertical"], entry["item"]) == ("auditor-7", "read", "documents", None)
+    assert (entry["actor"], entry["action"], entry["vertical"], entry["item"]) == (
+        "auditor-7", "read", "documents", None)
     again = rights.erase_person(vault, "J1", actor="dpo:ticket-42")
     assert (again.versions, again.blobs_deleted) == (0, 0)
     with pytest.raises(ValueError, match="say who orders"):
@@ -162,9 +168,6 @@ def test_access_log_records_who_read_what(sqlite_engine, tmp_path):
 
 
 def test_rights_from_the_command_line(settings_env, tmp_path):
-    from relais.config import Settings
-    from relais.db import make_engine, upgrade
-
     engine = make_engine(Settings.from_env().database_url)
     upgrade(engine)
     store = LocalStore(tmp_path / "var" / "vault", TENANT)
@@ -240,10 +243,6 @@ def test_erasure_waits_for_a_writer_holding_the_blob_guard(pg_engine, tmp_path):
 
 
 def test_migration_keeps_vault_rows(tmp_path):
-    from alembic import command
-
-    from relais.db import alembic_config, make_engine, upgrade
-
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with writer(engine).begin() as conn:

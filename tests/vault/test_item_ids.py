@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import inspect, text
 
 from relais.db import upgrade
-from services.vault.events import ItemEventError, item_changed, parse
-from tests.test_migrations import _upgrade_to, empty_engine, pg_empty_engine  # noqa: F401 - fixtures
+from services.vault.adapters.local_store import LocalStore
+from services.vault.continuous.events import ItemEventError, item_changed, parse
+from services.vault.items import Vault
+from tests.kernel.test_migrations import _upgrade_to, empty_engine, pg_empty_engine  # noqa: F401 - fixtures
 
 # a deep folder tree with French names: 1024 characters, about 1.3 kB in UTF-8
 LONG_ID = "/".join(["Année 2013-2014 — Sciences économiques et sociales, séquence n°"] * 16)[:1023] + "x"
@@ -37,9 +39,6 @@ def test_long_ids_fit_after_the_migration_and_older_rows_are_kept(empty_engine):
 
 
 def test_a_1024_character_item_goes_through_events_and_the_vault_not_1025(engine, tmp_path):
-    from services.vault.model import Vault
-    from services.vault.store import LocalStore
-
     assert len(LONG_ID) == 1024
     store = LocalStore(tmp_path / "vault", "ac-t")
     def event(item):

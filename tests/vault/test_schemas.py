@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from connectors.sdk import VERTICALS, BadItem, check_index, check_record
+from connectors.sdk import VERTICALS, BadItem, Item, check_index, check_record, index_document
 from connectors.sdk.items import EMPTY_SHA256
+from services.vault.rules.item_ids import VERTICALS as VAULT_VERTICALS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "contracts" / "vault" / "schemas"
 SHA = "a" * 64
 
@@ -130,8 +131,6 @@ def test_invalid_index_files_fail(doc, word):
 
 
 def test_index_documents_are_built_sorted_and_checked():
-    from connectors.sdk import Item, index_document
-
     items = [Item.from_bytes("p", "documents", "b.txt", b"b"), Item.folder("p", "documents", "a")]
     doc = index_document("documents", [i.record() for i in items], {"vendor:x": {"k": 1}})
     assert [r["id"] for r in doc["items"]] == ["a", "b.txt"] and doc["format_version"] == "1.1"
@@ -140,6 +139,4 @@ def test_index_documents_are_built_sorted_and_checked():
 
 
 def test_the_sdk_verticals_are_the_vaults():
-    from services.vault.model import VERTICALS as VAULT_VERTICALS
-
     assert VERTICALS == VAULT_VERTICALS

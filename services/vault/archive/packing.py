@@ -10,8 +10,8 @@ A record is the item's metadata plus ``id``, ``path``, ``kind``, ``sha256`` and 
 the metadata an ENT reports verbatim, which need not fit the schema (records are closed, fields have types);
 such metadata travels whole, untouched, in the record's ``extra`` under :data:`VAULT_METADATA`, so that the
 bag is valid and nothing is lost. An item whose vertical requires a field its metadata does not give (a
-calendar object's ``media_type``, a homework entry's ``entry_type``) is refused, naming it: nothing is invented. Unpacked, an item gets its metadata back, with ``kind`` (a 1.1 record always
-states it).
+calendar object's ``media_type``, a homework entry's ``entry_type``) is refused, naming it: nothing is
+invented. Unpacked, an item gets its metadata back, with ``kind`` (a 1.1 record always states it).
 """
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ from typing import Any
 
 from connectors.sdk import BadItem, check_index, check_record, index_document
 
+from ..item_version import ItemVersion
+from ..items import Vault
+from ..rules.item_ids import VERTICALS
+from ..rules.item_metadata import connector_metadata, item_kind
 from .bagit import FORMAT_VERSION, Bag, BagError, validate_bag, write_bag
-from .model import VERTICALS, ItemVersion, Vault
-from .transfer.records import connector_metadata, item_kind
 
 INDEX = "index.json"  # data/<vertical>/index.json (format 1.1)
 LEGACY_INDEX = "relais-items.json"  # data/<vertical>/relais-items.json: item_id -> metadata (format 1.0)
@@ -114,7 +116,7 @@ def _read_index(bag: Bag, vertical: str) -> list[tuple[str, str, bytes, dict, st
     listed = {f"{files}{r['id']}" for r in doc["items"] if r["kind"] == "file"}
     for unlisted in sorted(p for p in bag.manifest if p.startswith(files) and p not in listed):
         raise BagError(f"data/{unlisted} is in the bag but data/{rel} has no file item {unlisted[len(files):]!r}")
-    out = []
+    out: list[tuple[str, str, bytes, dict, str | None]] = []
     for r in doc["items"]:
         data = b""
         if r["kind"] == "file":
@@ -144,7 +146,7 @@ def _read_legacy_index(bag: Bag, vertical: str) -> list[tuple[str, str, bytes, d
     doc = _load_json(bag, rel)
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), dict):
         raise BagError(f"data/{rel}: expected an object with 'items', item id -> metadata")
-    out = []
+    out: list[tuple[str, str, bytes, dict, str | None]] = []
     for item_id, meta in doc["items"].items():
         path = f"{vertical}/files/{item_id}"
         if path not in bag.manifest:

@@ -9,8 +9,9 @@ either fully indexed, with its event marked handled, or not at all and retried.
   no row ever points to a blob that is not stored. Unchanged content, metadata and path
   add no version, so the same change arriving twice under different event ids does nothing
   the second time; a change older than the item's latest version is not applied
-  (see `model.plan_change`).
-- A deletion adds a tombstone, restorable until the tenant's retention period ends.
+  (`rules/changes.py`).
+- A deletion adds a tombstone, restorable until the tenant's retention period ends
+  (`rules/retention.py`).
 - Anything wrong with an event raises, naming the event and the field, never a value that
   could be personal: the consumer retries it, then dead-letters it with that message.
 """
@@ -22,10 +23,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from . import index
+from ..adapters import index
+from ..adapters.blob_store import BlobStore, StoreError
+from ..rules.changes import NEW, Applied, plan_change
+from ..rules.retention import DEFAULT_PERIOD, in_force, purge_after
 from .events import ItemChange, ItemDeletion, ItemEventError, parse
-from .model import NEW, Applied, plan_change
-from .store import BlobStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ CONSUMER = "vault"  # queue relais.q.vault; its bindings are the contracts' rece
 class ItemEvents:
     """`handler(event, conn)` for the consumer: one tenant's store, the tenant's retention policy."""
 
-    def __init__(self, store: BlobStore, *, default_retention: timedelta = timedelta(days=90)) -> None:
+    def __init__(self, store: BlobStore, *, default_retention: timedelta = DEFAULT_PERIOD) -> None:
         self.store, self.tenant, self.default_retention = store, store.tenant, default_retention
 
     def __call__(self, event: dict[str, Any], conn: Connection) -> None:
@@ -49,10 +51,11 @@ class ItemEvents:
         index.guard_blobs(conn, self.tenant)  # no erasure or purge deletes blobs until this commits
         last = index.latest(conn, self.tenant, change.person, change.vertical, change.item_id)
         if isinstance(change, ItemDeletion):
+            retention = in_force(index.retention_days(conn, self.tenant), self.default_retention)
             applied = index.append(
                 conn, self.tenant, change.person, change.vertical, change.item_id, digest=None, metadata={},
                 path=change.path, size=None, changed_at=change.changed_at,
-                purge_after=datetime.now(UTC) + index.retention(conn, self.tenant, self.default_retention))
+                purge_after=purge_after(datetime.now(UTC), retention.period))
         else:
             plan = plan_change(last, change.sha256, change.metadata, change.path, change.changed_at)
             if plan != NEW:

@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from app.cli import main
 from connectors.sdk import Item, open_exporter, open_importer
 from connectors.testing import radicale_app, serve_wsgi, wsgidav_app
-from services.vault.model import Vault
-from services.vault.store import LocalStore
+from services.vault.adapters.local_store import LocalStore
+from services.vault.items import Vault
 from services.vault.transfer.export import export
 from services.vault.transfer.import_ import import_
 from services.vault.transfer.peers import open_peer
 from services.vault.transfer.verify import verify
+from tests.connectors.test_dav import ICS, VCF
 
 TENANT = "ac-test"
 SHARED = b"Fiche d'exercices distribuee a toute la classe\n" * 200
@@ -105,7 +107,6 @@ def test_round_trip_loses_nothing_and_reruns_change_nothing(engine, tmp_path, se
     assert (again.outcome("unchanged"), again.outcome("created"), again.outcome("updated")) == (12, 0, 0)
     assert files_on_disk(servers["target_root"]) == on_target
     with engine.connect() as conn:
-        from sqlalchemy import text
         reads = conn.execute(text("SELECT count(*) FROM vault_access_log WHERE action = 'read' "
                                   "AND actor LIKE :a"), {"a": f"%{again.job}%"}).scalar_one()
     assert reads == 0
@@ -173,8 +174,6 @@ def test_a_corrupt_vault_blob_fails_its_item_and_verify_still_accounts_for_it(sq
 
 
 def test_calendars_and_contacts_through_the_vault(sqlite_engine, tmp_path, monkeypatch):
-    from tests.test_connectors_dav import ICS, VCF
-
     engine, store = sqlite_engine, LocalStore(tmp_path / "vault", TENANT)
     monkeypatch.setenv("DAV_PASSWORD", "s3cret")
     users = {"relais": "s3cret"}
@@ -185,7 +184,8 @@ def test_calendars_and_contacts_through_the_vault(sqlite_engine, tmp_path, monke
     with serve_wsgi(radicale_app(tmp_path / "a", users)) as a, serve_wsgi(radicale_app(tmp_path / "b", users)) as b:
         a, b = cfg(a + "/"), cfg(b + "/")
         open_importer("caldav", a).import_items([
-            Item.folder("2605692", "calendars", "perso", metadata={"displayname": "Emploi du temps", "color": "#3366ffff"}),
+            Item.folder("2605692", "calendars", "perso",
+                        metadata={"displayname": "Emploi du temps", "color": "#3366ffff"}),
             Item.from_bytes("2605692", "calendars", "perso/cours.ics", ICS, metadata={"media_type": "text/calendar"})],
             stop_on_error=True)
         open_importer("carddav", a).import_items([

@@ -15,7 +15,7 @@ Either way the vault checks the content against `sha256` and `size` before index
 `parse` turns an event into an `ItemChange` or `ItemDeletion` and refuses a bad one with an
 `ItemEventError` naming the field at fault and never quoting its value: item ids, paths and
 metadata may hold names, and these messages are logged and sent to the dead-letter queue.
-It accepts exactly what the JSON Schemas accept (tests/test_vault_continuous.py checks both
+It accepts exactly what the JSON Schemas accept (tests/vault/test_continuous.py checks both
 on the same cases), plus the checks a schema cannot make (base64 that decodes, sha256 and size
 of inline content, safe item ids).
 """
@@ -29,16 +29,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from relais.bus import contracts
 from relais.bus.envelope import Event, new_event_id
 
-from .bagit import BagError
-from .model import VERTICALS, check_item
-from .store import BlobStore
+from ..adapters.blob_store import BlobStore
+from ..rules.item_ids import ITEM_MAX, PATH_MAX, PERSON_MAX, VERTICALS, UnsafePath, check_item
 
 CHANGED, DELETED = "ent.item.changed", "ent.item.deleted"
 INLINE_MAX = 256 * 1024  # bytes of content that may travel inline (base64 makes it 4/3 bigger)
 INLINE_B64_MAX = 4 * ((INLINE_MAX + 2) // 3)
-PERSON_MAX, ITEM_MAX, PATH_MAX = 64, 1024, 1024  # as contracts/vault/schemas (relpath); 0016_vault_item_id_1024
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
@@ -112,14 +111,12 @@ def item_deleted(*, tenant: str, source: str, person: str, vertical: str, item: 
 def _checked_item(vertical: str, item: str) -> str:
     try:
         return check_item(vertical, item)
-    except BagError:
+    except UnsafePath:
         raise ValueError("unsafe item id: empty, NUL, backslash, absolute, or a '.', '..' or empty segment") from None
 
 
 def _event(type_: str, payload: dict, tenant: str, source: str, changed_at: datetime | None,
            correlation_id: str | None, causation_id: str | None) -> Event:
-    from relais.bus import contracts
-
     when = (changed_at or datetime.now(UTC)).astimezone(UTC)
     event_id = new_event_id()
     event = Event(type=type_, payload=payload, source=source, tenant=tenant, id=event_id,
@@ -151,7 +148,7 @@ def parse(event: dict[str, Any]) -> ItemChange | ItemDeletion:
     raw_item = _string(payload, "item", where, ITEM_MAX)
     try:
         item_id = check_item(vertical, raw_item)
-    except BagError:
+    except UnsafePath:
         raise ItemEventError(f"{where}: payload/item is not a safe item id (empty, NUL, backslash, absolute, "
                              "or a '.', '..' or empty segment)") from None
     path = payload.get("path")

@@ -10,7 +10,9 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from ..rules.item_ids import UnsafePath, safe_path
 
 BAGIT_VERSION = "1.0"
 FORMAT_VERSION = "1.1"  # contracts/vault/SPEC.md; packing.py writes 1.1 and reads 1.0
@@ -20,15 +22,13 @@ class BagError(ValueError):
     """A bag is malformed or does not validate; the message names the offending file."""
 
 
-def safe_path(rel: str) -> str:
-    """Return the NFC-normalised POSIX form of ``rel`` or raise if it could escape the bag."""
-    if not rel or "\x00" in rel or "\\" in rel:
-        raise BagError(f"unsafe path {rel!r}: empty, NUL or backslash")
-    norm = unicodedata.normalize("NFC", rel)
-    p = PurePosixPath(norm)
-    if p.is_absolute() or any(part in ("..", ".", "") for part in norm.split("/")):
-        raise BagError(f"unsafe path {rel!r}: absolute or contains '.'/'..'/empty segment")
-    return norm
+def _safe(rel: str) -> str:
+    """The NFC-normalised POSIX form of a path in the bag (`rules.item_ids.safe_path`, the rule item
+    ids follow too); BagError if it could escape the bag."""
+    try:
+        return safe_path(rel)
+    except UnsafePath as exc:
+        raise BagError(str(exc)) from None
 
 
 def _sha256(path: Path) -> str:
@@ -57,7 +57,7 @@ class Bag:
     manifest: dict[str, str] = field(default_factory=dict)
 
     def payload_path(self, rel: str) -> Path:
-        return self.root / "data" / safe_path(rel)
+        return self.root / "data" / _safe(rel)
 
 
 def write_bag(root: Path, payload: dict[str, bytes], info: dict[str, str]) -> Bag:
@@ -72,7 +72,7 @@ def write_bag(root: Path, payload: dict[str, bytes], info: dict[str, str]) -> Ba
     manifest: dict[str, str] = {}
     total = 0
     for rel, data in payload.items():
-        rel = safe_path(rel)
+        rel = _safe(rel)
         if rel in manifest:
             raise BagError(f"duplicate payload path {rel!r} after Unicode normalisation")
         target = root / "data" / rel
@@ -110,7 +110,7 @@ def _parse_manifest(path: Path) -> dict[str, str]:
         except ValueError:
             raise BagError(f"{path.name} line {n}: expected '<sha256> <path>'") from None
         rel = _decode_manifest_path(rel.strip())
-        out[safe_path(rel)] = digest.lower()
+        out[_safe(rel)] = digest.lower()
     return out
 
 

@@ -24,13 +24,14 @@ from sqlalchemy import text
 from app.cli import main
 from connectors.testing import serve_wsgi, wsgidav_app
 from relais.db import make_engine, writer
-from services.vault.store import LocalStore, S3Store, StoreError
+from services.vault.adapters.blob_store import StoreError
+from services.vault.adapters.local_store import LocalStore
+from services.vault.adapters.s3_store import S3Store
 from services.vault.transfer.checkpoint import Scope, TransferError, open_job
 from services.vault.transfer.export import export
 from services.vault.transfer.peers import open_peer
 from services.vault.transfer.verify import verify
-
-from .conftest import MotoServer
+from tests.conftest import MotoServer
 
 TENANT = "ac-test"
 RELAIS = Path(sys.executable).parent / "relais"
@@ -49,7 +50,8 @@ class Faults:
             time.sleep(1.0)
         elif kind == "garbage":
             body = b"<html><body>Service temporairement indisponible"
-            start_response("207 Multi-Status", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+            start_response("207 Multi-Status",
+                           [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
             return [body]
         elif kind == "wrong-digest":
             other = base64.b64encode(hashlib.sha256(b"what the server claims").digest()).decode()

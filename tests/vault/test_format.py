@@ -1,11 +1,18 @@
-"""Bag write/read/validate, tamper detection naming the file, safe Unicode paths."""
+"""Bag write/read/validate, tamper detection naming the file, unsafe paths refused; packing a person's
+items into a bag and back (safe Unicode paths alone: tests/unit/vault/test_item_ids.py)."""
 from __future__ import annotations
 
-import unicodedata
+import json
+import shutil
 
 import pytest
 
-from services.vault.bagit import BagError, safe_path, validate_bag, write_bag
+from connectors.sdk import check_index
+from services.vault.adapters.local_store import LocalStore
+from services.vault.adapters.tables import vault_item_version
+from services.vault.archive.bagit import BagError, read_bag, validate_bag, write_bag
+from services.vault.archive.packing import VAULT_METADATA, pack_person, unpack_bag
+from services.vault.items import Vault
 
 PAYLOAD = {
     "documents/Mes Documents/Élève été.txt": b"bonjour",
@@ -62,16 +69,7 @@ def test_unsafe_paths_rejected(tmp_path, bad):
         write_bag(tmp_path / "b", {bad: b"x"}, {})
 
 
-def test_unicode_normalised_nfc():
-    nfd = unicodedata.normalize("NFD", "Élève/été.txt")
-    assert safe_path(nfd) == unicodedata.normalize("NFC", "Élève/été.txt")
-
-
 def test_pack_unpack_person_keeps_unicode_and_extensions(sqlite_engine, tmp_path):
-    from services.vault.model import Vault
-    from services.vault.packing import pack_person, unpack_bag
-    from services.vault.store import LocalStore
-
     src = Vault(sqlite_engine, LocalStore(tmp_path / "a", "ac-a"))
     meta = {"owner": "J1", "sharing": ["classe-6A"], "extensions": {"vendor:x": {"couleur": "bleu"}}}
     src.put("J1", "documents", "Dossier été/Élève ①.txt", b"contenu", meta)
@@ -80,8 +78,6 @@ def test_pack_unpack_person_keeps_unicode_and_extensions(sqlite_engine, tmp_path
     src.delete("J1", "documents", "supprimé.txt")
     bag_dir = pack_person(src, "J1", tmp_path / "bag")
     validate_bag(bag_dir)
-    from services.vault.tables import vault_item_version
-
     with sqlite_engine.begin() as conn:  # start from an empty index: everything must come from the bag
         conn.execute(vault_item_version.delete())
     dst = Vault(sqlite_engine, LocalStore(tmp_path / "b", "ac-a"))
@@ -95,19 +91,10 @@ def test_pack_unpack_person_keeps_unicode_and_extensions(sqlite_engine, tmp_path
 
 
 def _vault(engine, root, tenant="ac-a"):
-    from services.vault.model import Vault
-    from services.vault.store import LocalStore
-
     return Vault(engine, LocalStore(root, tenant))
 
 
 def test_pack_writes_format_1_1_with_index_json_folders_and_vendor_fields(sqlite_engine, tmp_path):
-    import json
-
-    from connectors.sdk import check_index
-    from services.vault.packing import pack_person, unpack_bag
-    from services.vault.tables import vault_item_version
-
     src = _vault(sqlite_engine, tmp_path / "a")
     doc_meta = {"media_type": "application/pdf", "title": "Fiche", "kind": "file",
                 "sharing": [{"principal": {"type": "class", "id": "S1$6A"}, "rights": ["read"]}],
@@ -140,10 +127,6 @@ def test_pack_writes_format_1_1_with_index_json_folders_and_vendor_fields(sqlite
 
 def test_continuous_metadata_outside_the_schema_travels_verbatim_and_a_missing_required_field_is_named(
         sqlite_engine, tmp_path):
-    import json
-
-    from services.vault.packing import VAULT_METADATA, pack_person
-
     src = _vault(sqlite_engine, tmp_path / "a")
     odd = {"owner": "J1", "sharing": ["classe-6A"], "vendorField": 3}  # as an ENT reported it: not the schema's shapes
     src.put("J1", "documents", "a.txt", b"a", odd)
@@ -158,10 +141,6 @@ def test_continuous_metadata_outside_the_schema_travels_verbatim_and_a_missing_r
 
 
 def test_format_1_0_bags_are_still_read(sqlite_engine, tmp_path):
-    import json
-
-    from services.vault.packing import unpack_bag
-
     meta = {"owner": "J1", "extensions": {"vendor:x": {"couleur": "bleu"}}}
     write_bag(tmp_path / "old", {
         "documents/relais-items.json": json.dumps({"format_version": "1.0", "items": {
@@ -176,10 +155,6 @@ def test_format_1_0_bags_are_still_read(sqlite_engine, tmp_path):
 
 
 def test_a_1_1_bag_whose_index_and_files_disagree_is_refused_naming_the_file(sqlite_engine, tmp_path):
-    import json
-
-    from services.vault.packing import pack_person, unpack_bag
-
     src = _vault(sqlite_engine, tmp_path / "a")
     src.put("J1", "documents", "a.txt", b"a", {"kind": "file"})
     bag_dir = pack_person(src, "J1", tmp_path / "bag")
@@ -201,9 +176,6 @@ def test_a_1_1_bag_whose_index_and_files_disagree_is_refused_naming_the_file(sql
 
 def _rebag(bag_dir):
     """Rewrite a bag's manifests after editing its payload (what a careless tool would do)."""
-    import shutil
-
-    from services.vault.bagit import read_bag
 
     bag = read_bag(bag_dir)
     payload = {rel: bag.payload_path(rel).read_bytes() for rel in bag.manifest}

@@ -40,8 +40,8 @@ def test_missing_and_altered_items_are_lost_and_named():
     ]
     assert cmp.lost == 6 and not cmp.ok
     detail = {(f.where, f.item): f.detail for f in cmp.findings}
-    assert detail[("vault", "c")] == ("10 bytes in the source, 11 in the vault; sha256 aaaaaaaaaaaaaaaa… in the source, "
-                                      "bbbbbbbbbbbbbbbb… in the vault")
+    assert detail[("vault", "c")] == ("10 bytes in the source, 11 in the vault; "
+                                      "sha256 aaaaaaaaaaaaaaaa… in the source, bbbbbbbbbbbbbbbb… in the vault")
     assert detail[("target", "b")] == "metadata media_type differ"
     assert detail[("target", "d")] == "path 'd' in the vault, 'd2' in the target"
     assert cmp.owners[("2605692", DOC)].lost == 6

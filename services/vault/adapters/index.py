@@ -1,4 +1,4 @@
-"""The vault's database adapter: item versions, tenant policy, blob-deletion guard, access log.
+"""The vault's index, in SQL: item versions, tenant policy, blob-deletion guard, access log.
 
 Every function takes a connection in the caller's transaction, so a use case composes them
 atomically (the bus consumer's transaction, `Vault`'s, an erasure's).
@@ -16,22 +16,28 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, case, func, select, text, update
 
-from .model import NEW, Applied, ItemVersion, plan_change
+from ..item_version import ItemVersion
+from ..rules.access_log import FORGOTTEN_ON_ERASURE, entry
+from ..rules.changes import NEW, Applied, plan_change
+from ..rules.retention import in_force, purge_after
 from .tables import vault_access_log as log_t
 from .tables import vault_item_version as t
 from .tables import vault_tenant
+from .upsert import insert_or_update
 
 LOCK_CLASS = 0x5641554C  # "VAUL": the first key of the vault's advisory locks (PostgreSQL)
 
 
 def _utc(value: datetime | None) -> datetime | None:
     """Aware UTC datetimes on both databases (SQLite gives back naive ones)."""
-    if value is None:
-        return None
+    return None if value is None else _aware(value)
+
+
+def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -79,7 +85,8 @@ def append(conn: Connection, tenant: str, person: str, vertical: str, item_id: s
     return Applied(NEW, v)
 
 
-def append_many(conn: Connection, tenant: str, changes: Iterable[tuple[str, str, str, str, dict, str | None, int]],
+def append_many(conn: Connection, tenant: str,
+                changes: Iterable[tuple[str, str, str, str | None, dict, str | None, int | None]],
                 changed_at: datetime) -> list[Applied]:
     """`append` for many items with content at once, for bulk writers (the contract-end export):
     `changes` are (person, vertical, item_id, digest, metadata, path, size), each item at most
@@ -90,14 +97,15 @@ def append_many(conn: Connection, tenant: str, changes: Iterable[tuple[str, str,
     last: dict[tuple[str, str, str], ItemVersion] = {}
     for i in range(0, len(changes), 500):
         chunk = changes[i:i + 500]
-        rows = conn.execute(select(t).where(t.c.tenant == tenant, t.c.person.in_({c[0] for c in chunk}),
-                                            t.c.item_id.in_({c[2] for c in chunk})))
-        for r in rows:
+        found = conn.execute(select(t).where(t.c.tenant == tenant, t.c.person.in_({c[0] for c in chunk}),
+                                             t.c.item_id.in_({c[2] for c in chunk})))
+        for r in found:
             key = (r.person, r.vertical, r.item_id)
             if key in wanted and (key not in last or r.version > last[key].version):
                 last[key] = _version(r)
     now, when = datetime.now(UTC), _utc(changed_at)
-    applied, rows = [], []
+    applied: list[Applied] = []
+    rows: list[dict] = []
     for person, vertical, item_id, digest, metadata, path, size in changes:
         prev = last.get((person, vertical, item_id))
         outcome = plan_change(prev, digest, metadata, path, None)
@@ -148,21 +156,23 @@ def persons(conn: Connection, tenant: str, vertical: str) -> list[str]:
         t.c.tenant == tenant, t.c.vertical == vertical).order_by(t.c.person))]
 
 
-def person_rows(conn: Connection, tenant: str, person: str) -> list[tuple[str, int | None]]:
+def person_rows(conn: Connection, tenant: str, person: str) -> list[tuple[str | None, int | None]]:
     """(digest or None, size) of every version of a person's items."""
     return [(r.content_sha256, r.size) for r in conn.execute(
         select(t.c.content_sha256, t.c.size).where(t.c.tenant == tenant, t.c.person == person))]
 
 
 def expired_items(conn: Connection, tenant: str, now: datetime) -> list[tuple[str, str, str]]:
-    """(person, vertical, item_id) of items whose newest version is a tombstone past its purge_after."""
+    """(person, vertical, item_id) of items whose newest version is a tombstone past its purge_after:
+    those `rules.retention.purgeable` lets go, selected in SQL."""
     sub = _latest_versions(tenant)
     rows = conn.execute(select(t.c.person, t.c.vertical, t.c.item_id).join(sub, _join_latest(sub)).where(
         t.c.tenant == tenant, t.c.content_sha256.is_(None), t.c.purge_after <= now)).all()
     return [tuple(r) for r in rows]
 
 
-def item_rows(conn: Connection, tenant: str, person: str, vertical: str, item_id: str) -> list[tuple[str | None, int | None]]:
+def item_rows(conn: Connection, tenant: str, person: str, vertical: str,
+              item_id: str) -> list[tuple[str | None, int | None]]:
     """(digest or None, size) of every version of one item."""
     return [(r.content_sha256, r.size) for r in conn.execute(
         select(t.c.content_sha256, t.c.size).where(_item(tenant, person, vertical, item_id)))]
@@ -197,11 +207,7 @@ def referenced(conn: Connection, tenant: str, digests: Iterable[str]) -> set[str
 
 
 def _upsert_tenant(conn: Connection, tenant: str, values: dict) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(vault_tenant).values(**{"tenant": tenant, "blob_epoch": 0, **values})
+    stmt = insert_or_update(conn, vault_tenant).values(**{"tenant": tenant, "blob_epoch": 0, **values})
     conn.execute(stmt.on_conflict_do_update(index_elements=["tenant"], set_=values))
 
 
@@ -225,25 +231,22 @@ def bump_blob_epoch(conn: Connection, tenant: str) -> None:
 
 
 def retention_days(conn: Connection, tenant: str) -> int | None:
-    """The tenant's own retention policy in days, None when it has none (the default applies)."""
+    """The tenant's own retention policy in days, None when it has none (the default applies:
+    `rules.retention.in_force`)."""
     return conn.execute(select(vault_tenant.c.retention_days).where(vault_tenant.c.tenant == tenant)).scalar()
 
 
-def retention(conn: Connection, tenant: str, default: timedelta) -> timedelta:
-    days = retention_days(conn, tenant)
-    return default if days is None else timedelta(days=days)
-
-
 def set_retention_days(conn: Connection, tenant: str, days: int, by: str) -> int:
-    """Set the policy and move the purge date of every tombstone to its deletion + `days`;
-    returns how many tombstones were rescheduled."""
+    """Set the policy and move the purge date of every tombstone to its deletion + `days`
+    (`rules.retention.purge_after`); returns how many tombstones were rescheduled."""
+    period = in_force(days).period
     _upsert_tenant(conn, tenant, {"retention_days": days, "updated_at": datetime.now(UTC),
                                   "updated_by": by})
     tombstones = conn.execute(select(t.c.person, t.c.vertical, t.c.item_id, t.c.version, t.c.created_at).where(
         t.c.tenant == tenant, t.c.content_sha256.is_(None))).all()
     for r in tombstones:
         conn.execute(update(t).where(_item(tenant, r.person, r.vertical, r.item_id), t.c.version == r.version)
-                     .values(purge_after=_utc(r.created_at) + timedelta(days=days)))
+                     .values(purge_after=purge_after(_aware(r.created_at), period)))
     return len(tombstones)
 
 
@@ -252,9 +255,10 @@ def set_retention_days(conn: Connection, tenant: str, days: int, by: str) -> int
 
 def log_access(conn: Connection, tenant: str, actor: str, action: str, person: str, vertical: str | None,
                item_id: str | None, version: int | None) -> None:
-    conn.execute(log_t.insert().values(tenant=tenant, at=datetime.now(UTC), actor=actor[:128],
-                                       action=action, person=person, vertical=vertical, item_id=item_id,
-                                       version=version))
+    """Record one access (`rules.access_log.entry`) in the caller's transaction."""
+    conn.execute(log_t.insert().values(tenant=tenant, **entry(
+        at=datetime.now(UTC), actor=actor, action=action, person=person, vertical=vertical, item_id=item_id,
+        version=version)))
 
 
 def access_log(conn: Connection, tenant: str, person: str, *, since: datetime | None = None,
@@ -266,15 +270,15 @@ def access_log(conn: Connection, tenant: str, person: str, *, since: datetime | 
     q = q.order_by(log_t.c.at.desc(), log_t.c.id.desc())
     if limit:
         q = q.limit(limit)
-    return [{"at": _utc(r.at).isoformat().replace("+00:00", "Z"), "actor": r.actor, "action": r.action,
+    return [{"at": _aware(r.at).isoformat().replace("+00:00", "Z"), "actor": r.actor, "action": r.action,
              "person": r.person, "vertical": r.vertical, "item": r.item_id, "version": r.version}
             for r in conn.execute(q)]
 
 
 def forget_items_in_access_log(conn: Connection, tenant: str, person: str) -> int:
-    """After an erasure: keep who accessed when, drop the item ids (they can be file names)."""
+    """After an erasure: keep who accessed when, drop the item ids (`rules.access_log.FORGOTTEN_ON_ERASURE`)."""
     return conn.execute(update(log_t).where(log_t.c.tenant == tenant, log_t.c.person == person)
-                        .values(item_id=None)).rowcount
+                        .values(**FORGOTTEN_ON_ERASURE)).rowcount
 
 
 # -- counts ----------------------------------------------------------------------------------
@@ -292,7 +296,7 @@ def status(conn: Connection, tenant: str, now: datetime) -> dict:
         func.sum(case((and_(is_tomb, t.c.purge_after <= now), 1), else_=0)).label("expired"),
         func.coalesce(func.sum(case((is_tomb, 0), else_=t.c.size)), 0).label("bytes"),
     ).join(sub, _join_latest(sub)).where(t.c.tenant == tenant).group_by(t.c.vertical)).all()
-    version_rows = dict(conn.execute(select(t.c.vertical, func.count()).where(t.c.tenant == tenant)
+    version_rows: dict[str, int] = dict(conn.execute(select(t.c.vertical, func.count()).where(t.c.tenant == tenant)
                                      .group_by(t.c.vertical)).all())
     verticals = {r.vertical: {"items": int(r.items or 0), "tombstones": int(r.tombstones or 0),
                               "tombstones_expired": int(r.expired or 0), "bytes": int(r.bytes or 0),

@@ -11,6 +11,7 @@ import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
+import amqp
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -18,17 +19,21 @@ from sqlalchemy import func, select
 from app.cli import main
 from relais.bus import contracts
 from relais.bus.consumer import EventConsumer
+from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
 from relais.bus.tables import processed_events
+from relais.config import Settings, parse_amqp_uri
+from relais.db import make_engine, upgrade
 from services.vault import rights
-from services.vault.continuous import CONSUMER, ItemEvents
-from services.vault.events import INLINE_MAX, ItemEventError, item_changed, item_deleted, parse
-from services.vault.model import Vault
+from services.vault.adapters.blob_store import StoreError
+from services.vault.adapters.local_store import LocalStore
+from services.vault.adapters.s3_store import S3Store
+from services.vault.adapters.tables import vault_item_version
+from services.vault.continuous.events import INLINE_MAX, ItemEventError, item_changed, item_deleted, parse
+from services.vault.continuous.handler import CONSUMER, ItemEvents
+from services.vault.items import Vault
 from services.vault.settings import VaultConfigError, VaultSettings
-from services.vault.store import LocalStore, S3Store, StoreError
-from services.vault.tables import vault_item_version
-
-from .conftest import MotoServer
-from .ops_helpers import RELAIS, Service, close_connections
+from tests.conftest import MotoServer
+from tests.ops_helpers import RELAIS, Service, close_connections
 
 TENANT = "test"
 SECRET_NAME = "Lettre à Mme Dupont.pdf"  # an item id that is personal: never in an error message
@@ -243,9 +248,6 @@ def test_bad_events_are_retried_then_dead_lettered_naming_the_field(engine, tmp_
 
 def test_restore_and_versions_from_the_command_line(settings_env, tmp_path):
     runner = CliRunner()
-    from relais.config import Settings
-    from relais.db import make_engine, upgrade
-
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -370,10 +372,6 @@ def test_object_store_restarting_mid_stream(sqlite_engine):
 
 
 def _depth(amqp_uri: str, queue: str) -> int:
-    import amqp
-
-    from relais.config import parse_amqp_uri
-
     conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
     conn.connect()
     try:
@@ -395,9 +393,6 @@ def test_the_service_consumes_through_a_broker_connection_loss(settings_env, amq
     """`relais serve vault` with an S3 store: events published before, during and after its broker
     connections are closed (as a broker restart does) are all stored, each once; a poison message
     is dead-lettered, a change whose content is not stored yet is retried; RPC; the periodic purge."""
-    from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
-    from relais.db import make_engine
-
     s3_env = {"RELAIS_VAULT_S3_ENDPOINT": f"http://{moto_s3.endpoint}", "RELAIS_VAULT_S3_ACCESS_KEY": "ak",
               "RELAIS_VAULT_S3_SECRET_KEY": "sk", "RELAIS_VAULT_S3_BUCKET_PREFIX": "svc-",
               # tombstones go at the service's next purge, every second

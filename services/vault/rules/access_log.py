@@ -1,0 +1,26 @@
+"""What the access log records about who read a person's data.
+
+- Every content read (`relais vault get`, `Vault.read`), version listing and restore through the
+  vault's API adds an entry before the answer: actor (at most `ACTOR_MAX` characters), action,
+  person, vertical, item, version and time.
+- After an erasure the person's entries keep who accessed and when, without the item ids (an item
+  id can be a file name, and so personal): `FORGOTTEN_ON_ERASURE`.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+READ, VERSIONS, RESTORE = "read", "versions", "restore"
+ACTIONS = (READ, VERSIONS, RESTORE)
+ACTOR_MAX = 128  # the column's length
+FORGOTTEN_ON_ERASURE: dict[str, Any] = {"item_id": None}  # what an erasure blanks in the person's entries
+
+
+def entry(*, at: datetime, actor: str, action: str, person: str, vertical: str | None, item_id: str | None,
+          version: int | None) -> dict[str, Any]:
+    """The entry recorded for one access (ValueError for an action the log does not know)."""
+    if action not in ACTIONS:
+        raise ValueError(f"access log action {action!r}: expected one of {', '.join(ACTIONS)}")
+    return {"at": at, "actor": actor[:ACTOR_MAX], "action": action, "person": person, "vertical": vertical,
+            "item_id": item_id, "version": version}
