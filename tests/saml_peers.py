@@ -46,7 +46,7 @@ class KeyFiles:
 
     @property
     def cert_base64(self) -> str:
-        return "".join(l for l in self.cert_pem.decode().splitlines() if "CERTIFICATE" not in l)
+        return "".join(line for line in self.cert_pem.decode().splitlines() if "CERTIFICATE" not in line)
 
 
 @functools.lru_cache(maxsize=32)
@@ -414,7 +414,8 @@ AFFILIATION, FRED_CT_ID, URL_RETOUR = EDUCONNECT + "7", EDUCONNECT + "57", EDUCO
 def import_sample_directory(engine, folder: Path) -> None:
     """Two schools; pupils 1001 and 1002 (siblings) of parent R1; R2 a homonym of R1, also 1001's relative;
     teacher T1 (anne.prof@ac-test.fr)."""
-    from services.directory.importer import DirectoryImporter, ImportOptions
+    from services.directory.importing.options import ImportOptions
+    from services.directory.importing.run import DirectoryImporter
     from tests import aaf_builder as aaf
 
     runs = [("EtabEducNat", [aaf.school("S1", UAI), aaf.school("S2", "0750002B")]),
@@ -475,12 +476,12 @@ class SpWorld:
                  idp_settings: dict | None = None, sp_keys: tuple[str, ...] = ("sp-2025",), directory: bool = True,
                  idp_options: dict | None = None):
         from relais.db import make_engine
+        from relais.ops.server import PathOnlyRequestHandler
         from services.directory.api import Directory
-        from services.sso import saml_sp
+        from services.sso.app import SsoApp
         from services.sso.config import parse_config
-        from services.sso.saml_config import parse_saml
-        from services.sso.saml_messages import sp_metadata
-        from services.sso.web import QuietRequestHandler, SsoApp
+        from services.sso.sp.config import parse_saml
+        from services.sso.sp.messages import sp_metadata
 
         if directory:
             import_sample_directory(engine, folder)
@@ -492,7 +493,7 @@ class SpWorld:
         self._late = [_Late() for _ in range(instances)]
         self.servers = []
         for late in self._late:
-            server = make_server("127.0.0.1", 0, late, threaded=True, request_handler=QuietRequestHandler)
+            server = make_server("127.0.0.1", 0, late, threaded=True, request_handler=PathOnlyRequestHandler)
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                       daemon=True)
             thread.start()
@@ -533,16 +534,14 @@ class SpWorld:
         for late in self._late:
             own = make_engine(engine.url.render_as_string(hide_password=False))
             app = SsoApp(own, self.config, directory=Directory(own, "test"), tenant="test", secret=b"s" * 40,
-                         saml_handler=saml_sp.handle, clock=self.clock, http_timeout=3)
+                         clock=self.clock, http_timeout=3)
             late.app = app
             self.instances.append(app)
         self.acs = f"{self.url}/saml/acs"
         self.entity_id = self.settings.entity_id
 
     def sp(self, n: int = 0):
-        from services.sso import saml_sp
-
-        return saml_sp.provider(self.instances[n])
+        return self.instances[n].sp.provider()
 
     def stop(self) -> None:
         for server, thread in self.servers:
@@ -564,7 +563,7 @@ class SpWorld:
         """Start a login at /saml/login (without following it); returns the AuthnRequest's ID."""
         from urllib.parse import parse_qs, urlsplit
 
-        from services.sso.saml_xml import inflate_b64
+        from services.sso.saml.bindings import inflate_b64
 
         r = browser.get(f"{base or self.url}/saml/login", params=params, allow_redirects=False, timeout=10)
         assert r.status_code == 302, r.text

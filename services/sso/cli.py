@@ -6,10 +6,24 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
 from relais.commands import Context, pass_ctx
+from relais.db import writer
+
+from .config import ConfigError, SsoConfig, load_config
+from .idp.config import IdentityProviderSettings, parse_idp
+from .idp.messages import idp_metadata as render_idp_metadata
+from .idp.nameid_secret import accept_secret, recorded_secret
+from .rules.pseudonyms import secret_fingerprint
+from .saml.xml import Refused
+from .sessions import purge_expired
+from .sp.config import SamlSettings, parse_saml
+from .sp.messages import sp_metadata
+from .sp.store import purge as purge_saml
+from .sp.trusted_idps import IdpSource
 
 _CONFIG = click.option("--config", "config_path", envvar="RELAIS_SSO_CONFIG", required=True,
                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -22,9 +36,7 @@ def sso() -> None:
     the SAML IdP towards resource platforms."""
 
 
-def _load(path: Path):
-    from .config import ConfigError, load_config
-
+def _load(path: Path) -> SsoConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -41,13 +53,10 @@ def check_config(path: Path, as_json: bool, offline: bool) -> None:
     The saml section is checked too: key files (readable, matching their certificate, not expired) and each
     IdP's metadata (read, signature verified when certificates are configured, not expired).
     """
-    from .config import ConfigError, load_config
-    from .idp_config import parse_idp
-    from .saml_config import parse_saml
-
     try:
         config = load_config(path)
-        sections, section_problems = {}, []
+        sections: dict[str, Any] = {}
+        section_problems: list[str] = []
         for name, parse_section in (("saml", parse_saml), ("idp", parse_idp)):  # every section's problems at once
             try:
                 sections[name] = parse_section(getattr(config, name), where=str(path), base_url=config.base_url)
@@ -62,10 +71,10 @@ def check_config(path: Path, as_json: bool, offline: bool) -> None:
             click.echo(str(exc), err=True)
         sys.exit(1)
     saml, idp = sections["saml"], sections["idp"]
-    summary = {"ok": True, "base_url": config.base_url, "services": [s.id for s in config.services],
-               "lifetimes": vars(config.lifetimes), "cookie_secure": config.cookie.secure,
-               "allow_http_callbacks": config.allow_http_callbacks, "secret_env": config.secret_env,
-               "saml": None, "idp": None}
+    summary: dict[str, Any] = {"ok": True, "base_url": config.base_url, "services": [s.id for s in config.services],
+                               "lifetimes": vars(config.lifetimes), "cookie_secure": config.cookie.secure,
+                               "allow_http_callbacks": config.allow_http_callbacks, "secret_env": config.secret_env,
+                               "saml": None, "idp": None}
     warnings: list[str] = []
     if not config.cookie.secure or config.allow_http_callbacks:
         warnings.append("cookie.secure is off or allow_http_callbacks is on: for local tests only")
@@ -92,11 +101,9 @@ def check_config(path: Path, as_json: bool, offline: bool) -> None:
     sys.exit(1 if problems else 0)
 
 
-def _saml_summary(saml, where: str, offline: bool, problems: list[str], warnings: list[str]) -> dict:
+def _saml_summary(saml: SamlSettings, where: str, offline: bool, problems: list[str],
+                  warnings: list[str]) -> dict[str, Any]:
     """Our keys and every IdP's metadata, as check-config reports them."""
-    from .idp_metadata import IdpSource
-    from .saml_xml import Refused
-
     now = datetime.now(UTC)
     soon = now + timedelta(days=30)
     keys = []
@@ -110,8 +117,9 @@ def _saml_summary(saml, where: str, offline: bool, problems: list[str], warnings
                             "publish a new key (see the README's key rollover)")
     idps = []
     for idp in saml.idps:
-        entry = {"id": idp.id, "kind": idp.kind, "source": idp.source, "entity_id": None, "valid_until": None,
-                 "signature_checked": None, "signing_certificates": [], "error": None}
+        entry: dict[str, Any] = {"id": idp.id, "kind": idp.kind, "source": idp.source, "entity_id": None,
+                                 "valid_until": None, "signature_checked": None, "signing_certificates": [],
+                                 "error": None}
         if offline and idp.metadata_url:
             entry["error"] = "not fetched (--offline)"
         else:
@@ -137,7 +145,7 @@ def _saml_summary(saml, where: str, offline: bool, problems: list[str], warnings
     return {"entity_id": saml.entity_id, "acs": saml.acs_url, "slo": saml.slo_url, "keys": keys, "idps": idps}
 
 
-def _idp_summary(idp, where: str, warnings: list[str]) -> dict:
+def _idp_summary(idp: IdentityProviderSettings, where: str, warnings: list[str]) -> dict[str, Any]:
     """Our IdP keys and every platform, as check-config reports them."""
     now = datetime.now(UTC)
     soon = now + timedelta(days=30)
@@ -172,10 +180,6 @@ def _idp_summary(idp, where: str, warnings: list[str]) -> dict:
               help="Write to this file instead of standard output.")
 def metadata(config_path: Path, out: Path | None) -> None:
     """Print our SAML SP metadata (every published key, ACS, SLO), signed, for the IdPs' administrators."""
-    from .config import ConfigError
-    from .saml_config import parse_saml
-    from .saml_messages import sp_metadata
-
     config = _load(config_path)
     try:
         saml = parse_saml(config.saml, where=str(config_path), base_url=config.base_url)
@@ -191,10 +195,7 @@ def metadata(config_path: Path, out: Path | None) -> None:
         click.echo(f"SP metadata written to {out}", err=True)
 
 
-def _idp_settings(config, config_path: Path):
-    from .config import ConfigError
-    from .idp_config import parse_idp
-
+def _idp_settings(config: SsoConfig, config_path: Path) -> IdentityProviderSettings:
     try:
         idp = parse_idp(config.idp, where=str(config_path), base_url=config.base_url)
     except ConfigError as exc:
@@ -210,9 +211,7 @@ def _idp_settings(config, config_path: Path):
               help="Write to this file instead of standard output.")
 def idp_metadata(config_path: Path, out: Path | None) -> None:
     """Print our SAML IdP metadata (every published key, SSO endpoints), signed, for the platforms' administrators."""
-    from .idp_messages import idp_metadata as render
-
-    document = render(_idp_settings(_load(config_path), config_path))
+    document = render_idp_metadata(_idp_settings(_load(config_path), config_path))
     if out is None:
         click.echo(document.decode())
     else:
@@ -233,12 +232,6 @@ def idp_secret(ctx: Context, config_path: Path, accept_change: bool, as_json: bo
     Exit status 0 when the secret in the environment is the recorded one (or none is recorded yet), 1 when it
     differs and --accept-change was not given.
     """
-    from relais.db import writer
-
-    from .config import ConfigError
-    from .idp_store import accept_secret, recorded_secret
-    from .pseudonyms import secret_fingerprint
-
     config = _load(config_path)
     _idp_settings(config, config_path)
     try:
@@ -278,11 +271,6 @@ def idp_secret(ctx: Context, config_path: Path, accept_change: bool, as_json: bo
 @pass_ctx
 def purge(ctx: Context, as_json: bool) -> None:
     """Delete expired tickets, sessions past their end, expired replay-cache entries and SAML requests."""
-    from relais.db import writer
-
-    from .saml_store import purge as purge_saml
-    from .sessions import purge_expired
-
     with writer(ctx.engine).begin() as conn:
         n = purge_expired(conn, datetime.now(UTC))
         saml = purge_saml(conn, datetime.now(UTC))

@@ -13,14 +13,14 @@ cookie:
   secure: true                             # false only for local http tests
   domain: null
 allow_http_callbacks: false                # pgtUrl / logout callbacks over plain http (test/dev only)
-services:                                  # the CAS service registry (see registry.py)
+services:                                  # the CAS service registry (rules/service_registry.py)
   - id: pronote
     url: https://pronote.example.org/cas/  # exact URL, or `prefix:` or `pattern:` (anchored regex)
     attributes: [uid, ENTPersonProfils]    # released on /p3/serviceValidate; default: none beyond the user
     proxy: false                           # may this service obtain proxy tickets (pgtUrl)?
     logout: true                           # receive back-channel logout requests
-saml: {...}                                # the SAML SP towards national IdPs (saml_config.py)
-idp: {...}                                 # the SAML IdP towards resource platforms (idp_config.py)
+saml: {...}                                # the SAML SP towards national IdPs (sp/config.py)
+idp: {...}                                 # the SAML IdP towards resource platforms (idp/config.py)
 ```
 
 `load_config(path)` reads it; `parse_config(document, where)` checks a mapping.
@@ -33,11 +33,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .rules.service_registry import RegistryError, ServiceEntry, check_entry
 
 
 class ConfigError(ValueError):
@@ -66,18 +69,6 @@ class CookieSettings:
 
 
 @dataclass(frozen=True)
-class ServiceEntry:
-    """One registered CAS service, as configured (matching lives in registry.py)."""
-
-    id: str
-    match: str  # exact | prefix | pattern
-    value: str
-    attributes: tuple[str, ...] = ()
-    proxy: bool = False
-    logout: bool = True
-
-
-@dataclass(frozen=True)
 class SsoConfig:
     base_url: str
     services: tuple[ServiceEntry, ...] = ()
@@ -85,14 +76,15 @@ class SsoConfig:
     cookie: CookieSettings = field(default_factory=CookieSettings)
     secret_env: str = "RELAIS_SSO_SECRET"
     allow_http_callbacks: bool = False
-    saml: dict[str, Any] = field(default_factory=dict)  # the SAML SP's section, checked by saml_sp
-    idp: dict[str, Any] = field(default_factory=dict)  # the SAML IdP's section, checked by idp_config
+    saml: dict[str, Any] = field(default_factory=dict)  # the SAML SP's section, checked by sp/config.py
+    idp: dict[str, Any] = field(default_factory=dict)  # the SAML IdP's section, checked by idp/config.py
 
     def secret(self, env: dict[str, str] | None = None) -> bytes:
         """The deployment secret, read from the environment variable the configuration names."""
         value = (os.environ if env is None else env).get(self.secret_env)
         if not value or len(value) < 32:
-            problem = f"environment variable {self.secret_env}: must hold the deployment secret (at least 32 characters)"
+            problem = (f"environment variable {self.secret_env}: must hold the deployment secret "
+                       "(at least 32 characters)")
             raise ConfigError([problem])
         return value.encode()
 
@@ -149,7 +141,11 @@ def _positive_int(value: Any) -> str | None:
     return None if isinstance(value, int) and not isinstance(value, bool) and value > 0 else "a positive integer"
 
 
-def _section(document: dict, name: str, cls, where: str, problems: list[str], check) -> Any:
+_COOKIE_TYPES: dict[str, type | tuple[type, ...]] = {"name": str, "secure": bool, "domain": (str, type(None))}
+
+
+def _section(document: dict, name: str, cls: type[Any], where: str, problems: list[str],
+             check: Callable[[Any], str | None] | None) -> Any:
     raw = document.get(name) or {}
     if not isinstance(raw, dict):
         problems.append(f"{where}: {name}: must be a mapping")
@@ -161,8 +157,8 @@ def _section(document: dict, name: str, cls, where: str, problems: list[str], ch
             problems.append(f"{where}: {name}.{key}: unknown (known: {', '.join(sorted(known))})")
             continue
         default = cls.__dataclass_fields__[key].default
-        if cls is CookieSettings:
-            expected = {"name": str, "secure": bool, "domain": (str, type(None))}[key]
+        if check is None:  # the cookie section: each key has its type
+            expected = _COOKIE_TYPES[key]
             message = None if isinstance(value, expected) and value != "" else f"must be {expected}"
         else:
             message = check(value)
@@ -178,11 +174,6 @@ _SERVICE_KEYS = {"id", "url", "prefix", "pattern", "attributes", "proxy", "logou
 
 
 def _services(raw: Any, where: str, problems: list[str]) -> tuple[ServiceEntry, ...]:
-    from .registry import (  # the registry knows what a safe pattern is
-        RegistryError,
-        check_entry,
-    )
-
     if not isinstance(raw, list):
         problems.append(f"{where}: services: must be a list")
         return ()

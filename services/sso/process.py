@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from relais.db import writer
 from relais.runtime import Context, Http, Parts, Process, StartError, Timer
 
+from .app import SsoApp
 from .config import ConfigError, load_config
 from .directory_port import DirectoryPort
-from .idp_store import SecretChanged, check_secret
-from .saml_store import purge as purge_saml
+from .idp.nameid_secret import SecretChanged, check_secret
 from .sessions import purge_expired
-from .web import make_app
+from .sp.store import purge as purge_saml
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ def start(ctx: Context[Ports]) -> Parts:
     port = _port(os.environ.get("RELAIS_HTTP_PORT"))
     try:
         config = load_config(path)
-        app = make_app(ctx.engine, config, directory=ctx.ports.directory, tenant=ctx.settings.tenant,
-                       secret=config.secret())
+        app = SsoApp(ctx.engine, config, directory=ctx.ports.directory, tenant=ctx.settings.tenant,
+                     secret=config.secret())
         _check_saml(app)
         _check_idp(app, ctx)
     except ConfigError as exc:
@@ -63,7 +63,8 @@ def start(ctx: Context[Ports]) -> Parts:
             purge_saml(conn, datetime.now(UTC))
 
     return Parts(
-        http=Http(app, host, port, describe=f"sso on http://{host}:{port}/cas/ ({len(config.services)} CAS service(s))"),
+        http=Http(app, host, port,
+                  describe=f"sso on http://{host}:{port}/cas/ ({len(config.services)} CAS service(s))"),
         timers=[Timer("sso-purge", PURGE_EVERY_S, purge)],
         close=[app.close],
     )
@@ -77,25 +78,21 @@ def _port(raw: str | None) -> int:
     return int(raw)
 
 
-def _check_saml(app) -> None:
+def _check_saml(app: SsoApp) -> None:
     """Fail now rather than at the first login on a bad saml section; loads the IdPs' metadata."""
     if not app.config.saml:
         return
-    from .saml_sp import provider
-
-    sp = provider(app)
+    sp = app.sp.provider()
     for idp_id, source in (sp.sources.items() if sp else ()):
         if source.last_error:
             log.warning("IdP %s: no usable metadata yet (%s); retried every 5 minutes", idp_id, source.last_error)
 
 
-def _check_idp(app, ctx: Context[Ports]) -> None:
+def _check_idp(app: SsoApp, ctx: Context[Ports]) -> None:
     """Fail now on a bad idp section; warn when the deployment secret is not the one NameIDs derive from."""
     if not app.config.idp:
         return
-    from .saml_idp import provider
-
-    provider(app)
+    app.idp.provider()
     try:
         with writer(ctx.engine).begin() as conn:
             check_secret(conn, app.secret, datetime.now(UTC))

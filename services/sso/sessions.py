@@ -11,7 +11,7 @@ transaction that writes its own state)::
     with writer(engine).begin() as conn:
         s = open_session(conn, person_jointure="2605692", auth_source="educonnect",
                          national_id="fe0c...", attributes={...}, now=now, tenant=settings.tenant)
-    response.set_cookie(...)  # web.set_session_cookie(response, s.id, config) does it with the right flags
+    set_session_cookie(response, s.id, config)   # cookies.py: with the right flags
 
     get_session(conn, sid, now)   -> Session | None   (None: unknown, expired or closed)
     close_session(conn, sid, now) -> ClosedSession | None  (with the services to notify)
@@ -29,14 +29,15 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from . import events
+from .compiled_sql import Statement
 from .config import Lifetimes
-from .sql import Statement
+from .rules.session_lifetime import session_end, why_ended
 from .tables import replay as replay_t
 from .tables import session as session_t
 from .tables import session_service
@@ -67,7 +68,9 @@ class Session:
 
     def check_csrf(self, token: str | None) -> bool:
         """Whether a form's CSRF token is this session's (constant-time)."""
-        return bool(token) and hmac.compare_digest(digest(token), digest(self.csrf_token))
+        if not token:
+            return False
+        return hmac.compare_digest(digest(token), digest(self.csrf_token))
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class ClosedSession:
     services: tuple[tuple[str, str], ...]  # (service URL, the ticket it validated) for back-channel logout
 
 
-# The login path's statements, compiled once and run on the driver's cursor (sql.py).
+# The login path's statements, compiled once and run on the driver's cursor (compiled_sql.py).
 _INSERT = Statement(insert(session_t))
 _FIND = Statement(select(session_t).where(session_t.c.sid_sha256 == bindparam("b_key")))
 _TOUCH = Statement(update(session_t).where(session_t.c.sid_sha256 == bindparam("b_key"))
@@ -99,7 +102,7 @@ def open_session(conn: Connection, *, person_jointure: str, auth_source: str, na
     _aware(now)
     sid = secrets.token_urlsafe(32)
     ref = secrets.token_hex(8)
-    expires_at = now + timedelta(seconds=lifetimes.session_max)
+    expires_at = session_end(now, lifetimes.session_max)
     csrf = _csrf(sid)
     _INSERT.run(conn, {
         "sid_sha256": digest(sid), "ref": ref, "person_jointure": person_jointure, "auth_source": auth_source,
@@ -120,11 +123,12 @@ def get_session(conn: Connection, sid: str | None, now: datetime, *, lifetimes: 
     if row is None:
         return None
     expires_at = _utc(row["expires_at"])
-    idle_end = _utc(row["last_seen_at"]) + timedelta(seconds=lifetimes.session_idle)
-    if now >= expires_at or now >= idle_end:
-        log.info("session %s refused: %s", row["ref"], "expired" if now >= expires_at else "idle too long")
+    last_seen_at = _utc(row["last_seen_at"])
+    ended = why_ended(now, ends_at=expires_at, last_seen_at=last_seen_at, session_idle=lifetimes.session_idle)
+    if ended is not None:
+        log.info("session %s refused: %s", row["ref"], ended)
         return None
-    if touch and (now - _utc(row["last_seen_at"])).total_seconds() >= 1:
+    if touch and (now - last_seen_at).total_seconds() >= 1:
         _TOUCH.run(conn, {"b_key": row["sid_sha256"], "b_now": now})
     return Session(sid, row["ref"], row["person_jointure"], row["auth_source"], row["national_id"],
                    json.loads(row["attributes"]), _utc(row["created_at"]), expires_at, _csrf(sid))
@@ -177,6 +181,4 @@ def _aware(now: datetime) -> None:
 
 def _utc(value: datetime) -> datetime:
     """SQLite gives naive datetimes back: they were stored in UTC."""
-    from datetime import UTC
-
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value

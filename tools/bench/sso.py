@@ -48,7 +48,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import orjson
+import xmlsec
+from lxml import etree
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from sqlalchemy import func, select
+
+from relais.bus.tables import outbox
+from relais.db import make_engine, upgrade, writer
+from relais.ops.logs import configure_logging
+from services.directory.adapters.tables import person as person_t
+from services.directory.adapters.tables import structure as structure_t
+from services.directory.api import Directory
+from services.directory.importing.options import ImportOptions
+from services.directory.importing.run import DirectoryImporter
+from services.sso.app import SsoApp
+from services.sso.config import parse_config
+from services.sso.rules.account_matching import match_identity
+from services.sso.rules.national_attributes import named_attributes
+from services.sso.saml.bindings import inflate_b64
+from services.sso.tables import session as session_t
 from tools.local_idp import EDUCONNECT, write_key_pair
+from tools.synthetic_academy import generate_academy
 
 BASE_URL = "https://ent.bench.invalid"
 SERVICE = "https://app.bench.invalid/portal/"
@@ -80,8 +103,6 @@ class Prepared:
 
 def academy_files(persons: int, folder: Path) -> list[Path]:
     """The synthetic academy (generated once, cached as make bench-directory caches it)."""
-    from tools.synthetic_academy import generate_academy
-
     academy = folder / f"academy-{persons}"
     marker = academy / "summary.json"
     if not marker.exists():
@@ -97,9 +118,6 @@ def academy_files(persons: int, folder: Path) -> list[Path]:
 
 def directory_engine(args):
     """A database holding the imported academy (and nothing else of the sso's), migrated to the newest schema."""
-    from relais.db import make_engine, upgrade, writer
-    from services.directory.importer import DirectoryImporter, ImportOptions
-
     def imported(engine) -> None:
         upgrade(engine)
         t = time.perf_counter()
@@ -143,30 +161,26 @@ def directory_engine(args):
 
 def identities(engine, count: int, rng: random.Random) -> list[Identity]:
     """`count` distinct people of the academy, 60 % pupils and 40 % parents, with what EduConnect says of them."""
-    import orjson
-
-    from services.directory import tables as t
-
     with engine.connect() as conn:
-        uai = {j: u for j, u in conn.execute(t.structure.select().with_only_columns(t.structure.c.jointure,
-                                                                                  t.structure.c.uai))}
-        pupils = conn.execute(t.person.select().with_only_columns(t.person.c.jointure).where(
-            t.person.c.category == "Eleve")).scalars().all()
+        uai = {j: u for j, u in conn.execute(structure_t.select().with_only_columns(structure_t.c.jointure,
+                                                                                  structure_t.c.uai))}
+        pupils = conn.execute(person_t.select().with_only_columns(person_t.c.jointure).where(
+            person_t.c.category == "Eleve")).scalars().all()
         chosen = rng.sample(pupils, min(len(pupils), count))
-        records = {}
+        records: dict[str, dict] = {}
         for start in range(0, len(chosen), 500):
-            rows = conn.execute(t.person.select().with_only_columns(t.person.c.jointure, t.person.c.data).where(
-                t.person.c.jointure.in_(chosen[start:start + 500])))
+            rows = conn.execute(person_t.select().with_only_columns(person_t.c.jointure, person_t.c.data).where(
+                person_t.c.jointure.in_(chosen[start:start + 500])))
             records.update((j, orjson.loads(d)["record"]) for j, d in rows)
-        parents_of = {}
+        parents_of: dict[str, list[str]] = {}
         for pupil in chosen:
             for m in records[pupil]["memberships"]:
                 if m["kind"] == "relative":
                     parents_of.setdefault(m["person"], []).append(pupil)
         parent_ids = sorted(parents_of)
         for start in range(0, len(parent_ids), 500):
-            rows = conn.execute(t.person.select().with_only_columns(t.person.c.jointure, t.person.c.data).where(
-                t.person.c.jointure.in_(parent_ids[start:start + 500])))
+            rows = conn.execute(person_t.select().with_only_columns(person_t.c.jointure, person_t.c.data).where(
+                person_t.c.jointure.in_(parent_ids[start:start + 500])))
             records.update((j, orjson.loads(d)["record"]) for j, d in rows)
 
     def vector(kind: str, person: dict, pupil: dict) -> str:
@@ -196,8 +210,6 @@ def identities(engine, count: int, rng: random.Random) -> list[Identity]:
 def matches_one(identity: Identity, directory) -> bool:
     """Whether this identity matches its one account (a parent whose namesake is a relative of the same child
     would be asked to choose: a page, not a login, so such people are left out of the benchmark)."""
-    from services.sso.matching import match_identity, named_attributes
-
     match = match_identity("educonnect", named_attributes((n, None, v) for n, v in identity.attributes.items()),
                            directory)
     return match.unique is not None and match.unique.jointure == identity.jointure
@@ -228,17 +240,12 @@ class StandInIdp:
 
     def __init__(self, key_pem: bytes, cert_pem: bytes, sp_cert_pem: bytes, *, sp_entity: str, acs: str,
                  encrypt: bool) -> None:
-        import xmlsec
-
         self.key_pem, self.cert_pem = key_pem.decode(), cert_pem.decode()
         self.sp_entity, self.acs, self.encrypt = sp_entity, acs, encrypt
         self._manager = xmlsec.KeysManager()  # made once: making one costs ~20 ms (it loads an X.509 store)
-        self._manager.add_key(xmlsec.Key.from_memory(sp_cert_pem, xmlsec.KeyFormat.CERT_PEM, None))
+        self._manager.add_key(xmlsec.Key.from_memory(sp_cert_pem, xmlsec.constants.KeyDataFormatCertPem, None))
 
     def response(self, request_id: str, identity: Identity, now: datetime) -> bytes:
-        from lxml import etree
-        from onelogin.saml2.utils import OneLogin_Saml2_Utils
-
         def instant(moment: datetime) -> str:
             return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -272,19 +279,16 @@ class StandInIdp:
 
     def _encrypted(self, assertion):
         """<saml:EncryptedAssertion>: AES-256-CBC content key, transported with RSA-OAEP to the SP's certificate."""
-        import xmlsec
-        from lxml import etree
-
         wrapper = etree.Element(f"{{{SAML_NS}}}EncryptedAssertion", nsmap={"saml": SAML_NS})
         wrapper.append(assertion)
-        data = xmlsec.template.encrypted_data_create(wrapper, xmlsec.Transform.AES256, type=xmlsec.EncryptionType.ELEMENT,
-                                                     ns="xenc")
+        data = xmlsec.template.encrypted_data_create(wrapper, xmlsec.constants.TransformAes256Cbc,
+                                                     type=xmlsec.constants.TypeEncElement, ns="xenc")
         xmlsec.template.encrypted_data_ensure_cipher_value(data)
         key_info = xmlsec.template.encrypted_data_ensure_key_info(data, ns="dsig")
-        encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)
+        encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
         xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
         context = xmlsec.EncryptionContext(self._manager)
-        context.key = xmlsec.Key.generate(xmlsec.KeyData.AES, 256, xmlsec.KeyDataType.SESSION)
+        context.key = xmlsec.Key.generate(xmlsec.constants.KeyDataAes, 256, xmlsec.constants.KeyDataTypeSession)
         context.encrypt_xml(data, assertion)
         return wrapper
 
@@ -300,8 +304,6 @@ class Floor:
 
     def __init__(self, sp_key_pem: bytes, sp_cert_pem: bytes, idp_cert_pem: bytes, *, sp_entity: str, acs: str,
                  encrypted: bool) -> None:
-        from onelogin.saml2.settings import OneLogin_Saml2_Settings
-
         self.settings = OneLogin_Saml2_Settings({
             "strict": True,
             "sp": {"entityId": sp_entity, "assertionConsumerService": {"url": acs},
@@ -316,8 +318,6 @@ class Floor:
                              "server_port": 443}
 
     def validate(self, prepared: Prepared) -> None:
-        from onelogin.saml2.response import OneLogin_Saml2_Response
-
         response = OneLogin_Saml2_Response(self.settings, prepared.response_b64)
         if not response.is_valid(self.request_data, request_id=prepared.request_id):
             raise SystemExit(f"python3-saml refused a benchmark response: {response.get_error()}")
@@ -328,30 +328,33 @@ class CryptoFloor:
     the assertion (AES), its signature (RSA-SHA256, exclusive c14n). None of the checks around them."""
 
     def __init__(self, sp_key_pem: bytes, idp_cert_pem: bytes) -> None:
-        import xmlsec
-
-        self.sp_key = xmlsec.Key.from_memory(sp_key_pem, xmlsec.KeyFormat.PEM, None)
-        self.idp_key = xmlsec.Key.from_memory(idp_cert_pem, xmlsec.KeyFormat.CERT_PEM, None)
+        self.sp_key = xmlsec.Key.from_memory(sp_key_pem, xmlsec.constants.KeyDataFormatPem, None)
+        self.idp_key = xmlsec.Key.from_memory(idp_cert_pem, xmlsec.constants.KeyDataFormatCertPem, None)
 
     def validate(self, prepared: Prepared) -> None:
-        import xmlsec
-        from lxml import etree
-
         ds, xenc = "{http://www.w3.org/2000/09/xmldsig#}", "{http://www.w3.org/2001/04/xmlenc#}"
         root = etree.fromstring(base64.b64decode(prepared.response_b64))
         assertion = root.find(f"{{{SAML_NS}}}Assertion")
         if assertion is None:
             data = root.find(f"{{{SAML_NS}}}EncryptedAssertion/{xenc}EncryptedData")
-            context = xmlsec.EncryptionContext()
-            context.key = self.sp_key
-            content_key = context.decrypt(data.find(f"{ds}KeyInfo/{xenc}EncryptedKey"))
-            context = xmlsec.EncryptionContext()
-            context.key = xmlsec.Key.from_binary_data(xmlsec.KeyData.AES, content_key)
-            assertion = context.decrypt(data)
-        context = xmlsec.SignatureContext()
-        context.key = self.idp_key
-        context.register_id(assertion, "ID")
-        context.verify(assertion.find(f"{ds}Signature"))
+            encrypted_key = data.find(f"{ds}KeyInfo/{xenc}EncryptedKey") if data is not None else None
+            if data is None or encrypted_key is None:
+                raise SystemExit("a benchmark response holds no assertion")
+            decryption = xmlsec.EncryptionContext()
+            decryption.key = self.sp_key
+            content_key = decryption.decrypt(encrypted_key)
+            if not isinstance(content_key, bytes):  # an EncryptedKey decrypts to the key's bytes
+                raise SystemExit("the content key of a benchmark response did not decrypt")
+            decryption = xmlsec.EncryptionContext()
+            decryption.key = xmlsec.Key.from_binary_data(xmlsec.constants.KeyDataAes, content_key)
+            assertion = decryption.decrypt(data)
+        verification = xmlsec.SignatureContext()
+        verification.key = self.idp_key
+        verification.register_id(assertion, "ID")
+        signature = assertion.find(f"{ds}Signature")
+        if signature is None:
+            raise SystemExit("a benchmark assertion is not signed")
+        verification.verify(signature)
 
 
 # -- in-process WSGI calls -------------------------------------------------------------------------
@@ -401,7 +404,8 @@ def login(app, prepared: Prepared, cookie_name: str, steps: list[list[float]] | 
     `steps`, when given, receives the seconds of each of the three requests (ACS, /cas/login, serviceValidate).
     """
     t0 = time.perf_counter()
-    status, headers, _ = call(app, "POST", "/saml/acs", body=prepared.form, cookies={f"{cookie_name}_saml": prepared.browser})
+    status, headers, _ = call(app, "POST", "/saml/acs", body=prepared.form,
+                              cookies={f"{cookie_name}_saml": prepared.browser})
     session = _cookie(headers, cookie_name)
     if status != 302 or session is None:
         raise SystemExit(f"ACS answered {status} for {prepared.identity.kind} {prepared.identity.jointure}")
@@ -413,7 +417,8 @@ def login(app, prepared: Prepared, cookie_name: str, steps: list[list[float]] | 
         raise SystemExit(f"/cas/login answered {status} ({location[:60]})")
     t2 = time.perf_counter()
     ticket = parse_qs(urlsplit(location).query)["ticket"][0]
-    status, _, body = call(app, "GET", "/cas/p3/serviceValidate", query=urlencode({"ticket": ticket, "service": SERVICE}))
+    status, _, body = call(app, "GET", "/cas/p3/serviceValidate",
+                           query=urlencode({"ticket": ticket, "service": SERVICE}))
     if status != 200 or f"<cas:user>{prepared.identity.jointure}</cas:user>".encode() not in body:
         raise SystemExit(f"serviceValidate did not name {prepared.identity.jointure}: {body[:300]!r}")
     if steps is not None:
@@ -424,12 +429,6 @@ def login(app, prepared: Prepared, cookie_name: str, steps: list[list[float]] | 
 
 def build(args, engine):
     """The sso application over `engine`, its IdP stand-in, the floor, and the prepared logins."""
-    from services.directory.api import Directory
-    from services.sso import saml_sp
-    from services.sso.config import parse_config
-    from services.sso.saml_xml import inflate_b64
-    from services.sso.web import SsoApp
-
     keys = args.workdir / "keys"
     sp_key, sp_cert = write_key_pair(keys, "sp")
     idp_key, idp_cert = write_key_pair(keys, "idp")
@@ -442,10 +441,13 @@ def build(args, engine):
                            "metadata_file": str(keys / "idp-metadata.xml"), "want_assertions_signed": True,
                            "want_assertions_encrypted": not args.plain}]},
     }, "bench")
-    app = SsoApp(engine, config, directory=Directory(engine, "bench"), tenant="bench", secret=os.urandom(32),
-                 saml_handler=saml_sp.handle)
-    sp = saml_sp.provider(app)
+    app = SsoApp(engine, config, directory=Directory(engine, "bench"), tenant="bench", secret=os.urandom(32))
+    sp = app.sp.provider()
+    if sp is None:
+        raise SystemExit("the benchmark's SSO configuration has no saml section")
     idp_settings = sp.settings.idp("educonnect")
+    if idp_settings is None:
+        raise SystemExit("the benchmark's SSO configuration has no educonnect IdP")
     stand_in = StandInIdp(idp_key.read_bytes(), idp_cert.read_bytes(), sp_cert.read_bytes(),
                           sp_entity=sp.settings.entity_id, acs=sp.settings.acs_url, encrypt=not args.plain)
     floor = Floor(sp_key.read_bytes(), sp_cert.read_bytes(), idp_cert.read_bytes(), sp_entity=sp.settings.entity_id,
@@ -474,9 +476,7 @@ def build(args, engine):
 
 
 def _attribute(xml: bytes, name: bytes) -> str:
-    from lxml import etree
-
-    return etree.fromstring(xml).get(name.decode())
+    return etree.fromstring(xml).get(name.decode()) or ""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -500,12 +500,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of the timed logins here")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-
-    from sqlalchemy import func, select
-
-    from relais.bus.tables import outbox
-    from relais.ops.logs import configure_logging
-    from services.sso.tables import session as session_t
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     engine = directory_engine(args)
@@ -571,7 +565,8 @@ def main(argv: list[str]) -> int:
     floor_per_s = n / floor_s
     result = {
         "logins": n, "persons": args.persons, "database": engine.dialect.name, "encrypted": not args.plain,
-        "pupils": sum(p.identity.kind == "pupil" for p in timed), "parents": sum(p.identity.kind == "parent" for p in timed),
+        "pupils": sum(p.identity.kind == "pupil" for p in timed),
+        "parents": sum(p.identity.kind == "parent" for p in timed),
         "logins_per_s": round(logins_per_s, 1), "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2), "max_ms": round(max(latencies) * 1000, 2),
         "floor_per_s": round(floor_per_s, 1), "ratio": round(logins_per_s / floor_per_s, 3),

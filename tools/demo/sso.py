@@ -28,11 +28,10 @@ CAS = "{http://www.yale.edu/tp/cas}"
 def run(engine, tenant: str, folder: Path, pupil_jointure: str) -> bool:
     """Log the pupil and one of their legal guardians in; True when both reached the app as themselves."""
     from services.directory.api import Directory
-    from services.sso import saml_sp
+    from services.sso.app import SsoApp
     from services.sso.config import parse_config
-    from services.sso.saml_config import parse_saml
-    from services.sso.saml_messages import sp_metadata
-    from services.sso.web import SsoApp
+    from services.sso.sp.config import parse_saml
+    from services.sso.sp.messages import sp_metadata
     from tools.local_idp import LocalIdp, write_key_pair
 
     warnings.filterwarnings("ignore", module="saml2")  # pysaml2's own deprecation warnings: not the demo's
@@ -59,9 +58,11 @@ def run(engine, tenant: str, folder: Path, pupil_jointure: str) -> bool:
                            "metadata_file": str(folder / "idp-metadata.xml"), "want_assertions_signed": True}]},
     }, "demo sso configuration")
     # They trust each other by metadata, as with the real ÉduConnect: the IdP's file above, ours given to it.
-    idp.trust_sp(sp_metadata(parse_saml(config.saml, where="demo", base_url=ENT)))
-    app = SsoApp(engine, config, directory=directory, tenant=tenant, secret=os.urandom(32),
-                 saml_handler=saml_sp.handle)
+    saml = parse_saml(config.saml, where="demo", base_url=ENT)
+    if saml is None:
+        raise SystemExit("the demo's SSO configuration has no saml section")
+    idp.trust_sp(sp_metadata(saml))
+    app = SsoApp(engine, config, directory=directory, tenant=tenant, secret=os.urandom(32))
     print(f"SSO service {ENT} (SAML SP + CAS server), IdP {IDP} (pysaml2, EduConnect attributes), "
           f"CAS app {APP}")
 
@@ -90,8 +91,10 @@ def run(engine, tenant: str, folder: Path, pupil_jointure: str) -> bool:
     return ok
 
 
-def _log_in(app, idp, attributes: dict[str, list[str]]) -> tuple[str, dict[str, list[str]]]:
-    """A browser going to the app's CAS login, through the IdP and back; then the app validating its ticket."""
+def _log_in(app, idp, attributes: dict[str, list[str]]) -> tuple[str | None, dict[str, list[str]]]:
+    """A browser going to the app's CAS login, through the IdP and back; then the app validating its ticket.
+
+    Returns the user the ticket names (None if the validation failed) and the attributes released."""
     from werkzeug.test import Client
 
     browser = Client(app)
