@@ -76,7 +76,8 @@ ENV PATH=/opt/relais/venv/bin:$PATH \
     RELAIS_SERVICE=directory
 
 # Fail the build, not the first login, when lxml and xmlsec do not share one
-# libxml2 (shared/STACK_NOTES.md item 1), or the command line does not load.
+# libxml2 (they refuse to import together: "lxml & xmlsec libxml2 library version
+# mismatch"; pyproject.toml pins them as a pair), or the command line does not load.
 RUN python -c "import lxml.etree, xmlsec, onelogin.saml2.utils" \
  && relais --help > /dev/null
 

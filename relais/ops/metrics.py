@@ -6,16 +6,16 @@ events is counted without code of its own:
 | metric | type | labels | fed by |
 |---|---|---|---|
 | `relais_service_info` | gauge (1) | `service`, `version` | `relais serve` |
-| `relais_messages_total` | counter | `consumer`, `outcome` (`handled`, `duplicate`, `retry`, `dead`) | the consumer |
-| `relais_messages_redelivered_total` | counter | `consumer` | deliveries RabbitMQ flags as redelivered (a consumer died holding them) |
-| `relais_handler_failures_total` | counter | `consumer`, `error` (exception class) | the consumer, each time a handler raises |
-| `relais_handler_duration_seconds` | histogram | `consumer`, `kind` (`event`, `batch`) | one observation per handler call |
+| `relais_messages_total` | counter | `consumer`, `outcome` (handled, duplicate, retry, dead) | the consumer |
+| `relais_messages_redelivered_total` | counter | `consumer` | redeliveries (a consumer died holding them) |
+| `relais_handler_failures_total` | counter | `consumer`, `error` (exception class) | the consumer, when a handler raises |
+| `relais_handler_duration_seconds` | histogram | `consumer`, `kind` (`event`, `batch`) | each handler call |
 | `relais_outbox_published_total` | counter | | the outbox relay, once the broker confirmed |
 | `relais_outbox_publish_failures_total` | counter | | the outbox relay |
 | `relais_outbox_backlog` | gauge | | events waiting in the outbox, read when scraped |
 | `relais_events_emitted_total` | counter | `type` | events this process committed to the outbox |
 | `relais_sso_logins_total` | counter | `result` (`succeeded`, `failed`) | `sso.login.*` events committed |
-| `relais_provisioning_grants_total` | counter | `action` (`granted`, `revoked`) | `provisioning.grant.*` events committed |
+| `relais_provisioning_grants_total` | counter | `action` (`granted`, `revoked`) | `provisioning.grant.*` events |
 
 Events are counted when the transaction that wrote them commits (a rolled
 back transaction or savepoint counts nothing), so the domain counters are

@@ -43,7 +43,8 @@ def test_consumer_outcomes_failures_and_latency_are_counted(engine):
     consumer = EventConsumer("ops-metrics", ["directory.#"], handler, engine, retry_delays_ms=(10,),
                              batch_handler=lambda events, conn: [handler(e, conn) for e in events])
     name = "ops-metrics"
-    before = {o: value("relais_messages_total", consumer=name, outcome=o) for o in ("handled", "duplicate", "retry", "dead")}
+    outcomes = ("handled", "duplicate", "retry", "dead")
+    before = {o: value("relais_messages_total", consumer=name, outcome=o) for o in outcomes}
     batches_before = value("relais_handler_duration_seconds_count", consumer=name, kind="batch")
     events_before = value("relais_handler_duration_seconds_count", consumer=name, kind="event")
     failures_before = value("relais_handler_failures_total", consumer=name, error="ValueError")
