@@ -134,7 +134,8 @@ def test_an_import_and_a_consume_log_no_name_nor_email(aaf_sample, tmp_path, set
     from relais.config import Settings
     from relais.db import make_engine, writer
     from relais.runtime.runner import event_consumer
-    from services.provisioning import handlers as h
+    from services.provisioning.handlers.configuration import load_catalogue, load_rules
+    from services.provisioning.handlers.work import Context as Work
     from services.provisioning.process import consumer
 
     folder = tmp_path / "aaf"
@@ -163,11 +164,11 @@ def test_an_import_and_a_consume_log_no_name_nor_email(aaf_sample, tmp_path, set
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     with writer(engine).begin() as conn:
-        work = h.Context("test")
-        h.load_catalogue(conn, {"resources": [{"id": "ark:/1/dico", "title": "Dico", "publisher": "P",
-                                               "licence": "unlimited"}]}, work)
-        h.load_rules(conn, {"rules": [{"id": "all-pupils", "resource": "ark:/1/dico",
-                                       "profiles": ["National_ELV"]}]}, work)
+        work = Work("test")
+        load_catalogue(conn, {"resources": [{"id": "ark:/1/dico", "title": "Dico", "publisher": "P",
+                                             "licence": "unlimited"}]}, work)
+        load_rules(conn, {"rules": [{"id": "all-pupils", "resource": "ark:/1/dico",
+                                     "profiles": ["National_ELV"]}]}, work)
     buf = captured("json", logging.DEBUG)
     settled = event_consumer(consumer("test"), engine).run(settings.amqp_uri, idle_timeout=2)
     assert settled > 600

@@ -22,9 +22,11 @@ from relais.bus.publisher import ConfirmedPublisher
 from relais.bus.tables import processed_events
 from relais.db import make_engine, upgrade, writer
 from relais.runtime.status import queues_from_amqp
-from services.directory.importer import DirectoryImporter, ImportOptions
-from services.provisioning import handlers as h
-from services.provisioning import tables as pt
+from services.directory.importing.options import ImportOptions
+from services.directory.importing.run import DirectoryImporter
+from services.provisioning.adapters import tables as pt
+from services.provisioning.handlers.configuration import load_catalogue, load_rules
+from services.provisioning.handlers.work import Context as Work
 from tests import aaf_builder as aaf
 from tests.ops_helpers import Service
 
@@ -100,11 +102,11 @@ def test_two_instances_share_the_work_and_a_killed_one_loses_nothing(pg_engine, 
         expected = directory.publish(aaf.school("S1", UAI), family="EtabEducNat", kind="Complet")
         assert wait_processed(pg_engine, expected) == expected
         with writer(pg_engine).begin() as conn:  # rules name structures provisioning knows: now it does
-            work = h.Context("test")
-            h.load_catalogue(conn, {"resources": [{"id": RESOURCE, "title": "Dictionnaire", "publisher": "C",
-                                                   "licence": "unlimited"}]}, work)
-            h.load_rules(conn, {"rules": [{"id": "pupils", "resource": RESOURCE, "structures": [UAI],
-                                           "profiles": ["National_ELV"]}]}, work)
+            work = Work("test")
+            load_catalogue(conn, {"resources": [{"id": RESOURCE, "title": "Dictionnaire", "publisher": "C",
+                                                 "licence": "unlimited"}]}, work)
+            load_rules(conn, {"rules": [{"id": "pupils", "resource": RESOURCE, "structures": [UAI],
+                                         "profiles": ["National_ELV"]}]}, work)
         expected += directory.publish(*pupils(0, FIRST))
         assert expected >= FIRST
         assert wait_processed(pg_engine, expected) == expected

@@ -6,10 +6,33 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
+import yaml
+from tqdm import tqdm
+from werkzeug.serving import run_simple
 
 from relais.commands import Context, pass_ctx, relay_now
+from relais.db import writer
+from relais.ops.server import PathOnlyRequestHandler
+from relais.runtime.runner import event_consumer
+
+from .api.apps import SCOPES, AppError, add_app, entitled, load_apps, remove_app
+from .api.oneroster_view import AppView
+from .api.wsgi import make_app
+from .feeds.gar import export, record_feed, validate
+from .feeds.oneroster_csv import write_bundle
+from .grants.catalogue import CatalogueError
+from .grants.rules import RuleError
+from .handlers.configuration import load_catalogue, load_rules
+from .handlers.departures import sweep_departures
+from .handlers.explain import explain as explain_person
+from .handlers.full_evaluation import evaluate_all
+from .handlers.manual_grants import grant_manually, revoke_manually
+from .handlers.work import Context as Work
+from .handlers.work import ProvisioningError
+from .process import consumer
 
 
 @click.group()
@@ -18,8 +41,6 @@ def provisioning() -> None:
 
 
 def _document(path: Path) -> dict:
-    import yaml
-
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -54,14 +75,8 @@ def load(ctx: Context, paths, as_json: bool, no_publish: bool) -> None:
     Everything is checked first; any problem (unknown structure or class, an
     entry without a licence model, a quota below the licences held) changes nothing.
     """
-    from relais.db import writer
-
-    from .catalogue import CatalogueError
-    from .handlers import Context as Work
-    from .handlers import ProvisioningError, load_catalogue, load_rules
-    from .rules import RuleError
-
-    resources, rules = {}, {}
+    resources: dict[str, list[Any]] = {}
+    rules: dict[str, Any] = {}
     for path in paths:
         doc = _document(path)
         if "resources" in doc:
@@ -94,11 +109,6 @@ def load(ctx: Context, paths, as_json: bool, no_publish: bool) -> None:
 @pass_ctx
 def evaluate(ctx: Context, as_json: bool, no_publish: bool) -> None:
     """Re-evaluate every account against the rules (normally done on each directory event)."""
-    from relais.db import writer
-
-    from .handlers import Context as Work
-    from .handlers import evaluate_all
-
     work = Work(ctx.settings.tenant)
     with writer(ctx.engine).begin() as conn:
         evaluate_all(conn, work)
@@ -111,10 +121,6 @@ def evaluate(ctx: Context, as_json: bool, no_publish: bool) -> None:
 @pass_ctx
 def sync(ctx: Context, idle: float, as_json: bool) -> None:
     """Consume the directory events waiting for provisioning, then stop (the service does this continuously)."""
-    from relais.runtime.runner import event_consumer
-
-    from .process import consumer
-
     handled = event_consumer(consumer(ctx.settings.tenant), ctx.engine).run(ctx.settings.amqp_uri,
                                                                             idle_timeout=idle)
     _finish(ctx, {"events_consumed": handled}, as_json)
@@ -126,10 +132,8 @@ def sync(ctx: Context, idle: float, as_json: bool) -> None:
 @pass_ctx
 def explain(ctx: Context, jointure: str, as_json: bool) -> None:
     """Why a person has (or lacks) each resource: grants, causes, refusals, history."""
-    from .handlers import explain as explain_
-
     with ctx.engine.connect() as conn:
-        data = explain_(conn, jointure)
+        data = explain_person(conn, jointure)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False))
         return
@@ -142,7 +146,8 @@ def explain(ctx: Context, jointure: str, as_json: bool) -> None:
         click.echo("  no resource")
     for g in data["grants"]:
         pending = f", revoked after {g['revoke_after'][:10]} (departure)" if g["revoke_after"] else ""
-        click.echo(f"  {g['resource']} ({g['title']}) in {g['structure']}: {g['cause']}, since {g['granted_at'][:10]}{pending}")
+        click.echo(f"  {g['resource']} ({g['title']}) in {g['structure']}: {g['cause']}, "
+                   f"since {g['granted_at'][:10]}{pending}")
     for r in data["refusals"]:
         click.echo(f"  REFUSED {r['resource']} in {r['structure']}: {r['reason']}")
 
@@ -170,11 +175,6 @@ def revoke(ctx: Context, person: str, resource: str, uai: str, by: str) -> None:
 
 
 def _manual(ctx: Context, action: str, by: str, person: str, resource: str, uai: str) -> None:
-    from relais.db import writer
-
-    from .handlers import Context as Work
-    from .handlers import ProvisioningError, grant_manually, revoke_manually
-
     work = Work(ctx.settings.tenant)
     try:
         with writer(ctx.engine).begin() as conn:
@@ -189,11 +189,6 @@ def _manual(ctx: Context, action: str, by: str, person: str, resource: str, uai:
 @pass_ctx
 def sweep(ctx: Context, as_json: bool) -> None:
     """Revoke the grants whose departure grace period is over (the service does it hourly)."""
-    from relais.db import writer
-
-    from .handlers import Context as Work
-    from .handlers import sweep_departures
-
     work = Work(ctx.settings.tenant)
     with writer(ctx.engine).begin() as conn:
         sweep_departures(conn, work)
@@ -217,10 +212,6 @@ def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, delta
     next --delta; an invalid one is not, so the next delta still compares with
     the last feed that could be delivered.
     """
-    from relais.db import writer
-
-    from .gar import export, record_feed, validate
-
     now = datetime.now(UTC)
     with ctx.engine.connect() as conn:
         report = export(conn, out_dir, ent_id, now, delta=delta)
@@ -269,20 +260,16 @@ def oneroster_export(ctx: Context, app_id: str, out: Path, as_json: bool) -> Non
     resources, their schools, classes and groups, and of each account the
     attributes its resources' catalogue entries list.
     """
-    from .apps import load_apps
-    from .oneroster import AppView, write_bundle
-
     if out.exists() and out.suffix.lower() != ".zip" and not out.is_dir():
         raise click.ClickException(f"{out}: exists and is not a folder (give a folder, or a path ending in .zip)")
     with ctx.engine.connect() as conn:
         app = load_apps(conn).get(app_id)
         if app is None:
-            raise click.ClickException(f"no app {app_id!r} in this database (create one with `relais provisioning app add`)")
+            raise click.ClickException(f"no app {app_id!r} in this database "
+                                       "(create one with `relais provisioning app add`)")
         view = AppView(conn, app, now=datetime.now(UTC))
         bar = None
         if not as_json and sys.stderr.isatty():
-            from tqdm import tqdm
-
             bar = tqdm(total=view.count_accounts(), unit=" accounts", desc="oneroster", file=sys.stderr,
                        dynamic_ncols=True)
         try:
@@ -321,16 +308,12 @@ def app_add(ctx: Context, app_id: str, resources: tuple[str, ...], scopes: tuple
     the attributes those resources' catalogue entries list. Only the secret's
     hash is kept: store the secret now, it cannot be shown again.
     """
-    from relais.db import writer
-
-    from .apps import SCOPES, AppError, add_app
-
     try:
         with writer(ctx.engine).begin() as conn:
             app, secret = add_app(conn, app_id, resources, scopes or SCOPES, name)
     except AppError as exc:
         raise click.ClickException(f"{exc}; nothing was changed") from exc
-    out = {"client_id": app.id, "client_secret": secret, "resources": sorted(app.resources),
+    out: dict[str, Any] = {"client_id": app.id, "client_secret": secret, "resources": sorted(app.resources),
            "scopes": sorted(app.scopes), "token_endpoint": "/oauth/token"}
     if as_json:
         click.echo(json.dumps(out, ensure_ascii=False))
@@ -347,11 +330,10 @@ def app_add(ctx: Context, app_id: str, resources: tuple[str, ...], scopes: tuple
 @pass_ctx
 def app_list(ctx: Context, as_json: bool) -> None:
     """The apps, their scopes and resources, and how many accounts each may see."""
-    from .apps import entitled, load_apps
-
     with ctx.engine.connect() as conn:
-        rows = [{"id": a.id, "name": a.name, "scopes": sorted(a.scopes), "resources": sorted(a.resources),
-                 "accounts": len(entitled(conn, a))} for a in sorted(load_apps(conn).values(), key=lambda a: a.id)]
+        rows: list[dict[str, Any]] = [
+            {"id": a.id, "name": a.name, "scopes": sorted(a.scopes), "resources": sorted(a.resources),
+             "accounts": len(entitled(conn, a))} for a in sorted(load_apps(conn).values(), key=lambda a: a.id)]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
     elif not rows:
@@ -366,10 +348,6 @@ def app_list(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def app_remove(ctx: Context, app_id: str) -> None:
     """Remove an app; its tokens stop working at once."""
-    from relais.db import writer
-
-    from .apps import remove_app
-
     with writer(ctx.engine).begin() as conn:
         if not remove_app(conn, app_id):
             raise click.ClickException(f"no app {app_id!r}")
@@ -385,14 +363,8 @@ def serve_api(ctx: Context, host: str, port: int, threads: bool) -> None:
     """Serve the token endpoint, OneRoster and SCIM over HTTP (werkzeug's server).
 
     Put it behind a TLS-terminating reverse proxy; under load, run
-    `services.provisioning.web:application` in a production WSGI server instead.
+    `services.provisioning.api.wsgi:application` in a production WSGI server instead.
     """
-    from werkzeug.serving import run_simple
-
-    from .web import make_app
-
     click.echo(f"provisioning API on http://{host}:{port}/ (token endpoint /oauth/token)", err=True)
-    from relais.ops.server import PathOnlyRequestHandler  # no query strings (filters name people) in logs
-
     run_simple(host, port, make_app(ctx.engine), threaded=threads, use_reloader=False,
-               request_handler=PathOnlyRequestHandler)
+               request_handler=PathOnlyRequestHandler)  # no query strings (filters name people) in logs

@@ -17,8 +17,10 @@ from sqlalchemy import Connection
 from relais.db import writer
 from relais.runtime import Consumer, Context, Parts, Process, Timer
 
-from .handlers import Context as Work
-from .handlers import apply_directory_events, reconcile, sweep_departures
+from .handlers.departures import sweep_departures
+from .handlers.directory_view import apply_directory_events
+from .handlers.reconcile import reconcile
+from .handlers.work import Context as Work
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
+
+# The imports of Relais and of the phases are inside the functions: the full evaluation's worker processes
+# (multiprocessing's spawn) import this module again as their main, and the peak memory measured would count
+# them once in each worker, which `relais provisioning load` does not.
 
 SUBJECTS = [f"{n:06d}" for n in range(30100, 30110)]
 LEVELS = {"1001": "6", "1011": "5", "1021": "4", "1031": "3"}
@@ -41,7 +46,7 @@ LEVELS = {"1001": "6", "1011": "5", "1021": "4", "1031": "3"}
 def seed(conn, persons: int, rng: random.Random) -> dict[str, list]:
     """Write `persons` directory records into provisioning's view; returns what rules can name."""
     from relais.db import bulk_insert
-    from services.provisioning import tables as t
+    from services.provisioning.adapters import tables as t
 
     n_structures = max(1, persons // 800)
     structures = [(f"S{i}", f"{i:07d}X") for i in range(n_structures)]
@@ -56,20 +61,23 @@ def seed(conn, persons: int, rng: random.Random) -> dict[str, list]:
         j = str(1_000_000 + n)
         s, _uai = structures[n % n_structures]
         kind = rng.random()
+        rec: dict[str, Any]
         if kind < 0.55:
             prefix = rng.choice(list(LEVELS))
             klass = f"{LEVELS[prefix]}{'ABCDEFG'[rng.randrange(7)]}"
             rec = {"jointure": j, "category": "Eleve", "profiles": ["National_ELV"], "mef": f"{prefix}0001110",
                    "last_name": f"NOM{n}", "first_name": "Eleve", "birth_date": "2013-01-01", "structure": s,
-                   "memberships": [{"kind": "structure", "structure": s}, {"kind": "class", "structure": s, "code": klass}]}
+                   "memberships": [{"kind": "structure", "structure": s},
+                                   {"kind": "class", "structure": s, "code": klass}]}
             pupils.append((j, s, klass))
         elif kind < 0.93:
             rec = {"jointure": j, "category": "PersRelEleve", "profiles": ["National_TUT"], "mef": None,
                    "last_name": f"NOM{n}", "first_name": "Parent", "structure": None, "memberships": []}
         else:
             klass = f"{rng.choice('6543')}{'ABCDEFG'[rng.randrange(7)]}"
-            ms = [{"kind": "structure", "structure": s},
-                  {"kind": "teaching", "structure": s, "scope": "class", "code": klass, "subject": rng.choice(SUBJECTS)}]
+            ms: list[dict[str, Any]] = [
+                {"kind": "structure", "structure": s},
+                {"kind": "teaching", "structure": s, "scope": "class", "code": klass, "subject": rng.choice(SUBJECTS)}]
             if rng.random() < 0.02:
                 ms.append({"kind": "function", "structure": s, "code": "DIR", "label": "DIRECTION", "discipline": None})
             rec = {"jointure": j, "category": "PersEducNat", "profiles": ["National_ENS"], "mef": None,
@@ -107,7 +115,7 @@ def configuration(structures: list[tuple[str, str]], rng: random.Random) -> tupl
               {"id": "atlas", "resource": "ark:/49591/atlas", "mefs": ["1001", "1011"]},
               {"id": "presse", "resource": "ark:/49591/presse", "profiles": ["National_ENS"]},
               {"id": "prof", "resource": "ark:/49591/prof", "profiles": ["National_ENS"]}]
-    for k, subject in enumerate(SUBJECTS):  # 10 subject rules
+    for subject in SUBJECTS:  # 10 subject rules
         rules.append({"id": f"labo-{subject}", "resource": "ark:/49591/labo", "subjects": [subject]})
     while len(rules) < 50:  # class rules in chosen structures
         k = len(rules)
@@ -175,7 +183,10 @@ def main(argv: list[str]) -> int:
 
     from relais.bus.outbox import pending_count
     from relais.db import make_engine, upgrade, writer
-    from services.provisioning import handlers, tables
+    from services.provisioning.adapters import tables
+    from services.provisioning.adapters.queries import store_config
+    from services.provisioning.handlers.configuration import load_rules
+    from services.provisioning.handlers.work import Context
     from tools.bench.directory import PeakRss
 
     rng = random.Random(0)
@@ -194,7 +205,7 @@ def main(argv: list[str]) -> int:
         with writer(engine).begin() as conn:
             world = seed(conn, args.persons, rng)
             catalogue_doc, rules_doc = configuration(world["structures"], rng)
-            handlers._store_config(conn, "catalogue", catalogue_doc)
+            store_config(conn, "catalogue", catalogue_doc)
         with engine.connect() as conn:  # start the timed part with the write-ahead log folded in
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)" if engine.dialect.name == "sqlite" else "ANALYZE")
             conn.commit()
@@ -203,9 +214,9 @@ def main(argv: list[str]) -> int:
 
         # The full evaluation, as `relais provisioning load` runs it.
         t = time.perf_counter()
-        work = handlers.Context("bench")
+        work = Context("bench")
         with writer(engine).begin() as conn:
-            handlers.load_rules(conn, rules_doc, work)
+            load_rules(conn, rules_doc, work)
         result["full_eval_s"] = round(time.perf_counter() - t, 2)
         with engine.connect() as conn:
             result["grants"] = conn.execute(select(func.count()).select_from(tables.grant)).scalar_one()
@@ -298,7 +309,7 @@ def stream(args, engine, world, rng, result) -> None:
 
 def gar(args, engine, result) -> None:
     """The complete GAR feed of the academy, against bare lxml writing as many elements."""
-    from services.provisioning.gar import export, validate
+    from services.provisioning.feeds.gar import export, validate
 
     out = args.workdir / "gar"
     t = time.perf_counter()

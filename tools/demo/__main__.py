@@ -1,7 +1,7 @@
 """`make demo`: the sample academy through the directory and provisioning, end to end.
 
 Starts the directory and provisioning services, imports the anonymised AAF
-export from shared/fixtures, lets the directory relay its events to RabbitMQ
+sample export (`SAMPLE` below), lets the directory relay its events to RabbitMQ
 with confirms while provisioning consumes them, asks the directory a question
 over RPC, loads a resource catalogue and assignment rules, shows one pupil's
 resources with their causes, writes the GAR feed and validates it against the
@@ -57,7 +57,8 @@ def main() -> int:
     from relais.db import make_engine, upgrade
 
     settings = Settings.from_env()
-    print(f"data: {settings.data_dir}\ndatabase: {redact_url(settings.database_url)}\nbroker: {redact_url(settings.amqp_uri)}")
+    print(f"data: {settings.data_dir}\ndatabase: {redact_url(settings.database_url)}\n"
+          f"broker: {redact_url(settings.amqp_uri)}")
 
     # An audit queue bound to every directory event, so we can count what was delivered.
     conn = amqp.Connection(**parse_amqp_uri(settings.amqp_uri).connection_kwargs())
@@ -91,11 +92,14 @@ def main() -> int:
         from tqdm import tqdm
 
         from services.directory.api import Directory
-        from services.directory.importer import ImportOptions
+        from services.directory.importing.options import ImportOptions
 
         bar = tqdm(unit=" records", file=sys.stderr, disable=not sys.stderr.isatty())
-        report = Directory(engine, settings.tenant).import_files(
-            [SAMPLE], ImportOptions(), lambda info, n: bar.update(n))
+
+        def progress(_file, records: int) -> None:
+            bar.update(records)
+
+        report = Directory(engine, settings.tenant).import_files([SAMPLE], ImportOptions(), progress)
         bar.close()
         for line in report.summary_lines()[:8]:
             print(line)
@@ -178,17 +182,19 @@ def _provision(engine, tenant: str) -> bool:
     import yaml
 
     from relais.db import writer
-    from services.provisioning import handlers
+    from services.provisioning.handlers.configuration import load_catalogue, load_rules
+    from services.provisioning.handlers.explain import explain
+    from services.provisioning.handlers.work import Context as Work
 
     doc = yaml.safe_load(PROVISIONING_CONFIG.read_text(encoding="utf-8"))
-    work = handlers.Context(tenant)
+    work = Work(tenant)
     with writer(engine).begin() as c:
-        handlers.load_catalogue(c, {"resources": doc["resources"]}, work)
-        handlers.load_rules(c, {k: v for k, v in doc.items() if k != "resources"}, work)
+        load_catalogue(c, {"resources": doc["resources"]}, work)
+        load_rules(c, {k: v for k, v in doc.items() if k != "resources"}, work)
     print("grants: " + ", ".join(f"{k} {v}" for k, v in work.counts.items())
           + " (the provisioning service relays their events)")
     with engine.connect() as c:
-        why = handlers.explain(c, PUPIL)
+        why = explain(c, PUPIL)
     print(f"pupil {PUPIL} ({', '.join(why['classes'])}):")
     for g in why["grants"]:
         print(f"  {g['title']} in {g['structure']}: {g['cause']}")
@@ -200,7 +206,7 @@ def _provision(engine, tenant: str) -> bool:
 def _gar_feed(engine, out: Path) -> bool:
     from datetime import UTC, datetime
 
-    from services.provisioning.gar import export, validate
+    from services.provisioning.feeds.gar import export, validate
 
     with engine.connect() as c:
         report = export(c, out, "RELAIS-DEMO", datetime.now(UTC))
@@ -222,8 +228,9 @@ def _rosters(engine, out: Path) -> bool:
     from werkzeug.test import Client
 
     from relais.db import writer
-    from services.provisioning import apps, web
-    from services.provisioning.oneroster import AppView, write_bundle
+    from services.provisioning.api import apps, wsgi
+    from services.provisioning.api.oneroster_view import AppView
+    from services.provisioning.feeds.oneroster_csv import write_bundle
 
     with writer(engine).begin() as c:
         app, secret = apps.add_app(c, "langues-app", ["ark:/49591/langues-lycee"], name="Langues vivantes")
@@ -231,7 +238,7 @@ def _rosters(engine, out: Path) -> bool:
         report = write_bundle(AppView(c, app, now=datetime.now(UTC)), out)
     rows = report.to_dict()["rows"]
     print(f"OneRoster bundle for app {app.id} in {out}: " + ", ".join(f"{k} {v}" for k, v in rows.items()))
-    client = Client(web.make_app(engine))
+    client = Client(wsgi.make_app(engine))
     token = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(app.id, secret)).get_json()
     users = client.get("/ims/oneroster/rostering/v1p2/users", query_string={"limit": 1},
                        headers={"Authorization": f"Bearer {token['access_token']}"})

@@ -28,10 +28,10 @@ from werkzeug.wrappers import Request, Response
 
 from relais.db import writer
 
+from ..adapters import tables as t
 from . import apps
-from . import tables as t
-from .oneroster import AppView
-from .oneroster_api import Endpoints
+from .oneroster_rest import Endpoints
+from .oneroster_view import AppView
 from .scim_filter import FilterError, get_attr, parse, strip_schema
 
 ROOT = "/scim/v2"
@@ -99,7 +99,7 @@ def resource_types(base: str) -> list[dict[str, Any]]:
 @cache
 def _schema_defs() -> dict[str, dict[str, Any]]:
     """The core User and Group schemas as RFC 7643 §8.7.1 publishes them (rendered by scim2-models)."""
-    from scim2_models import Group, User
+    from scim2_models import Group, User  # here: pydantic and its models take ~0.7 s to import, for /Schemas alone
 
     out = {}
     for model in (User, Group):
@@ -346,11 +346,12 @@ def apply_patch(body: dict[str, Any], ops: Any) -> dict[str, Any]:
             hits = [it for it in items if isinstance(it, dict) and pred(it)]
             if not hits and kind != "add":
                 raise ScimError(400, f"operation {n}: nothing matches {path!r}", "noTarget")
-            if kind == "remove" and sub is None:
-                body[key] = [it for it in items if not any(it is h for h in hits)]
-            elif kind == "remove":
-                for it in hits:
-                    it.pop(_key(it, sub), None)
+            if kind == "remove":
+                if sub is None:
+                    body[key] = [it for it in items if not any(it is h for h in hits)]
+                else:
+                    for it in hits:
+                        it.pop(_key(it, sub), None)
             elif sub is None:
                 body[key] = [value if any(it is h for h in hits) else it for it in items]
             else:
@@ -453,10 +454,10 @@ def _dispatch(request: Request, path: str, engine: Engine, caller: apps.Caller) 
     attrs, excl = _csv(params.get("attributes")), _csv(params.get("excludedAttributes"))
     if method == "GET":
         with engine.connect() as conn:
-            found, _ = Store(conn, caller, base).one(kind, rid)
-        if request.headers.get("If-None-Match") == found["meta"]["version"]:
-            return Response(status=304, headers={"ETag": found["meta"]["version"]})
-        return _json(_project(found, attrs, excl), etag=found["meta"]["version"])
+            resource, _ = Store(conn, caller, base).one(kind, rid)
+        if request.headers.get("If-None-Match") == resource["meta"]["version"]:
+            return Response(status=304, headers={"ETag": resource["meta"]["version"]})
+        return _json(_project(resource, attrs, excl), etag=resource["meta"]["version"])
     if method not in ("PUT", "PATCH", "DELETE"):
         raise ScimError(405, f"{method} is not offered on a {kind}")
     with writer(engine).begin() as conn:

@@ -25,9 +25,9 @@ from sqlalchemy import select
 
 from app.cli import main
 from relais.db import writer
-from services.provisioning import apps
-from services.provisioning import tables as pt
-from tests.test_provisioning import World
+from services.provisioning.adapters import tables as pt
+from services.provisioning.api import apps
+from tests.provisioning.test_grants import World
 
 MATHS = "ark:/49591/maths"
 CATALOGUE = {"resources": [{"id": MATHS, "title": "Maths", "publisher": "A", "licence": "unlimited"}]}

@@ -5,19 +5,27 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from relais.bus import contracts
 from relais.bus.outbox import read_events, unpack
 from relais.bus.tables import outbox
 from relais.db import writer
 from relais.runtime.runner import event_consumer
-from services.directory.importer import DirectoryImporter, ImportOptions
-from services.provisioning import handlers as h
-from services.provisioning import tables as pt
-from services.provisioning.catalogue import CatalogueError
+from services.directory.importing.options import ImportOptions
+from services.directory.importing.run import DirectoryImporter
+from services.provisioning.adapters import tables as pt
+from services.provisioning.adapters.queries import ruleset, store_config
+from services.provisioning.grants.catalogue import CatalogueError
+from services.provisioning.grants.rules import RuleError
+from services.provisioning.handlers import full_evaluation
+from services.provisioning.handlers.configuration import load_catalogue, load_rules
+from services.provisioning.handlers.departures import sweep_departures
+from services.provisioning.handlers.explain import explain
+from services.provisioning.handlers.full_evaluation import evaluate_all
+from services.provisioning.handlers.manual_grants import grant_manually, revoke_manually
+from services.provisioning.handlers.work import Context, ProvisioningError
 from services.provisioning.process import consumer
-from services.provisioning.rules import RuleError
 from tests import aaf_builder as aaf
 
 UAI = "0750001A"
@@ -74,11 +82,11 @@ class World:
 
     def load(self, catalogue=CATALOGUE, rules=RULES, **ctx):
         with writer(self.engine).begin() as conn:
-            work = h.Context("test", **ctx)
+            work = Context("test", **ctx)
             if catalogue:
-                h.load_catalogue(conn, catalogue, work)
+                load_catalogue(conn, catalogue, work)
             if rules:
-                h.load_rules(conn, rules, work)
+                load_rules(conn, rules, work)
         return work
 
     def grants(self, person=None):
@@ -94,7 +102,7 @@ class World:
 
     def run(self, fn, *args, **ctx):
         with writer(self.engine).begin() as conn:
-            work = h.Context("test", **ctx)
+            work = Context("test", **ctx)
             fn(conn, *args, work)
         return work
 
@@ -124,7 +132,7 @@ def test_rules_grant_with_causes_and_minimised_accounts(world):
     dico = next(e for e in created if e["payload"]["resource"] == "ark:/49591/dico")
     assert dico["payload"]["account"] == {"id": dico["payload"]["person"]}  # the default: the least
     with world.engine.connect() as conn:
-        why = h.explain(conn, "1")
+        why = explain(conn, "1")
     assert {(x["resource"], x["cause"]) for x in why["grants"]} >= {("ark:/49591/maths6", "rule:maths-6a")}
     assert [x["action"] for x in why["history"]].count("granted") == len(why["grants"])
 
@@ -139,9 +147,9 @@ def test_quota_refuses_tells_managers_and_gives_freed_seats(world):
     assert ev["payload"]["refused"] == [refused] and ev["payload"]["managers"] == ["D1"]
     assert ev["payload"]["quota"] == 2 and ev["payload"]["held"] == 2
     with world.engine.connect() as conn:
-        assert h.explain(conn, refused)["refusals"][0]["reason"].startswith("quota exhausted")
+        assert explain(conn, refused)["refusals"][0]["reason"].startswith("quota exhausted")
     # Evaluating again does not tell the managers twice.
-    world.run(h.evaluate_all)
+    world.run(evaluate_all)
     assert len(world.events("provisioning.quota.exhausted")) == 1
     # A holder moves to 5e (no longer selected): the seat goes to the one refused.
     holder = sorted(atlas)[0]
@@ -152,13 +160,27 @@ def test_quota_refuses_tells_managers_and_gives_freed_seats(world):
         assert conn.execute(select(func.count()).select_from(pt.refusal)).scalar_one() == 0
 
 
+def test_freed_seats_go_to_the_oldest_refusal_first(world):
+    """Two accounts wait for one seat: the one refused first gets it, though the other's jointure sorts first."""
+    world.load()
+    assert {p for (p, r) in world.grants() if r == "ark:/49591/atlas"} == {"1", "2"}  # 3 refused
+    world.directory(pupil("0"))  # arrives later: refused too, after 3
+    assert ("0", "ark:/49591/atlas") not in world.grants()
+    assert {p for p, r, _u in _refusals(world.engine) if r == "ark:/49591/atlas"} == {"0", "3"}
+    world.directory(aaf.modify("Eleve", "1", ENTEleveMEF="10110001110"))  # a holder moves to 5e: one seat frees
+    atlas = {p for (p, r) in world.grants() if r == "ark:/49591/atlas"}
+    assert atlas == {"2", "3"}
+    assert [(p, r) for p, r, _u in _refusals(world.engine)] == [("0", "ark:/49591/atlas")]  # still waiting
+
+
 def test_class_change_and_departure_with_grace(world):
     world.load()
     world.directory(aaf.modify("Eleve", "2", ENTEleveClasses="S1$6B"))
     assert ("2", "ark:/49591/maths6") not in world.grants()
     revoked = world.events("provisioning.grant.revoked")
     [change] = [e for e in revoked if e["payload"] == {
-        "person": "2", "resource": "ark:/49591/maths6", "structure": UAI, "cause": "no-longer-selected (rule:maths-6a)"}]
+        "person": "2", "resource": "ark:/49591/maths6", "structure": UAI,
+        "cause": "no-longer-selected (rule:maths-6a)"}]
     # It cites the directory event that caused it.
     assert world.delivered[change["causation_id"]] == "directory.membership.changed"
     for e in revoked:
@@ -166,10 +188,10 @@ def test_class_change_and_departure_with_grace(world):
 
     world.directory(aaf.delete("Eleve", "1"))  # leaves: kept during the grace period
     assert ("1", "ark:/49591/maths6") in world.grants()
-    work = world.run(h.sweep_departures)
+    work = world.run(sweep_departures)
     assert work.counts["revoked"] == 0 and ("1", "ark:/49591/maths6") in world.grants()
     later = work.now + timedelta(days=31)
-    world.run(h.sweep_departures, now=later)
+    world.run(sweep_departures, now=later)
     assert not world.grants("1")
     assert any(e["payload"]["person"] == "1" and e["payload"]["cause"] == "departure"
                for e in world.events("provisioning.grant.revoked"))
@@ -179,25 +201,25 @@ def test_back_within_grace_keeps_the_licence(world):
     world.load()
     world.directory(aaf.delete("Eleve", "1"))
     with world.engine.connect() as conn:
-        assert h.explain(conn, "1")["grants"][0]["revoke_after"]
+        assert explain(conn, "1")["grants"][0]["revoke_after"]
     world.directory(pupil("1"))
     with world.engine.connect() as conn:
-        why = h.explain(conn, "1")
+        why = explain(conn, "1")
     assert all(g["revoke_after"] is None for g in why["grants"]) and why["grants"]
     assert "kept" in [x["action"] for x in why["history"]]
 
 
 def test_manual_grants_need_a_resource_manager(world):
     world.load()
-    with pytest.raises(h.ProvisioningError, match="not a resource manager"):
-        world.run(h.grant_manually, "T1", "4", "ark:/49591/dico", UAI)
-    world.run(h.grant_manually, "D1", "4", "ark:/49591/dico", UAI)
+    with pytest.raises(ProvisioningError, match="not a resource manager"):
+        world.run(grant_manually, "T1", "4", "ark:/49591/dico", UAI)
+    world.run(grant_manually, "D1", "4", "ark:/49591/dico", UAI)
     assert world.grants("4")[("4", "ark:/49591/dico")] == "manual:D1"
-    world.run(h.evaluate_all)  # rules do not take a manual grant back
+    world.run(evaluate_all)  # rules do not take a manual grant back
     assert ("4", "ark:/49591/dico") in world.grants()
-    with pytest.raises(h.ProvisioningError, match="change the rules"):
-        world.run(h.revoke_manually, "D1", "T1", "ark:/49591/dico", UAI)
-    world.run(h.revoke_manually, "D1", "4", "ark:/49591/dico", UAI)
+    with pytest.raises(ProvisioningError, match="change the rules"):
+        world.run(revoke_manually, "D1", "T1", "ark:/49591/dico", UAI)
+    world.run(revoke_manually, "D1", "4", "ark:/49591/dico", UAI)
     assert ("4", "ark:/49591/dico") not in world.grants()
 
 
@@ -214,13 +236,13 @@ def test_bad_rules_change_nothing(world, bad, message):
         world.load(catalogue=None, rules={**RULES, "rules": RULES["rules"] + bad["rules"]})
     assert (world.grants(), len(world.events("provisioning.grant.created"))) == before
     with world.engine.connect() as conn:
-        assert [r.id for r in h.ruleset(conn).rules] == ["maths-6a", "atlas-6e", "dico-teachers"]
+        assert [r.id for r in ruleset(conn).rules] == ["maths-6a", "atlas-6e", "dico-teachers"]
 
 
 def test_a_class_no_account_is_in_is_found_by_the_workers_and_changes_nothing(world, monkeypatch):
     """Classes are checked while worker processes read the accounts; the error rolls everything back."""
-    monkeypatch.setattr(h, "CHUNK", 2)
-    monkeypatch.setattr(h, "PARALLEL_FROM", 1)  # worker processes, and the pool index dropped then rebuilt
+    monkeypatch.setattr(full_evaluation, "CHUNK", 2)
+    monkeypatch.setattr(full_evaluation, "PARALLEL_FROM", 1)  # workers; the pool index dropped, then rebuilt
     world.load()
     before = (world.grants(), len(world.events("provisioning.grant.created")))
     six_z = {"id": "x", "resource": "ark:/49591/dico", "structures": [UAI], "classes": ["6Z", "6A"]}
@@ -228,8 +250,6 @@ def test_a_class_no_account_is_in_is_found_by_the_workers_and_changes_nothing(wo
         world.load(catalogue=None, rules={**RULES, "rules": RULES["rules"] + [six_z]})
     assert "6A" not in str(caught.value)  # a class some account is in is found, whichever worker read it
     assert (world.grants(), len(world.events("provisioning.grant.created"))) == before
-    from sqlalchemy import inspect
-
     assert "ix_prov_grant_pool" in {i["name"] for i in inspect(world.engine).get_indexes("prov_grant")}
 
 
@@ -245,39 +265,21 @@ def test_bad_catalogues_change_nothing(world):
     assert world.grants() == before
 
 
-def test_every_problem_of_a_document_is_named():
-    from services.provisioning.catalogue import parse_catalogue
-    from services.provisioning.rules import parse_rules
-
-    with pytest.raises(CatalogueError) as caught:
-        parse_catalogue({"resources": [CATALOGUE["resources"][0], "oops", dict(CATALOGUE["resources"][0]),
-                                       {"id": "ark:/x", "licence": "per-seat"}]})
-    assert caught.value.problems == [
-        "resource #2: not a mapping",
-        "resource #3 (ark:/49591/maths6): id 'ark:/49591/maths6' appears twice",
-        "resource #4 (ark:/x): licence 'per-seat' is not one of per-user, per-structure, unlimited",
-    ]
-    with pytest.raises(RuleError) as caught:
-        parse_rules({"rules": {"id": "x"}, "grace_days": -1})
-    assert caught.value.problems == ["the document has no 'rules' list",
-                                     "grace_days -1 is not a whole number of days ≥ 0"]
-
-
 def test_full_evaluation_in_a_worker_process_decides_as_in_one(world, monkeypatch):
     """The worker process prepares chunks; quotas are still taken in account order, events still made."""
-    monkeypatch.setattr(h, "CHUNK", 2)  # several chunks, prepared ahead of the writer
-    monkeypatch.setattr(h, "PARALLEL_FROM", 1)  # and, on SQLite, the pool index rebuilt at the end
+    monkeypatch.setattr(full_evaluation, "CHUNK", 2)  # several chunks, prepared ahead of the writer
+    monkeypatch.setattr(full_evaluation, "PARALLEL_FROM", 1)  # and, on SQLite, the pool index rebuilt at the end
     world.load()
     serial = world.grants()
     refused = {(p, r) for p, r, _u in _refusals(world.engine)}
     with writer(world.engine).begin() as conn:  # back to no grants, and rules without the atlas
         for table in (pt.grant, pt.history, pt.refusal, outbox):
             conn.execute(table.delete())
-        h._store_config(conn, "rules", {**RULES, "rules": [r for r in RULES["rules"] if r["id"] != "atlas-6e"]})
+        store_config(conn, "rules", {**RULES, "rules": [r for r in RULES["rules"] if r["id"] != "atlas-6e"]})
     with writer(world.engine).begin() as conn:
-        h._store_config(conn, "rules", RULES)  # not committed when the worker starts: it must get them from here
-        work = h.Context("test", validate_events=True)
-        h.evaluate_all(conn, work, workers=1)
+        store_config(conn, "rules", RULES)  # not committed when the worker starts: it must get them from here
+        work = Context("test", validate_events=True)
+        evaluate_all(conn, work, workers=1)
     assert world.grants() == serial and work.counts["granted"] == len(serial)
     assert {(p, r) for p, r, _u in _refusals(world.engine)} == refused and refused  # the atlas quota refused one
     created = world.events("provisioning.grant.created")
@@ -286,8 +288,6 @@ def test_full_evaluation_in_a_worker_process_decides_as_in_one(world, monkeypatc
     with world.engine.connect() as conn:  # chunks where every grant was given: written as the worker packed them
         bodies = [bytes(b) for (b,) in conn.execute(select(outbox.c.body).where(outbox.c.events > 1))]
     assert bodies and all(b[:1] != b"{" for b in bodies)
-    from sqlalchemy import inspect
-
     assert "ix_prov_grant_pool" in {i["name"] for i in inspect(world.engine).get_indexes("prov_grant")}
 
 
@@ -309,7 +309,7 @@ def test_per_structure_licences_count_structures(world):
     [refusal] = [r for r in _refusals(world.engine) if r[1] == "ark:/49591/labo"]
     assert refusal == ("9", "ark:/49591/labo", "0750002B")
     with world.engine.connect() as conn:
-        assert "licensed to 1 structure(s)" in h.explain(conn, "9")["refusals"][0]["reason"]
+        assert "licensed to 1 structure(s)" in explain(conn, "9")["refusals"][0]["reason"]
 
 
 def _grant_structures(engine, resource):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
 from lxml import etree
+from sqlalchemy import text
 
 from app.cli import main
-from services.provisioning.gar import MAX_RECORDS, export, validate
-from tests.conftest import SHARED
+from relais.commands import Context
+from services.provisioning.feeds.gar import MAX_RECORDS, export, validate
+from tests.conftest import AMQP_BASE, SHARED, _rabbit_api
 
 GAR_XSD = SHARED / "schemas" / "gar" / "GAR-ENT.xsd"
 
@@ -26,11 +31,6 @@ def relais(*args: str) -> dict:
 @pytest.fixture(scope="module")
 def academy(tmp_path_factory, aaf_sample):
     """The sample imported, its events delivered to provisioning over RabbitMQ, rules loaded."""
-    import os
-    import uuid
-
-    from tests.conftest import AMQP_BASE, _rabbit_api
-
     tmp = tmp_path_factory.mktemp("prov")
     vhost = f"relais_test_{uuid.uuid4().hex[:12]}"
     _rabbit_api("PUT", f"/api/vhosts/{vhost}")
@@ -45,11 +45,7 @@ def academy(tmp_path_factory, aaf_sample):
         imported = relais("directory", "import", str(aaf_sample), "--json")
         consumed = relais("provisioning", "sync", "--idle", "1", "--json")["events_consumed"]
         assert consumed == imported["events_published"] - 1  # all but directory.import.completed
-        from relais.commands import Context
-
         engine = Context().engine
-        from sqlalchemy import text
-
         with engine.connect() as conn:
             uais = [u for (u,) in conn.execute(text("SELECT uai FROM prov_structure ORDER BY uai"))]
         config = tmp / "provisioning.yaml"
@@ -77,12 +73,11 @@ def academy(tmp_path_factory, aaf_sample):
 
 
 def test_sample_grants_through_the_bus(academy):
-    from sqlalchemy import text
-
     with academy["engine"].connect() as conn:
         persons = conn.execute(text("SELECT count(*) FROM prov_person")).scalar_one()
         dico = conn.execute(text("SELECT count(*) FROM prov_grant WHERE resource = 'ark:/49591/dico'")).scalar_one()
-        pupil = conn.execute(text("SELECT person FROM prov_grant WHERE resource = 'ark:/49591/manuel' LIMIT 1")).scalar()
+        pupil = conn.execute(text("SELECT person FROM prov_grant WHERE resource = 'ark:/49591/manuel' LIMIT 1")
+                             ).scalar()
     assert persons == 701 + 642 + 9967
     # Everyone attached to a known structure holds the dictionary; relatives are attached to none.
     assert 0 < dico <= persons and academy["loaded"]["granted"] >= dico
@@ -109,8 +104,6 @@ def test_gar_feed_of_the_sample_is_valid_against_the_xsd(academy):
 def test_gar_files_roll_over_at_the_record_limit(academy):
     out = academy["tmp"] / "gar-small"
     with academy["engine"].connect() as conn:
-        from datetime import UTC, datetime
-
         report = export(conn, out, "RELAIS", datetime.now(UTC), limit=250)
     eleve_files = [f for f in report.files if "_Eleve_" in f]
     assert len(eleve_files) >= 3 and [Path(f).name[-8:] for f in eleve_files][:2] == ["0000.xml", "0001.xml"]

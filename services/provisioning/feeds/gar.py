@@ -30,14 +30,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from lxml import etree
 from sqlalchemy import Connection, delete, insert, select
 
-from . import tables as t
-from .handlers import _Pools, catalogue, ruleset, uai_map
+from ..adapters import tables as t
+from ..adapters.queries import ruleset, staff_records, uai_map
+from ..grants.managers import directors, managed_structures
+from .gar_exclusions import manager_left_out, person_left_out
 
 NS = "http://data.education.fr/ns/gar"
 VERSION = "1.7"
@@ -82,30 +84,35 @@ class _RollingWriter:
 
     def __init__(self, out: Path, ent_id: str, stamp: str, kind: str, report: GarReport, limit: int,
                  mode: str = "Complet"):
-        self.out, self.prefix, self.kind, self.report, self.limit = out, f"{ent_id}_GAR-ENT_{mode}_{stamp}_{kind}", kind, report, limit
-        self.number, self.count, self._file, self._path = 0, 0, None, None
+        self.out, self.kind, self.report, self.limit = out, kind, report, limit
+        self.prefix = f"{ent_id}_GAR-ENT_{mode}_{stamp}_{kind}"
+        self.number, self.count = 0, 0
+        self._file: IO[str] | None = None
+        self._path: Path | None = None
 
-    def _open(self) -> None:
-        self._path = self.out / f"{self.prefix}_{self.number:04d}.xml"
-        self._file = open(self._path.with_name(self._path.name + ".part"), "w", encoding="utf-8",
-                          buffering=1 << 20)
-        self._file.write(f"<?xml version='1.0' encoding='UTF-8'?>\n"
-                         f'<men:GAR-ENT-{self.kind} xmlns:men="{NS}" Version="{VERSION}">')
+    def _open(self) -> IO[str]:
+        path = self._path = self.out / f"{self.prefix}_{self.number:04d}.xml"
+        file = self._file = open(path.with_name(path.name + ".part"), "w", encoding="utf-8", buffering=1 << 20)
+        file.write(f"<?xml version='1.0' encoding='UTF-8'?>\n"
+                   f'<men:GAR-ENT-{self.kind} xmlns:men="{NS}" Version="{VERSION}">')
+        return file
 
     def _close(self) -> None:
-        if self._file is not None:
-            self._file.write(f"</men:GAR-ENT-{self.kind}>")
-            self._file.close()
-            self._path.with_name(self._path.name + ".part").replace(self._path)
-            self.report.files.append(str(self._path))
+        file, path = self._file, self._path
+        if file is not None and path is not None:
+            file.write(f"</men:GAR-ENT-{self.kind}>")
+            file.close()
+            path.with_name(path.name + ".part").replace(path)
+            self.report.files.append(str(path))
             self._file = None
             self.number += 1
             self.count = 0
 
     def write(self, record: str) -> None:
-        if self._file is None:
-            self._open()
-        self._file.write(record)
+        file = self._file
+        if file is None:
+            file = self._open()
+        file.write(record)
         self.count += 1
         self.report.records[self.kind] = self.report.records.get(self.kind, 0) + 1
         if self.count >= self.limit:
@@ -218,11 +225,9 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     person_groups: set[tuple[str, str, str]] = set()  # a class and a group may share a code
     for p in _persons(conn, "Eleve"):
         etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
-        if not etabs:
-            report.skip("Eleve", p["jointure"], "no structure with a known UAI")
-            continue
-        if not p.get("last_name") or not p.get("first_name"):
-            report.skip("Eleve", p["jointure"], "no last or first name (required by the GAR)")
+        why_not = person_left_out(p, etabs)
+        if why_not:
+            report.skip("Eleve", p["jointure"], why_not)
             continue
         eleves.write(_el("GAREleve", *_identity(p, etabs, ["National_elv"], uai(p.get("structure"))),
                          *(_v("GARPersonEtab", u) for u in etabs),
@@ -246,11 +251,9 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     staff = writer("Enseignant")
     for p in _persons(conn, "PersEducNat"):
         etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
-        if not etabs:
-            report.skip("Enseignant", p["jointure"], "no structure with a known UAI")
-            continue
-        if not p.get("last_name") or not p.get("first_name"):
-            report.skip("Enseignant", p["jointure"], "no last or first name (required by the GAR)")
+        why_not = person_left_out(p, etabs)
+        if why_not:
+            report.skip("Enseignant", p["jointure"], why_not)
             continue
         profiles = sorted({_PROFILES.get(x, "National_eta") for x in p.get("profiles") or ()}) or ["National_eta"]
         postes: dict[str, set[str]] = {}
@@ -273,7 +276,8 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
 
     # Structures, their MEF and subjects.
     etab = writer("Etab")
-    structures = sorted(conn.execute(select(t.structure.c.uai, t.structure.c.data).where(t.structure.c.uai.is_not(None))))
+    structures = sorted(conn.execute(select(t.structure.c.uai, t.structure.c.data)
+                                     .where(t.structure.c.uai.is_not(None))))
     for u, data in structures:
         rec = orjson.loads(data)
         etab.write(_el("GAREtab", _v("GARStructureUAI", u),
@@ -306,26 +310,20 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
 
     # Resource managers.
     rules = ruleset(conn)
-    managers: dict[str, set[str]] = {}
-    for u, js in rules.managers.items():
-        for j in js:
-            managers.setdefault(j, set()).add(u)
-    for u, js in _Pools(conn, catalogue(conn)).directors(rules).items():
-        for j in js:
-            managers.setdefault(j, set()).add(u)
+    managers = managed_structures(rules, directors(staff_records(conn), rules.manager_functions, uai_of))
     resp = writer("RespAff")
     for j in sorted(managers):
         row = conn.execute(select(t.person.c.data).where(t.person.c.jointure == j)).first()
-        if row is None:
-            report.skip("RespAff", j, "not in the directory")
+        manager = orjson.loads(row.data) if row is not None else None
+        why_not = manager_left_out(manager)
+        if why_not:
+            report.skip("RespAff", j, why_not)
             continue
-        p = orjson.loads(row.data)
-        if not p.get("email") or not p.get("last_name") or not p.get("first_name"):
-            report.skip("RespAff", j, "a resource manager needs a name and an e-mail address (required by the GAR)")
-            continue
-        resp.write(_el("GARRespAff", _v("GARPersonIdentifiant", j), _v("GARPersonNom", p["last_name"]),
-                       _v("GARPersonPrenom", p["first_name"]), _opt("GARPersonCivilite", p.get("title"), 30),
-                       _v("GARPersonMail", p["email"], 255),
+        assert manager is not None  # manager_left_out says why a missing one is left out
+        resp.write(_el("GARRespAff", _v("GARPersonIdentifiant", j), _v("GARPersonNom", manager["last_name"]),
+                       _v("GARPersonPrenom", manager["first_name"]),
+                       _opt("GARPersonCivilite", manager.get("title"), 30),
+                       _v("GARPersonMail", manager["email"], 255),
                        *(_v("GARRespAffEtab", u) for u in sorted(managers[j]))), "GARRespAff", j)
     resp.finish()
     if previous is not None:
@@ -336,7 +334,8 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
             _remove(delta_report.files)
         else:
             _remove(report.files)
-            delta_report.skipped, delta_report.state, delta_report.unchanged = report.skipped, report.state, counts["unchanged"]
+            delta_report.skipped, delta_report.state = report.skipped, report.state
+            delta_report.unchanged = counts["unchanged"]
             return delta_report
     return report
 
@@ -355,7 +354,7 @@ def previous_feed(conn: Connection, ent_id: str) -> dict[int, int] | None:
         return None
     pairs = array("Q")
     pairs.frombytes(row.state)
-    return dict(zip(pairs[0::2], pairs[1::2]))
+    return dict(zip(pairs[0::2], pairs[1::2], strict=True))
 
 
 def record_feed(conn: Connection, ent_id: str, report: GarReport, now: datetime) -> None:
@@ -386,10 +385,11 @@ def _identity(p: dict[str, Any], etabs: list[str], profiles: list[str], rattach:
 def validate(paths: list[str], xsd: Path) -> list[str]:
     """Every XSD violation in the files, as 'file:line: message' (empty: all valid)."""
     schema = etree.XMLSchema(etree.parse(str(xsd), etree.XMLParser(resolve_entities=False, no_network=True)))
-    problems = []
+    problems: list[str] = []
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     for path in paths:
         doc = etree.parse(path, parser)
         if not schema.validate(doc):
-            problems.extend(f"{path}:{e.line}: {e.message}" for e in schema.error_log)
+            errors = schema.error_log  # lxml-stubs' _ErrorLog lacks __iter__; lxml's error logs are iterable
+            problems.extend(f"{path}:{e.line}: {e.message}" for e in errors)  # type: ignore[attr-defined]
     return problems

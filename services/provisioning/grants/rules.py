@@ -5,21 +5,19 @@ A rule names a resource and selects accounts of a structure by profile, MEF
 function; every criterion given must hold, a criterion left out selects all.
 Rules without `structures` apply in every structure of the tenant.
 
-Rules are checked against the catalogue and the directory: a rule naming an
-unknown resource, structure, class or group is an error, and the whole rule
-set is refused. Resources and structures are checked before anything is
-stored; classes and groups while the evaluation reads every account, and a
-rule naming one that no account is in rolls the whole transaction back.
+A rule set is parsed whole: any problem refuses all of it (`RuleError`).
+Checking its names against the catalogue and the directory is
+`load_checks.py`'s; who is a resource manager, `managers.py`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .documents import entries
-from .model import Member
+from .member import Member
 
 DEFAULT_GRACE_DAYS = 30
 
@@ -87,10 +85,6 @@ class RuleSet:
             found = cache[uai] = tuple(r for r in self.rules if not r.structures or uai in r.structures)
         return found
 
-    def is_manager(self, m: Member, uai: str) -> bool:
-        return m.jointure in self.managers.get(uai, ()) or any(
-            s == uai and f in self.manager_functions for s, f in m.functions)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "rules": [r.to_dict() for r in self.rules],
@@ -146,71 +140,3 @@ def parse_rules(document: Mapping[str, Any]) -> RuleSet:
         frozenset(document.get("manager_functions") or ("DIR",)),
         grace,
     )
-
-
-class CodesSeen:
-    """The class and group codes the rules name, as found in the directory's accounts, per UAI.
-
-    Filled while a full evaluation reads every account (`handlers.prepare`),
-    so checking the rules' classes and groups costs no read of its own.
-    Workers each fill one and the writer merges them; only codes some rule
-    names are kept, so what crosses between processes stays small.
-    """
-
-    def __init__(self, ruleset: RuleSet) -> None:
-        self.wanted = {"classes": frozenset().union(*(r.classes for r in ruleset.rules)),
-                       "groups": frozenset().union(*(r.groups for r in ruleset.rules))}
-        self.found: dict[str, dict[str, set[str]]] = {"classes": {}, "groups": {}}
-
-    def note(self, members: Iterable[Member]) -> None:
-        classes, groups = self.wanted["classes"], self.wanted["groups"]
-        if not classes and not groups:
-            return
-        found_c, found_g = self.found["classes"], self.found["groups"]
-        for m in members:
-            for uai, code in m.classes:
-                if code in classes:
-                    found_c.setdefault(uai, set()).add(code)
-            for uai, code in m.groups:
-                if code in groups:
-                    found_g.setdefault(uai, set()).add(code)
-
-    def merge(self, other: CodesSeen) -> None:
-        for key, per_uai in other.found.items():
-            mine = self.found[key]
-            for uai, codes in per_uai.items():
-                mine.setdefault(uai, set()).update(codes)
-
-
-def check_references(ruleset: RuleSet, resources: Iterable[str], structures: Iterable[str]) -> None:
-    """Raise `RuleError` for rules naming a resource the catalogue lacks or a structure the directory lacks."""
-    resources, structures = set(resources), set(structures)
-    problems = []
-    for r in ruleset.rules:
-        if r.resource not in resources:
-            problems.append(f"rule {r.id}: resource {r.resource!r} is not in the catalogue")
-        for uai in sorted(r.structures - structures):
-            problems.append(f"rule {r.id}: structure {uai} is not in the directory")
-    for uai in sorted(set(ruleset.managers) - structures):
-        problems.append(f"managers: structure {uai} is not in the directory")
-    if problems:
-        raise RuleError(problems)
-
-
-def check_codes(ruleset: RuleSet, structures: Iterable[str], seen: CodesSeen) -> None:
-    """Raise `RuleError` for rules naming a class or group no account of their structures is in."""
-    structures = set(structures)
-    problems = []
-    for r in ruleset.rules:
-        scope = r.structures or structures
-        for key in ("classes", "groups"):
-            wanted = getattr(r, key)
-            if wanted:
-                known = seen.found[key]
-                found = set().union(*(known.get(u, set()) for u in scope)) if scope else set()
-                for code in sorted(wanted - found):
-                    where = ", ".join(sorted(r.structures)) or "any structure"
-                    noun = "class" if key == "classes" else "group"
-                    problems.append(f"rule {r.id}: {noun} {code!r} is not in {where}")
-    if problems:
-        raise RuleError(problems)

@@ -10,11 +10,12 @@ from click.testing import CliRunner
 from lxml import etree
 
 from app.cli import main
-from services.provisioning.gar import NS
+from services.provisioning.feeds.gar import NS, _esc
 from tests import aaf_builder as aaf
-from tests.test_provisioning import pupil, world  # noqa: F401 - the fixture
+from tests.conftest import SHARED
+from tests.provisioning.test_grants import pupil, world  # noqa: F401 - the fixture
 
-GAR_XSD = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "gar" / "GAR-ENT.xsd"
+GAR_XSD = SHARED / "schemas" / "gar" / "GAR-ENT.xsd"
 
 
 @pytest.fixture
@@ -83,6 +84,4 @@ def test_markup_characters_in_names_are_escaped(world, feed):  # noqa: F811
                and el.tag == f"{{{NS}}}GAREleve"]
     assert eleve.findtext(f"{{{NS}}}GARPersonNom") == "Martin & <Fils>"
     assert eleve.findtext(f"{{{NS}}}GARPersonPrenom") == 'Zoé "Zaza"'
-    from services.provisioning.gar import _esc
-
     assert _esc("a\x01\x1f<b>&\ufffe") == "a&lt;b&gt;&amp;"  # characters XML 1.0 cannot hold are dropped

@@ -1,7 +1,7 @@
 """OneRoster 1.2: the CSV bundle and the REST rostering service, each app seeing only what it is entitled to.
 
 A small directory goes through the real importer and the provisioning
-consumer (tests/test_provisioning.World); apps get tokens from the real
+consumer (tests/provisioning/test_grants.World); apps get tokens from the real
 token endpoint; REST answers are validated against 1EdTech's own JSON
 schemas (contracts/external/oneroster/).
 """
@@ -21,17 +21,19 @@ from click.testing import CliRunner
 from jsonschema import Draft7Validator
 from werkzeug.test import Client
 
+from app.cli import main
 from relais.db import writer
-from services.provisioning import apps, web
-from services.provisioning import handlers as h
-from services.provisioning.oneroster import AppView, SchoolYear, class_id, write_bundle
+from services.provisioning.api import apps, wsgi
+from services.provisioning.api.oneroster_view import AppView, SchoolYear, class_id
+from services.provisioning.feeds.oneroster_csv import write_bundle
+from services.provisioning.handlers.explain import explain
 from tests import aaf_builder as aaf
-from tests.test_provisioning import World
+from tests.provisioning.test_grants import World
 
 ROOT = "/ims/oneroster/rostering/v1p2"
 U1, U2 = "0750001A", "0750002B"
 MATHS, QUIZ = "ark:/49591/maths", "ark:/49591/quiz"
-SCHEMAS = json.loads((Path(__file__).resolve().parents[1] / "contracts" / "external" / "oneroster"
+SCHEMAS = json.loads((Path(__file__).resolve().parents[2] / "contracts" / "external" / "oneroster"
                       / "oneroster-v1p2-rostering-schemas.json").read_text())
 
 # The CSV binding's headers as the 1.2 CSV specification lists them (our reading, kept apart from the code).
@@ -96,7 +98,7 @@ def world(engine, tmp_path):
             "empty-app": apps.add_app(conn, "empty-app", [])[1],
             "scim-app": apps.add_app(conn, "scim-app", [MATHS], scopes=["scim"])[1],
         }
-    w.client = Client(web.make_app(engine))
+    w.client = Client(wsgi.make_app(engine))
     return w
 
 
@@ -119,7 +121,8 @@ def schema_check(body: dict, definition: str) -> None:
 
 
 def get(world, app_id: str, path: str, status: int = 200, **query):
-    resp = world.client.get(ROOT + path, query_string=query, headers={"Authorization": f"Bearer {token(world, app_id)}"})
+    resp = world.client.get(ROOT + path, query_string=query,
+                            headers={"Authorization": f"Bearer {token(world, app_id)}"})
     assert resp.status_code == status, resp.get_data(as_text=True)
     return resp
 
@@ -206,8 +209,6 @@ def test_the_default_attributes_give_ids_alone(world, tmp_path):
 def test_cli_exports_with_a_json_report(world, tmp_path, monkeypatch):
     monkeypatch.setenv("RELAIS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("RELAIS_DATABASE_URL", world.engine.url.render_as_string(hide_password=False))
-    from app.cli import main
-
     result = CliRunner().invoke(main, ["provisioning", "oneroster-export", "--app", "maths-app",
                                        str(tmp_path / "out.zip"), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -252,7 +253,8 @@ def test_rest_shows_each_app_its_own_view_valid_against_the_1edtech_schemas(worl
     classes = get(world, "maths-app", "/classes").get_json()
     schema_check(classes, "ClassSetDType")
     g1 = next(c for c in classes["classes"] if c["classCode"] == "G1")
-    assert g1["classType"] == "scheduled" and g1["terms"][0]["sourcedId"] == sessions["academicSessions"][0]["sourcedId"]
+    assert g1["classType"] == "scheduled"
+    assert g1["terms"][0]["sourcedId"] == sessions["academicSessions"][0]["sourcedId"]
     schema_check(get(world, "maths-app", f"/classes/{g1['sourcedId']}").get_json(), "SingleClassDType")
     schema_check(get(world, "maths-app", f"/courses/{g1['course']['sourcedId']}").get_json(), "SingleCourseDType")
     enrollments = get(world, "maths-app", "/enrollments").get_json()
@@ -271,7 +273,8 @@ def test_rest_shows_each_app_its_own_view_valid_against_the_1edtech_schemas(worl
     mine = get(world, "maths-app", "/teachers/T1/classes").get_json()
     assert sorted(c["classCode"] for c in mine["classes"]) == ["6A", "G1"]
     in_school = get(world, "maths-app", f"/schools/{U1}/classes/{g1['sourcedId']}/enrollments").get_json()
-    assert {(e["user"]["sourcedId"], e["role"]) for e in in_school["enrollments"]} == {("1", "student"), ("T1", "teacher")}
+    assert {(e["user"]["sourcedId"], e["role"]) for e in in_school["enrollments"]} == {
+        ("1", "student"), ("T1", "teacher")}
 
     assert get(world, "empty-app", "/users").get_json() == {"users": []}
     assert get(world, "empty-app", "/orgs").get_json() == {"orgs": []}
@@ -300,7 +303,8 @@ def test_pagination_sort_filter_and_fields(world):
     first = get(world, "maths-app", "/users", limit=3, sort="sourcedId")
     assert first.headers["X-Total-Count"] == "7"
     assert [u["sourcedId"] for u in first.get_json()["users"]] == ["1", "2", "3"]
-    links = {part.split('rel="')[1].rstrip('"'): part.split(">")[0].lstrip(" <") for part in first.headers["Link"].split(",")}
+    links = {part.split('rel="')[1].rstrip('"'): part.split(">")[0].lstrip(" <")
+             for part in first.headers["Link"].split(",")}
     assert set(links) == {"first", "last", "next"}
     nxt = parse_qs(urlsplit(links["next"]).query)
     assert nxt["offset"] == ["3"] and nxt["limit"] == ["3"] and nxt["sort"] == ["sourcedId"]
@@ -375,4 +379,4 @@ def test_a_class_change_reaches_the_roster(world):
     after = {u["sourcedId"] for u in get(world, "maths-app", f"/classes/{klass}/students").get_json()["users"]}
     assert before == {"1", "2"} and after == {"1", "2", "3"}
     with world.engine.connect() as conn:
-        assert h.explain(conn, "3")["grants"]  # still holds maths: the rule is per school
+        assert explain(conn, "3")["grants"]  # still holds maths: the rule is per school

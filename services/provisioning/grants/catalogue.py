@@ -11,14 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .data_minimisation import ACCOUNT_ATTRIBUTES, DEFAULT_ATTRIBUTES
 from .documents import entries
 
 LICENCE_MODELS = ("per-user", "per-structure", "unlimited")
-
-# What a resource may receive about an account (data minimisation). The
-# default is the least: the opaque id alone.
-ACCOUNT_ATTRIBUTES = ("id", "profiles", "structure", "classes", "groups", "mef", "last_name", "first_name", "email")
-DEFAULT_ATTRIBUTES = ("id",)
 
 
 class CatalogueError(ValueError):

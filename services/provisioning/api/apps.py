@@ -25,9 +25,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, insert, select
 
-from . import tables as t
-from .catalogue import DEFAULT_ATTRIBUTES, Resource
-from .documents import entries
+from ..adapters import tables as t
+from ..adapters.queries import catalogue, store_config
+from ..grants.catalogue import Resource
+from ..grants.data_minimisation import attributes_for_app
+from ..grants.documents import entries
 
 SCOPES = ("oneroster", "scim")
 TOKEN_LIFETIME = timedelta(hours=1)
@@ -51,12 +53,8 @@ class App:
     name: str = ""
 
     def attributes(self, catalogue: Mapping[str, Resource]) -> frozenset[str]:
-        """What this app may receive about an account: the union over its resources."""
-        out = set(DEFAULT_ATTRIBUTES)
-        for r in self.resources:
-            if r in catalogue:
-                out.update(catalogue[r].attributes)
-        return frozenset(out)
+        """What this app may receive about an account: the union over its resources (`data_minimisation`)."""
+        return attributes_for_app(catalogue[r].attributes for r in self.resources if r in catalogue)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "secret_hash": self.secret_hash,
@@ -105,7 +103,7 @@ def parse_apps(document: Mapping[str, Any], catalogue: Iterable[str]) -> list[Ap
         if bad:
             problems.extend(f"{where}: {b}" for b in bad)
             continue
-        apps.append(App(id=entry["id"], name=entry.get("name") or entry["id"], secret_hash=stored,
+        apps.append(App(id=entry["id"], name=entry.get("name") or entry["id"], secret_hash=entry["secret_hash"],
                         resources=frozenset(entry.get("resources") or ()),
                         scopes=frozenset(entry.get("scopes") or SCOPES)))
     if problems:
@@ -119,21 +117,15 @@ def load_apps(conn: Connection) -> dict[str, App]:
     row = conn.execute(select(t.config.c.data).where(t.config.c.name == "apps")).first()
     if row is None:
         return {}
-    from .handlers import catalogue
-
     return {a.id: a for a in parse_apps(orjson.loads(row.data), catalogue(conn))}
 
 
 def store_apps(conn: Connection, apps: Iterable[App]) -> None:
-    conn.execute(delete(t.config).where(t.config.c.name == "apps"))
-    conn.execute(insert(t.config).values(
-        name="apps", data=orjson.dumps({"apps": [a.to_dict() for a in sorted(apps, key=lambda a: a.id)]})))
+    store_config(conn, "apps", {"apps": [a.to_dict() for a in sorted(apps, key=lambda a: a.id)]})
 
 
 def replace_apps(conn: Connection, document: Mapping[str, Any]) -> list[App]:
     """Check and store an `apps:` document (all or nothing). Issued tokens of removed apps stop working."""
-    from .handlers import catalogue
-
     apps = parse_apps(document, catalogue(conn))
     store_apps(conn, apps)
     return apps

@@ -1,6 +1,6 @@
-"""The OneRoster 1.2 rostering REST service (read endpoints), over `oneroster.AppView`.
+"""The OneRoster 1.2 rostering REST service (read endpoints), over `oneroster_view.AppView`.
 
-Mounted by `web.py` at `/ims/oneroster/rostering/v1p2`, behind the bearer
+Mounted by `wsgi.py` at `/ims/oneroster/rostering/v1p2`, behind the bearer
 check: `handle` gets the path below that root and the authenticated app.
 Collections take `limit` (default 100, at most `MAX_LIMIT`), `offset`,
 `sort` + `orderBy`, `filter` and `fields`, and answer with `X-Total-Count`
@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from werkzeug.wrappers import Request, Response
 
 from . import apps
-from .oneroster import AppView
+from .oneroster_view import AppView
 
 ROOT = "/ims/oneroster/rostering/v1p2"
 DEFAULT_LIMIT = 100
@@ -134,7 +134,7 @@ def parse_filter(text: str, fields: frozenset[str]) -> Predicate:
         pos = lm.end()
     # Disjunction of conjunctions.
     groups: list[list[tuple[list[str], str, str]]] = [[terms[0]]]
-    for word, term in zip(logic, terms[1:]):
+    for word, term in zip(logic, terms[1:], strict=True):
         if word == "AND":
             groups[-1].append(term)
         else:
@@ -500,7 +500,8 @@ def handle(request: Request, path: str, engine: Engine, caller: apps.Caller) -> 
     """Answer one rostering request of an authenticated app; `path` follows the service root."""
     try:
         if request.method not in ("GET", "HEAD"):
-            raise RosterError(405, "invaliddata", f"{request.method} is not offered: the rostering service is read-only",
+            raise RosterError(405, "invaliddata",
+                              f"{request.method} is not offered: the rostering service is read-only",
                               major="unsupported", Allow="GET")
         path = "/" + path.strip("/")
         for regex, fn in ROUTES:
