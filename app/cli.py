@@ -1,8 +1,16 @@
 """The `relais` command: the kernel's commands (config, db, outbox, serve, health, status, rpc), and a
-group per service (`services/<name>/cli.py`) and for the connectors."""
+group per service (`services/<name>/cli.py`) and for the connectors.
+
+Each command loads only the code it runs: a service's group is imported when one of its commands
+is invoked (`GROUPS`), and `serve`, `status` and `config` load what they need of the services
+themselves. A container's health probe (`relais health SERVICE`, every few seconds) so starts in
+a fraction of the time that loading every service takes, and worker processes that re-import the
+command (multiprocessing's spawn) carry only what they use.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -10,19 +18,42 @@ import sys
 
 import click
 
-from connectors.cli import connectors
+from relais.bus.outbox import pending_count
 from relais.commands import Context, pass_ctx, relay_now
 from relais.config import redact_url
-from services.directory.cli import directory
-from services.provisioning.cli import provisioning
-from services.sso.cli import sso
-from services.vault.cli import vault
-from services.vault.settings import VaultConfigError, VaultSettings
+from relais.db import current_revisions
+from relais.ops.health import probe
+from relais.ops.logs import LogConfigError, configure_logging
+from relais.ops.server import OpsConfigError, ops_address
+from relais.runtime.status import StatusConfigError, gather, parse_endpoints, render_text
 
-from .bootstrap import PROCESSES, directory_last_import, service_queues
+SERVICES = ("directory", "provisioning", "sso", "vault")  # app/bootstrap.py's PROCESSES (a test holds them equal)
+
+# Command groups, loaded when invoked: name -> "module:attribute".
+GROUPS = {
+    "connectors": "connectors.cli:connectors",
+    "directory": "services.directory.cli:directory",
+    "provisioning": "services.provisioning.cli:provisioning",
+    "sso": "services.sso.cli:sso",
+    "vault": "services.vault.cli:vault",
+}
 
 
-@click.group()
+class Relais(click.Group):
+    """The top-level group: the kernel's commands, and the groups of `GROUPS` loaded on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *GROUPS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in GROUPS:
+            module, attribute = GROUPS[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=Relais)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
@@ -32,8 +63,6 @@ def main(ctx: click.Context, verbose: bool) -> None:
     and RELAIS_TENANT (see README). Logs go to stderr as RELAIS_LOG_FORMAT says
     (text on a terminal, JSON otherwise).
     """
-    from relais.ops.logs import LogConfigError, configure_logging
-
     try:
         configure_logging(ctx.invoked_subcommand or "relais", level=logging.INFO if verbose else logging.WARNING)
     except LogConfigError as exc:
@@ -45,6 +74,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @pass_ctx
 def config(ctx: Context) -> None:
     """Show the configuration in force (passwords hidden)."""
+    from services.vault.settings import VaultConfigError, VaultSettings  # loaded by this command only
+
     s = ctx.settings
     try:
         vault = VaultSettings.from_env(settings=s).describe()  # no secret key in it
@@ -68,8 +99,6 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(ctx: Context) -> None:
     """Apply every pending migration (also done automatically on use)."""
-    from relais.db import current_revisions
-
     click.echo(f"database at revision {', '.join(current_revisions(ctx.engine))}")
 
 
@@ -83,8 +112,6 @@ def outbox() -> None:
 @pass_ctx
 def outbox_status(ctx: Context, as_json: bool) -> None:
     """How many events wait to be published."""
-    from relais.bus.outbox import pending_count
-
     with ctx.engine.connect() as conn:
         n = pending_count(conn)
     click.echo(json.dumps({"pending": n}) if as_json else f"{n} event(s) waiting in the outbox")
@@ -104,7 +131,7 @@ def outbox_relay(ctx: Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("service", type=click.Choice(sorted(PROCESSES)))
+@click.argument("service", type=click.Choice(SERVICES))
 def serve(service: str) -> None:
     """Run a service in the foreground until SIGTERM, with /healthz, /readyz and /metrics on RELAIS_OPS_PORT.
 
@@ -112,12 +139,14 @@ def serve(service: str) -> None:
     (`python -m app.serve SERVICE`): a service answering RPC runs under eventlet, which must
     patch the standard library before anything else loads.
     """
+    from .bootstrap import PROCESSES  # every service's declaration: this command only
+
     green = ["--eventlet"] if PROCESSES[service].green else []
     os.execv(sys.executable, [sys.executable, "-m", "app.serve", service, *green])
 
 
 @main.command()
-@click.argument("service", type=click.Choice(sorted(PROCESSES)))
+@click.argument("service", type=click.Choice(SERVICES))
 @click.option("--host", default=None, help="Where the service's ops endpoints listen "
               "[default: RELAIS_OPS_HOST unless it listens on every address, else 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Its ops port [default: RELAIS_OPS_PORT, else 9100].")
@@ -126,9 +155,6 @@ def serve(service: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the endpoint's JSON answer.")
 def health(service: str, host: str | None, port: int | None, live: bool, timeout: float, as_json: bool) -> None:
     """Exit 0 when SERVICE answers ready (for container health checks), 1 otherwise, saying what is down."""
-    from relais.ops.health import probe
-    from relais.ops.server import OpsConfigError, ops_address
-
     if port is None or host is None:
         try:
             env_host, env_port = ops_address()
@@ -158,7 +184,7 @@ def status(ctx: Context, ops: tuple[str, ...], rabbitmq_api: str, timeout: float
 
     Exit status 1 when something is unhealthy (each problem is listed with what to do).
     """
-    from relais.runtime.status import StatusConfigError, gather, parse_endpoints, render_text
+    from .bootstrap import directory_last_import, service_queues  # every service's declaration: this command only
 
     try:
         endpoints = parse_endpoints(ops)
@@ -180,7 +206,3 @@ def rpc(service: str, method: str, args: tuple[str, ...]) -> None:
     Example: relais rpc directory get_person 2605692
     """
     os.execv(sys.executable, [sys.executable, "-m", "relais.runtime.call", service, method, *args])
-
-
-for group in (directory, provisioning, sso, vault, connectors):
-    main.add_command(group)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_PAGE_SIZE = 16384
@@ -76,6 +76,10 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def alembic_config(url: str) -> Config:
+    # Alembic is imported by the functions that migrate: it costs 0.15 s and 16 MB to load, which every
+    # `relais` command and every worker process would pay otherwise.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -84,6 +88,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the database schema to the newest revision (idempotent)."""
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with writer(engine).begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -96,6 +102,8 @@ def upgrade(engine: Engine) -> None:
 
 def current_revisions(engine: Engine) -> tuple[str, ...]:
     """The revisions the database is at, sorted: one per branch of the history (services branch it)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
