@@ -15,9 +15,9 @@ from sqlalchemy import Connection, Engine
 from relais.bus.contracts import subscriptions
 from relais.config import Settings
 from relais.runtime import Process
+from services.directory.adapters.queries import last_import_run
 from services.directory.api import Directory
 from services.directory.process import PROCESS as DIRECTORY
-from services.directory.queries import last_import_run
 from services.provisioning.process import PROCESS as PROVISIONING
 from services.sso.process import PROCESS as SSO
 from services.sso.process import Ports as SsoPorts

@@ -1,6 +1,6 @@
 """Parsing XML that peers send (PROPFIND multistatus...) without trusting it.
 
-As for AAF files (services/directory/aaf.py): no DTD is loaded, no entity expanded, the
+As for AAF files (services/directory/adapters/aaf/reader.py): no DTD is loaded, no entity expanded, the
 network never touched; a document that declares a DTD or an entity is refused outright
 (the vehicle of billion-laughs and XXE attacks), and a malformed one raises
 :class:`BadResponse` with the line where it broke.

@@ -1,4 +1,8 @@
-"""The directory's use cases behind one facade, for any entrypoint (RPC, CLI, tests)."""
+"""The directory's use cases behind one facade, for any entrypoint (RPC, CLI, tests).
+
+Its query methods are the RPC contract (`process.py` serves them as they are),
+and the SSO reads people through it (its directory port, handed in by `app/`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from . import queries
-from .importer import DirectoryImporter, ImportOptions, ProgressFn
-from .report import ImportReport
+from .adapters import queries
+from .importing.options import ImportOptions, ProgressFn
+from .importing.report import ImportReport
+from .importing.run import DirectoryImporter
 
 
 class Directory:
@@ -54,3 +59,6 @@ class Directory:
 
     def last_import(self) -> dict | None:
         return self._read(queries.last_import)
+
+    def family_counts(self) -> dict[str, int]:
+        return self._read(queries.family_counts)

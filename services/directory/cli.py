@@ -1,4 +1,4 @@
-"""`relais directory …` commands."""
+"""`relais directory …`: the commands, translating options into calls of the `Directory` facade."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
+from relais.bus.outbox import pending_count
 from relais.commands import Context, pass_ctx, relay_now
+
+from .adapters.aaf.file_names import expand_paths
+from .api import Directory
+from .importing.options import ImportOptions
+from .importing.report import Warning
 
 
 @click.group()
@@ -16,9 +23,7 @@ def directory() -> None:
     """The academic directory (AAF exports)."""
 
 
-def _api(ctx: Context):
-    from .api import Directory
-
+def _api(ctx: Context) -> Directory:
     return Directory(ctx.engine, ctx.settings.tenant)
 
 
@@ -38,8 +43,6 @@ def import_(ctx: Context, paths, as_json, force, max_delete_share, workers, no_p
     Exit status: 0 imported (rejected records are listed in the report),
     1 a file failed or the import was refused, 2 bad usage.
     """
-    from .importer import ImportOptions, expand_paths
-
     infos = expand_paths(paths)
     if not infos:
         raise click.UsageError("no .xml file found in the paths given")
@@ -70,8 +73,6 @@ def import_(ctx: Context, paths, as_json, force, max_delete_share, workers, no_p
                 f"events not published yet: {error}. They are kept in the outbox; "
                 "`relais outbox relay` or a running directory service delivers them."))
     else:
-        from relais.bus.outbox import pending_count
-
         with ctx.engine.connect() as conn:
             report.events_pending = pending_count(conn)
     if as_json:
@@ -82,17 +83,13 @@ def import_(ctx: Context, paths, as_json, force, max_delete_share, workers, no_p
     sys.exit(0 if report.ok else 1)
 
 
-def _warning(message: str):
-    from .report import Warning
-
+def _warning(message: str) -> Warning:
     return Warning(None, None, None, message)
 
 
-def _progress_bar(enabled: bool, **kwargs):
+def _progress_bar(enabled: bool, **kwargs) -> tqdm | None:
     if not enabled:
         return None
-    from tqdm import tqdm
-
     return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)
 
 
@@ -147,16 +144,9 @@ def members(ctx: Context, structure: str, class_code, group_code, as_json: bool)
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
     """Counts per family and the last import."""
-    from sqlalchemy import func, select
-
-    from . import tables
-
-    with ctx.engine.connect() as conn:
-        counts = dict(conn.execute(select(tables.person.c.category, func.count()).group_by(tables.person.c.category)).all())
-        counts["EtabEducNat"] = conn.execute(select(func.count()).select_from(tables.structure)).scalar_one()
-        counts["MefEducNat"] = conn.execute(select(func.count()).select_from(tables.mef)).scalar_one()
-        counts["MatiereEducNat"] = conn.execute(select(func.count()).select_from(tables.subject)).scalar_one()
-    last = _api(ctx).last_import()
+    api = _api(ctx)
+    counts = api.family_counts()
+    last = api.last_import()
     data = {"counts": counts, "last_import": last and {k: last[k] for k in ("import_id", "status", "finished_at")}}
     if as_json:
         click.echo(json.dumps(data))

@@ -1,7 +1,7 @@
 """Parsing files in worker processes while the importing process writes.
 
-Parsing and preparing records is pure CPU; the database work is not. Files
-are cut into pieces of about `chunk_bytes` (`aaf.FileChunks`) and piece t of
+Parsing and preparing records is pure CPU (`batches.py`); the database work
+is not. Files are cut into pieces of about `chunk_bytes` (`adapters/aaf/pieces.py`) and piece t of
 the run goes to worker t % workers, which streams its prepared batches
 through a bounded queue (memory stays flat). The importing process reads the
 pieces back in order, so every worker stays busy however the records are
@@ -16,18 +16,24 @@ from __future__ import annotations
 import multiprocessing as mp
 import traceback
 from collections.abc import Iterator, Sequence
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from typing import Any
 
-from .aaf import AafFileError, ChunkUnreadable, FileChunks, FileInfo
+from relais.db import make_engine
+
+from ..adapters.aaf.file_names import FileInfo
+from ..adapters.aaf.pieces import ChunkUnreadable, FileChunks
+from ..adapters.aaf.reader import AafFileError
+from .batches import Batch, prepared_batches
+from .events import EventMaker
+from .stored import stored_hashes
 
 _DONE, _BATCH, _FILE_ERROR, _UNREADABLE, _CRASH = "done", "batch", "file-error", "unreadable", "crash"
 
 
 def _worker(tasks: list[tuple[str, int]], chunk_bytes: int, batch_size: int, database_url: str, tenant: str,
-            import_id: str, queue) -> None:
-    from relais.db import make_engine
-
-    from .importer import EventMaker, prepared_batches, stored_hashes
-
+            import_id: str, queue: Queue) -> None:
     # Its own read-only view of the database, as committed before this run.
     conn = make_engine(database_url).connect()
     lookup = stored_hashes(conn)
@@ -54,10 +60,11 @@ def _worker(tasks: list[tuple[str, int]], chunk_bytes: int, batch_size: int, dat
 def parallel_sources(
     infos: Sequence[FileInfo], batch_size: int, workers: int, chunk_bytes: int, database_url: str, tenant: str,
     import_id: str,
-) -> Iterator[tuple[FileInfo, Iterator]]:
+) -> Iterator[tuple[FileInfo, Iterator[Batch]]]:
+    """Each file with its batches, parsed by `workers` processes; the processes end with the iteration."""
     ctx = mp.get_context("spawn")
     pieces = [FileChunks.count_for(i.path, chunk_bytes) for i in infos]
-    tasks = [(str(info.path), j) for info, n in zip(infos, pieces) for j in range(n)]
+    tasks = [(str(info.path), j) for info, n in zip(infos, pieces, strict=True) for j in range(n)]
     workers = max(1, min(workers, len(tasks)))
     queues = [ctx.Queue(maxsize=4) for _ in range(workers)]
     procs = [
@@ -73,7 +80,7 @@ def parallel_sources(
         p.start()
     try:
         first = 0
-        for info, n in zip(infos, pieces):
+        for info, n in zip(infos, pieces, strict=True):
             yield info, _file_batches(info, range(first, first + n), queues, procs)
             first += n
     finally:
@@ -83,7 +90,8 @@ def parallel_sources(
             p.join(timeout=5)
 
 
-def _file_batches(info: FileInfo, task_ids: range, queues, procs) -> Iterator[list]:
+def _file_batches(info: FileInfo, task_ids: range, queues: Sequence[Queue],
+                  procs: Sequence[BaseProcess]) -> Iterator[Batch]:
     """The file's batches, piece after piece; every piece is consumed even when one fails."""
     failure: Exception | None = None
     for t in task_ids:
@@ -101,14 +109,14 @@ def _file_batches(info: FileInfo, task_ids: range, queues, procs) -> Iterator[li
         raise failure
 
 
-def _piece(info: FileInfo, queue, proc) -> Iterator[tuple[str, object]]:
+def _piece(info: FileInfo, queue: Queue, proc: BaseProcess) -> Iterator[tuple[str, Any]]:
     """What a worker sent for one piece, up to and including its end."""
     while True:
         try:
             tag, value = queue.get(timeout=5)
         except Exception:  # queue.Empty: check the worker is still there
             if not proc.is_alive():
-                raise RuntimeError(f"the parser process for {info.path} died (exit code {proc.exitcode})")
+                raise RuntimeError(f"the parser process for {info.path} died (exit code {proc.exitcode})") from None
             continue
         if tag == _CRASH:
             raise RuntimeError(f"the parser process failed on {info.path}:\n{value}")

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from services.directory.aaf import AafFileError, ChunkUnreadable, FileChunks, RawRecord, iter_elements
-from services.directory.importer import DirectoryImporter, ImportOptions
+from services.directory.adapters.aaf.pieces import ChunkUnreadable, FileChunks
+from services.directory.adapters.aaf.reader import AafFileError, RawRecord, iter_elements
+from services.directory.importing.options import ImportOptions
+from services.directory.importing.run import DirectoryImporter
 from tests import aaf_builder as aaf
 
 

@@ -1,4 +1,4 @@
-"""Reading AAF exports (`ficAlimMENESR` XML) safely and as a stream.
+"""Reading AAF exports (`ficAlimMENESR` XML) safely and as a stream: files in, records out.
 
 The files declare an external DTD: it is never loaded, the network is never
 touched and entities are never expanded. A file with an internal DTD subset
@@ -6,6 +6,9 @@ touched and entities are never expanded. A file with an internal DTD subset
 that is not well-formed raises `AafFileError` with the line where it broke, so
 the caller can roll the whole file back. A record with bytes that are not
 UTF-8 is reported as a `RecordError` and the rest of the file is read.
+Records come out as `RawRecord`s, cheap to key and hash, read on demand into
+`AafRecord`s (family, identifier, attributes); `pieces.py` reads a large file
+in pieces that parse independently.
 """
 
 from __future__ import annotations
@@ -18,27 +21,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from .model import raw_fingerprint
+from ...rules.families import FAMILY_BY_CATEGORY
+from ...rules.fingerprints import raw_fingerprint
 
-FAMILIES = ("EtabEducNat", "MefEducNat", "MatiereEducNat", "PersEducNat", "Eleve", "PersRelEleve")
-PERSON_FAMILIES = frozenset({"Eleve", "PersRelEleve", "PersEducNat"})
-
-# operationalAttributes/attr value -> family. The samples spell subjects `MatEducNat`.
-_FAMILY_BY_CATEGORY = {
-    "Eleve": "Eleve",
-    "PersRelEleve": "PersRelEleve",
-    "PersEducNat": "PersEducNat",
-    "EtabEducNat": "EtabEducNat",
-    "MefEducNat": "MefEducNat",
-    "MatEducNat": "MatiereEducNat",
-    "MatiereEducNat": "MatiereEducNat",
-}
 _CATEGORY_ATTRS = frozenset({"categoriePersonne", "categorieStructure", "categorieMef", "categorieMatiere"})
 _OPERATIONS = {"addRequest": "add", "modifyRequest": "modify", "deleteRequest": "delete"}
 
-_FILENAME = re.compile(
-    r"(?P<project>[^_/\\]+)_(?P<kind>Complet|Delta)_(?P<date>\d{8})_(?P<family>[A-Za-z0-9]+)_(?P<number>\d+)\.xml$"
-)
 _INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[|<!ENTITY", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
@@ -53,30 +41,6 @@ class AafFileError(Exception):
         self.line = line
         self.reason = message
 
-
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    path: Path
-    project: str | None
-    kind: str | None  # "Complet" | "Delta" | None when the name says nothing
-    date: str | None
-    family: str | None
-    number: int | None
-
-    @property
-    def export_key(self) -> str | None:
-        """Files sharing this key belong to one export of one family."""
-        if self.kind is None:
-            return None
-        return f"{self.project}_{self.kind}_{self.date}_{self.family}"
-
-
-def file_info(path: Path) -> FileInfo:
-    m = _FILENAME.search(path.name)
-    if not m:
-        return FileInfo(path, None, None, None, None, None)
-    family = _FAMILY_BY_CATEGORY.get(m["family"], m["family"])
-    return FileInfo(path, m["project"], m["kind"], m["date"], family, int(m["number"]))
 
 
 @dataclass(slots=True)
@@ -105,7 +69,7 @@ def check_not_hostile(path: Path, head: bytes) -> None:
         )
 
 
-def _declared_utf8(head: bytes) -> bool:
+def declared_utf8(head: bytes) -> bool:
     m = _XML_ENCODING.match(head)
     return m is None or m.group(1).lower().replace(b"_", b"-") in (b"utf-8", b"utf8")
 
@@ -148,7 +112,7 @@ class _Salvaged(io.RawIOBase):
 class RawRecord:
     """One record element, detached from its file, not read yet."""
 
-    element: object  # lxml element of addRequest | modifyRequest | deleteRequest
+    element: etree._Element  # lxml element of addRequest | modifyRequest | deleteRequest
     line: int
     raw: bytes | None = None  # its bytes in the file, when the reader could cut them out (`FileChunks`)
 
@@ -163,9 +127,9 @@ class RawRecord:
             op, ident = el[0], el[1]
             if op.tag == "operationalAttributes" and ident.tag == "identifier":
                 attr = op[0]
-                category = attr[0].text.strip() if attr.get("name") in _CATEGORY_ATTRS else None
+                category = (attr[0].text or "").strip() if attr.get("name") in _CATEGORY_ATTRS else None
                 identifier = (ident[0].text or "").strip() or None
-                return _FAMILY_BY_CATEGORY.get(category or ""), identifier
+                return FAMILY_BY_CATEGORY.get(category or ""), identifier
         except (IndexError, AttributeError):
             pass
         record = self.read()
@@ -191,141 +155,15 @@ def iter_elements(path: Path) -> Iterator[RawRecord | RecordError]:
     path = Path(path)
     head = _head(path)
     check_not_hostile(path, head)
-    bad_lines = _bad_utf8_lines(path) if _declared_utf8(head) else set()
+    bad_lines = _bad_utf8_lines(path) if declared_utf8(head) else set()
     source = _Salvaged(path) if bad_lines else str(path)
     try:
-        yield from _parse(source, 0, bad_lines)
-    except _Broken as exc:
+        yield from parse(source, 0, bad_lines)
+    except Broken as exc:
         raise AafFileError(path, exc.reason, exc.line) from exc
 
 
-class ChunkUnreadable(Exception):
-    """A piece of a file could not be read on its own: read the whole file to learn why."""
-
-
-class FileChunks:
-    """A large file cut into pieces of about `chunk_bytes` that parse independently.
-
-    Parser processes share the work of one file this way, each taking every
-    n-th piece. Piece j holds the records whose start tag begins in
-    [j * chunk_bytes, (j + 1) * chunk_bytes): every process finds the same
-    cuts without talking to the others. A middle piece is parsed wrapped in
-    the file's XML declaration and root element, and its line numbers are
-    shifted to the file's.
-
-    A cut can only land on a record's start tag; one that lands in a comment
-    or a CDATA section leaves two pieces that are not well-formed. So any
-    error in a piece, whatever its cause, raises `ChunkUnreadable` and the
-    caller reads the whole file with `iter_elements`, which says what is
-    wrong and where, or reads it right.
-    """
-
-    _RECORD_START = re.compile(rb"<(?:addRequest|modifyRequest|deleteRequest)[\s>/]")
-    _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>")
-    _SCAN = 1 << 16
-
-    def __init__(self, path: Path, chunk_bytes: int):
-        self.path = Path(path)
-        self.chunk_bytes = chunk_bytes
-        self.size = self.path.stat().st_size
-        self.count = max(1, -(-self.size // chunk_bytes))
-        self._fh = None
-        self._lines_at = (0, 0)  # (offset, newlines before it): counting only moves forward
-
-    @staticmethod
-    def count_for(path: Path, chunk_bytes: int) -> int:
-        return max(1, -(-Path(path).stat().st_size // chunk_bytes))
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-    def elements(self, index: int) -> Iterator[RawRecord | RecordError]:
-        """The records of piece `index`.
-
-        Raises `ChunkUnreadable` on any error in a piece of a file cut in
-        several, and `AafFileError` as `iter_elements` does for a file in one.
-        """
-        if self.count == 1:  # the whole file: read as `iter_elements` reads it, errors included
-            yield from iter_elements(self.path)
-            return
-        if self._fh is None:
-            self._fh = open(self.path, "rb")
-        head = self._read(0, self._SCAN)
-        if index == 0:
-            try:
-                check_not_hostile(self.path, head)
-            except AafFileError as exc:
-                raise ChunkUnreadable(str(exc)) from exc
-        start = 0 if index == 0 else self._record_start(index * self.chunk_bytes)
-        end = self._record_start((index + 1) * self.chunk_bytes)
-        if start >= end:
-            return  # a record longer than a piece began before this one
-        data = self._read(start, end - start)
-        newlines = self._newlines_before(start)
-        decl = self._XML_DECL.match(head)
-        prefix = b"" if start == 0 else (decl.group(0).strip() if decl else b"") + b"<ficAlimMENESR>"
-        suffix = b"" if end >= self.size else b"</ficAlimMENESR>"
-        self._lines_at = (end, newlines + data.count(b"\n"))
-        cuts = self._record_cuts(data) if _declared_utf8(head) else None
-        count = 0
-        try:
-            for item in _parse(io.BytesIO(prefix + data + suffix), newlines, set(), plain_root=index == 0):
-                if cuts is not None and isinstance(item, RawRecord):
-                    if count + 1 >= len(cuts) or item.element.getparent().getparent() is not None:
-                        cuts = None  # a record inside another: its end comes first, the cuts are off from here
-                    else:
-                        item.raw = data[cuts[count]:cuts[count + 1]]
-                count += 1
-                yield item
-        except _Broken as exc:
-            raise ChunkUnreadable(f"{self.path}: piece {index}: {exc.reason}") from exc
-        if cuts is not None and count != len(cuts) - 1:  # cannot happen: each real start tag is found
-            raise ChunkUnreadable(f"{self.path}: piece {index}: {len(cuts) - 1} record start tags, {count} records")
-
-    def _record_cuts(self, data: bytes) -> list[int] | None:
-        """Where each record of a piece begins, then the piece's end: record i is data[cuts[i]:cuts[i + 1]].
-
-        Hashing these bytes costs a tenth of serializing each parsed record
-        again. Only where every start tag found is a real one: not in a piece
-        holding a comment, CDATA or processing instruction (then None, and
-        records are serialized to be hashed).
-        """
-        starts = [m.start() for m in self._RECORD_START.finditer(data)]
-        if not starts or b"<!--" in data or b"<![CDATA[" in data or b"<?" in data[starts[0]:]:
-            return None
-        starts.append(len(data))
-        return starts
-
-    def _read(self, offset: int, n: int) -> bytes:
-        self._fh.seek(offset)
-        return self._fh.read(n)
-
-    def _record_start(self, offset: int) -> int:
-        """Offset of the first record start tag at or after `offset`; the file size if none."""
-        pos = offset
-        while pos < self.size:
-            block = self._read(pos, self._SCAN + 32)
-            m = self._RECORD_START.search(block)
-            if m:
-                return pos + m.start()
-            pos += self._SCAN
-        return self.size
-
-    def _newlines_before(self, offset: int) -> int:
-        at, lines = self._lines_at
-        if offset < at:
-            at, lines = 0, 0
-        while at < offset:
-            block = self._read(at, min(1 << 20, offset - at))
-            lines += block.count(b"\n")
-            at += len(block)
-        self._lines_at = (at, lines)
-        return lines
-
-
-class _Broken(Exception):
+class Broken(Exception):
     def __init__(self, reason: str, line: int | None):
         super().__init__(reason)
         self.reason, self.line = reason, line
@@ -339,8 +177,8 @@ def _head(path: Path) -> bytes:
         raise AafFileError(path, f"cannot read: {exc.strerror or exc}") from exc
 
 
-def _parse(source, line_offset: int, bad_lines: set[int], plain_root: bool = False) -> Iterator[RawRecord | RecordError]:
-    """The record elements of one document; raises `_Broken` if it is not well-formed."""
+def parse(source, line_offset: int, bad_lines: set[int], plain_root: bool = False) -> Iterator[RawRecord | RecordError]:
+    """The record elements of one document; raises `Broken` if it is not well-formed."""
     parser = etree.iterparse(
         source,
         events=("end",),
@@ -366,13 +204,13 @@ def _parse(source, line_offset: int, bad_lines: set[int], plain_root: bool = Fal
             else:
                 yield RawRecord(elem, line)
     except etree.XMLSyntaxError as exc:
-        raise _Broken(f"malformed XML: {exc.msg}", exc.lineno + line_offset if exc.lineno else None) from exc
+        raise Broken(f"malformed XML: {exc.msg}", exc.lineno + line_offset if exc.lineno else None) from exc
     root = getattr(parser, "root", None)
     if root is not None and root.tag != "ficAlimMENESR":
-        raise _Broken(f"root element is <{root.tag}>, expected <ficAlimMENESR>", 1)
+        raise Broken(f"root element is <{root.tag}>, expected <ficAlimMENESR>", 1)
     if plain_root and root is not None and (root.attrib or root.nsmap):
         # The other pieces are wrapped in a bare <ficAlimMENESR>: they would not mean the same.
-        raise _Broken("the root element has attributes or namespaces", 1)
+        raise Broken("the root element has attributes or namespaces", 1)
 
 
 def iter_records(path: Path) -> Iterator[AafRecord | RecordError]:
@@ -413,7 +251,7 @@ def _read_record(elem, line: int) -> AafRecord | RecordError:
                         attributes[name] = values
     if category is None:
         return RecordError(line, identifier, "no family: operationalAttributes has no category")
-    family = _FAMILY_BY_CATEGORY.get(category)
+    family = FAMILY_BY_CATEGORY.get(category)
     if family is None:
         return RecordError(line, identifier, f"unknown family {category!r}")
     if not identifier:

@@ -8,8 +8,10 @@ from sqlalchemy import func, select, text
 from relais.bus import contracts
 from relais.bus.outbox import pending_count, read_events
 from relais.bus.tables import outbox
-from services.directory import queries, tables
-from services.directory.importer import DirectoryImporter, ImportOptions
+from relais.db import make_engine, upgrade
+from services.directory.adapters import queries, tables
+from services.directory.importing.options import ImportOptions
+from services.directory.importing.run import DirectoryImporter
 from tests import aaf_builder as aaf
 
 SAMPLE_COUNTS = {"EtabEducNat": 10, "MefEducNat": 2504, "MatiereEducNat": 718,
@@ -81,7 +83,8 @@ def test_sample_counts_links_events_and_idempotent_reimport(engine, aaf_sample):
         teacher = queries.person(conn, "2397000")
         assert "National_ENS" in teacher["profiles"]
         teaching = [m for m in teacher["memberships"] if m["kind"] == "teaching"]
-        assert {"structure": "55794", "scope": "class", "code": "1S2", "subject": "006600", "kind": "teaching"} in teaching
+        assert {"structure": "55794", "scope": "class", "code": "1S2", "subject": "006600",
+                "kind": "teaching"} in teaching
         assert "2397000" in {p["jointure"] for p in queries.members(conn, "55794", class_code="1S2")}
 
         school = queries.structure(conn, "0059951P")
@@ -116,7 +119,8 @@ def test_delta_modify_class_change_and_delete(sqlite_engine, tmp_path):
                               aaf.delete("Eleve", "2")))
     assert report.ok and report.totals["Eleve"].updated == 1 and report.totals["Eleve"].deleted == 1
     events = {ev["type"]: ev for ev in outbox_events(e)}
-    assert events["directory.person.updated"]["payload"]["changes"]["last_name"] == {"before": "Nom1", "after": "Nouveau"}
+    changes = events["directory.person.updated"]["payload"]["changes"]
+    assert changes["last_name"] == {"before": "Nom1", "after": "Nouveau"}
     change = events["directory.membership.changed"]["payload"]
     assert change["added"] == [{"kind": "class", "structure": "S1", "code": "3B"}]
     assert change["removed"] == [{"kind": "class", "structure": "S1", "code": "3A"}]
@@ -237,8 +241,6 @@ def test_a_records_events_are_written_in_the_order_its_changes_were_applied(sqli
 
 
 def test_parallel_and_inline_imports_agree(tmp_path, aaf_sample):
-    from relais.db import make_engine, upgrade
-
     results = []
     for workers in (1, 2):
         engine = make_engine(f"sqlite:///{tmp_path / f'w{workers}.db'}")

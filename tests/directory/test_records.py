@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.directory import aaf
-from services.directory.aaf import AafRecord, RecordError, iter_records
+from services.directory.adapters.aaf import reader
+from services.directory.adapters.aaf.reader import AafRecord, RecordError, iter_records
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<ficAlimMENESR>\n<addRequest>\n'
         '<operationalAttributes><attr name="categoriePersonne"><value>Eleve</value></attr></operationalAttributes>\n'
@@ -17,13 +17,13 @@ def read_one(tmp_path, body: str, plain: bool = True) -> AafRecord | RecordError
     path = tmp_path / "one.xml"
     path.write_text(HEAD + body + TAIL, encoding="utf-8")
     if not plain:
-        saved = aaf._read_attributes_plain
-        aaf._read_attributes_plain = lambda _container, _attributes: False
+        saved = reader._read_attributes_plain
+        reader._read_attributes_plain = lambda _container, _attributes: False
     try:
         [record] = list(iter_records(path))
     finally:
         if not plain:
-            aaf._read_attributes_plain = saved
+            reader._read_attributes_plain = saved
     return record
 
 

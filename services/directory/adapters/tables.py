@@ -57,7 +57,7 @@ person = Table(
     Column("data", LargeBinary, nullable=False),  # {"record": Person, "attributes": {...}}
 )
 
-# One row per membership of a person (see model.membership_key), for lookups by
+# One row per membership of a person (see rules/canonical_records.membership_key), for lookups by
 # structure, class, group or relative; the person's `data` holds the same list.
 membership = Table(
     "dir_membership", metadata,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+MAX_LISTED_WARNINGS = 1000
+
 
 @dataclass
 class FamilyCounts:
@@ -66,6 +68,11 @@ class ImportReport:
             self.counts(family).rejected += 1
         self.rejected.append(Rejection(file, line, record_id, reason))
 
+    def warn(self, file: str | None, line: int | None, record_id: str | None, message: str) -> None:
+        """A warning, listed up to `MAX_LISTED_WARNINGS`."""
+        if len(self.warnings) < MAX_LISTED_WARNINGS:
+            self.warnings.append(Warning(file, line, record_id, message))
+
     @property
     def ok(self) -> bool:
         return self.status == "completed" and all(f.status == "imported" for f in self.files)
@@ -87,11 +94,13 @@ class ImportReport:
         if len(self.rejected) > 20:
             lines.append(f"... and {len(self.rejected) - 20} more rejected records (see --json)")
         for w in self.warnings[:10]:
-            lines.append(f"warning {w.file or ''}{':' + str(w.line) if w.line else ''} {w.record_id or ''}: {w.message}")
+            where = f"{w.file or ''}{':' + str(w.line) if w.line else ''}"
+            lines.append(f"warning {where} {w.record_id or ''}: {w.message}")
         if len(self.warnings) > 10:
             lines.append(f"... and {len(self.warnings) - 10} more warnings (see --json)")
         if self.unresolved:
             lines.append("unresolved references (kept, resolved when the record arrives): "
                          + ", ".join(f"{k}={v}" for k, v in self.unresolved.items()))
-        lines.append(f"events: {self.events} written, {self.events_published} published, {self.events_pending} pending in the outbox")
+        lines.append(f"events: {self.events} written, {self.events_published} published, "
+                     f"{self.events_pending} pending in the outbox")
         return lines

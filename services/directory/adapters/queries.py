@@ -1,4 +1,4 @@
-"""Read-side queries other services need (exposed over RPC by service.py).
+"""Read-side queries other services need (exposed over RPC by the `Directory` facade, api.py).
 
 Every function takes a SQLAlchemy `Connection` and returns plain dicts
 (canonical Person / Structure records, as in the bus contracts), so the same
@@ -8,10 +8,10 @@ functions serve the RPC entrypoint, the command line and tests.
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
+from ..rules.search_keys import search_key
 from . import tables
-from .model import search_key
 
 p, m, s = tables.person, tables.membership, tables.structure
 
@@ -123,6 +123,15 @@ def structure(conn: Connection, key: str) -> dict | None:
     """A structure by jointure or UAI."""
     row = conn.execute(_STRUCTURE, {"b_key": key, "b_uai": key.upper()}).first()
     return orjson.loads(row.data)["record"] if row else None
+
+
+def family_counts(conn: Connection) -> dict[str, int]:
+    """How many records of each family the directory holds (persons by category)."""
+    counts = dict(conn.execute(select(p.c.category, func.count()).group_by(p.c.category)).all())
+    counts["EtabEducNat"] = conn.execute(select(func.count()).select_from(tables.structure)).scalar_one()
+    counts["MefEducNat"] = conn.execute(select(func.count()).select_from(tables.mef)).scalar_one()
+    counts["MatiereEducNat"] = conn.execute(select(func.count()).select_from(tables.subject)).scalar_one()
+    return counts
 
 
 def last_import(conn: Connection) -> dict | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from services.directory import queries
-from services.directory.importer import DirectoryImporter, ImportOptions
+from services.directory.adapters import queries
+from services.directory.importing.options import ImportOptions
+from services.directory.importing.run import DirectoryImporter
 from tests import aaf_builder as aaf
 
 
@@ -53,7 +54,8 @@ def test_truncated_or_malformed_file_changes_nothing_and_others_go_in(sqlite_eng
     status = {f.path: f for f in report.files}
     assert status[str(good)].status == "imported"
     for bad in (truncated, malformed):
-        assert status[str(bad)].status == "failed" and status[str(bad)].line and "malformed XML" in status[str(bad)].error
+        failed = status[str(bad)]
+        assert failed.status == "failed" and failed.line and "malformed XML" in failed.error
     assert not report.ok and report.totals["Eleve"].added == 1
     with sqlite_engine.connect() as conn:
         assert queries.person(conn, "1") and not queries.person(conn, "2") and not queries.person(conn, "3")

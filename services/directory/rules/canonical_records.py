@@ -1,0 +1,118 @@
+"""AAF attributes -> the canonical Person, Structure, Mef and Subject records.
+
+An AAF record (attribute name -> values) becomes a canonical `Person`,
+`Structure`, `Mef` or `Subject` dict shaped exactly as in the bus contracts
+(contracts/README.md), so an event payload is the canonical record itself.
+Memberships (attachment, classes, groups, teaching, functions, relatives)
+are a sorted list of small dicts, one per `membership_key`; every structure a
+person has a class, group, teaching or function in is one of theirs too.
+A value that breaks its format rejects the record (`RecordRejected`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .aaf_values import RecordRejected, fields, first, iso_date, optional
+from .first_degree import normalize_1d
+from .profiles import profiles
+from .relatives import ATTRIBUTE as RELATIVES
+from .relatives import relative_membership
+
+Record = dict[str, Any]
+
+# A person's fields other than `jointure` and `memberships`: those an `.updated` event compares one by one.
+PERSON_SCALARS = (
+    "category", "profiles", "last_name", "first_name", "title", "birth_date",
+    "email", "ine", "struct_rattach_id", "structure", "mef",
+)
+
+
+def person_from_attributes(jointure: str, family: str, attrs: dict[str, list[str]]) -> Record:
+    attrs = normalize_1d(attrs)
+    own = first(attrs, "ENTPersonJointure")
+    if own and own != jointure:
+        raise RecordRejected(f"identifier/id {jointure!r} differs from ENTPersonJointure {own!r}")
+    structure = first(attrs, "ENTPersonStructRattach")
+    memberships: dict[tuple, dict] = {}
+
+    def add(m: dict) -> None:
+        memberships[membership_key(m)] = m
+
+    if structure:
+        add({"kind": "structure", "structure": structure})
+    teacher = family == "PersEducNat"
+    for name in (("ENTAuxEnsClasses",) if teacher else ("ENTEleveClasses",)):
+        for v in attrs.get(name, ()):
+            s, code = fields(name, v, 2)
+            add({"kind": "class", "structure": s, "code": code})
+    for name in (("ENTAuxEnsGroupes",) if teacher else ("ENTEleveGroupes",)):
+        for v in attrs.get(name, ()):
+            s, code = fields(name, v, 2)
+            add({"kind": "group", "structure": s, "code": code})
+    for name, scope in (("ENTAuxEnsClassesMatieres", "class"), ("ENTAuxEnsGroupesMatieres", "group")):
+        for v in attrs.get(name, ()):
+            s, code, subject = fields(name, v, 3)
+            add({"kind": "teaching", "structure": s, "scope": scope, "code": code, "subject": subject})
+    functions = []
+    for v in attrs.get("ENTPersonFonctions", ()):
+        parts = fields("ENTPersonFonctions", v, 2, at_least=True)
+        functions.append(parts[1])
+        add({
+            "kind": "function",
+            "structure": parts[0],
+            "code": parts[1],
+            "label": optional(parts, 2),
+            "discipline": optional(parts, 3),
+        })
+    for v in attrs.get(RELATIVES, ()):
+        add(relative_membership(v))
+    for m in list(memberships.values()):
+        if m["kind"] in ("class", "group", "teaching", "function"):
+            add({"kind": "structure", "structure": m["structure"]})
+
+    email = first(attrs, "mail")
+    return {
+        "jointure": jointure,
+        "category": family,
+        "profiles": profiles(family, attrs, functions),
+        "last_name": first(attrs, "sn"),
+        "first_name": first(attrs, "givenName"),
+        "title": first(attrs, "personalTitle"),
+        "birth_date": iso_date("ENTPersonDateNaissance", first(attrs, "ENTPersonDateNaissance")),
+        "email": email,
+        "ine": first(attrs, "ENTEleveINE"),
+        "struct_rattach_id": first(attrs, "ENTEleveStructRattachId"),
+        "structure": structure,
+        "mef": first(attrs, "ENTEleveMEF"),
+        "memberships": [memberships[k] for k in sorted(memberships)],
+    }
+
+
+def structure_from_attributes(jointure: str, attrs: dict[str, list[str]]) -> Record:
+    own = first(attrs, "ENTStructureJointure")
+    if own and own != jointure:
+        raise RecordRejected(f"identifier/id {jointure!r} differs from ENTStructureJointure {own!r}")
+    return {
+        "jointure": jointure,
+        "uai": first(attrs, "ENTStructureUAI") or first(attrs, "ENTEtablissementUAI"),
+        "name": first(attrs, "ENTStructureNomCourant"),
+        "type": first(attrs, "ENTStructureTypeStruct"),
+        "academy": first(attrs, "ENTServAcAcademie"),
+    }
+
+
+def mef_from_attributes(code: str, attrs: dict[str, list[str]]) -> Record:
+    return {"code": code, "label": first(attrs, "ENTLibelleMef")}
+
+
+def subject_from_attributes(code: str, attrs: dict[str, list[str]]) -> Record:
+    return {"code": code, "label": first(attrs, "ENTLibelleMatiere")}
+
+
+def membership_key(m: dict) -> tuple:
+    """What makes two memberships one: a relative by the person, the others by structure, scope, code, subject."""
+    kind = m["kind"]
+    if kind == "relative":
+        return (kind, m["person"], "", "", "")
+    return (kind, m.get("structure") or "", m.get("scope") or "", m.get("code") or "", m.get("subject") or "")
