@@ -26,19 +26,27 @@ import uuid
 from base64 import b64encode
 from pathlib import Path
 
+import amqp
+import pika
 import psutil
 from lxml import etree
 
+from relais.bus.outbox import OutboxRelay, unpack
+from relais.bus.publisher import ConfirmedPublisher
 from relais.bus.topology import EVENTS_EXCHANGE, UNROUTED_QUEUE, declare_events_exchange
 from relais.config import parse_amqp_uri
-from services.directory.importer import ImportOptions
+from relais.db import make_engine, upgrade
+from services.directory.importing.options import ImportOptions
+from services.directory.importing.run import DirectoryImporter
+from tools.synthetic_academy import generate_academy
 
 
 def floor_parse(paths: list[Path]) -> tuple[int, float]:
     """Bare iterparse with per-record attribute extraction; (records, seconds)."""
     start, n = time.perf_counter(), 0
     for path in paths:
-        for _event, el in etree.iterparse(str(path), events=("end",), tag=("addRequest", "modifyRequest", "deleteRequest"),
+        for _event, el in etree.iterparse(str(path), events=("end",),
+                                          tag=("addRequest", "modifyRequest", "deleteRequest"),
                                           resolve_entities=False, load_dtd=False, no_network=True):
             record = {"id": el.findtext("identifier/id")}
             for attr in el.find("attributes"):
@@ -52,10 +60,9 @@ def floor_parse(paths: list[Path]) -> tuple[int, float]:
 
 def floor_publish(amqp_uri: str, bodies: list[tuple[str, str, bytes]], window: int) -> float:
     """Bare pika, pipelined confirms, persistent messages to relais.events: messages per second."""
-    import pika
-
     p = parse_amqp_uri(amqp_uri)
-    st = {"sent": 0, "acked": 0, "t0": 0.0, "t1": 0.0}
+    st = {"sent": 0, "acked": 0}
+    clock = {"t0": 0.0, "t1": 0.0}
     n = len(bodies)
 
     def pump(ch):
@@ -69,13 +76,13 @@ def floor_publish(amqp_uri: str, bodies: list[tuple[str, str, bytes]], window: i
         m = frame.method
         st["acked"] = m.delivery_tag if m.multiple else st["acked"] + 1
         if st["acked"] >= n:
-            st["t1"] = time.perf_counter()
+            clock["t1"] = time.perf_counter()
             conn.ioloop.stop()
         else:
             pump(ch)
 
     def start(ch):
-        st["t0"] = time.perf_counter()
+        clock["t0"] = time.perf_counter()
         pump(ch)
 
     def on_channel(ch):
@@ -90,13 +97,11 @@ def floor_publish(amqp_uri: str, bodies: list[tuple[str, str, bytes]], window: i
     conn.ioloop.start()
     conn.close()
     conn.ioloop.start()
-    return n / (st["t1"] - st["t0"])
+    return n / (clock["t1"] - clock["t0"])
 
 
 def outbox_sample(engine, limit: int) -> list[tuple[str, str, bytes]]:
     """(event id, type, JSON body) of the oldest `limit` events in the outbox, packed rows unpacked."""
-    from relais.bus.outbox import unpack
-
     sample: list[tuple[str, str, bytes]] = []
     with engine.connect() as conn:
         for row in conn.exec_driver_sql("SELECT seq, event_id, type, body, events FROM relais_outbox ORDER BY seq"):
@@ -143,8 +148,6 @@ def _management(method: str, path: str, body: dict | None = None) -> None:
 
 
 def _purge(amqp_uri: str) -> None:
-    import amqp
-
     conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
     conn.connect()
     ch = declare_events_exchange(conn.channel())
@@ -162,12 +165,6 @@ def main(argv: list[str]) -> int:
                         help="events the bare-pika floor publishes (a sample of the import's)")
     args = parser.parse_args(argv)
 
-    from relais.bus.outbox import OutboxRelay
-    from relais.bus.publisher import ConfirmedPublisher
-    from relais.db import make_engine, upgrade
-    from services.directory.importer import DirectoryImporter
-    from tools.synthetic_academy import generate_academy
-
     academy = args.workdir / f"academy-{args.persons}"
     marker = academy / "summary.json"
     if marker.exists():
@@ -178,7 +175,8 @@ def main(argv: list[str]) -> int:
         t = time.perf_counter()
         summary = generate_academy(academy, args.persons)
         marker.write_text(json.dumps(summary))
-        print(f"generated {summary['persons']} persons in {time.perf_counter() - t:.0f}s into {academy}", file=sys.stderr)
+        print(f"generated {summary['persons']} persons in {time.perf_counter() - t:.0f}s into {academy}",
+              file=sys.stderr)
     files = [Path(f) for f in summary["files"]]
 
     records, floor_s = floor_parse(files)
