@@ -17,7 +17,7 @@ def _values(values) -> str:
 
 
 def add(category: str, ident: str | None, **attrs) -> str:
-    ident_xml = f"<identifier><id>{ident}</id></identifier>" if ident is not None else "<identifier><id></id></identifier>"
+    ident_xml = f"<identifier><id>{'' if ident is None else ident}</id></identifier>"
     body = "".join(f'<attr name="{k}">{_values(v if isinstance(v, list) else [v])}</attr>\n' for k, v in attrs.items())
     return (f'<addRequest>\n<operationalAttributes><attr name="{CATEGORY_ATTR.get(category, "categoriePersonne")}">'
             f"<value>{category}</value></attr></operationalAttributes>\n{ident_xml}\n<attributes>\n{body}</attributes>\n"

@@ -47,8 +47,15 @@ def sqlite_engine(tmp_path):
 
 
 @pytest.fixture
-def pg_engine():
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+def pg_engine(pg_empty_engine):
+    """A fresh PostgreSQL database for one test, migrated, dropped afterwards."""
+    upgrade(pg_empty_engine)
+    return pg_empty_engine
+
+
+@pytest.fixture
+def pg_empty_engine():
+    """A fresh, empty PostgreSQL database for one test (no migration run), dropped afterwards."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"relais_test_{uuid.uuid4().hex[:12]}"
     try:
@@ -59,7 +66,6 @@ def pg_engine():
                     "Run scripts/ensure-services.sh (make test does).")
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     engine = make_engine(url)
-    upgrade(engine)
     yield engine
     engine.dispose()
     with admin.connect() as conn:

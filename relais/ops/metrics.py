@@ -6,9 +6,9 @@ events is counted without code of its own:
 | metric | type | labels | fed by |
 |---|---|---|---|
 | `relais_service_info` | gauge (1) | `service`, `version` | `relais serve` |
-| `relais_messages_total` | counter | `consumer`, `outcome` (handled, duplicate, retry, dead) | the consumer |
+| `relais_messages_total` | counter | `consumer`, `outcome` (handled, duplicate, retry, dead) | consumers |
 | `relais_messages_redelivered_total` | counter | `consumer` | redeliveries (a consumer died holding them) |
-| `relais_handler_failures_total` | counter | `consumer`, `error` (exception class) | the consumer, when a handler raises |
+| `relais_handler_failures_total` | counter | `consumer`, `error` (exception class) | a handler that raised |
 | `relais_handler_duration_seconds` | histogram | `consumer`, `kind` (`event`, `batch`) | each handler call |
 | `relais_outbox_published_total` | counter | | the outbox relay, once the broker confirmed |
 | `relais_outbox_publish_failures_total` | counter | | the outbox relay |

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -21,7 +22,8 @@ def dav(tmp_path):
 def test_the_command_is_part_of_relais():
     from app.cli import main
 
-    assert "connectors" in main.commands
+    assert CliRunner().invoke(main, ["--help"]).stdout.count("connectors ") == 1
+    assert main.get_command(click.Context(main), "connectors") is connectors
 
 
 def test_list_names_the_reference_connectors():

@@ -238,7 +238,8 @@ def test_autoscalers_and_disruption_budgets_each_select_one_service(rendered):
     assert len(by_kind(docs, "HorizontalPodAutoscaler")) == len(autoscaled)
     for pdb in by_kind(docs, "PodDisruptionBudget"):
         selected = [name for name, d in deployments.items()
-                    if pdb["spec"]["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+                    if pdb["spec"]["selector"]["matchLabels"].items()
+                    <= d["spec"]["template"]["metadata"]["labels"].items()]
         assert len(selected) == 1, pdb["metadata"]["name"]
 
 

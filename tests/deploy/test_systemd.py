@@ -79,7 +79,8 @@ def test_the_units_run_the_commands_the_deployment_needs():
     assert f"ExecStart={INSTALLED} serve ${{RELAIS_SERVICE}}" in template
     assert "Environment=RELAIS_SERVICE=%i" in template
     # The instance's file comes after the shared one, so its settings win.
-    assert template.index("EnvironmentFile=/etc/relais/relais.env") < template.index("EnvironmentFile=-/etc/relais/instances/%i.env")
+    shared, own = "EnvironmentFile=/etc/relais/relais.env", "EnvironmentFile=-/etc/relais/instances/%i.env"
+    assert template.index(shared) < template.index(own)
     assert f"ExecStart={INSTALLED} db upgrade" in (UNITS / "relais-migrate.service").read_text()
     for unit in ("relais@.service", "relais-provisioning-api.service"):
         text = (UNITS / unit).read_text()

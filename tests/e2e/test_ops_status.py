@@ -52,7 +52,8 @@ def test_status_reads_queues_dead_letters_services_outbox_and_last_import(settin
     assert report["broker"]["source"].startswith("management API at http://guest:***@")
     assert report["database"]["outbox_backlog"] == 0
     assert report["database"]["last_import"]["status"] == "completed"
-    assert report["services"]["provisioning"] == {"up": False, "ready": None, "seen_by": f"0 consumer(s) on {provisioning}"}
+    assert report["services"]["provisioning"] == {"up": False, "ready": None,
+                                                  "seen_by": f"0 consumer(s) on {provisioning}"}
 
     # A consumer takes them; a poison message ends in the dead-letter queue.
     conn = amqp.Connection(**parse_amqp_uri(uri).connection_kwargs())
@@ -74,7 +75,8 @@ def test_status_reads_queues_dead_letters_services_outbox_and_last_import(settin
     code, fallback = status(env={"RELAIS_RABBITMQ_API": f"http://guest:guest@{DEAD}"})
     assert "AMQP passive declares" in fallback["broker"]["source"]
     assert f"management API at http://guest:***@{DEAD} unreachable" in fallback["broker"]["source"]
-    assert fallback["consumers"]["provisioning"]["dead_lettered"] == 1 and fallback["consumers"]["provisioning"]["unacked"] is None
+    seen = fallback["consumers"]["provisioning"]
+    assert seen["dead_lettered"] == 1 and seen["unacked"] is None
     assert code == 1
 
     # Dead letters dealt with: healthy (the import's completion event nobody receives is a warning only).
@@ -121,7 +123,8 @@ def test_status_with_the_broker_and_database_unreachable(settings_env, monkeypat
     report = json.loads(result.stdout)
     assert not report["broker"]["reachable"] and not report["database"]["reachable"]
     assert any(p.startswith("RabbitMQ unreachable") for p in report["problems"])
-    assert any(p.startswith(f"database postgresql://postgres:***@{DEAD}/relais unreachable") for p in report["problems"])
+    unreachable = f"database postgresql://postgres:***@{DEAD}/relais unreachable"
+    assert any(p.startswith(unreachable) for p in report["problems"])
     assert "pw-never-shown" not in result.output
 
 

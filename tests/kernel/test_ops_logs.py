@@ -64,7 +64,7 @@ def test_json_lines_carry_the_ids_of_the_message_being_handled(sqlite_engine, ca
     assert (first["event_id"], first["event_type"], first["correlation_id"], first["causation_id"]) == (
         one.id, "directory.mef.created", "corr-42", "cause-7")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["timestamp"])
-    assert mine[1]["message"] == "a batch of 2" and mine[1]["correlation_id"] == "corr-42" and mine[1]["batch_size"] == 2
+    assert (mine[1]["message"], mine[1]["correlation_id"], mine[1]["batch_size"]) == ("a batch of 2", "corr-42", 2)
     assert "correlation_id" not in mine[2] and mine[2]["batch_size"] == 2  # their events share none
     assert mine[3]["message"] == "outside any handler" and "event_id" not in mine[3] and "batch_size" not in mine[3]
 

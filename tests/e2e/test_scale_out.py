@@ -57,7 +57,8 @@ class Directory:
             assert relay.drain() == sum(types.values())
         finally:
             relay.close()
-        return sum(n for t, n in types.items() if t in subscriptions()["provisioning"])  # the event types provisioning's queue receives
+        received = subscriptions()["provisioning"]  # the event types provisioning's queue receives
+        return sum(n for t, n in types.items() if t in received)
 
 
 def processed(engine) -> int:
@@ -129,7 +130,8 @@ def test_two_instances_share_the_work_and_a_killed_one_loses_nothing(pg_engine, 
         assert processed(pg_engine) == expected  # nothing handled twice (duplicates were recognised, not redone)
 
         with pg_engine.connect() as conn:
-            grants = Counter(p for (p,) in conn.execute(select(pt.grant.c.person).where(pt.grant.c.resource == RESOURCE)))
+            grants = Counter(p for (p,) in conn.execute(
+                select(pt.grant.c.person).where(pt.grant.c.resource == RESOURCE)))
             history = Counter(p for (p,) in conn.execute(
                 select(pt.history.c.person).where(pt.history.c.resource == RESOURCE, pt.history.c.action == "granted")))
         everyone = {f"P{i:05d}" for i in range(FIRST + SECOND)}
