@@ -19,14 +19,13 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-import fastjsonschema
-import yaml
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from relais.config import Settings
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 
 class ContractError(ValueError):
@@ -45,13 +44,6 @@ def _schemas() -> dict[str, dict]:
     return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
 
 
-@functools.lru_cache(maxsize=1)
-def _registry() -> Registry:
-    return Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in _schemas().values()
-    )
-
-
 def known_types() -> frozenset[str]:
     """The message types that have a schema."""
     return frozenset(name[:-5] for name in _schemas() if name not in ("envelope.json", "common.json"))
@@ -59,7 +51,23 @@ def known_types() -> frozenset[str]:
 
 @functools.cache
 def _validator(file_name: str) -> Draft202012Validator:
+    """The reference validator, which says why an event is refused.
+
+    jsonschema and referencing load here, on the first refusal: they cost a process about 5 MB
+    and 60 ms, which every process writing events (the directory's parser processes among them)
+    would pay for nothing on a day without a bad event.
+    """
+    from jsonschema import Draft202012Validator, FormatChecker
+
     return Draft202012Validator(_schemas()[file_name], registry=_registry(), format_checker=FormatChecker())
+
+
+@functools.lru_cache(maxsize=1)
+def _registry() -> Registry:
+    """The schemas by `$id`, for the reference validator (loaded with it: see `_validator`)."""
+    from referencing import Registry, Resource
+
+    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in _schemas().values())
 
 
 def _check(validator: Draft202012Validator, event: Mapping[str, Any], what: str) -> None:
@@ -84,15 +92,20 @@ def validate_envelope(event: Any) -> None:
 
 def _checked(file_name: str, event: Any, what: str) -> None:
     """The compiled check; when it refuses, `jsonschema` says why (and if the two disagree, refused anyway)."""
-    try:
-        _compiled(file_name)(event)
-    except fastjsonschema.JsonSchemaException:
+    if not _compiled(file_name)(event):
         _check(_validator(file_name), event, what)
         raise ContractError(f"{what}: {event!r:.200}: refused") from None
 
 
 @functools.cache
-def _compiled(file_name: str) -> Callable[[Any], Any]:
+def _compiled(file_name: str) -> Callable[[Any], bool]:
+    """Whether an event passes the schema compiled to Python (compiled on first use).
+
+    Its libraries load here, as the reference validator's do (`_validator`): every process that
+    writes events imports this module (the directory's parser processes among them, several MB
+    each), and only those that validate need them.
+    """
+    import fastjsonschema
     from rfc3339_validator import validate_rfc3339
 
     by_id = {schema["$id"]: _as_draft7(schema) for schema in _schemas().values()}
@@ -103,8 +116,18 @@ def _compiled(file_name: str) -> Callable[[Any], Any]:
         except KeyError:
             raise ContractError(f"{file_name}: $ref to {uri}, which is not one of the contracts") from None
 
-    return fastjsonschema.compile(_as_draft7(_schemas()[file_name]), handlers={"https": resolve},
-                                  formats={"date-time": validate_rfc3339})
+    validate = fastjsonschema.compile(_as_draft7(_schemas()[file_name]), handlers={"https": resolve},
+                                      formats={"date-time": validate_rfc3339})
+    refused = fastjsonschema.JsonSchemaException
+
+    def passes(event: Any) -> bool:
+        try:
+            validate(event)
+        except refused:
+            return False
+        return True
+
+    return passes
 
 
 def _as_draft7(schema: dict) -> dict:
@@ -112,6 +135,8 @@ def _as_draft7(schema: dict) -> dict:
 
 
 def asyncapi_document() -> dict:
+    import yaml  # on first use, as the validators' libraries (see `_compiled`)
+
     return yaml.safe_load((contracts_dir() / "asyncapi.yaml").read_text(encoding="utf-8"))
 
 

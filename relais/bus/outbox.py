@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from relais.db import bulk_delete, bulk_insert, writer
 from relais.ops.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED, count_events_on_commit
 
+from . import contracts
 from .envelope import Event, dumps, loads
 from .publisher import ConfirmedPublisher, OutgoingMessage, PublishError
 from .tables import outbox
@@ -34,8 +35,6 @@ ADVISORY_LOCK_KEY = 0x52454C41  # "RELA": one relay at a time per PostgreSQL dat
 
 def add_events(conn: Connection, events: Iterable[Event], *, validate: bool = True) -> int:
     """Write events to the outbox in the caller's transaction; returns how many."""
-    if validate:
-        from . import contracts
     rows: list[tuple] = []
     for ev in events:
         data = ev.to_dict()

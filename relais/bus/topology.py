@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import amqp
 
+from .contracts import subscriptions
+
 log = logging.getLogger(__name__)
 
 EVENTS_EXCHANGE = "relais.events"
@@ -130,8 +132,6 @@ def declare_subscribers(channel: amqp.Channel, consumers: list[str] | tuple[str,
     started waits in that consumer's queue instead of `relais.unrouted`.
     Returns the channel to go on with.
     """
-    from .contracts import subscriptions
-
     known = subscriptions()
     for name in consumers:
         if name not in known:

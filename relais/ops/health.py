@@ -10,6 +10,7 @@ password reaches a result: URLs are shown with `redact_url`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -20,7 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from relais.config import redact_url
+import amqp
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from relais.config import parse_amqp_uri, redact_url
 
 from .logs import describe_error
 
@@ -45,10 +51,6 @@ class CheckResult:
 
 def broker_check(amqp_uri: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
     """Open and close an AMQP connection (login and vhost included)."""
-    import amqp
-
-    from relais.config import parse_amqp_uri
-
     params = parse_amqp_uri(amqp_uri)
     where = f"RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"
 
@@ -78,10 +80,6 @@ def database_check(url: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
 
     A SQLite file that does not exist counts as down (opening it would make an empty database).
     """
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
-
     parsed = make_url(url)
     where = f"database {redact_url(parsed.render_as_string(hide_password=False))}"
     if parsed.get_backend_name() == "sqlite":
@@ -173,8 +171,6 @@ def probe(service: str, host: str, port: int, *, live: bool = False,
 
     Not ok when nothing answers, when the answer is not 200, or when another service answers on that port.
     """
-    import json
-
     path = "/healthz" if live else "/readyz"
     url = f"http://{host}:{port}{path}"
     try:

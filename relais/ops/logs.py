@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
+from sqlalchemy.exc import StatementError
 
 FORMATS = ("text", "json")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -80,8 +81,6 @@ def describe_error(exc: BaseException, limit: int = 300) -> str:
     addresses): for those only the driver's first line is kept, e.g.
     `IntegrityError (NotNullViolation): null value in column "x" of relation "y" violates not-null constraint`.
     """
-    from sqlalchemy.exc import StatementError
-
     if isinstance(exc, StatementError) and exc.orig is not None:
         return f"{type(exc).__name__} ({type(exc.orig).__name__}): {_first_line(exc.orig, limit)}"
     if type(exc).__module__.split(".")[0] in ("psycopg", "sqlite3"):

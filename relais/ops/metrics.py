@@ -30,6 +30,7 @@ import threading
 import weakref
 from collections import Counter as _Tally
 from collections.abc import Callable, Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
@@ -70,8 +71,6 @@ DOMAIN_EVENTS: dict[str, tuple[Counter, dict[str, str]]] = {
 
 
 def set_service(service: str) -> None:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         v = version("relais")
     except PackageNotFoundError:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import amqp
 from sqlalchemy import Engine
@@ -42,6 +43,9 @@ from relais.ops.logs import LogConfigError, configure_logging, describe_error
 from relais.ops.server import ListenError, OpsApp, OpsConfigError, WsgiServer, serve_ops
 
 from .process import Consumer, Context, Parts, Process, StartError, Timer
+
+if TYPE_CHECKING:
+    from .rpc import RpcServer
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +103,7 @@ class _Running:
         self.stop_event, self.offload = stop, offload
         self.threads: list[threading.Thread] = []
         self.http: WsgiServer | None = None
-        self.nameko: Any = None
+        self.nameko: RpcServer | None = None
         self.relay: OutboxRelay | None = None
 
     def start(self) -> None:
@@ -119,7 +123,7 @@ class _Running:
                                    settings="RELAIS_HTTP_HOST/RELAIS_HTTP_PORT")
             log.info("%s", http.describe or f"{self.process.service} on http://{http.host}:{self.http.port}/")
         if self.process.rpc:
-            from .rpc import start_rpc
+            from .rpc import start_rpc  # nameko and eventlet: loaded only by a process that answers RPC (patched)
 
             self.nameko = start_rpc(self.process.service, self.parts.rpc, self.settings.amqp_uri, self.stop_event)
 
@@ -227,8 +231,6 @@ def _check_rpc(process: Process[Any], parts: Parts) -> None:
 
 
 def _refuse(service: str, message: str) -> int:
-    import sys
-
     print(f"relais serve {service}: {message}", file=sys.stderr)
     return 2
 
@@ -236,7 +238,7 @@ def _refuse(service: str, message: str) -> int:
 def _offload(green: bool) -> Offload:
     if not green:
         return lambda fn, *args, **kwargs: fn(*args, **kwargs)
-    from eventlet import tpool
+    from eventlet import tpool  # only under eventlet (`green`): a plain process never loads it
 
     return tpool.execute
 
@@ -251,7 +253,7 @@ def _offloaded(app: Any, offload: Offload) -> Any:
 def _on_signals(stop: threading.Event, green: bool) -> None:
     """SIGTERM and SIGINT set `stop` (under eventlet, from a green thread: a handler must not block the hub)."""
     if green:
-        import eventlet
+        import eventlet  # only under eventlet, as above
 
         def handler(*_: Any) -> None:
             eventlet.spawn_n(stop.set)

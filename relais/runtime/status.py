@@ -31,6 +31,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
+import amqp
 from sqlalchemy import Connection
 
 from relais.bus.contracts import expected_consumers
@@ -95,8 +96,6 @@ def queues_from_api(api_url: str, vhost: str, timeout: float = TIMEOUT) -> dict[
 
 def queues_from_amqp(amqp_uri: str, names: list[str], timeout: float = TIMEOUT) -> dict[str, Queue]:
     """These queues, by passive declares (a missing queue comes back with `messages=None`)."""
-    import amqp
-
 
     conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs(), connect_timeout=timeout,
                            read_timeout=timeout, write_timeout=timeout, heartbeat=0)

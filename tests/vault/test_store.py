@@ -49,7 +49,7 @@ def _make(kind, tmp_path, tenant, request):
     if kind == "local":
         return LocalStore(tmp_path / "vault", tenant)
     endpoint = request.getfixturevalue("moto_endpoint")
-    # moto does not enforce credentials (STACK_NOTES #6): isolation is asserted on OUR layer.
+    # moto accepts any credentials (a wrong secret works): isolation is asserted on OUR layer.
     return S3Store(endpoint, f"key-{tenant}", f"secret-{tenant}", tenant, secure=False,
                    bucket_prefix=f"t{id(tmp_path) % 100000}-")
 
