@@ -18,9 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, text
 
-from relais.db import make_engine, upgrade
+from relais.db import alembic_config, make_engine, upgrade, writer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RELAIS_SHARED_DIR", ROOT.parent / "shared"))
@@ -71,6 +72,25 @@ def pg_empty_engine():
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request, tmp_path):
+    """An empty database (no migration run) on SQLite and on PostgreSQL: for migration tests."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg_empty_engine")
+        return
+    engine = make_engine(f"sqlite:///{tmp_path / 'relais.db'}")
+    yield engine
+    engine.dispose()
+
+
+def migrate_to(engine, revision: str) -> None:
+    """Run the migrations up to `revision` only (a migration test's starting point)."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with writer(engine).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

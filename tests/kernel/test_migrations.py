@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 
-from relais.db import alembic_config, make_engine, upgrade, writer
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_engine(request, tmp_path):
-    if request.param == "postgresql":
-        yield request.getfixturevalue("pg_empty_engine")
-        return
-    engine = make_engine(f"sqlite:///{tmp_path / 'relais.db'}")
-    yield engine
-    engine.dispose()
-
-
-def _upgrade_to(engine, revision: str) -> None:
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with writer(engine).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+from relais.db import make_engine, upgrade, writer
+from tests.conftest import migrate_to
 
 
 def test_outbox_and_grant_rebuilds_keep_rows(empty_engine):
-    _upgrade_to(empty_engine, "0008_gar_feed")
+    migrate_to(empty_engine, "0008_gar_feed")
     with writer(empty_engine).begin() as conn:
         conn.execute(text("INSERT INTO relais_outbox (event_id, type, body) VALUES ('e1', 't', :b), ('e2', 't', :b)"),
                      {"b": b'{"x": 1}'})

@@ -11,15 +11,15 @@ from relais.db import upgrade
 from services.vault.adapters.local_store import LocalStore
 from services.vault.continuous.events import ItemEventError, item_changed, parse
 from services.vault.items import Vault
-from tests.kernel.test_migrations import _upgrade_to, empty_engine, pg_empty_engine  # noqa: F401 - fixtures
+from tests.conftest import migrate_to
 
 # a deep folder tree with French names: 1024 characters, about 1.3 kB in UTF-8
 LONG_ID = "/".join(["Année 2013-2014 — Sciences économiques et sociales, séquence n°"] * 16)[:1023] + "x"
 
 
-def test_long_ids_fit_after_the_migration_and_older_rows_are_kept(empty_engine):  # noqa: F811
-    _upgrade_to(empty_engine, "0014_vault_transfer")
-    _upgrade_to(empty_engine, "0011_vault_rights")
+def test_long_ids_fit_after_the_migration_and_older_rows_are_kept(empty_engine):
+    migrate_to(empty_engine, "0014_vault_transfer")
+    migrate_to(empty_engine, "0011_vault_rights")
     now = datetime.now(UTC)
     with empty_engine.begin() as conn:
         conn.execute(text("INSERT INTO vault_item_version (tenant, person, vertical, item_id, version, "
