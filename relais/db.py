@@ -8,11 +8,14 @@ created through the Alembic history in `relais/migrations`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from relais.config import sqlite_busy_timeout
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -23,12 +26,17 @@ MIGRATION_LOCK_KEY = 0x52454D47  # "REMG": one migration at a time per PostgreSQ
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and its folder created."""
+    """An engine for `url`; SQLite gets WAL, a busy timeout (RELAIS_SQLITE_BUSY_TIMEOUT) and its folder created.
+
+    Its errors never quote a statement's parameters (`hide_parameters`): they hold pupils' ids,
+    names and e-mail addresses, and errors reach messages, logs and RPC answers.
+    """
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": sqlite_busy_timeout()}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -106,6 +114,31 @@ def current_revisions(engine: Engine) -> tuple[str, ...]:
 
     with engine.connect() as conn:
         return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    """Where a database stands against this version's migrations (`migration_state`)."""
+
+    current: tuple[str, ...]  # the revisions it is at; empty: never migrated
+    pending: int  # migrations of this version it lacks
+    unknown: tuple[str, ...] = ()  # revisions this version does not know (a newer Relais migrated it)
+
+
+def migration_state(conn: Connection) -> MigrationState:
+    """How many of this version's migrations the database lacks (read only: nothing is migrated)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))  # the history only: no database opened
+    current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = tuple(r for r in current if r not in known)
+    applied: set[str] = set()
+    for head in current:
+        if head not in unknown:  # one head at a time: alembic refuses heads whose histories overlap
+            applied.update(r.revision for r in script.iterate_revisions(head, "base"))
+    return MigrationState(current, len(known - applied), unknown)
 
 
 def bulk_insert(conn: Connection, table_name: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],

@@ -9,12 +9,14 @@ What it reads, and from where:
 - services up: the `/readyz` of each ops endpoint given (`--ops SERVICE=URL` or
   `RELAIS_OPS_ENDPOINTS`), else the consumers on the queue a service consumes
   (`rpc-directory`, `relais.q.provisioning`, `rpc-vault`);
-- the outbox backlog and the last directory import: the database of `RELAIS_DATABASE_URL`.
+- the database's schema (how many of this version's migrations it lacks), and once it is current the
+  outbox backlog and the last directory import: the database of `RELAIS_DATABASE_URL`.
 
 `gather` does the reading; `judge` (no I/O) says what is wrong. The stack is
 unhealthy when a service given by its ops endpoint is down or not ready, when
 messages were dead-lettered, when a consumer queue holds messages and nobody
-consumes it, when the broker or the database cannot be reached, or when the
+consumes it, when the broker or the database cannot be reached, when the database is
+not migrated or behind this version's migrations (`relais db upgrade`), or when the
 last directory import failed.
 """
 
@@ -29,16 +31,18 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import amqp
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 
 from relais.bus.contracts import expected_consumers
 from relais.bus.outbox import pending_count
 from relais.bus.topology import UNROUTED_QUEUE, consumer_queues
 from relais.config import Settings, parse_amqp_uri, redact_url
-from relais.db import make_engine
+from relais.db import make_engine, migration_state
 from relais.ops.logs import describe_error
 
 DEFAULT_RABBITMQ_API = "http://guest:guest@127.0.0.1:15672"
@@ -140,11 +144,22 @@ LastImport = Callable[[Connection], "dict[str, Any] | None"]
 
 
 def database_facts(settings: Settings, last_import: LastImport) -> dict[str, Any]:
-    """The outbox backlog, and the last directory import as `last_import` reads it, from the database."""
-    engine = make_engine(settings.database_url)
+    """Where the schema stands (`migration_state`); when it is current, the outbox backlog and the last
+    directory import as `last_import` reads it. Read only: a SQLite file that is not there is not created."""
+    url = make_url(settings.database_url)
+    missing = (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+               and not Path(str(url.database)).exists())
+    engine = make_engine("sqlite://" if missing else settings.database_url)  # missing: an empty database's state
     try:
         with engine.connect() as conn:
-            return {"outbox_backlog": pending_count(conn), "last_import": last_import(conn)}
+            state = migration_state(conn)
+            facts: dict[str, Any] = {"revisions": list(state.current), "migrations_pending": state.pending,
+                                     "unknown_revisions": list(state.unknown)}
+            if missing:
+                facts["file_missing"] = True
+            if state.current and not state.pending and not state.unknown:
+                facts.update(outbox_backlog=pending_count(conn), last_import=last_import(conn))
+            return facts
     finally:
         engine.dispose()
 
@@ -238,6 +253,8 @@ def judge(report: Mapping[str, Any], expected: AbstractSet[str] = frozenset()) -
     database = report.get("database", {})
     if not database.get("reachable", True):
         problems.append(f"database {database.get('url')} unreachable: {database.get('error')}")
+    else:
+        problems.extend(_schema_problems(database))
     for name, s in report["services"].items():
         if name in expected and not s["up"]:
             problems.append(f"{name}: its ops endpoint does not answer ({s.get('detail')})")
@@ -263,6 +280,24 @@ def judge(report: Mapping[str, Any], expected: AbstractSet[str] = frozenset()) -
     return problems, warnings
 
 
+def _schema_problems(database: Mapping[str, Any]) -> list[str]:
+    """What the database's migration state (`database_facts`) asks of the operator."""
+    url, pending = database.get("url"), database.get("migrations_pending")
+    if database.get("unknown_revisions"):
+        return [f"database {url} was migrated by a newer version of Relais (revision(s) "
+                f"{', '.join(database['unknown_revisions'])} unknown here): run the version the services run"]
+    if pending is None:
+        return []  # a report without the migration state
+    if not database.get("revisions"):
+        where = " (no database file yet)" if database.get("file_missing") else ""
+        return [f"database {url} is not migrated{where}: run `relais db upgrade` "
+                "(a service also migrates it when it starts)"]
+    if pending:
+        return [f"database {url} is {pending} migration(s) behind this version of Relais: run `relais db upgrade` "
+                "(a service also migrates it when it starts)"]
+    return []
+
+
 def render_text(report: Mapping[str, Any]) -> str:
     """The report for a terminal: one line per service and consumer queue, then the problems."""
     lines = [f"broker: {report['broker'].get('source') or report['broker'].get('error')}"]
@@ -284,7 +319,7 @@ def render_text(report: Mapping[str, Any]) -> str:
     if report.get("unrouted") is not None:
         lines.append(f"  {'relais.unrouted':<28}{report['unrouted']:>9}")
     database = report.get("database", {})
-    if database.get("reachable"):
+    if database.get("reachable") and "outbox_backlog" in database:
         lines.append(f"outbox backlog: {database['outbox_backlog']} event(s)")
         last = database.get("last_import")
         lines.append("last directory import: " + (

@@ -6,15 +6,18 @@ import json
 import time
 
 import amqp
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
 from app.cli import main
 from relais.bus.topology import consumer_queues
-from relais.config import parse_amqp_uri
+from relais.config import parse_amqp_uri, redact_url
+from relais.db import alembic_config, upgrade
 from relais.ops import health
 from relais.ops.server import OpsApp, serve_ops
 from relais.runtime.status import judge, parse_endpoints
 from tests import aaf_builder as aaf
+from tests.conftest import migrate_to
 
 DEAD = "127.0.0.1:1"
 
@@ -126,6 +129,49 @@ def test_status_with_the_broker_and_database_unreachable(settings_env, monkeypat
     unreachable = f"database postgresql://postgres:***@{DEAD}/relais unreachable"
     assert any(p.startswith(unreachable) for p in report["problems"])
     assert "pw-never-shown" not in result.output
+
+
+def test_status_on_a_fresh_data_directory_says_not_migrated_not_unreachable(settings_env, tmp_path):
+    db_file = tmp_path / "var" / "relais.db"
+    code, report = status()
+    assert code == 1 and report["database"]["reachable"] and report["database"]["revisions"] == []
+    [problem] = [p for p in report["problems"] if p.startswith("database ")]
+    assert problem.startswith(f"database sqlite:///{db_file} is not migrated (no database file yet): run "
+                              "`relais db upgrade`"), problem
+    assert "unreachable" not in problem
+    assert not db_file.exists()  # reading the state created nothing
+    text = CliRunner().invoke(main, ["status"])
+    assert "is not migrated (no database file yet): run `relais db upgrade`" in text.stdout
+
+    upgraded = CliRunner().invoke(main, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    _code, report = status()
+    assert report["database"]["migrations_pending"] == 0 and report["database"]["outbox_backlog"] == 0
+    assert not [p for p in report["problems"] if p.startswith("database ")], report["problems"]
+
+
+def test_status_counts_the_migrations_a_database_lacks(settings_env, empty_engine, monkeypatch):
+    url = empty_engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("RELAIS_DATABASE_URL", url)
+    with empty_engine.connect():
+        pass  # an empty database (PostgreSQL: created; SQLite: the file now exists)
+    _code, report = status()
+    assert [p for p in report["problems"] if "is not migrated: run `relais db upgrade`" in p]
+
+    migrate_to(empty_engine, "0012_outbox_event_id")  # 0001-0004, 0008 and 0012: 6 of the history's
+    behind = len(list(ScriptDirectory.from_config(alembic_config(url)).walk_revisions())) - 6
+    code, report = status()
+    db = report["database"]
+    assert code == 1 and db["reachable"] and db["revisions"] == ["0012_outbox_event_id"]
+    assert behind >= 10 and db["migrations_pending"] == behind and "outbox_backlog" not in db
+    [problem] = [p for p in report["problems"] if p.startswith("database ")]
+    assert problem == (f"database {redact_url(url)} is {behind} migration(s) behind this version of Relais: run "
+                       "`relais db upgrade` (a service also migrates it when it starts)")
+
+    upgrade(empty_engine)
+    _code, report = status()
+    assert report["database"]["migrations_pending"] == 0
+    assert not [p for p in report["problems"] if p.startswith("database ")]
 
 
 def test_judge_needs_no_io():
