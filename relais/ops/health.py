@@ -84,12 +84,12 @@ def database_check(url: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
     where = f"database {redact_url(parsed.render_as_string(hide_password=False))}"
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout})
+        engine = create_engine(url, poolclass=NullPool, hide_parameters=True, connect_args={"timeout": timeout})
     else:
         path = None
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = create_engine(parsed, poolclass=NullPool, connect_args={
+        engine = create_engine(parsed, poolclass=NullPool, hide_parameters=True, connect_args={
             "connect_timeout": max(1, math.ceil(timeout)),
             "options": f"-c statement_timeout={int(timeout * 1000)}"})
 
