@@ -141,26 +141,72 @@ def asyncapi_document() -> dict:
 
 
 @functools.lru_cache(maxsize=1)
+def _receivers() -> tuple[tuple[str, str, bool], ...]:
+    """(consumer, event type, planned) for each AsyncAPI `receive` operation that names its consumer."""
+    doc = asyncapi_document()
+    channels = doc.get("channels") or {}
+    out = []
+    for key, op in (doc.get("operations") or {}).items():
+        name = op.get("x-relais-consumer")
+        if op.get("action") != "receive" or not name:
+            continue
+        ref = (op.get("channel") or {}).get("$ref", "")
+        channel = channels.get(ref.rsplit("/", 1)[-1])
+        if channel is None:
+            raise ContractError(f"asyncapi.yaml: operation {key} refers to channel {ref!r}, which is not there")
+        out.append((name, channel["address"], bool(op.get("x-relais-planned"))))
+    return tuple(out)
+
+
+def _by_consumer(planned: bool) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for name, type_, is_planned in _receivers():
+        if is_planned == planned:
+            out.setdefault(name, []).append(type_)
+    return {name: tuple(sorted(types)) for name, types in out.items()}
+
+
+@functools.lru_cache(maxsize=1)
 def subscriptions() -> dict[str, tuple[str, ...]]:
     """Consumer name -> the event types it receives, from the AsyncAPI `receive` operations.
 
     Each such operation names its consumer with `x-relais-consumer`; the
-    consumer's queue is `relais.q.<name>`, bound to those types.
+    consumer's queue is `relais.q.<name>`, bound to those types. Operations
+    marked `x-relais-planned` (a consumer named in the contracts but not built
+    yet) are left out: no queue is bound for them (see `planned_subscriptions`).
     """
+    return _by_consumer(planned=False)
+
+
+@functools.lru_cache(maxsize=1)
+def planned_subscriptions() -> dict[str, tuple[str, ...]]:
+    """Consumer name -> the event types it will receive once built (`x-relais-planned` operations).
+
+    Publishers declare no queue for them, so their events go to `relais.unrouted`,
+    which is bounded (`relais.bus.bounds`), instead of filling a queue nobody reads.
+    """
+    return _by_consumer(planned=True)
+
+
+def consumers_of() -> dict[str, tuple[str, ...]]:
+    """Event type -> every consumer the contracts name for it, built or planned."""
+    out: dict[str, set[str]] = {}
+    for name, type_, _planned in _receivers():
+        out.setdefault(type_, set()).add(name)
+    return {type_: tuple(sorted(names)) for type_, names in out.items()}
+
+
+def published_types() -> frozenset[str]:
+    """The event types some AsyncAPI `send` operation publishes."""
     doc = asyncapi_document()
     channels = doc.get("channels") or {}
-    out: dict[str, list[str]] = {}
-    for op in (doc.get("operations") or {}).values():
-        name = op.get("x-relais-consumer")
-        if op.get("action") == "receive" and name:
-            channel = channels[op["channel"]["$ref"].rsplit("/", 1)[-1]]
-            out.setdefault(name, []).append(channel["address"])
-    return {name: tuple(sorted(types)) for name, types in out.items()}
+    return frozenset(channels[op["channel"]["$ref"].rsplit("/", 1)[-1]]["address"]
+                     for op in (doc.get("operations") or {}).values() if op.get("action") == "send")
 
 
 def expected_consumers(settings: Settings) -> tuple[str, ...]:
     """The consumers whose queues publishers declare, so no event waits in `relais.unrouted` for them:
-    RELAIS_CONSUMERS when set, else every consumer the contracts name."""
+    RELAIS_CONSUMERS when set, else every consumer the contracts name that is built (not only planned)."""
     if settings.consumers is not None:
         return settings.consumers
     return tuple(sorted(subscriptions()))

@@ -1,9 +1,11 @@
 """Exchange and queue names, and their declaration on a channel.
 
 One durable topic exchange carries every event, routed by event type. An
-alternate exchange keeps events nobody is bound to yet, so none is dropped.
-Each consumer owns a main queue, one delay queue per retry and a dead-letter
-queue; see contracts/README.md.
+alternate exchange keeps events nobody is bound to (a consumer the contracts
+plan but which is not built, one left out of RELAIS_CONSUMERS), in a queue
+bounded by length, size and age: nobody reads it (`bounds`). Each consumer owns
+a main queue, one delay queue per retry and a dead-letter queue, bounded too;
+see contracts/README.md and deploy/queues.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 import amqp
 
-from .contracts import subscriptions
+from .contracts import planned_subscriptions, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,10 @@ def declare_subscribers(channel: amqp.Channel, consumers: list[str] | tuple[str,
     known = subscriptions()
     for name in consumers:
         if name not in known:
-            log.warning("RELAIS_CONSUMERS names %r, which no contract receive operation names; ignored", name)
+            planned = name in planned_subscriptions()
+            log.warning("RELAIS_CONSUMERS names %r, %s; ignored", name,
+                        "a consumer the contracts plan but which is not built yet (its events go to relais.unrouted)"
+                        if planned else "which no contract receive operation names")
             continue
         _queues, channel = declare_consumer(channel, name, list(known[name]))
     return channel

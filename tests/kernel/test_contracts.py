@@ -78,3 +78,22 @@ def test_the_compiled_envelope_check_agrees_with_jsonschema():
             accepted = False
         assert accepted == expected, case
     assert sum(reference.is_valid(c) for c in cases) == 3
+
+
+def test_every_published_event_type_has_a_consumer_named_in_the_contracts():
+    """An event type nobody receives would only ever reach relais.unrouted: each names its consumer(s),
+    built (`x-relais-consumer`) or planned (`x-relais-planned` too: no queue until it is built)."""
+    published = contracts.published_types()
+    assert published == contracts.known_types()
+    receivers = contracts.consumers_of()
+    homeless = sorted(t for t in published if not receivers.get(t))
+    assert homeless == [], (f"no consumer named in contracts/asyncapi.yaml for {homeless}: add a receive operation "
+                            "with x-relais-consumer (and x-relais-planned while it is not built)")
+    built, planned = contracts.subscriptions(), contracts.planned_subscriptions()
+    assert set(built) == {"provisioning", "vault"}
+    assert planned["usage"] == ("provisioning.grant.created", "provisioning.grant.revoked",
+                                "provisioning.quota.exhausted", "sso.login.failed", "sso.login.succeeded",
+                                "sso.logout")
+    assert planned["audit"] == ("directory.import.completed", "vault.person.erased")
+    # A planned subscription is bound nowhere: publishers declare only the built consumers' queues.
+    assert not {t for types in built.values() for t in types} & {t for types in planned.values() for t in types}
