@@ -228,9 +228,10 @@ def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, delta
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
         click.echo(f"{report.mode}: {len(report.files)} file(s) in {out_dir}: " +
-                   (", ".join(f"{k} {v}" for k, v in report.records.items()) or "nothing changed"))
+                   (", ".join(f"{k} {report.records.get(k, 0)} ({n} elements)" for k, n in report.elements.items())
+                    or "nothing changed"))
         if report.mode == "Delta":
-            click.echo(f"  {report.unchanged} record(s) unchanged since the previous feed, left out")
+            click.echo(f"  {report.unchanged} element(s) unchanged since the previous feed, left out")
         if report.reason:
             click.echo(f"  {report.reason}")
         for s in report.skipped[:20]:

@@ -44,18 +44,19 @@ def records(report: dict, kind: str) -> list[etree._Element]:
 def test_delta_holds_only_what_changed(world, feed):  # noqa: F811
     first = feed("--delta")
     assert first["mode"] == "Complet" and "no earlier feed" in first["reason"]
-    assert first["records"]["Eleve"] == 4 + 4  # four pupils and their MEF
+    assert first["records"]["Eleve"] == 4 and first["elements"]["Eleve"] == 4 + 4  # four pupils and their MEF
 
     same = feed("--delta")
-    assert same["mode"] == "Delta" and same["files"] == [] and same["records"] == {}
-    assert same["unchanged"] == sum(first["records"].values()) and same["removed_since_previous"] == 0
+    assert same["mode"] == "Delta" and same["files"] == [] and same["records"] == same["elements"] == {}
+    assert same["unchanged"] == sum(first["elements"].values()) and same["removed_since_previous"] == 0
 
     world.directory(aaf.modify("Eleve", "2", sn="Nouveau-Nom"), pupil("5", klass="6B"))
     delta = feed("--delta")
     assert delta["mode"] == "Delta" and all("_GAR-ENT_Delta_" in f for f in delta["files"])
     eleves = records(delta, "Eleve")
     changed = {el.findtext(f"{{{NS}}}GARPersonIdentifiant") for el in eleves if el.tag == f"{{{NS}}}GAREleve"}
-    assert changed == {"2", "5"}
+    assert changed == {"2", "5"} and delta["records"]["Eleve"] == 2  # and pupil 5's MEF: 3 elements
+    assert delta["elements"]["Eleve"] == len(eleves) == 3
     assert [el.findtext(f"{{{NS}}}GARPersonNom") for el in eleves if el.findtext(f"{{{NS}}}GARPersonIdentifiant")
             == "2"] == ["Nouveau-Nom"]
     assert {el.findtext(f"{{{NS}}}GARPersonIdentifiant") for el in records(delta, "Groupe")} == {"5"}  # joins 6B

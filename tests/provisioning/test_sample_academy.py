@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from app.cli import main
 from relais.commands import Context
-from services.provisioning.feeds.gar import MAX_RECORDS, export, validate
+from services.provisioning.feeds.gar import MAX_RECORDS, RECORD_ELEMENTS, export, validate
 from tests.conftest import AMQP_BASE, SHARED, _rabbit_api
 
 GAR_XSD = SHARED / "schemas" / "gar" / "GAR-ENT.xsd"
@@ -92,13 +92,21 @@ def test_gar_feed_of_the_sample_is_valid_against_the_xsd(academy):
     assert result["valid"] is True, result.get("problems")
     kinds = {Path(f).name.split("_")[-2] for f in result["files"]}
     assert kinds == {"Etab", "Eleve", "Enseignant", "Groupe", "RespAff"}
-    assert result["records"]["Eleve"] >= 642 and result["records"]["Enseignant"] > 0
+    # Records are pupils, staff, structures, groups and managers; elements, everything written.
+    assert result["records"]["Eleve"] == 642 and result["records"]["Enseignant"] > 0
+    tags: dict[str, dict[str, int]] = {}
     for f in result["files"]:
         name = Path(f).name
         assert name.startswith("RELAIS_GAR-ENT_Complet_") and name.endswith(".xml")
         root = etree.parse(f).getroot()
         assert root.tag.startswith("{http://data.education.fr/ns/gar}GAR-ENT-") and root.get("Version")
         assert len(root) <= MAX_RECORDS
+        for el in root:
+            kind = tags.setdefault(name.split("_")[-2], {})
+            kind[etree.QName(el).localname] = kind.get(etree.QName(el).localname, 0) + 1
+    assert tags["Eleve"] == {"GAREleve": 642, "GARPersonMEF": 642}  # what the report said as "Eleve 1284" before
+    assert result["records"] == {kind: tags[kind][RECORD_ELEMENTS[kind]] for kind in tags}
+    assert result["elements"] == {kind: sum(n.values()) for kind, n in tags.items()}
 
 
 def test_gar_files_roll_over_at_the_record_limit(academy):

@@ -316,9 +316,10 @@ def gar(args, engine, result) -> None:
     with engine.connect() as conn:
         report = export(conn, out, "BENCH", datetime.now(UTC))
     result["gar_export_s"] = round(time.perf_counter() - t, 2)
-    records = sum(report.records.values())
-    result["gar_records"] = records
-    result["gar_floor_s"] = round(floor_xml(args.workdir / "floor.xml", records), 2)
+    elements = sum(report.elements.values())
+    result["gar_records"] = sum(report.records.values())  # pupils, staff, structures, groups, managers
+    result["gar_elements"] = elements
+    result["gar_floor_s"] = round(floor_xml(args.workdir / "floor.xml", elements), 2)
     xsd = Path(os.environ.get("RELAIS_GAR_XSD", Path(__file__).resolve().parents[3] / "shared/schemas/gar/GAR-ENT.xsd"))
     if xsd.is_file():
         t = time.perf_counter()

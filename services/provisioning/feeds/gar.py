@@ -4,7 +4,7 @@ Five kinds of file, valid against the GAR's XSD (`GAR-ENT.xsd`, namespace
 http://data.education.fr/ns/gar): `Etab` (structures, their MEF and
 subjects), `Eleve`, `Enseignant` (staff), `Groupe` (classes, groups and who
 is in them) and `RespAff` (the resource managers of each structure). Each
-file holds at most 10,000 records and is named as the GAR expects:
+file holds at most 10,000 elements and is named as the GAR expects:
 `<idENT>_GAR-ENT_Complet_<yyyyMMdd_HHmmss>_<Type>_<NNNN>.xml`.
 
 Written from provisioning's view of the directory, streaming (lxml
@@ -45,6 +45,10 @@ NS = "http://data.education.fr/ns/gar"
 VERSION = "1.7"
 MAX_RECORDS = 10_000
 TYPES = ("Etab", "Eleve", "Enseignant", "Groupe", "RespAff")
+# What a file of each type counts as its records (a pupil, a structure, a group…); its other
+# elements (a pupil's GARPersonMEF, a group's members…) belong to one of these.
+RECORD_ELEMENTS = {"Etab": "GAREtab", "Eleve": "GAREleve", "Enseignant": "GAREnseignant", "Groupe": "GARGroupe",
+                   "RespAff": "GARRespAff"}
 
 # Directory profiles -> GAR profiles.
 _PROFILES = {"National_ELV": "National_elv", "National_ENS": "National_ens", "National_DOC": "National_doc",
@@ -55,10 +59,11 @@ _PROFILES = {"National_ELV": "National_elv", "National_ENS": "National_ens", "Na
 class GarReport:
     mode: str = "Complet"  # Complet | Delta: what the files are
     files: list[str] = field(default_factory=list)
-    records: dict[str, int] = field(default_factory=dict)
+    records: dict[str, int] = field(default_factory=dict)  # per type: pupils, staff, structures, groups, managers
+    elements: dict[str, int] = field(default_factory=dict)  # per type: every element written (records included)
     skipped: list[dict[str, str]] = field(default_factory=list)
-    unchanged: int = 0  # delta: records left out because the previous feed held them as they are
-    removed: int = 0  # records of the previous feed that are gone
+    unchanged: int = 0  # delta: elements left out because the previous feed held them as they are
+    removed: int = 0  # elements of the previous feed that are gone
     reason: str | None = None  # why a delta was asked for and a complete feed written
     state: dict[int, int] = field(default_factory=dict, repr=False)  # record key -> fingerprint, for the next delta
 
@@ -66,8 +71,8 @@ class GarReport:
         self.skipped.append({"type": kind, "id": ident, "reason": reason})
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"mode": self.mode, "files": self.files, "records": self.records, "skipped": self.skipped,
-               "removed_since_previous": self.removed}
+        out = {"mode": self.mode, "files": self.files, "records": self.records, "elements": self.elements,
+               "skipped": self.skipped, "removed_since_previous": self.removed}
         if self.mode == "Delta":
             out["unchanged"] = self.unchanged
         if self.reason:
@@ -76,7 +81,7 @@ class GarReport:
 
 
 class _RollingWriter:
-    """Writes records of one type into numbered files of at most MAX_RECORDS records.
+    """Writes the elements of one type into numbered files of at most MAX_RECORDS elements.
 
     A file is written under a `.part` name and renamed when complete, so a
     delivery job never picks up half a file.
@@ -108,13 +113,15 @@ class _RollingWriter:
             self.number += 1
             self.count = 0
 
-    def write(self, record: str) -> None:
+    def write(self, record: str, tag: str) -> None:
         file = self._file
         if file is None:
             file = self._open()
         file.write(record)
         self.count += 1
-        self.report.records[self.kind] = self.report.records.get(self.kind, 0) + 1
+        self.report.elements[self.kind] = self.report.elements.get(self.kind, 0) + 1
+        if tag == RECORD_ELEMENTS[self.kind]:
+            self.report.records[self.kind] = self.report.records.get(self.kind, 0) + 1
         if self.count >= self.limit:
             self._close()
 
@@ -131,8 +138,8 @@ def _h64(data: bytes) -> int:
 class _Sink:
     """Where the records of one type go: the complete files, and in delta mode the files of changed records.
 
-    Each record comes with its key (what identifies it: a person, a person in
-    a group…); its fingerprint is its text, so any change to it shows.
+    Each element comes with its key (its tag, then what identifies it: a person,
+    a person in a group…); its fingerprint is its text, so any change to it shows.
     """
 
     def __init__(self, complete: _RollingWriter, delta: _RollingWriter | None, previous: dict[int, int],
@@ -143,12 +150,12 @@ class _Sink:
         k = _h64("\x1f".join(key).encode())
         fingerprint = _h64(record.encode())
         self.state[k] = fingerprint
-        self.complete.write(record)
+        self.complete.write(record, key[0])
         if self.delta is not None:
             if self.previous.get(k) == fingerprint:
                 self.counts["unchanged"] += 1
             else:
-                self.delta.write(record)
+                self.delta.write(record, key[0])
 
     def finish(self) -> None:
         self.complete.finish()
