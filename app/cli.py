@@ -130,6 +130,40 @@ def outbox_relay(ctx: Context, as_json: bool) -> None:
     sys.exit(1 if error else 0)
 
 
+@main.group()
+def queues() -> None:
+    """The bounds RabbitMQ keeps Relais's queues within (deploy/queues.md)."""
+
+
+@queues.command("bound")
+@click.option("--rabbitmq-api", envvar="RELAIS_RABBITMQ_API", default="http://guest:guest@127.0.0.1:15672",
+              show_default=True, help="RabbitMQ's management API, as a user with the policymaker tag "
+              "[env RELAIS_RABBITMQ_API].")
+@click.option("--print", "print_only", is_flag=True,
+              help="Only print the `rabbitmqctl set_policy` lines that set them, for the broker's administrator.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def queues_bound(ctx: Context, rabbitmq_api: str, print_only: bool, as_json: bool) -> None:
+    """Set the bounds of RELAIS_UNROUTED_MAX_* and RELAIS_QUEUE_MAX_* as RabbitMQ policies on the vhost of
+    RELAIS_AMQP_URI. They apply at once, to queues that exist already too; run it again after changing them."""
+    from relais.bus.bounds import Bounds, BoundsError, apply
+    from relais.config import parse_amqp_uri
+
+    vhost = parse_amqp_uri(ctx.settings.amqp_uri).virtual_host
+    try:
+        bounds = Bounds.from_env()
+        policies = bounds.policies() if print_only else apply(rabbitmq_api, vhost, bounds)
+    except BoundsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if print_only:
+        click.echo("\n".join(p.rabbitmqctl(vhost) for p in policies))
+    elif as_json:
+        click.echo(json.dumps({"vhost": vhost, "policies": {p.name: p.body() for p in policies}}, indent=2))
+    else:
+        for p in policies:
+            click.echo(f"policy {p.name} on vhost {vhost!r}, queues {p.pattern}: {json.dumps(p.definition)}")
+
+
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
 def serve(service: str) -> None:

@@ -41,6 +41,21 @@ ATTEMPTS_HEADER = "x-relais-attempts"
 ERROR_HEADER = "x-relais-error"
 
 
+class QueueFull(OSError):
+    """RabbitMQ refused a retry or a dead letter: that queue is full (overflow reject-publish, deploy/queues.md).
+
+    Nothing of the batch was acknowledged: its deliveries go back to the consumer's queue when the
+    connection closes, and are handled again (idempotently) once there is room.
+    """
+
+    def __init__(self, target: str, main: str) -> None:
+        super().__init__(f"RabbitMQ refused a message for {target}, which is full (overflow reject-publish): "
+                         f"this batch goes back to {main}; empty {target} (`relais status` says how)")
+
+
+OUTCOMES = ("handled", "duplicate", "retry", "dead")  # what becomes of a delivery: relais_messages_total's outcome
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one delivery: `handled`, `duplicate`, `retry` or `dead`."""
@@ -71,6 +86,11 @@ class EventConsumer:
         self.retry_delays_ms = retry_delays_ms
         self._event_seconds = metrics.HANDLER_SECONDS.labels(consumer=name, kind="event")
         self._batch_seconds = metrics.HANDLER_SECONDS.labels(consumer=name, kind="batch")
+        # Every outcome's series exists from the start, at 0: Prometheus sees no increase in a series that
+        # appears at 1, so an alert on the first dead letter needs it there before (deploy/monitoring.md).
+        for outcome in OUTCOMES:
+            metrics.MESSAGES.labels(consumer=name, outcome=outcome)
+        metrics.REDELIVERED.labels(consumer=name)
 
     # -- the rule -----------------------------------------------------------
     def handle(self, body: bytes, attempts_so_far: int = 0) -> Outcome:
@@ -237,7 +257,10 @@ class EventConsumer:
                                 "x-relais-routing-key": message.delivery_info.get("routing_key", ""),
                             },
                         )
-                        side.basic_publish_confirm(copy, exchange="", routing_key=target)
+                        try:
+                            side.basic_publish_confirm(copy, exchange="", routing_key=target)
+                        except amqp.exceptions.MessageNacked:
+                            raise QueueFull(target, queues.main) from None
                 # Every delivery up to the batch's last is settled: one ack covers them all.
                 channel.basic_ack(batch[-1].delivery_tag, multiple=True)
                 settled += len(batch)

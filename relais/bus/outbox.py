@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -126,7 +128,11 @@ def read_events(conn: Connection, type_: str | None = None) -> list[dict]:
 
 
 class OutboxRelay:
-    """Moves outbox rows to RabbitMQ, oldest first, deleting them once confirmed."""
+    """Moves outbox rows to RabbitMQ, oldest first, deleting them once confirmed.
+
+    `published` counts the events the broker confirmed since it was made, also when a drain
+    ends on an error or is stopped: what a command reports after a failure or a signal.
+    """
 
     def __init__(
         self,
@@ -134,10 +140,14 @@ class OutboxRelay:
         publisher_factory: Callable[[], ConfirmedPublisher],
         *,
         batch_size: int = 20000,
+        max_backoff_s: float = 30.0,
     ):
         self.engine = engine
         self.publisher_factory = publisher_factory
         self.batch_size = batch_size
+        self.max_backoff_s = max_backoff_s
+        self._pause, self._resume_at = 0.0, 0.0
+        self.published = 0
         self._publisher: ConfirmedPublisher | None = None
 
     def relay_batch(self) -> int:
@@ -148,20 +158,24 @@ class OutboxRelay:
                 if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar():
                     return 0
                 rows = self._fetch(conn)
-                if rows:
-                    self._publish(rows)
-                    self._delete(conn, rows)
-                return _events(rows)
+                done, error = self._publish(rows) if rows else (rows, None)
+                if done:
+                    self._delete(conn, done)  # committed, also when the rest failed (raised below)
+            if error is not None:
+                raise error
+            return _events(rows)
         # SQLite has one writer: read, publish, then take the write lock only to delete.
         with _sqlite_relay_lock(self.engine) as mine:
             if not mine:
                 return 0
             with self.engine.connect() as conn:
                 rows = self._fetch(conn)
-            if rows:
-                self._publish(rows)
+            done, error = self._publish(rows) if rows else (rows, None)
+            if done:
                 with writer(self.engine).begin() as conn:
-                    self._delete(conn, rows)
+                    self._delete(conn, done)
+            if error is not None:
+                raise error
             return _events(rows)
 
     def _fetch(self, conn: Connection, after: int | None = None) -> list[tuple[int, list[OutgoingMessage]]]:
@@ -182,16 +196,36 @@ class OutboxRelay:
             f"SELECT seq, event_id, type, body, events FROM {outbox.name} "
             f"WHERE seq >= {int(first)} AND seq <= {int(last)} ORDER BY seq")]
 
-    def _publish(self, rows: Sequence[tuple[int, list[OutgoingMessage]]]) -> None:
+    def _publish(self, rows: Sequence[tuple[int, list[OutgoingMessage]]]) -> tuple[Sequence, PublishError | None]:
+        """Publish the rows' events: (the rows the broker confirmed whole, the failure or None).
+
+        On a failure the rows before the first unconfirmed event are confirmed: the caller
+        deletes them and keeps the rest, so what RabbitMQ refused (a full queue, overflow
+        reject-publish) waits in the outbox, in order, and is not published twice.
+        """
         if self._publisher is None:
             self._publisher = self.publisher_factory()
+        done: Sequence = rows
+        error: PublishError | None = None
         try:
             self._publisher.publish(m for _seq, messages in rows for m in messages)
-        except PublishError:
+        except PublishError as exc:
             OUTBOX_FAILURES.inc()
             self._publisher = None
-            raise
-        OUTBOX_PUBLISHED.inc(_events(rows))
+            done, error = _whole_rows(rows, exc.confirmed), exc
+        self._backoff(error)
+        self.published += _events(done)
+        OUTBOX_PUBLISHED.inc(_events(done))
+        return done, error
+
+    def _backoff(self, error: PublishError | None) -> None:
+        """After a refusal, `drain` waits 1 s, then twice as long each time, up to `max_backoff_s`:
+        a full queue does not drain in a second, and each try sends a batch for nothing."""
+        if error is None or not error.refused:
+            self._pause = 0.0
+            return
+        self._pause = min(max(self._pause * 2, 1.0), self.max_backoff_s)
+        self._resume_at = time.monotonic() + self._pause
 
     @staticmethod
     def _delete(conn: Connection, rows: Sequence) -> None:
@@ -206,11 +240,18 @@ class OutboxRelay:
         # transactional), so a range could hide an unsent one: delete exactly the rows sent.
         bulk_delete(conn, outbox.name, "seq", [r[0] for r in rows])
 
-    def drain(self, progress: Callable[[int], object] | None = None) -> int:
-        """Relay until the outbox is empty; returns the number of events published."""
+    def drain(self, progress: Callable[[int], object] | None = None, stop: threading.Event | None = None) -> int:
+        """Relay until the outbox is empty, or `stop` is set (checked between batches: the batch in
+        flight is confirmed and removed first); returns the number of events published.
+
+        After RabbitMQ refused events (`_backoff`), a drain before the pause is over does nothing.
+        """
+        stop = stop or threading.Event()
+        if time.monotonic() < self._resume_at:
+            return 0
         if self.engine.dialect.name != "sqlite":
             total = 0
-            while n := self.relay_batch():
+            while not stop.is_set() and (n := self.relay_batch()):
                 total += n
                 if progress:
                     progress(n)
@@ -225,11 +266,15 @@ class OutboxRelay:
                 return 0
             upcoming = db.submit(self._read_after, 0)
             deleting = None
-            while rows := upcoming.result():
+            while not stop.is_set() and (rows := upcoming.result()):
                 upcoming = db.submit(self._read_after, rows[-1][0])
-                self._publish(rows)
+                done, error = self._publish(rows)
                 if deleting is not None:
                     deleting.result()
+                if error is not None:
+                    if done:
+                        self._delete_confirmed(done)
+                    raise error
                 deleting = db.submit(self._delete_confirmed, rows)
                 total += _events(rows)
                 if progress:
@@ -254,6 +299,16 @@ class OutboxRelay:
 
 def _events(rows: Sequence[tuple[int, list[OutgoingMessage]]]) -> int:
     return sum(len(messages) for _seq, messages in rows)
+
+
+def _whole_rows(rows: Sequence[tuple[int, list[OutgoingMessage]]], confirmed: int) -> Sequence:
+    """The first rows whose events are all among the first `confirmed` (a packed row goes whole or not at all)."""
+    total = 0
+    for i, (_seq, messages) in enumerate(rows):
+        total += len(messages)
+        if total > confirmed:
+            return rows[:i]
+    return rows
 
 
 @contextmanager

@@ -10,8 +10,11 @@ opens the connection and the channel and reads the confirms; the messages'
 frames are encoded by `frames.PublishFrames` and written a chunk of many
 messages at a time, a quarter of the CPU of pika's `basic_publish`. A
 message counts as delivered only once the broker confirmed it; a nack, a lost
-connection or a timeout raises `PublishError`, and the caller publishes the
-batch again (consumers are idempotent on message id).
+connection or a timeout raises `PublishError`, which says how many of the
+batch's first messages were confirmed before (`confirmed`): the caller keeps the
+rest and publishes them again (consumers are idempotent on message id). A nack
+(`refused`) is RabbitMQ refusing a message, as a full queue with overflow
+`reject-publish` does (`relais.bus.bounds`).
 """
 
 from __future__ import annotations
@@ -29,11 +32,19 @@ from relais.config import Settings, parse_amqp_uri
 
 from .contracts import expected_consumers
 from .frames import PublishFrames
-from .topology import EVENTS_EXCHANGE, declare_events_exchange, declare_subscribers
+from .topology import EVENTS_EXCHANGE, declare_subscribers, events_exchange_ready
 
 
 class PublishError(RuntimeError):
-    """Publishing failed; the messages of the batch may or may not have arrived."""
+    """Publishing failed; the messages of the batch past the first `confirmed` may or may not have arrived.
+
+    `refused`: RabbitMQ refused (nacked) one of them, e.g. a full queue with overflow reject-publish.
+    """
+
+    def __init__(self, message: str, *, confirmed: int = 0, refused: bool = False) -> None:
+        super().__init__(message)
+        self.confirmed = confirmed
+        self.refused = refused
 
 
 class OutgoingMessage(NamedTuple):
@@ -125,7 +136,7 @@ class ConfirmedPublisher:
             conn = amqp.Connection(**self._params.connection_kwargs(), connect_timeout=self.connect_timeout)
             conn.connect()
             try:
-                declare_subscribers(declare_events_exchange(conn.channel()), self.subscribers)
+                declare_subscribers(events_exchange_ready(conn.channel()), self.subscribers)
             finally:
                 conn.close()
         except (OSError, amqp.exceptions.AMQPError) as exc:
@@ -187,6 +198,8 @@ class ConfirmedPublisher:
         self._next_tag = getattr(self, "_next_tag", 1)
         self._confirmed_through = getattr(self, "_confirmed_through", 0)
         self._confirmed_early: set[int] = set()
+        self._first_tag = self._next_tag  # the batch's first message
+        self._first_nack: int | None = None  # the lowest delivery tag RabbitMQ refused
         self._sent = 0
         self._invalid: ValueError | None = None  # a message that cannot be encoded
         self._last_progress = time.monotonic()
@@ -232,6 +245,9 @@ class ConfirmedPublisher:
         method = frame.method
         tag = method.delivery_tag
         early = self._confirmed_early
+        if isinstance(method, pika.spec.Basic.Nack) and self._first_nack is None:
+            # A multiple nack refuses every tag not yet confirmed up to `tag`: the lowest is the next in order.
+            self._first_nack = self._confirmed_through + 1 if method.multiple else tag
         if method.multiple:
             if tag > self._confirmed_through:
                 self._confirmed_through = tag
@@ -244,10 +260,15 @@ class ConfirmedPublisher:
         while early and self._confirmed_through + 1 in early:
             self._confirmed_through += 1
             early.remove(self._confirmed_through)
-        if isinstance(method, pika.spec.Basic.Nack):
-            self._fail(f"RabbitMQ refused (nack) message(s) up to delivery tag {tag:d}")
-            return
         self._last_progress = time.monotonic()
+        if self._first_nack is not None:
+            # Refused: send no more, but wait for the confirms of what is in flight (RabbitMQ may ack
+            # earlier messages after refusing later ones) to know how many, from the first, it took.
+            if not self._outstanding():
+                self._fail(f"RabbitMQ refused (nack) message {self._first_nack - self._first_tag + 1:d} of the "
+                           "batch: a queue it is routed to is full (overflow reject-publish; `relais status` "
+                           "names it)")
+            return
         self._pump()
 
     def _check_progress(self) -> None:
@@ -280,7 +301,13 @@ class ConfirmedPublisher:
             self.close()
             raise self._invalid
         if self._error is not None:
-            error = self._error
+            error, confirmed = self._error, self._confirmed_in_order()
             self.close()
-            raise PublishError(error)
+            raise PublishError(error, confirmed=confirmed, refused=self._first_nack is not None)
         return self._sent
+
+    def _confirmed_in_order(self) -> int:
+        """How many of the batch's messages, from its first, the broker confirmed (acked, not refused)."""
+        last = self._confirmed_through if self._first_nack is None else min(self._confirmed_through,
+                                                                              self._first_nack - 1)
+        return max(0, last - self._first_tag + 1)
