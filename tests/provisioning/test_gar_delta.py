@@ -86,3 +86,23 @@ def test_markup_characters_in_names_are_escaped(world, feed):  # noqa: F811
     assert eleve.findtext(f"{{{NS}}}GARPersonNom") == "Martin & <Fils>"
     assert eleve.findtext(f"{{{NS}}}GARPersonPrenom") == 'Zoé "Zaza"'
     assert _esc("a\x01\x1f<b>&\ufffe") == "a&lt;b&gt;&amp;"  # characters XML 1.0 cannot hold are dropped
+
+
+def first_names(report: dict, jointure: str) -> list[str | None]:
+    [eleve] = [el for el in records(report, "Eleve") if el.tag == f"{{{NS}}}GAREleve"
+               and el.findtext(f"{{{NS}}}GARPersonIdentifiant") == jointure]
+    return [el.text for el in eleve.findall(f"{{{NS}}}GARPersonAutresPrenoms")]
+
+
+def test_autres_prenoms_are_all_the_first_names_the_usual_one_included(world, feed):  # noqa: F811
+    # GAR-ENT.xsd: "Tous les prénoms y compris le prénom usuel, à défaut le prénom usuel seul".
+    complete = feed()  # (the fixture checks every feed against the XSD)
+    assert first_names(complete, "2") == ["Élodie"]  # the AAF gave no other first name
+
+    world.directory(aaf.modify("Eleve", "2", givenName="Zoé", ENTPersonAutresPrenoms=["Marie", "zoé", "Louise"]))
+    delta = feed("--delta")
+    assert delta["mode"] == "Delta" and delta["records"] == {"Eleve": 1}
+    assert first_names(delta, "2") == ["Zoé", "Marie", "Louise"]  # the usual one first, each once
+
+    world.directory(aaf.modify("Eleve", "2", ENTPersonAutresPrenoms="ZOÉ"))  # the usual one only, in capitals
+    assert first_names(feed("--delta"), "2") == ["Zoé"]

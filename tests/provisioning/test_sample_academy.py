@@ -107,6 +107,14 @@ def test_gar_feed_of_the_sample_is_valid_against_the_xsd(academy):
     assert tags["Eleve"] == {"GAREleve": 642, "GARPersonMEF": 642}  # what the report said as "Eleve 1284" before
     assert result["records"] == {kind: tags[kind][RECORD_ELEMENTS[kind]] for kind in tags}
     assert result["elements"] == {kind: sum(n.values()) for kind, n in tags.items()}
+    # GARPersonAutresPrenoms: every first name, the usual one first (the sample's pupils have others).
+    ns = "{http://data.education.fr/ns/gar}"
+    names = {el.findtext(f"{ns}GARPersonIdentifiant"): [n.text for n in el.findall(f"{ns}GARPersonAutresPrenoms")]
+             for f in result["files"] if "_Eleve_" in f for el in etree.parse(f).getroot() if el.tag == f"{ns}GAREleve"}
+    usual = {el.findtext(f"{ns}GARPersonIdentifiant"): el.findtext(f"{ns}GARPersonPrenom")
+             for f in result["files"] if "_Eleve_" in f for el in etree.parse(f).getroot() if el.tag == f"{ns}GAREleve"}
+    assert all(names[j][0] == usual[j] for j in names) and all(len(n) > 1 for n in names.values())
+    assert names["2605692"] == ["Kù", "Jetsmao", "Xzuzcosvo", "Pykewi"]  # givenName, ENTPersonAutresPrenoms
 
 
 def test_gar_files_roll_over_at_the_record_limit(academy):

@@ -23,7 +23,7 @@ Record = dict[str, Any]
 
 # A person's fields other than `jointure` and `memberships`: those an `.updated` event compares one by one.
 PERSON_SCALARS = (
-    "category", "profiles", "last_name", "first_name", "title", "birth_date",
+    "category", "profiles", "last_name", "first_name", "other_first_names", "title", "birth_date",
     "email", "ine", "struct_rattach_id", "structure", "mef",
 )
 
@@ -72,6 +72,9 @@ def person_from_attributes(jointure: str, family: str, attrs: dict[str, list[str
             add({"kind": "structure", "structure": m["structure"]})
 
     email = first(attrs, "mail")
+    # The AAF's other given names (ENTPersonAutresPrenoms), as it lists them; absent when it gives none, as
+    # in the records stored before the field existed, so the field's arrival changed no one who has none.
+    other_first_names = [v for v in attrs.get("ENTPersonAutresPrenoms", ()) if v.strip()]
     return {
         "jointure": jointure,
         "category": family,
@@ -85,6 +88,7 @@ def person_from_attributes(jointure: str, family: str, attrs: dict[str, list[str
         "struct_rattach_id": first(attrs, "ENTEleveStructRattachId"),
         "structure": structure,
         "mef": first(attrs, "ENTEleveMEF"),
+        **({"other_first_names": other_first_names} if other_first_names else {}),
         "memberships": [memberships[k] for k in sorted(memberships)],
     }
 

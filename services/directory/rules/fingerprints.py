@@ -17,7 +17,7 @@ import hashlib
 
 import orjson
 
-MODEL_VERSION = b"directory-model-1"
+MODEL_VERSION = b"directory-model-2"  # 2: persons' other_first_names
 
 
 def kept_attributes(attrs: dict[str, list[str]]) -> dict[str, list[str]]:

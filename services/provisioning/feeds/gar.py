@@ -375,6 +375,16 @@ def record_feed(conn: Connection, ent_id: str, report: GarReport, now: datetime)
                                            records=len(report.state), state=pairs.tobytes()))
 
 
+def all_first_names(p: dict[str, Any]) -> list[str]:
+    """What GARPersonAutresPrenoms holds, one element each: all the person's first names, the usual one
+    included (first), "à défaut le prénom usuel seul" (GAR-ENT.xsd); each name once."""
+    usual = p["first_name"]
+    names = {usual.casefold(): usual}
+    for name in p.get("other_first_names") or ():
+        names.setdefault(name.casefold(), name)
+    return list(names.values())
+
+
 def _identity(p: dict[str, Any], etabs: list[str], profiles: list[str], rattach: str | None) -> list[str]:
     """The GARIdentite part, in the XSD's order."""
     return [
@@ -383,7 +393,7 @@ def _identity(p: dict[str, Any], etabs: list[str], profiles: list[str], rattach:
           for u in etabs for prof in profiles),
         _v("GARPersonNom", p["last_name"]),
         _v("GARPersonPrenom", p["first_name"]),
-        _v("GARPersonAutresPrenoms", p["first_name"]),
+        *(_v("GARPersonAutresPrenoms", name) for name in all_first_names(p)),
         _opt("GARPersonCivilite", p.get("title"), 30),
         _opt("GARPersonStructRattach", rattach, 45),
     ]

@@ -96,3 +96,11 @@ def test_memberships_are_one_per_key():
         membership_key({"kind": "relative", "person": "R1", "legal_guardian": False})
     assert membership_key({"kind": "class", "structure": "S1", "code": "3A"}) != \
         membership_key({"kind": "group", "structure": "S1", "code": "3A"})
+
+
+def test_other_first_names_are_kept_as_the_aaf_lists_them_and_absent_when_none():
+    base = {"ENTPersonJointure": ["J1"], "sn": ["Durand"], "givenName": ["Zoé"]}
+    person = person_from_attributes("J1", "Eleve", {**base, "ENTPersonAutresPrenoms": ["Marie", "", " ", "Louise"]})
+    assert person["first_name"] == "Zoé" and person["other_first_names"] == ["Marie", "Louise"]
+    assert "other_first_names" not in person_from_attributes("J1", "Eleve", base)
+    assert "other_first_names" not in person_from_attributes("J1", "Eleve", {**base, "ENTPersonAutresPrenoms": [""]})
