@@ -35,6 +35,8 @@ from typing import Any
 
 import orjson
 
+from tools import SHARED
+
 # The imports of Relais and of the phases are inside the functions: the full evaluation's worker processes
 # (multiprocessing's spawn) import this module again as their main, and the peak memory measured would count
 # them once in each worker, which `relais provisioning load` does not.
@@ -320,7 +322,7 @@ def gar(args, engine, result) -> None:
     result["gar_records"] = sum(report.records.values())  # pupils, staff, structures, groups, managers
     result["gar_elements"] = elements
     result["gar_floor_s"] = round(floor_xml(args.workdir / "floor.xml", elements), 2)
-    xsd = Path(os.environ.get("RELAIS_GAR_XSD", Path(__file__).resolve().parents[3] / "shared/schemas/gar/GAR-ENT.xsd"))
+    xsd = Path(os.environ.get("RELAIS_GAR_XSD", SHARED / "schemas" / "gar" / "GAR-ENT.xsd"))
     if xsd.is_file():
         t = time.perf_counter()
         problems = validate(report.files, xsd)

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import amqp
 
+from tools import SHARED
+
 from . import RELAIS
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("RELAIS_SHARED_DIR", ROOT.parent / "shared"))
 SAMPLE = SHARED / "fixtures" / "aaf" / "entcore-2013"
 GAR_XSD = SHARED / "schemas" / "gar" / "GAR-ENT.xsd"
 PROVISIONING_CONFIG = ROOT / "services" / "provisioning" / "examples" / "sample-academy.yaml"
