@@ -6,7 +6,7 @@ import urllib.request
 from datetime import UTC, datetime
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Column, MetaData, String, Table, text
 
@@ -137,3 +137,15 @@ def test_metrics_endpoint_serves_the_backlog_read_at_scrape_time(sqlite_engine):
     finally:
         server.stop()
         REGISTRY.unregister(collector)
+
+
+def test_a_consumer_exports_every_outcome_at_zero_before_its_first_message(sqlite_engine):
+    """An alert on increase(relais_messages_total{outcome="dead"}[10m]) sees the first dead letter only if
+    the series existed before it (at 0): Prometheus takes a series that appears at 1 for no increase."""
+    EventConsumer("metrics-zero-probe", [], lambda event, conn: None, sqlite_engine)
+    exposition = {s.labels.get("outcome"): s.value
+                  for family in text_string_to_metric_families(generate_latest(REGISTRY).decode())
+                  for s in family.samples
+                  if s.name == "relais_messages_total" and s.labels.get("consumer") == "metrics-zero-probe"}
+    assert exposition == {"handled": 0.0, "duplicate": 0.0, "retry": 0.0, "dead": 0.0}
+    assert REGISTRY.get_sample_value("relais_messages_redelivered_total", {"consumer": "metrics-zero-probe"}) == 0.0
