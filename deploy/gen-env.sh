@@ -25,7 +25,7 @@ tmp=".env.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in
-    POSTGRES_PASSWORD=|RABBITMQ_PASSWORD=|MINIO_ROOT_PASSWORD=|RELAIS_SSO_SECRET=)
+    POSTGRES_PASSWORD=|RABBITMQ_PASSWORD=|MINIO_ROOT_PASSWORD=|RELAIS_SSO_SECRET=|GRAFANA_ADMIN_PASSWORD=)
       printf '%s%s\n' "$line" "$(secret)" ;;
     *) printf '%s\n' "$line" ;;
   esac

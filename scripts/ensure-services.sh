@@ -26,6 +26,11 @@ if command -v rabbitmqctl >/dev/null 2>&1; then
     rabbitmq-plugins -q enable rabbitmq_management >/dev/null
     for _ in $(seq 1 30); do port_open 15672 && break; sleep 1; done
   fi
+  if ! port_open 15692; then
+    echo "enabling RabbitMQ's Prometheus endpoint (the monitoring tests read its queue metrics)…" >&2
+    rabbitmq-plugins -q enable rabbitmq_prometheus >/dev/null
+    for _ in $(seq 1 30); do port_open 15692 && break; sleep 1; done
+  fi
 fi
 port_open 5672 || { echo "RabbitMQ did not come up on 127.0.0.1:5672" >&2; exit 1; }
 
@@ -49,6 +54,17 @@ if ! command -v xmlsec1 >/dev/null 2>&1; then
   command -v xmlsec1 >/dev/null 2>&1 || {
     echo "xmlsec1 is missing: the SAML interoperability tests (pysaml2) need it." >&2
     echo "Install it (Debian/Ubuntu: apt-get install xmlsec1; macOS: brew install libxmlsec1) and run again." >&2
+    exit 1; }
+fi
+# promtool: Prometheus's own checker runs and unit-tests the alert rules (tests/deploy/test_monitoring.py).
+if ! command -v promtool >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing promtool (apt-get install -y prometheus)…" >&2
+    apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1; } || true
+  fi
+  command -v promtool >/dev/null 2>&1 || {
+    echo "promtool is missing: the alert rules' tests run it." >&2
+    echo "Install it (Debian/Ubuntu: apt-get install prometheus; macOS: brew install prometheus) and run again." >&2
     exit 1; }
 fi
 exit 0

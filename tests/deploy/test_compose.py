@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
-REQUIRED_SECRETS = {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "MINIO_ROOT_PASSWORD", "RELAIS_SSO_SECRET"}
+REQUIRED_SECRETS = {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "MINIO_ROOT_PASSWORD", "RELAIS_SSO_SECRET",
+                    "GRAFANA_ADMIN_PASSWORD"}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_PASS$")
 INFRA = {"postgres", "rabbitmq", "minio"}
 
