@@ -38,7 +38,8 @@ import amqp
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
-from relais.bus.contracts import expected_consumers
+from relais.bus.bounds import WARN_FILL, Bounds, BoundsError, InForce, configured, fill, in_force
+from relais.bus.contracts import expected_consumers, planned_subscriptions
 from relais.bus.outbox import pending_count
 from relais.bus.topology import UNROUTED_QUEUE, consumer_queues
 from relais.config import Settings, parse_amqp_uri, redact_url
@@ -76,6 +77,8 @@ class Queue:
     messages: int | None  # None: the queue does not exist
     consumers: int | None
     unacked: int | None = None  # the management API only
+    message_bytes: int | None = None  # the management API only
+    bound: InForce | None = None  # the bounds RabbitMQ applies to it: the management API only
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -85,7 +88,8 @@ def queues_from_api(api_url: str, vhost: str, timeout: float = TIMEOUT) -> dict[
     """Every queue of `vhost`, from the management API; raises OSError or ValueError when it does not answer."""
     parts = urllib.parse.urlsplit(api_url)
     base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}{parts.path.rstrip('/')}"
-    columns = "name,messages,consumers,messages_unacknowledged"
+    columns = ("name,messages,consumers,messages_unacknowledged,message_bytes,policy,effective_policy_definition,"
+               "arguments")
     url = f"{base}/api/queues/{urllib.parse.quote(vhost, safe='')}?columns={columns}"
     request = urllib.request.Request(url)
     if parts.username:
@@ -94,7 +98,9 @@ def queues_from_api(api_url: str, vhost: str, timeout: float = TIMEOUT) -> dict[
         request.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(request, timeout=timeout) as response:
         rows = json.load(response)
-    return {r["name"]: Queue(r["name"], r.get("messages", 0), r.get("consumers", 0), r.get("messages_unacknowledged"))
+    return {r["name"]: Queue(r["name"], r.get("messages", 0), r.get("consumers", 0), r.get("messages_unacknowledged"),
+                             r.get("message_bytes"), in_force(r.get("policy"), r.get("effective_policy_definition"),
+                                                              r.get("arguments")))
             for r in rows}
 
 
@@ -199,7 +205,14 @@ def gather(settings: Settings, *, rabbitmq_api: str, ops: Mapping[str, str], ser
                 f"queue {services[service]} not declared" if queue is not None else None)}
     unrouted = queues.get(UNROUTED_QUEUE)
     report: dict[str, Any] = {"broker": broker, "services": seen, "consumers": per_consumer,
-                              "unrouted": unrouted.messages if unrouted else None}
+                              "unrouted": unrouted.messages if unrouted else None,
+                              "planned_consumers": sorted(planned_subscriptions())}
+    bounded = [UNROUTED_QUEUE] + [q for name in consumers for q in (consumer_queues(name).main,
+                                                                     consumer_queues(name).dead_letter)]
+    try:
+        report["bounds"] = queue_bounds(queues, bounded)
+    except BoundsError as exc:
+        report["bounds"], report["bounds_error"] = {}, str(exc)
     try:
         report["database"] = {"reachable": True, "url": redact_url(settings.database_url),
                               **database_facts(settings, last_import)}
@@ -209,6 +222,27 @@ def gather(settings: Settings, *, rabbitmq_api: str, ops: Mapping[str, str], ser
     report["problems"], report["warnings"] = judge(report, expected=set(ops))
     report["healthy"] = not report["problems"]
     return report
+
+
+def queue_bounds(queues: Mapping[str, Queue], names: list[str]) -> dict[str, dict[str, Any]]:
+    """Per queue of `names` that exists: its bounds in force and how full it is (`fill`, the larger of its
+    length's and its size's fractions). The broker's own bounds when the management API was read, else
+    those RELAIS_*_MAX_* configure (`relais queues bound`), which the broker may not apply."""
+    configured_bounds: Bounds | None = None
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        q = queues.get(name)
+        if q is None or q.messages is None:
+            continue
+        bound, source = q.bound, "broker"
+        if bound is None:
+            configured_bounds = configured_bounds or Bounds.from_env()
+            bound, source = configured(name, configured_bounds), "configured"
+        ratio = fill(q.messages, q.message_bytes, bound)
+        out[name] = {"messages": q.messages, "bytes": q.message_bytes, "max_length": bound.max_length,
+                     "max_bytes": bound.max_bytes, "overflow": bound.overflow, "policy": bound.policy,
+                     "source": source, "fill": None if ratio is None else round(ratio, 4)}
+    return out
 
 
 def _read_queues(amqp_uri: str, rabbitmq_api: str, names: list[str],
@@ -270,14 +304,72 @@ def judge(report: Mapping[str, Any], expected: AbstractSet[str] = frozenset()) -
                             f"start `relais serve {name}`")
         if c["retrying"]:
             warnings.append(f"{c['retrying']} message(s) of {name} wait for a retry")
-    if report.get("unrouted"):
-        warnings.append(f"{report['unrouted']} event(s) in relais.unrouted: no consumer was bound when they were "
-                        "published; purge the queue once every consumer runs")
+    if report.get("bounds_error"):
+        problems.append(report["bounds_error"])
+    bounds = report.get("bounds") or {}
+    if report.get("unrouted") and not bounds.get(UNROUTED_QUEUE, {}).get("fill"):
+        warnings.append(f"{report['unrouted']} event(s) in relais.unrouted, which has no bound in force: it grows "
+                        "as long as events come that no consumer's queue is bound for; run `relais queues bound` "
+                        "(deploy/queues.md)")
+    owners = {c["queue"]: name for name, c in report["consumers"].items()}
+    for queue, b in bounds.items():
+        found = _bound_finding(queue, b, owners, report.get("planned_consumers") or [])
+        if found:
+            (problems if found[0] else warnings).append(found[1])
     last = database.get("last_import")
     if last and last.get("status") not in ("completed", "running"):
         problems.append(f"the last directory import ({last['import_id']}) {last['status']}: "
                         "`relais directory status --json` and its report say why")
     return problems, warnings
+
+
+def _bound_finding(queue: str, b: Mapping[str, Any], owners: Mapping[str, str],
+                   planned: list[str]) -> tuple[bool, str] | None:
+    """(whether a problem, what to say) of one queue's fill against its bounds (`queue_bounds`), or None."""
+    if b["max_length"] is None and b["max_bytes"] is None:
+        if queue == UNROUTED_QUEUE:
+            return None  # said with its count, above
+        follows = f" (it follows policy {b['policy']!r}, which sets none)" if b.get("policy") else ""
+        return False, (f"{queue} has no bound in force{follows}: it grows as long as nobody takes from it; "
+                       "run `relais queues bound` (deploy/queues.md)")
+    ratio = b["fill"] or 0.0
+    if ratio < WARN_FILL:
+        return None
+    how = _how_full(b)
+    if queue == UNROUTED_QUEUE:
+        who = f"the events of consumers not built yet ({', '.join(planned)})" if planned else "events"
+        return False, (f"relais.unrouted is {ratio:.0%} of its bound ({how}): past it its oldest events are "
+                       f"dropped. It holds {who} and those of any consumer left out of RELAIS_CONSUMERS: if a "
+                       "running consumer should have had them, name it there; else nothing is lost that anyone "
+                       "reads (deploy/queues.md)")
+    if queue.endswith(".dlq"):
+        owner = owners.get(queue[:-4], queue)
+        return ratio >= 1, (f"{queue} is {ratio:.0%} of its bound ({how}): at it, {owner} stops at its next dead "
+                            "letter. Read their x-relais-error header, fix the cause, then move them back to "
+                            "the queue or purge them (deploy/queues.md)")
+    owner = owners.get(queue, queue)
+    if ratio >= 1:
+        return True, (f"{queue} is full ({how}): RabbitMQ refuses new events for it, which wait in the outbox "
+                      f"with every event behind them; start or scale `relais serve {owner}`, or raise "
+                      "RELAIS_QUEUE_MAX_LENGTH/RELAIS_QUEUE_MAX_BYTES and run `relais queues bound` (deploy/queues.md)")
+    return False, (f"{queue} is {ratio:.0%} of its bound ({how}): at it RabbitMQ refuses new events for it and "
+                   f"they wait in the outbox; is `relais serve {owner}` running and keeping up? (deploy/queues.md)")
+
+
+def _how_full(b: Mapping[str, Any]) -> str:
+    parts = []
+    if b["max_length"]:
+        parts.append(f"{b['messages']:,} of {b['max_length']:,} messages")
+    if b["max_bytes"] and b.get("bytes") is not None:
+        parts.append(f"{_size(b['bytes'])} of {_size(b['max_bytes'])}")
+    return ", ".join(parts)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n} B"
 
 
 def _schema_problems(database: Mapping[str, Any]) -> list[str]:
@@ -298,6 +390,16 @@ def _schema_problems(database: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _fill_cell(report: Mapping[str, Any], queue: str) -> str:
+    """How full `queue` is against its bound, for the table: `12%`, `unbounded`, or nothing when unknown."""
+    b = (report.get("bounds") or {}).get(queue)
+    if b is None:
+        return ""
+    if b["max_length"] is None and b["max_bytes"] is None:
+        return f"{'unbounded':>10}"
+    return f"{b['fill'] or 0:>10.0%}"
+
+
 def render_text(report: Mapping[str, Any]) -> str:
     """The report for a terminal: one line per service and consumer queue, then the problems."""
     lines = [f"broker: {report['broker'].get('source') or report['broker'].get('error')}"]
@@ -307,7 +409,8 @@ def render_text(report: Mapping[str, Any]) -> str:
         if s["up"] and s.get("ready") is False:
             state = "up, NOT READY (" + ", ".join(s.get("down") or []) + ")"
         lines.append(f"  {name:<13} {state:<10} {s.get('seen_by') or 'give its ops endpoint (--ops) to check it'}")
-    lines.append(f"  {'queue':<28}{'messages':>9}{'unacked':>9}{'consumers':>10}{'retrying':>9}{'dead':>6}")
+    lines.append(f"  {'queue':<28}{'messages':>9}{'unacked':>9}{'consumers':>10}{'retrying':>9}{'dead':>6}"
+                 f"{'of bound':>10}")
     for c in report["consumers"].values():
         if not c["exists"]:
             lines.append(f"  {c['queue']:<28}{'(not declared)':>9}")
@@ -315,9 +418,9 @@ def render_text(report: Mapping[str, Any]) -> str:
         cells = [c["messages"], c["unacked"], c["consumers"], c["retrying"], c["dead_lettered"]]
         widths = (9, 9, 10, 9, 6)
         row = "".join(f"{'-' if v is None else v:>{w}}" for v, w in zip(cells, widths, strict=True))
-        lines.append(f"  {c['queue']:<28}{row}")
+        lines.append(f"  {c['queue']:<28}{row}{_fill_cell(report, c['queue'])}")
     if report.get("unrouted") is not None:
-        lines.append(f"  {'relais.unrouted':<28}{report['unrouted']:>9}")
+        lines.append(f"  {'relais.unrouted':<28}{report['unrouted']:>9}{'':>34}{_fill_cell(report, UNROUTED_QUEUE)}")
     database = report.get("database", {})
     if database.get("reachable") and "outbox_backlog" in database:
         lines.append(f"outbox backlog: {database['outbox_backlog']} event(s)")

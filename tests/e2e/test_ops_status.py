@@ -185,3 +185,85 @@ def test_judge_needs_no_io():
     assert len(warnings) == 2 and "wait for a retry" in warnings[0] and "relais.unrouted" in warnings[1]
     assert parse_endpoints([], {"RELAIS_OPS_ENDPOINTS": "a=http://x:1, b=https://y:2/"}) == {
         "a": "http://x:1", "b": "https://y:2"}
+
+
+def fill_queues(uri: str, provisioning: int, unrouted: int) -> None:
+    """Events for provisioning's queue (directory.mef.created) and for nobody yet (sso.logout: usage is planned)."""
+    from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
+
+    with ConfirmedPublisher(uri) as pub:
+        pub.publish([OutgoingMessage("directory.mef.created", b"{}", f"m{i}", "directory.mef.created")
+                     for i in range(provisioning)] +
+                    [OutgoingMessage("sso.logout", b"{}", f"s{i}", "sso.logout") for i in range(unrouted)])
+
+
+def test_status_warns_before_a_queue_reaches_its_bound(settings_env, monkeypatch):
+    uri = settings_env["RELAIS_AMQP_URI"]
+    fill_queues(uri, 9, 4)
+
+    # Not bounded yet (a deployment from before): said, with the command that bounds them.
+    _code, report = until(lambda r: r["unrouted"] == 4)
+    assert report["bounds"]["relais.q.provisioning"]["max_length"] is None
+    assert any(w.startswith("relais.q.provisioning has no bound in force: it grows as long as nobody takes "
+                            "from it; run `relais queues bound`") for w in report["warnings"]), report["warnings"]
+    assert any(w.startswith("4 event(s) in relais.unrouted, which has no bound in force") for w in report["warnings"])
+
+    monkeypatch.setenv("RELAIS_QUEUE_MAX_LENGTH", "10")
+    monkeypatch.setenv("RELAIS_UNROUTED_MAX_LENGTH", "5")
+    bounded = CliRunner().invoke(main, ["queues", "bound"])
+    assert bounded.exit_code == 0, bounded.output
+    fill_queues(uri, 0, 6)  # relais.unrouted at its bound: the oldest dropped
+
+    # 90% of provisioning's bound, relais.unrouted at its own: warned, naming the queue, its fill and what to do.
+    _code, report = until(lambda r: r["bounds"]["relais.q.provisioning"]["max_length"] == 10 and r["unrouted"] == 5)
+    assert report["bounds"]["relais.q.provisioning"] == {
+        "messages": 9, "bytes": 18, "max_length": 10, "max_bytes": 1024 ** 3, "overflow": "reject-publish",
+        "policy": "relais-consumers", "source": "broker", "fill": 0.9}
+    assert ("relais.q.provisioning is 90% of its bound (9 of 10 messages, 18 B of 1.0 GiB): at it RabbitMQ "
+            "refuses new events for it and they wait in the outbox; is `relais serve provisioning` running and "
+            "keeping up? (deploy/queues.md)") in report["warnings"]
+    [unrouted] = [w for w in report["warnings"] if w.startswith("relais.unrouted")]
+    assert unrouted.startswith("relais.unrouted is 100% of its bound (5 of 5 messages")
+    assert "consumers not built yet (audit, usage)" in unrouted
+    assert not any("no bound in force" in w for w in report["warnings"])
+    text = CliRunner().invoke(main, ["status"]).stdout
+    assert "relais.q.provisioning" in text and "90%" in text and "100%" in text
+
+    # Full: RabbitMQ refuses what comes, the events wait in the outbox: a problem, with what to do.
+    fill_queues(uri, 1, 0)
+    code, report = until(lambda r: r["bounds"]["relais.q.provisioning"]["messages"] == 10)
+    assert code == 1 and any(p.startswith("relais.q.provisioning is full (10 of 10 messages") and
+                             "start or scale `relais serve provisioning`" in p for p in report["problems"])
+
+    # Without the management API the bounds configured are used, on the message counts.
+    _code, fallback = status(env={"RELAIS_RABBITMQ_API": f"http://guest:guest@{DEAD}"})
+    assert fallback["bounds"]["relais.q.provisioning"]["source"] == "configured"
+    assert any(p.startswith("relais.q.provisioning is full (10 of 10 messages)") for p in fallback["problems"])
+
+
+def test_judge_weighs_each_queue_against_its_bound():
+    def bound(messages, max_length, overflow="reject-publish", bytes_=None, max_bytes=None):
+        ratio = max(messages / max_length if max_length else 0, (bytes_ or 0) / max_bytes if max_bytes else 0)
+        return {"messages": messages, "bytes": bytes_, "max_length": max_length, "max_bytes": max_bytes,
+                "overflow": overflow, "policy": "p", "source": "broker", "fill": ratio}
+
+    report = {"broker": {"reachable": True}, "services": {}, "database": {"reachable": True},
+              "consumers": {"provisioning": {"queue": "relais.q.provisioning", "messages": 79, "consumers": 1,
+                                             "retrying": 0, "dead_lettered": 0},
+                            "vault": {"queue": "relais.q.vault", "messages": 1, "consumers": 1, "retrying": 0,
+                                      "dead_lettered": 80}},
+              "unrouted": 5, "planned_consumers": ["usage"],
+              "bounds": {"relais.q.provisioning": bound(79, 100),
+                         "relais.q.provisioning.dlq": bound(0, 100),
+                         "relais.q.vault": bound(1, 100, bytes_=900, max_bytes=1000),
+                         "relais.q.vault.dlq": bound(80, 80),
+                         "relais.unrouted": bound(5, None, "drop-head", 0, None) | {"max_length": None}}}
+    problems, warnings = judge(report)
+    assert [w.split(" (")[0] for w in warnings] == ["5 event(s) in relais.unrouted, which has no bound in force: it "
+                                                    "grows as long as events come that no consumer's queue is bound "
+                                                    "for; run `relais queues bound`",
+                                                    "relais.q.vault is 90% of its bound"]
+    assert "(1 of 100 messages, 900 B of 1000 B)" in warnings[1]  # the larger fraction counts: its size
+    assert any(p.startswith("relais.q.vault.dlq is 100% of its bound (80 of 80 messages): at it, vault stops at its "
+                            "next dead letter") for p in problems), problems
+    assert not any("relais.q.provisioning" in m for m in problems + warnings)  # 79%: under the warning line

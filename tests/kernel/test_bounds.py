@@ -145,8 +145,9 @@ def test_a_full_dead_letter_queue_sends_the_batch_back_to_the_consumers_queue(am
     conn.connect()
     ch = conn.channel()
     declare_subscribers(declare_events_exchange(ch), ("provisioning",))
-    for i in range(5):
-        ch.basic_publish(amqp.Message(b"old dead letter", delivery_mode=2), exchange="", routing_key=PROVISIONING.dead_letter)
+    for _ in range(5):
+        ch.basic_publish(amqp.Message(b"old dead letter", delivery_mode=2), exchange="",
+                         routing_key=PROVISIONING.dead_letter)
     ch.basic_publish(amqp.Message(b"not an event", delivery_mode=2), exchange="", routing_key=PROVISIONING.main)
     conn.close()
 
