@@ -132,9 +132,9 @@ def compose(raw, operator_env):
 
 
 def relais_services(compose) -> dict[str, dict]:
-    """Long-running services from the Relais image (not the one-shot migration)."""
+    """Long-running services from the Relais image (not the one-shots: the migration, the queues' bounds)."""
     image = compose["services"]["migrate"]["image"]
-    return {name: s for name, s in compose["services"].items() if s.get("image") == image and name != "migrate"}
+    return {name: s for name, s in compose["services"].items() if s.get("image") == image and s["restart"] != "no"}
 
 
 def served(service: dict) -> str:
