@@ -56,14 +56,15 @@ if ! command -v xmlsec1 >/dev/null 2>&1; then
     echo "Install it (Debian/Ubuntu: apt-get install xmlsec1; macOS: brew install libxmlsec1) and run again." >&2
     exit 1; }
 fi
-# promtool: Prometheus's own checker runs and unit-tests the alert rules (tests/deploy/test_monitoring.py).
+# Prometheus (package prometheus): promtool checks and unit-tests the alert rules (tests/deploy/test_monitoring.py),
+# the server runs them and the dashboards' queries against live processes (tests/e2e/test_monitoring_live.py).
 if ! command -v promtool >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "installing promtool (apt-get install -y prometheus)…" >&2
     apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1; } || true
   fi
   command -v promtool >/dev/null 2>&1 || {
-    echo "promtool is missing: the alert rules' tests run it." >&2
+    echo "promtool is missing (and the prometheus server): the monitoring tests run them." >&2
     echo "Install it (Debian/Ubuntu: apt-get install prometheus; macOS: brew install prometheus) and run again." >&2
     exit 1; }
 fi
