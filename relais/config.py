@@ -22,7 +22,8 @@ class Settings:
     | `RELAIS_CONSUMERS` | every consumer the contracts name (`none`: no queue declared by publishers) |
     | `RELAIS_SQLITE_BUSY_TIMEOUT` | 60 (seconds a SQLite writer waits for another's lock: `sqlite_busy_timeout`) |
 
-    (`RELAIS_QUEUE_TYPE`, classic or quorum, is read where queues are declared: `relais.bus.topology`.)
+    (`RELAIS_QUEUE_TYPE`, classic or quorum, is read where queues are declared: `relais.bus.topology`;
+    the queues' bounds, `RELAIS_QUEUE_MAX_*` and `RELAIS_UNROUTED_MAX_*`, by `relais.bus.bounds`.)
     """
 
     data_dir: Path

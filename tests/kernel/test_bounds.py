@@ -171,3 +171,18 @@ def test_bad_bounds_and_an_api_that_refuses_are_named(amqp_uri):
     result = CliRunner().invoke(main, ["queues", "bound", "--rabbitmq-api", "http://guest:secret@127.0.0.1:1"],
                                 env={"RELAIS_AMQP_URI": amqp_uri})
     assert result.exit_code == 1 and "relais queues bound --print" in result.output and "secret" not in result.output
+
+
+def test_after_a_refusal_the_relay_waits_before_sending_again(amqp_uri, sqlite_engine):
+    bound(amqp_uri, RELAIS_QUEUE_MAX_LENGTH="10")
+    with sqlite_engine.begin() as conn:
+        add_events(conn, [mef(i) for i in range(50)])
+    relay = OutboxRelay(sqlite_engine, lambda: ConfirmedPublisher(amqp_uri))  # the runner's: waits 1 s, 2 s, ...
+    with pytest.raises(PublishError):
+        relay.drain()
+    # Called again at once (the runner calls it every second), it sends nothing: a full queue is not drained so soon.
+    assert relay.drain() == 0
+    with sqlite_engine.connect() as conn:
+        assert pending_count(conn) == 40
+    assert depth(amqp_uri, PROVISIONING.main) == 10
+    relay.close()
