@@ -307,12 +307,20 @@ def judge(report: Mapping[str, Any], expected: AbstractSet[str] = frozenset()) -
     if report.get("bounds_error"):
         problems.append(report["bounds_error"])
     bounds = report.get("bounds") or {}
-    if report.get("unrouted") and not bounds.get(UNROUTED_QUEUE, {}).get("fill"):
+    unbounded = [q for q, b in bounds.items() if b["max_length"] is None and b["max_bytes"] is None]
+    if report.get("unrouted") and (UNROUTED_QUEUE in unbounded or UNROUTED_QUEUE not in bounds):
         warnings.append(f"{report['unrouted']} event(s) in relais.unrouted, which has no bound in force: it grows "
                         "as long as events come that no consumer's queue is bound for; run `relais queues bound` "
                         "(deploy/queues.md)")
+    others = [q + (f" (it follows policy {bounds[q]['policy']!r})" if bounds[q].get("policy") else "")
+              for q in unbounded if q != UNROUTED_QUEUE]
+    if others:
+        warnings.append(f"no bound in force on {', '.join(others)}: they grow as long as nobody takes from them; "
+                        "run `relais queues bound` (deploy/queues.md)")
     owners = {c["queue"]: name for name, c in report["consumers"].items()}
     for queue, b in bounds.items():
+        if queue in unbounded:
+            continue
         found = _bound_finding(queue, b, owners, report.get("planned_consumers") or [])
         if found:
             (problems if found[0] else warnings).append(found[1])
@@ -325,13 +333,7 @@ def judge(report: Mapping[str, Any], expected: AbstractSet[str] = frozenset()) -
 
 def _bound_finding(queue: str, b: Mapping[str, Any], owners: Mapping[str, str],
                    planned: list[str]) -> tuple[bool, str] | None:
-    """(whether a problem, what to say) of one queue's fill against its bounds (`queue_bounds`), or None."""
-    if b["max_length"] is None and b["max_bytes"] is None:
-        if queue == UNROUTED_QUEUE:
-            return None  # said with its count, above
-        follows = f" (it follows policy {b['policy']!r}, which sets none)" if b.get("policy") else ""
-        return False, (f"{queue} has no bound in force{follows}: it grows as long as nobody takes from it; "
-                       "run `relais queues bound` (deploy/queues.md)")
+    """(whether a problem, what to say) of a bounded queue's fill against its bounds (`queue_bounds`), or None."""
     ratio = b["fill"] or 0.0
     if ratio < WARN_FILL:
         return None
