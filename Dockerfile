@@ -47,8 +47,8 @@ LABEL org.opencontainers.image.title="Relais" \
       org.opencontainers.image.licenses="AGPL-3.0-or-later"
 
 # The xmlsec runtime (libxmlsec1 with its OpenSSL backend, libxml2, libxslt)
-# for python3-saml, needed when xmlsec was built from source above; the
-# x86_64 wheel carries its own copy.
+# for the SSO's SAML signatures, needed when xmlsec was built from source above;
+# the x86_64 wheel carries its own copy.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libxmlsec1-openssl libxslt1.1 \
@@ -77,8 +77,10 @@ ENV PATH=/opt/relais/venv/bin:$PATH \
 
 # Fail the build, not the first login, when lxml and xmlsec do not share one
 # libxml2 (they refuse to import together: "lxml & xmlsec libxml2 library version
-# mismatch"; pyproject.toml pins them as a pair), or the command line does not load.
-RUN python -c "import lxml.etree, xmlsec, onelogin.saml2.utils" \
+# mismatch"; pyproject.toml pins them as a pair), when a library a service imports
+# is missing (app.bootstrap loads every service's process, the SSO's SAML with it),
+# or the command line does not load.
+RUN python -c "import lxml.etree, xmlsec, app.bootstrap" \
  && relais --help > /dev/null
 
 USER 10001:10001

@@ -152,8 +152,10 @@ def test_the_image_builds_and_runs():
     assert run(tag, "--help").returncode == 0
     assert run("--entrypoint", "id", tag, "-u").stdout.strip() == "10001"
     assert run("--entrypoint", "sh", tag, "-c", "command -v gcc cc make").stdout.strip() == ""
-    imported = run("--entrypoint", "python", tag, "-c", "import lxml.etree, xmlsec, onelogin.saml2.utils")
+    imported = run("--entrypoint", "python", tag, "-c", "import lxml.etree, xmlsec, app.bootstrap")
     assert imported.returncode == 0, imported.stderr
+    test_only = run("--entrypoint", "python", tag, "-c", "import onelogin")  # python3-saml: the test extra's
+    assert test_only.returncode == 1 and "No module named 'onelogin'" in test_only.stderr
     # Nothing answers the health check of a container that serves nothing: exit 1, saying so.
     health = run("--entrypoint", "relais", tag, "health", "directory", "--timeout", "1")
     assert health.returncode == 1 and "nothing answers" in health.stdout + health.stderr
