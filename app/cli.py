@@ -22,8 +22,9 @@ from relais.bus.outbox import pending_count
 from relais.commands import Context, pass_ctx, relay_now
 from relais.config import redact_url
 from relais.db import current_revisions
+from relais.ops.failures import explain
 from relais.ops.health import probe
-from relais.ops.logs import LogConfigError, configure_logging
+from relais.ops.logs import LogConfigError, configure_logging, format_exception
 from relais.ops.server import OpsConfigError, ops_address
 from relais.runtime.status import StatusConfigError, gather, parse_endpoints, render_text
 
@@ -52,11 +53,41 @@ class Relais(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a failure ends it with what failed, where and what to do (`failures.explain`), status 1.
+
+        No traceback unless `--debug`, and never a statement's parameters (personal data) either way.
+        """
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is said, in a few lines, and ends the command
+            if ctx.params.get("debug"):
+                click.echo(format_exception(exc), err=True)
+            settings = ctx.obj.settings if isinstance(ctx.obj, Context) else None
+            click.echo(explain(exc, settings).render(_failed_command(exc, ctx)), err=True)
+            ctx.exit(1)
+
+
+def _failed_command(exc: BaseException, ctx: click.Context) -> str:
+    """`relais directory import`: the innermost command the failure went through (click's frames hold it)."""
+    path = ctx.command_path
+    tb = exc.__traceback__
+    while tb is not None:
+        inner = tb.tb_frame.f_locals.get("ctx")
+        if isinstance(inner, click.Context):
+            path = inner.command_path
+        tb = tb.tb_next
+    return path
+
+
 
 @click.group(cls=Relais)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+@click.option("--debug", is_flag=True, help="On a failure, also print its traceback (no SQL parameters either).")
 @click.pass_context
-def main(ctx: click.Context, verbose: bool) -> None:
+def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
     """Relais: directory, SSO, provisioning and vault beside an ENT.
 
     Configuration comes from RELAIS_DATA_DIR, RELAIS_DATABASE_URL, RELAIS_AMQP_URI

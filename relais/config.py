@@ -20,7 +20,7 @@ class Settings:
     | `RELAIS_AMQP_URI` | `amqp://guest:guest@127.0.0.1:5672/` |
     | `RELAIS_TENANT` | `default` |
     | `RELAIS_CONSUMERS` | every consumer the contracts name (`none`: no queue declared by publishers) |
-    | `RELAIS_SQLITE_BUSY_TIMEOUT` | 60 (seconds a SQLite writer waits for another's lock: `sqlite_busy_timeout`) |
+    | `RELAIS_SQLITE_BUSY_TIMEOUT` | 60: seconds a SQLite writer waits for another's lock (`relais.db`) |
 
     (`RELAIS_QUEUE_TYPE`, classic or quorum, is read where queues are declared: `relais.bus.topology`;
     the queues' bounds, `RELAIS_QUEUE_MAX_*` and `RELAIS_UNROUTED_MAX_*`, by `relais.bus.bounds`.)
@@ -51,28 +51,6 @@ def _consumers(value: str | None) -> tuple[str, ...] | None:
     if value.strip().lower() == "none":
         return ()
     return tuple(v.strip() for v in value.split(",") if v.strip())
-
-
-SQLITE_BUSY_TIMEOUT_S = 60.0
-
-
-def sqlite_busy_timeout(env: Mapping[str, str] | None = None) -> float:
-    """Seconds a SQLite writer waits for another's write transaction before failing "database is locked".
-
-    `RELAIS_SQLITE_BUSY_TIMEOUT`, default 60: a long import holds the write lock for its whole run,
-    and a relay or a command queues up behind it this long.
-    """
-    env = os.environ if env is None else env
-    value = (env.get("RELAIS_SQLITE_BUSY_TIMEOUT") or "").strip()
-    if not value:
-        return SQLITE_BUSY_TIMEOUT_S
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < 86400:
-        raise ValueError(f"RELAIS_SQLITE_BUSY_TIMEOUT={value!r} is not a number of seconds (0 to 86399)")
-    return seconds
 
 
 def redact_url(url: str) -> str:

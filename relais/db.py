@@ -7,7 +7,8 @@ created through the Alembic history in `relais/migrations`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,14 +16,32 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from relais.config import sqlite_busy_timeout
-
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_PAGE_SIZE = 16384
 MIGRATION_LOCK_KEY = 0x52454D47  # "REMG": one migration at a time per PostgreSQL database
+SQLITE_BUSY_TIMEOUT_S = 60.0  # RELAIS_SQLITE_BUSY_TIMEOUT's default
+
+
+def sqlite_busy_timeout(env: Mapping[str, str] | None = None) -> float:
+    """Seconds a SQLite writer waits for another's write transaction before failing "database is locked".
+
+    `RELAIS_SQLITE_BUSY_TIMEOUT`, default 60: a long import holds the write lock for its whole run,
+    and a relay or a command queues up behind it this long.
+    """
+    env = os.environ if env is None else env
+    value = (env.get("RELAIS_SQLITE_BUSY_TIMEOUT") or "").strip()
+    if not value:
+        return SQLITE_BUSY_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 86400:
+        raise ValueError(f"RELAIS_SQLITE_BUSY_TIMEOUT={value!r} is not a number of seconds (0 to 86399)")
+    return seconds
 
 
 def make_engine(url: str, **kwargs) -> Engine:

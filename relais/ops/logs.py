@@ -5,7 +5,9 @@ and JSON otherwise (a container, a systemd journal, a pipe), one object a
 line: `timestamp` (UTC), `level`, `service`, `logger`, `message`, and while a
 consumer handles a message its `event_id`, `event_type`, `correlation_id` and
 `causation_id` (for a batch: the `correlation_id` its events share, if they
-do, and `batch_size`). `RELAIS_LOG_LEVEL` sets the level (`DEBUG`, `INFO`,
+do, and `batch_size`); an HTTP request's access line (logger `relais.http.access`)
+adds `http_method`, `http_path`, `http_status`, `http_bytes` and `duration_ms`
+(relais/ops/server.py). `RELAIS_LOG_LEVEL` sets the level (`DEBUG`, `INFO`,
 `WARNING`, `ERROR`).
 
 Personal data stays out: log calls name people by opaque ids only (jointures,
@@ -117,6 +119,7 @@ def format_exception(exc: BaseException) -> str:
         parts.append("Traceback (most recent call last):\n")
         parts.extend(traceback.format_tb(err.__traceback__))
         parts.append(describe_error(err, limit=1000) + "\n")
+        parts.extend(f"{note}\n" for note in getattr(err, "__notes__", ()) if isinstance(note, str))
     return "".join(parts).rstrip("\n")
 
 
@@ -152,6 +155,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         doc.update(getattr(record, "bus", None) or {})
+        doc.update(getattr(record, "fields", None) or {})  # a record's own fields (an access log line's)
         if record.exc_info and record.exc_info[1] is not None:
             doc["exception"] = format_exception(record.exc_info[1])
         return orjson.dumps(doc, default=str).decode()

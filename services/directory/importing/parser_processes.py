@@ -14,13 +14,13 @@ file whole itself.
 from __future__ import annotations
 
 import multiprocessing as mp
-import traceback
 from collections.abc import Iterator, Sequence
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any
 
 from relais.db import make_engine
+from relais.ops.logs import format_exception
 
 from ..adapters.aaf.file_names import FileInfo
 from ..adapters.aaf.pieces import ChunkUnreadable, FileChunks
@@ -35,8 +35,12 @@ _DONE, _BATCH, _FILE_ERROR, _UNREADABLE, _CRASH = "done", "batch", "file-error",
 def _worker(tasks: list[tuple[str, int]], chunk_bytes: int, batch_size: int, database_url: str, tenant: str,
             import_id: str, queue: Queue) -> None:
     # Its own read-only view of the database, as committed before this run.
-    conn = make_engine(database_url).connect()
-    lookup = stored_hashes(conn)
+    try:
+        conn = make_engine(database_url).connect()
+        lookup = stored_hashes(conn)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises (no traceback on stderr)
+        queue.put((_CRASH, format_exception(exc)))
+        return
     events = EventMaker(tenant, import_id)
     chunks: FileChunks | None = None
     for path, index in tasks:
@@ -52,8 +56,8 @@ def _worker(tasks: list[tuple[str, int]], chunk_bytes: int, batch_size: int, dat
             queue.put((_FILE_ERROR, (exc.line, exc.reason)))
         except ChunkUnreadable as exc:
             queue.put((_UNREADABLE, str(exc)))
-        except BaseException:  # noqa: BLE001 - reported to the parent, which raises
-            queue.put((_CRASH, traceback.format_exc()))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+            queue.put((_CRASH, format_exception(exc)))  # without what a database error quotes of the data
             return
 
 
@@ -119,7 +123,9 @@ def _piece(info: FileInfo, queue: Queue, proc: BaseProcess) -> Iterator[tuple[st
                 raise RuntimeError(f"the parser process for {info.path} died (exit code {proc.exitcode})") from None
             continue
         if tag == _CRASH:
-            raise RuntimeError(f"the parser process failed on {info.path}:\n{value}")
+            crash = RuntimeError(f"the parser process failed on {info.path}: {value.rsplit(chr(10), 1)[-1]}")
+            crash.add_note(f"The parser process's traceback:\n{value}")  # shown by `relais --debug`
+            raise crash
         yield tag, value
         if tag != _BATCH:
             return
