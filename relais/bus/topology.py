@@ -99,6 +99,30 @@ def declare_events_exchange(channel: amqp.Channel) -> amqp.Channel:
     return channel
 
 
+def _exists(channel: amqp.Channel, name: str, *, exchange: bool) -> tuple[bool, amqp.Channel]:
+    """Whether exchange or queue `name` exists (a passive declare: no permission needed), and the channel
+    to go on with (RabbitMQ closes it on NOT_FOUND)."""
+    try:
+        if exchange:
+            channel.exchange_declare(name, "topic", passive=True)
+        else:
+            channel.queue_declare(name, passive=True)
+        return True, channel
+    except amqp.exceptions.NotFound:
+        return False, channel.connection.channel()
+
+
+def events_exchange_ready(channel: amqp.Channel) -> amqp.Channel:
+    """`declare_events_exchange`, unless `relais.events` exists already; returns the channel to use.
+
+    With a broker user per service, none may declare what they all share (declaring `relais.events`
+    takes reading `relais.unrouted`): the deployment declares it (`relais deploy broker-users --apply`),
+    and a service's user only publishes to it or binds its own queues (`relais.runtime.broker_users`).
+    """
+    exists, channel = _exists(channel, EVENTS_EXCHANGE, exchange=True)
+    return channel if exists else declare_events_exchange(channel)
+
+
 def declare_consumer(
     channel: amqp.Channel,
     name: str,
@@ -111,7 +135,7 @@ def declare_consumer(
     """
     queues = consumer_queues(name, retry_delays_ms)
     kind = queue_arguments()
-    channel = declare_events_exchange(channel)
+    channel = events_exchange_ready(channel)
     channel = declare_queue(channel, queues.dead_letter, kind)
     channel = declare_queue(channel, queues.main, {
         **kind, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.dead_letter})
@@ -132,6 +156,9 @@ def declare_subscribers(channel: amqp.Channel, consumers: list[str] | tuple[str,
 
     Publishers call this, so an event published before its consumer first
     started waits in that consumer's queue instead of `relais.unrouted`.
+    A queue that exists is left as it is (its consumer binds it as the contracts
+    say when it starts); one this broker user may not declare (another service's,
+    with a user per service: the deployment declares them) is said and skipped.
     Returns the channel to go on with.
     """
     known = subscriptions()
@@ -142,5 +169,14 @@ def declare_subscribers(channel: amqp.Channel, consumers: list[str] | tuple[str,
                         "a consumer the contracts plan but which is not built yet (its events go to relais.unrouted)"
                         if planned else "which no contract receive operation names")
             continue
-        _queues, channel = declare_consumer(channel, name, list(known[name]))
+        exists, channel = _exists(channel, consumer_queues(name).main, exchange=False)
+        if exists:
+            continue
+        try:
+            _queues, channel = declare_consumer(channel, name, list(known[name]))
+        except amqp.exceptions.AccessRefused as exc:
+            log.warning("cannot declare the queues of consumer %s (%s): its events go to relais.unrouted until it "
+                        "starts; `relais deploy broker-users --apply` declares them (deploy/broker-users.md)",
+                        name, exc.reply_text)
+            channel = channel.connection.channel()
     return channel
