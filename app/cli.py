@@ -33,6 +33,7 @@ SERVICES = ("directory", "provisioning", "sso", "vault")  # app/bootstrap.py's P
 # Command groups, loaded when invoked: name -> "module:attribute".
 GROUPS = {
     "connectors": "connectors.cli:connectors",
+    "deploy": "app.deploy:deploy",
     "directory": "services.directory.cli:directory",
     "provisioning": "services.provisioning.cli:provisioning",
     "sso": "services.sso.cli:sso",

@@ -3,11 +3,13 @@
 - `process`: `Process`, `Parts`, `Consumer`, `Timer`, `Http`, `Context`, `StartError`: what a
   service's `process.py` declares and builds;
 - `runner`: `run(process, ...)`, for every service (`relais serve NAME` through the composition root);
-- `rpc`: nameko RPC entrypoints over a service's plain functions (under eventlet);
+- `rpc`: nameko RPC entrypoints over a service's plain functions (under eventlet), and its client;
+- `callers`: who called an RPC method (the broker user RabbitMQ checked), and whether they may;
+- `broker_users`: each service's RabbitMQ user and permissions (`relais deploy broker-users`);
 - `call`: `python -m relais.runtime.call SERVICE METHOD ARGS` (`relais rpc`);
 - `status`: `relais status`, the state of a running stack.
 """
 
-from .process import Consumer, Context, Http, Parts, Process, StartError, Timer
+from .process import OPERATOR, Consumer, Context, Http, Parts, Process, RpcMethod, StartError, Timer
 
-__all__ = ["Consumer", "Context", "Http", "Parts", "Process", "StartError", "Timer"]
+__all__ = ["OPERATOR", "Consumer", "Context", "Http", "Parts", "Process", "RpcMethod", "StartError", "Timer"]

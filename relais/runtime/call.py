@@ -1,6 +1,7 @@
 """`python -m relais.runtime.call SERVICE METHOD [JSON_ARG ...]`: call a running service, print JSON.
 
-Used by `relais rpc` and the demo. nameko's client needs eventlet patched
+Used by `relais rpc` and the demo, as the broker user of RELAIS_AMQP_URI (in a deployment the
+operator's, which the service checks: deploy/broker-users.md). nameko's client needs eventlet patched
 first, hence a module of its own.
 """
 
@@ -11,9 +12,11 @@ eventlet.monkey_patch()
 import json  # noqa: E402
 import sys  # noqa: E402
 
-from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
+import amqp  # noqa: E402
+from nameko.exceptions import RemoteError  # noqa: E402
 
 from relais.config import Settings  # noqa: E402
+from relais.runtime.rpc import RpcClient  # noqa: E402
 
 
 def _arg(text: str):
@@ -29,8 +32,15 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     service, method, *args = argv
-    with ClusterRpcProxy({"AMQP_URI": Settings.from_env().amqp_uri}, timeout=30) as cluster:
-        result = getattr(getattr(cluster, service), method)(*map(_arg, args))
+    try:
+        with RpcClient(Settings.from_env().amqp_uri, timeout=30) as services:
+            result = getattr(services[service], method)(*map(_arg, args))
+    except RemoteError as exc:  # raised by the method, or its refusal of the caller (RpcRefused)
+        print(f"relais rpc {service} {method}: {exc.exc_type}: {exc.value}", file=sys.stderr)
+        return 1
+    except amqp.exceptions.AccessRefused as exc:  # the broker's permissions: this user may not call it
+        print(f"relais rpc {service} {method}: RabbitMQ refused the call: {exc.reply_text}", file=sys.stderr)
+        return 1
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -10,9 +10,13 @@ root hands it):
 |---|---|
 | `Consumer` | consumes `relais.q.<name>` as `relais.bus.consumer` says (batches, retries, dead letters) |
 | `Timer` | calls a function every so many seconds; a failure is logged, the next call comes on time |
-| `rpc` | answers each method over nameko RPC (the process then runs under eventlet) |
+| `rpc` | answers each method over nameko RPC, to the callers its `RpcMethod` names (under eventlet) |
 | `Http` | serves a WSGI application on its own port |
 | the relay | publishes what the process wrote to its outbox, every second (`Process.relay`) |
+
+Who may call an RPC method is declared beside it (`RpcMethod.callers`: services by name, or
+`OPERATOR`); the runner refuses any other caller, identified by the broker user RabbitMQ checked
+(`relais.runtime.callers`).
 
 A consumer's queue is bound to the event types the contracts say it receives, and it
 reconnects when the broker goes away.
@@ -40,6 +44,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Check = Callable[[], str]
 
 READINESS = ("broker", "database")  # the dependencies the kernel knows how to check
+OPERATOR = "operator"  # the caller `relais rpc` and `relais status` are, with the operator's broker user
 
 
 class StartError(RuntimeError):
@@ -84,6 +89,23 @@ class Http:
     describe: str = ""
 
 
+@dataclass(frozen=True)
+class RpcMethod:
+    """Who may call one RPC method: services by name, or `OPERATOR`.
+
+    `caller`: the function also gets `caller=`, the `relais.runtime.callers.Caller` RabbitMQ vouched
+    for (to record who acted, say); a `caller` the request itself carries is replaced.
+    """
+
+    callers: tuple[str, ...]
+    caller: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.callers, str) or not self.callers or not all(isinstance(c, str) and c for c in self.callers):
+            raise ValueError(f"RpcMethod callers must be a non-empty tuple of service names or {OPERATOR!r}, "
+                             f"not {self.callers!r}")
+
+
 @dataclass
 class Parts:
     """The running parts `start` built."""
@@ -104,12 +126,16 @@ class Process(Generic[P]):
     start: Callable[[Context[P]], Parts]
     readiness: tuple[str, ...] = ("database",)  # of READINESS
     relay: bool = True
-    rpc: tuple[str, ...] = ()  # the RPC methods `start` must provide; any: the process runs under eventlet
+    # The RPC methods `start` must provide, and who may call each; any: the process runs under eventlet.
+    rpc: Mapping[str, RpcMethod] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.readiness) - set(READINESS)
         if unknown:
             raise ValueError(f"{self.service}: readiness {sorted(unknown)} unknown (known: {', '.join(READINESS)})")
+        undeclared = sorted(name for name, method in self.rpc.items() if not isinstance(method, RpcMethod))
+        if undeclared:
+            raise ValueError(f"{self.service}: RPC method(s) {undeclared} need an RpcMethod saying who may call them")
 
     @property
     def green(self) -> bool:

@@ -1,12 +1,18 @@
-"""RPC through nameko: a service's plain functions answered as nameko `@rpc` methods.
+"""RPC through nameko: a service's plain functions answered as nameko RPC methods, to the callers it allows.
 
-nameko is the RPC runtime (its AMQP request/reply, its `rpc-<service>` queue, its
-client: `relais rpc SERVICE METHOD ARGS`). The entrypoints are thin on purpose:
-each method hands its arguments to the service's function in eventlet's thread
-pool (the functions use the database, which would block the hub) and returns
-what it returns, which must be JSON-serializable.
+nameko is the RPC runtime (its AMQP request/reply over the `nameko-rpc` exchange, its
+`rpc-<service>` queue, its client). The entrypoints are thin on purpose: each method checks its
+caller, hands its arguments to the service's function in eventlet's thread pool (the functions use
+the database, which would block the hub) and returns what it returns, which must be JSON-serializable.
 
-Only the runner imports this module, in a process eventlet has patched.
+The caller is the broker user RabbitMQ checked: `RpcClient` sets the `user_id` property of every
+request to the user its connection logged in as (RabbitMQ refuses a message whose `user_id` is
+another), and `CheckedRpc` reads it and lets the method run only for the callers the service
+declared (`RpcMethod.callers`; `relais.runtime.callers` says how a user maps to a caller). A refusal
+comes back to the caller as nameko's RemoteError `RpcRefused`, naming the method and the caller.
+
+Only processes eventlet has patched import this module: the runner (`relais serve`) and
+`relais.runtime.call` (`relais rpc`).
 """
 
 from __future__ import annotations
@@ -17,15 +23,66 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import eventlet
+import kombu.serialization
 from eventlet import tpool
-from nameko.rpc import rpc
+from nameko.containers import WorkerContext
+from nameko.rpc import Rpc, RpcConsumer, ServiceProxy
 from nameko.runners import ServiceRunner
+from nameko.standalone.rpc import SingleThreadedReplyListener, StandaloneProxyBase
+
+from relais.config import parse_amqp_uri
+
+from .callers import RpcRefused, authorise, per_service_users
+from .process import RpcMethod
 
 log = logging.getLogger(__name__)
 
 
-def nameko_service(service: str, methods: Mapping[str, Callable[..., Any]]) -> type:
-    """A nameko service class named `service`, with one `@rpc` method per entry of `methods`."""
+class GuardedRpcConsumer(RpcConsumer):
+    """nameko's RPC queue consumer, dropping a request it could not answer.
+
+    nameko answers to the request's `reply_to`, encoded as its `content_type` says; a request
+    without them would make its reply fail and the container die, and come back to the next
+    instance (any user who may publish to `nameko-rpc` could stop the service so).
+    """
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        properties = message.properties
+        if not properties.get("reply_to") or \
+                properties.get("content_type") not in kombu.serialization.registry.type_to_name:
+            log.warning("RPC request to %s from broker user %r without reply_to or a known content type: dropped",
+                        message.delivery_info.get("routing_key"), properties.get("user_id"))
+            self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
+
+
+class CheckedRpc(Rpc):
+    """nameko's `@rpc` entrypoint, run only for the callers the method's declaration allows."""
+
+    rpc_consumer = GuardedRpcConsumer()
+
+    def __init__(self, declared: RpcMethod, server_user: str, **kwargs: Any) -> None:
+        self.declared = declared
+        self.server_user = server_user
+        super().__init__(expected_exceptions=(RpcRefused,), **kwargs)
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        service = self.container.service_name
+        try:
+            caller = authorise(service, self.method_name, self.declared, message.properties.get("user_id"),
+                               self.server_user)
+        except RpcRefused as exc:
+            log.warning("%s", exc)
+            raise
+        if self.declared.caller and isinstance(body, dict):
+            body = {**body, "kwargs": {**(body.get("kwargs") or {}), "caller": caller}}
+        super().handle_message(body, message)
+
+
+def nameko_service(service: str, methods: Mapping[str, Callable[..., Any]],
+                   declared: Mapping[str, RpcMethod], server_user: str) -> type:
+    """A nameko service class named `service`, with one checked RPC method per entry of `methods`."""
 
     def entrypoint(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(self: object, *args: Any, **kwargs: Any) -> Any:
@@ -33,7 +90,8 @@ def nameko_service(service: str, methods: Mapping[str, Callable[..., Any]]) -> t
 
         call.__name__ = name
         call.__doc__ = fn.__doc__
-        return rpc(call)
+        decorated: Callable[..., Any] = CheckedRpc.decorator(declared=declared[name], server_user=server_user)(call)
+        return decorated
 
     body: dict[str, Any] = {"name": service}
     body.update({name: entrypoint(name, fn) for name, fn in methods.items()})
@@ -43,10 +101,15 @@ def nameko_service(service: str, methods: Mapping[str, Callable[..., Any]]) -> t
 class RpcServer:
     """A nameko `ServiceRunner` answering one service's methods; `stop()` waits for calls in progress."""
 
-    def __init__(self, service: str, methods: Mapping[str, Callable[..., Any]], amqp_uri: str,
-                 stop: threading.Event) -> None:
+    def __init__(self, service: str, methods: Mapping[str, Callable[..., Any]], declared: Mapping[str, RpcMethod],
+                 amqp_uri: str, stop: threading.Event) -> None:
+        user = parse_amqp_uri(amqp_uri).userid
+        if not per_service_users(user, service):
+            log.warning("%s answers RPC as broker user %r, which is not its own (relais-%s): it cannot tell callers "
+                        "apart, and lets only that user call, as the operator (deploy/broker-users.md)",
+                        service, user, service)
         self.runner = ServiceRunner({"AMQP_URI": amqp_uri})
-        self.runner.add_service(nameko_service(service, methods))
+        self.runner.add_service(nameko_service(service, methods, declared, user))
         self.runner.start()
         self.failure: BaseException | None = None
         eventlet.spawn_n(self._watch, stop)
@@ -64,6 +127,44 @@ class RpcServer:
         self.runner.stop()
 
 
-def start_rpc(service: str, methods: Mapping[str, Callable[..., Any]], amqp_uri: str,
-              stop: threading.Event) -> RpcServer:
-    return RpcServer(service, methods, amqp_uri, stop)
+def start_rpc(service: str, methods: Mapping[str, Callable[..., Any]], declared: Mapping[str, RpcMethod],
+              amqp_uri: str, stop: threading.Event) -> RpcServer:
+    return RpcServer(service, methods, declared, amqp_uri, stop)
+
+
+class _Services:
+    """`client.directory.get_person(...)`: a proxy per service, each request sent with `user_id`."""
+
+    def __init__(self, worker_ctx: WorkerContext, reply_listener: Any, user: str) -> None:
+        self._worker_ctx, self._reply_listener, self._user = worker_ctx, reply_listener, user
+        self._proxies: dict[str, ServiceProxy] = {}
+
+    def __getattr__(self, name: str) -> ServiceProxy:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._proxies:
+            self._proxies[name] = ServiceProxy(self._worker_ctx, name, self._reply_listener, user_id=self._user)
+        return self._proxies[name]
+
+    def __getitem__(self, name: str) -> ServiceProxy:
+        return getattr(self, name)
+
+
+class RpcClient(StandaloneProxyBase):
+    """nameko's standalone RPC client, as the broker user of `amqp_uri`.
+
+    Every request carries `user_id`, that user, which RabbitMQ checks and the server authorises;
+    replies come to a queue named after it, `rpc.reply-<user>-<uuid>`, so a user's permissions can
+    let it read its own replies and no one else's (`relais deploy broker-users`).
+
+        with RpcClient(amqp_uri, timeout=30) as services:
+            services.directory.get_person("2605692")
+    """
+
+    def __init__(self, amqp_uri: str, timeout: float | None = None) -> None:
+        self.user = parse_amqp_uri(amqp_uri).userid
+        container = StandaloneProxyBase.ServiceContainer({"AMQP_URI": amqp_uri})
+        container.service_name = self.user  # names the reply queue
+        self._worker_ctx = WorkerContext(container, service=None, entrypoint=StandaloneProxyBase.Dummy)
+        self._reply_listener = SingleThreadedReplyListener(timeout=timeout).bind(container)
+        self._proxy = _Services(self._worker_ctx, self._reply_listener, self.user)

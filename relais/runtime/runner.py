@@ -125,7 +125,8 @@ class _Running:
         if self.process.rpc:
             from .rpc import start_rpc  # nameko and eventlet: loaded only by a process that answers RPC (patched)
 
-            self.nameko = start_rpc(self.process.service, self.parts.rpc, self.settings.amqp_uri, self.stop_event)
+            self.nameko = start_rpc(self.process.service, self.parts.rpc, self.process.rpc, self.settings.amqp_uri,
+                                    self.stop_event)
 
     def describe(self) -> str:
         kinds = [("outbox relay" if self.relay else ""),

@@ -3,16 +3,32 @@
 The RPC methods (answered through nameko, `rpc-directory`) are the `Directory`
 facade's own methods, run as they are; imports run from the command line
 (`relais directory import`), and their events leave through the relay.
+
+Who may call each method (`RPC`), by the broker user RabbitMQ checked: the SSO, the
+methods of its directory port (`services/sso/directory_port.py`: matching a national
+identity, CAS and SAML attributes); the operator (`relais rpc`), every one.
 """
 
 from __future__ import annotations
 
-from relais.runtime import Context, Parts, Process
+from relais.runtime import OPERATOR, Context, Parts, Process, RpcMethod
 
 from .api import Directory
 
-RPC = ("get_person", "find_pupils", "find_parents", "find_by_ine", "find_by_email", "members", "children",
-       "legal_guardians", "get_structure")
+SSO_AND_OPERATOR = RpcMethod(callers=("sso", OPERATOR))
+OPERATOR_ONLY = RpcMethod(callers=(OPERATOR,))
+
+RPC: dict[str, RpcMethod] = {
+    "get_person": SSO_AND_OPERATOR,
+    "find_pupils": SSO_AND_OPERATOR,
+    "find_parents": SSO_AND_OPERATOR,
+    "find_by_email": SSO_AND_OPERATOR,
+    "children": SSO_AND_OPERATOR,
+    "get_structure": SSO_AND_OPERATOR,
+    "find_by_ine": OPERATOR_ONLY,
+    "members": OPERATOR_ONLY,
+    "legal_guardians": OPERATOR_ONLY,
+}
 
 
 def start(ctx: Context[None]) -> Parts:

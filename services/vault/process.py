@@ -3,8 +3,10 @@
 - the consumer of `relais.q.vault` (`ent.item.changed`, `ent.item.deleted`; retries,
   dead letters, idempotent on event id): `continuous.handler.ItemEvents` in the consumer's
   transaction; one at a time on SQLite (one writer), eight at once on PostgreSQL;
-- RPC (`rpc-vault`): `status()`, `versions(person, vertical, item, actor)`,
-  `restore(person, vertical, item, actor, version=None)`;
+- RPC (`rpc-vault`), for the operator (`relais rpc`): `status()`, `versions(person, vertical, item,
+  actor=None)`, `restore(person, vertical, item, actor=None, version=None)`; the access log records
+  the caller the broker vouched for, which `actor` may only narrow (`operator:jdupont`:
+  `rules.access_log.rpc_actor`), never change;
 - the relay publishes the `vault.person.erased` audit events;
 - every RELAIS_VAULT_PURGE_INTERVAL seconds, tombstones past retention are purged.
 """
@@ -15,18 +17,32 @@ from typing import Any
 
 from relais.db import is_sqlite
 from relais.ops.health import object_store_check
-from relais.runtime import Consumer, Context, Parts, Process, StartError, Timer
+from relais.runtime import OPERATOR, Consumer, Context, Parts, Process, RpcMethod, StartError, Timer
+from relais.runtime.callers import Caller, RpcRefused
 
 from . import rights
 from .adapters.blob_store import StoreError
 from .adapters.metered_store import MeteredBlobStore
 from .continuous.handler import CONSUMER, ItemEvents
 from .items import Vault
+from .rules.access_log import ActorRefused, rpc_actor
 from .settings import VaultConfigError, VaultSettings
 
 log = logging.getLogger(__name__)
 
-RPC = ("status", "versions", "restore")
+RPC: dict[str, RpcMethod] = {
+    "status": RpcMethod(callers=(OPERATOR,)),
+    "versions": RpcMethod(callers=(OPERATOR,), caller=True),
+    "restore": RpcMethod(callers=(OPERATOR,), caller=True),
+}
+
+
+def acting(caller: Caller, actor: str | None) -> str:
+    """Who the access log records for an RPC call: the checked caller, narrowed by `actor` at most."""
+    try:
+        return rpc_actor(caller.role, actor)
+    except ActorRefused as exc:
+        raise RpcRefused(f"vault: {exc}") from None
 
 
 def start(ctx: Context[None]) -> Parts:
@@ -48,11 +64,13 @@ def start(ctx: Context[None]) -> Parts:
     def status() -> dict[str, Any]:
         return vault("rpc").status()
 
-    def versions(person: str, vertical: str, item: str, actor: str) -> list[dict[str, Any]]:
-        return [v.to_dict() for v in vault(f"rpc:{actor}").versions(person, vertical, item)]
+    def versions(person: str, vertical: str, item: str, actor: str | None = None, *,
+                 caller: Caller) -> list[dict[str, Any]]:
+        return [v.to_dict() for v in vault(acting(caller, actor)).versions(person, vertical, item)]
 
-    def restore(person: str, vertical: str, item: str, actor: str, version: int | None = None) -> dict[str, Any]:
-        return vault(f"rpc:{actor}").restore(person, vertical, item, version).to_dict()
+    def restore(person: str, vertical: str, item: str, actor: str | None = None, version: int | None = None, *,
+                caller: Caller) -> dict[str, Any]:
+        return vault(acting(caller, actor)).restore(person, vertical, item, version).to_dict()
 
     def purge() -> None:
         try:

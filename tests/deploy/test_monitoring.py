@@ -356,6 +356,7 @@ def test_rabbitmq_exports_the_series_the_rules_and_dashboards_use(amqp_uri):
     assert {q for q in names if re.fullmatch(main, q)} == {queues.main}
     assert _regex("RelaisQueueNotDraining") == main
     assert {q for q in names if re.fullmatch(_regex("RelaisDeadLettersWaiting"), q)} == {queues.dead_letter}
+    assert {q for q in names if re.fullmatch(_regex("RelaisQueueNearBound"), q)} == {queues.main, queues.dead_letter}
 
 
 # --- the compose stack's Prometheus and Grafana ---------------------------------------------------

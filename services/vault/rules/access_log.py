@@ -24,3 +24,22 @@ def entry(*, at: datetime, actor: str, action: str, person: str, vertical: str |
         raise ValueError(f"access log action {action!r}: expected one of {', '.join(ACTIONS)}")
     return {"at": at, "actor": actor[:ACTOR_MAX], "action": action, "person": person, "vertical": vertical,
             "item_id": item_id, "version": version}
+
+
+class ActorRefused(ValueError):
+    """An RPC caller named an actor other than itself."""
+
+
+def rpc_actor(role: str, claimed: str | None = None) -> str:
+    """The actor recorded for an RPC call from `role`, the caller the broker vouched for (`operator`, say).
+
+    The caller may narrow it, never change it: `claimed` is None (`rpc:<role>`), the role itself, or
+    `<role>:<who>`, naming who acts through it (`operator:jdupont`, recorded `rpc:operator:jdupont`);
+    any other actor, another service's or a free name, is refused (ActorRefused).
+    """
+    if claimed is None or claimed == "" or claimed == role:
+        return f"rpc:{role}"
+    if not isinstance(claimed, str) or not claimed.startswith(f"{role}:") or claimed == f"{role}:":
+        raise ActorRefused(f"actor {claimed!r} is not the caller, {role!r}: pass no actor, {role!r}, "
+                           f"or {role + ':<who>'!r} to name who acts through it")
+    return f"rpc:{claimed}"

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.vault.rules.access_log import ACTIONS, FORGOTTEN_ON_ERASURE, READ, entry
+from services.vault.rules.access_log import ACTIONS, FORGOTTEN_ON_ERASURE, READ, ActorRefused, entry, rpc_actor
 
 AT = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
 
@@ -31,3 +31,15 @@ def test_an_erasure_forgets_item_ids_only():
     after = {**kept, **FORGOTTEN_ON_ERASURE}
     assert after["item_id"] is None
     assert {k: v for k, v in after.items() if k != "item_id"} == {k: v for k, v in kept.items() if k != "item_id"}
+
+
+def test_an_rpc_actor_is_the_caller_the_broker_vouched_for_which_the_call_may_only_narrow():
+    assert rpc_actor("operator") == "rpc:operator"
+    assert rpc_actor("operator", "operator") == "rpc:operator"
+    assert rpc_actor("operator", "operator:jdupont") == "rpc:operator:jdupont"
+
+
+@pytest.mark.parametrize("claimed", ["sso", "helpdesk", "operatorx", "operator:", "sso:operator", "console:operator"])
+def test_an_rpc_actor_other_than_the_caller_is_refused(claimed):
+    with pytest.raises(ActorRefused, match=f"actor {claimed!r} is not the caller, 'operator'"):
+        rpc_actor("operator", claimed)
