@@ -26,6 +26,7 @@ from relais.ops.failures import explain
 from relais.ops.health import probe
 from relais.ops.logs import LogConfigError, configure_logging, format_exception
 from relais.ops.server import OpsConfigError, ops_address
+from relais.runtime.call_args import CallArgumentError, call_arguments
 from relais.runtime.status import StatusConfigError, gather, parse_endpoints, render_text
 
 SERVICES = ("directory", "provisioning", "sso", "vault")  # app/bootstrap.py's PROCESSES (a test holds them equal)
@@ -265,10 +266,25 @@ def status(ctx: Context, ops: tuple[str, ...], rabbitmq_api: str, timeout: float
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("service")
 @click.argument("method")
-@click.argument("args", nargs=-1)
+@click.argument("args", nargs=-1, metavar="[ARG]...")
 def rpc(service: str, method: str, args: tuple[str, ...]) -> None:
     """Call a running service over RPC and print the JSON answer.
 
-    Example: relais rpc directory get_person 2605692
+    Each ARG is passed as a string, exactly as written: 52006, 0750001A and 007
+    stay strings. Prefix json: for another type: json:3 (a number), json:true,
+    json:null, json:'["6A","6B"]' (a list), json:'"json:x"' (the string json:x).
+
+    \b
+    Examples:
+      relais rpc directory get_person 2605692
+      relais rpc directory get_structure 0750001A
+      relais rpc vault restore 2605692 documents doc-81f3 operator:helpdesk json:2
+
+    Exit status 1 when the method fails or nothing answers, 2 for an argument
+    that is not what its json: prefix says.
     """
+    try:
+        call_arguments(args)
+    except CallArgumentError as exc:
+        raise click.UsageError(str(exc)) from None
     os.execv(sys.executable, [sys.executable, "-m", "relais.runtime.call", service, method, *args])

@@ -6,7 +6,8 @@
 - `rpc`: nameko RPC entrypoints over a service's plain functions (under eventlet), and its client;
 - `callers`: who called an RPC method (the broker user RabbitMQ checked), and whether they may;
 - `broker_users`: each service's RabbitMQ user and permissions (`relais deploy broker-users`);
-- `call`: `python -m relais.runtime.call SERVICE METHOD ARGS` (`relais rpc`);
+- `call`: `python -m relais.runtime.call SERVICE METHOD ARGS` (`relais rpc`); `call_args`: what its
+  arguments stand for (strings as written, `json:` for other types);
 - `status`: `relais status`, the state of a running stack.
 """
 
