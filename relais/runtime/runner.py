@@ -181,7 +181,7 @@ class _Running:
         """The outbox relay's run: a broker or a database away is said, and the events wait."""
         assert self.relay is not None
         try:
-            self.relay.drain()
+            self.relay.drain(stop=self.stop_event)  # SIGTERM: stop after the batch in flight
         except PublishError as exc:
             log.warning("outbox relay: %s (the events wait in the outbox)", exc)
         except OperationalError as exc:  # e.g. SQLite busy during a long import
