@@ -61,7 +61,7 @@ RPC_EXCHANGE = "nameko-rpc"  # nameko's (its default AMQP exchange for RPC)
 DEFAULT_EXCHANGE = "amq.default"  # the name permissions give the default exchange ""
 UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # nameko's reply routing keys
 NOTHING = "^$"  # a permission matching no name
-PASSWORD_VARIABLE = "RELAIS_BROKER_PASSWORD_{}"  # per role, upper case: RELAIS_BROKER_PASSWORD_DIRECTORY
+PASSWORD_VARIABLE = "RELAIS_BROKER_PASSWORD_{}"  # per role, upper case, _ for -: RELAIS_BROKER_PASSWORD_DIRECTORY
 
 
 class BrokerUsersError(ValueError):
@@ -95,6 +95,8 @@ class Permissions:
 def roles(processes: Mapping[str, Process[Any]], subscriptions: Mapping[str, Iterable[str]]) -> list[Role]:
     """Every service's role, from its process declaration and the consumers the contracts name, and the operator's.
 
+    A process that neither publishes, consumes, answers nor calls RPC (the provisioning API) gets none.
+
     A consumer belongs to the service of its name, or of the name before its first `.` or `-`
     (`vault`, `provisioning.full`); one that belongs to no service is read by no service user.
     """
@@ -113,6 +115,7 @@ def roles(processes: Mapping[str, Process[Any]], subscriptions: Mapping[str, Ite
                 answers=bool(process.rpc),
                 calls={s: tuple(sorted(m)) for s, m in sorted(calls.get(service, {}).items())})
            for service, process in sorted(processes.items())]
+    out = [r for r in out if r.publishes or r.consumers or r.answers or r.calls]  # the others: no broker
     out.append(Role(name=OPERATOR, calls={s: tuple(sorted(m)) for s, m in sorted(calls.get(OPERATOR, {}).items())},
                     tags=("monitoring",)))
     return out
@@ -190,7 +193,7 @@ def definitions(users: Mapping[str, tuple[Role, str]], vhost: str,
 # -- passwords ----------------------------------------------------------------------------------------
 
 def password_variable(role: str) -> str:
-    return PASSWORD_VARIABLE.format(role.upper())
+    return PASSWORD_VARIABLE.format(role.upper().replace("-", "_"))
 
 
 def read_passwords(path: Path) -> dict[str, str]:

@@ -107,3 +107,10 @@ def test_passwords_come_from_the_environment_else_the_file_which_keeps_new_ones(
     rotated = passwords(["directory", "sso"], path, env={}, rotate=["directory"])
     assert rotated["directory"] != first["directory"]
     assert passwords(["directory"], path, env={})["directory"] == rotated["directory"]
+
+
+def test_a_process_that_does_not_use_the_broker_gets_no_user_and_each_other_one_does():
+    made = {r.name for r in roles(PROCESSES, subscriptions())}
+    expected = {name for name, p in PROCESSES.items() if p.relay or p.rpc or name in subscriptions()}
+    assert made == expected | {OPERATOR}
+    assert {"directory", "provisioning", "sso", "vault"} <= made
