@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
+BROKER_USERS = {"DIRECTORY", "PROVISIONING", "SSO", "VAULT", "OPERATOR"}  # relais deploy broker-users' roles
 REQUIRED_SECRETS = {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "MINIO_ROOT_PASSWORD", "RELAIS_SSO_SECRET",
-                    "GRAFANA_ADMIN_PASSWORD"}
+                    "GRAFANA_ADMIN_PASSWORD", *(f"RELAIS_BROKER_PASSWORD_{role}" for role in BROKER_USERS)}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_PASS$")
 INFRA = {"postgres", "rabbitmq", "minio"}
 
@@ -191,8 +192,9 @@ def test_no_secret_is_written_in_the_compose_file(raw):
                 assert re.fullmatch(r"\$\{([A-Z_]+):\?[^}]+\}", value), f"{name}.{key} must be ${{VAR:?...}}: {value}"
             for password in re.findall(r"://[^:/@\s]+:([^@\s]+)@", value):  # credentials in URLs
                 assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", password), f"{name}.{key}: literal password in a URL"
-    # Whatever the key: no long random-looking token anywhere.
-    assert not re.findall(r"(?<![\w${])[A-Za-z0-9+/_-]{32,}", re.sub(r"\$\{[^}]*\}", "", text))
+    # Whatever the key: no long random-looking token anywhere (a variable's name, in capitals, is none).
+    tokens = re.findall(r"(?<![\w${])[A-Za-z0-9+/_-]{32,}", re.sub(r"\$\{[^}]*\}", "", text))
+    assert not [t for t in tokens if not re.fullmatch(r"[A-Z][A-Z0-9_]*", t)]
 
 
 def test_secrets_have_no_default(raw):
@@ -239,7 +241,7 @@ def test_start_order_is_gated_on_health(compose):
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name, service in relais_services(compose).items():
         needs = {"postgres": "service_healthy", "rabbitmq": "service_healthy",
-                 "migrate": "service_completed_successfully"}
+                 "migrate": "service_completed_successfully", "broker-users": "service_completed_successfully"}
         if served(service) == "vault":
             needs["minio"] = "service_healthy"
         assert {d: h["condition"] for d, h in service["depends_on"].items()} == needs, name
@@ -360,3 +362,32 @@ def test_the_example_sso_configuration_passes_check_config(tmp_path):
     run = subprocess.run([str(relais), "sso", "check-config", str(ROOT / "deploy" / "sso.example.yaml")],
                          capture_output=True, text=True, env={**os.environ, "RELAIS_DATA_DIR": str(tmp_path)})
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_each_service_reaches_the_broker_as_its_own_user_and_only_the_one_shots_as_its_administrator(compose):
+    from relais.config import parse_amqp_uri
+    from relais.runtime.broker_users import roles
+
+    services = compose["services"]
+    made = services["broker-users"]
+    assert made["command"][:3] == ["deploy", "broker-users", "--apply"]
+    users = {r.name for r in roles(SERVICES, {"provisioning": (), "vault": ()})}
+    assert {k for k in made["environment"] if k.startswith("RELAIS_BROKER_PASSWORD_")} == {
+        f"RELAIS_BROKER_PASSWORD_{u.upper().replace('-', '_')}" for u in users}
+    admin = services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"]
+    for name, service in services.items():
+        uri = (service.get("environment") or {}).get("RELAIS_AMQP_URI")
+        if service.get("image") != services["migrate"]["image"] or uri is None:
+            continue
+        user = parse_amqp_uri(uri).userid
+        if name in ("broker-users", "queue-bounds"):
+            assert user == admin, name
+        elif name == "operator":
+            assert user == "relais-operator"
+        else:
+            assert user == f"relais-{served(service)}", name
+            assert served(service) in users
+            assert "RELAIS_RABBITMQ_API" not in service["environment"], name  # no service reads the management API
+    for name in set(users) - {"operator"}:
+        assert services[name]["environment"]["RELAIS_AMQP_URI"].startswith(f"amqp://relais-{name}:")
+    assert "RELAIS_AMQP_URI" not in services["migrate"]["environment"]
