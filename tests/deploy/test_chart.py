@@ -219,7 +219,7 @@ def test_connection_urls_follow_the_values(rendered):
     scheme = "amqps" if mq["tls"] else "amqp"
     vhost = "%2F" if mq["vhost"] == "/" else mq["vhost"]
     assert env["RELAIS_AMQP_URI"]["value"] == (
-        f"{scheme}://{mq['username']}:$(RELAIS_RABBITMQ_PASSWORD)@{mq['host']}:{mq['port']}/{vhost}")
+        f"{scheme}://{mq['userPrefix']}provisioning:$(RELAIS_RABBITMQ_PASSWORD)@{mq['host']}:{mq['port']}/{vhost}")
     assert env["RELAIS_POSTGRESQL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": pg["existingSecret"], "key": pg["passwordKey"]}
     assert ("RELAIS_QUEUE_TYPE" in env) == mq["quorumQueues"]
@@ -317,3 +317,22 @@ def _selects(selector: dict, labels: dict) -> bool:
         if expr["operator"] == "NotIn" and value in expr["values"]:
             return False
     return True
+
+
+def test_each_service_reaches_the_broker_as_its_own_user(rendered):
+    """relais deploy broker-users' users: <userPrefix><service>, each password its own key of one Secret."""
+    values, docs = rendered
+    mq = values["rabbitmq"]
+    for deployment in by_kind(docs, "Deployment"):
+        name = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert "RELAIS_RABBITMQ_API" not in env, name  # no service reads the management API
+        if name == "provisioning-api":  # it does not use the broker
+            assert "RELAIS_AMQP_URI" not in env and "RELAIS_RABBITMQ_PASSWORD" not in env
+            continue
+        assert env["RELAIS_AMQP_URI"]["value"].split("://", 1)[1].startswith(f"{mq['userPrefix']}{name}:$(")
+        assert env["RELAIS_RABBITMQ_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": mq["existingSecret"], "key": f"RELAIS_BROKER_PASSWORD_{name.upper()}"}
+    for job in by_kind(docs, "Job"):  # the migrations touch the database only
+        env = {e["name"] for c in _containers(job) for e in c.get("env", [])}
+        assert "RELAIS_AMQP_URI" not in env

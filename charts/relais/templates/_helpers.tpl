@@ -79,17 +79,6 @@ them when the container starts, so no password is ever written in a manifest.
       key: {{ .Values.postgresql.passwordKey }}
 - name: RELAIS_DATABASE_URL
   value: {{ printf "postgresql://%s:$(RELAIS_POSTGRESQL_PASSWORD)@%s:%d/%s?sslmode=%s" .Values.postgresql.username (required "postgresql.host: the PostgreSQL server's host name is required" .Values.postgresql.host) (int .Values.postgresql.port) .Values.postgresql.database .Values.postgresql.sslMode | quote }}
-- name: RELAIS_RABBITMQ_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.rabbitmq.existingSecret }}
-      key: {{ .Values.rabbitmq.passwordKey }}
-- name: RELAIS_AMQP_URI
-  value: {{ printf "%s://%s:$(RELAIS_RABBITMQ_PASSWORD)@%s:%d/%s" (include "relais.amqpScheme" .) .Values.rabbitmq.username (required "rabbitmq.host: the RabbitMQ cluster's host name is required" .Values.rabbitmq.host) (int .Values.rabbitmq.port) (urlquery .Values.rabbitmq.vhost) | quote }}
-- name: RELAIS_RABBITMQ_API
-  {{- $api := .Values.rabbitmq.managementUrl | default (printf "http://%s:15672" .Values.rabbitmq.host) }}
-  {{- $parts := urlParse $api }}
-  value: {{ printf "%s://%s:$(RELAIS_RABBITMQ_PASSWORD)@%s%s" $parts.scheme .Values.rabbitmq.username $parts.host $parts.path | quote }}
 {{- if .Values.rabbitmq.quorumQueues }}
 - name: RELAIS_QUEUE_TYPE
   value: quorum
@@ -97,6 +86,22 @@ them when the container starts, so no password is ever written in a manifest.
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/*
+How one service reaches RabbitMQ: as its own user, <rabbitmq.userPrefix><service>, whose password is the
+key RELAIS_BROKER_PASSWORD_<SERVICE> of rabbitmq.existingSecret (deploy/broker-users.md). Called with
+(dict "root" $ "service" "directory").
+*/}}
+{{- define "relais.amqpEnv" -}}
+{{- $mq := .root.Values.rabbitmq -}}
+- name: RELAIS_RABBITMQ_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $mq.existingSecret }}
+      key: {{ printf "RELAIS_BROKER_PASSWORD_%s" (upper .service | replace "-" "_") }}
+- name: RELAIS_AMQP_URI
+  value: {{ printf "%s://%s%s:$(RELAIS_RABBITMQ_PASSWORD)@%s:%d/%s" (include "relais.amqpScheme" .root) $mq.userPrefix .service (required "rabbitmq.host: the RabbitMQ cluster's host name is required" $mq.host) (int $mq.port) (urlquery $mq.vhost) | quote }}
 {{- end -}}
 
 {{/* Where a pod writes: the image's root filesystem is read-only. */}}
