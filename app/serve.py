@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
         eventlet.monkey_patch()
     from relais.config import Settings
     from relais.db import make_engine
+    from relais.ops.failures import explain
     from relais.runtime.runner import run
 
     from .bootstrap import PROCESSES, ports
@@ -37,7 +38,11 @@ def main(argv: list[str]) -> int:
         print(f"relais serve: no service {names[0]!r} (one of {', '.join(sorted(PROCESSES))})", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
+    try:
+        engine = make_engine(settings.database_url)
+    except (OSError, ValueError) as exc:  # a SQLite folder that cannot be made, RELAIS_SQLITE_BUSY_TIMEOUT
+        print(explain(exc, settings).render(f"relais serve {process.service}"), file=sys.stderr)
+        return 1
     try:
         return run(process, settings, engine, ports(process.service, settings, engine), green=green)
     finally:

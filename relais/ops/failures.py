@@ -28,10 +28,12 @@ BROKER_MODULES = ("amqp", "pika", "kombu", "nameko", "relais.bus")  # whose erro
 
 @dataclass(frozen=True)
 class Failure:
-    """What failed and where (one line), and what to do about it (one line)."""
+    """What failed and where (one line), and what to do about it (one line); `known`: a fault of what
+    the command reaches (database, broker, files), not an unexpected error."""
 
     what: str
     todo: str
+    known: bool = True
 
     def render(self, command: str) -> str:
         return f"{command}: {self.what}\n{self.todo}"
@@ -52,7 +54,8 @@ def explain(exc: BaseException, settings: Settings | None = None) -> Failure:
     if isinstance(exc, OSError):
         return _os(exc)
     return Failure(f"failed unexpectedly: {describe_error(exc)}",
-                   "Run it again with `relais --debug …` to see where, and report it with that traceback.")
+                   "Run it again with `relais --debug …` to see where, and report it with that traceback.",
+                   known=False)
 
 
 # -- the database --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from relais.bus.publisher import ConfirmedPublisher, PublishError
 from relais.config import Settings
 from relais.db import upgrade
 from relais.ops import health, metrics
+from relais.ops.failures import explain
 from relais.ops.logs import LogConfigError, configure_logging, describe_error
 from relais.ops.server import ListenError, OpsApp, OpsConfigError, WsgiServer, serve_ops
 
@@ -83,7 +84,9 @@ def run(process: Process[P], settings: Settings, engine: Engine, ports: P, *, gr
         except (StartError, ListenError) as exc:
             return _refuse(process.service, str(exc))
         except Exception as exc:  # noqa: BLE001 - say what failed, once, and exit
-            log.error("%s could not start: %s", process.service, describe_error(exc), exc_info=True)
+            failure = explain(exc, settings)  # the database or broker away: where, and what to do
+            log.error("%s could not start: %s", process.service,
+                      f"{failure.what} {failure.todo}" if failure.known else describe_error(exc), exc_info=True)
             return 1
         log.info("%s running (%s)", process.service, running.describe())
         running.wait()

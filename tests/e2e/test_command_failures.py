@@ -168,3 +168,30 @@ def test_an_import_on_a_sqlite_path_that_cannot_exist_names_the_path(tmp_path, a
                                    [aaf_sample / PUPILS_FILE]))
     assert_said_safely(out, err, personal_values(aaf_sample))
     assert str(tmp_path / "a-file") in err
+
+
+# -- `relais serve` on a database that is not there ----------------------------------------
+
+
+def serve(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([RELAIS, "serve", "provisioning"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "RELAIS_AMQP_URI": DEAD_BROKER, "RELAIS_LOG_FORMAT": "json",
+                               "RELAIS_OPS_HOST": "127.0.0.1", "RELAIS_OPS_PORT": str(free_port()), **env})
+
+
+def test_a_service_whose_postgresql_answers_nothing_logs_where_and_what_to_do_then_exits_1(tmp_path):
+    port = free_port()
+    ran = serve({"RELAIS_DATA_DIR": str(tmp_path),
+                 "RELAIS_DATABASE_URL": f"postgresql://relais:s3cret-pw@127.0.0.1:{port}/relais"})
+    assert ran.returncode == 1, ran.stderr
+    [line] = [json.loads(x) for x in ran.stderr.splitlines() if "could not start" in x]
+    assert line["message"].startswith(f"provisioning could not start: cannot reach PostgreSQL at 127.0.0.1:{port}")
+    assert "Check RELAIS_DATABASE_URL" in line["message"] and "s3cret-pw" not in ran.stderr
+
+
+def test_a_service_whose_sqlite_folder_cannot_be_made_says_which_without_a_traceback(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    ran = serve({"RELAIS_DATA_DIR": str(tmp_path / "a-file" / "var")})
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
+    assert ran.stderr.startswith("relais serve provisioning: ") and str(tmp_path / "a-file") in ran.stderr
+    assert len(ran.stderr.splitlines()) == 2
