@@ -62,8 +62,10 @@ def deploy() -> None:
               help="Also write <role>.env there (mode 0600): its RELAIS_AMQP_URI, for systemd units.")
 @click.option("--broker", default=None, metavar="AMQP_URL",
               help="Where the services reach the broker, for --env-dir [default: RELAIS_AMQP_URI's host and vhost].")
+@click.option("--management", default=None, metavar="URL",
+              help="The management API, for the operator's --env-dir file [default: http://<broker host>:15672].")
 def broker_users(prefix: str, vhost: str | None, passwords_file: Path | None, rotate: tuple[str, ...], apply_: bool,
-                 wait: float, env_dir: Path | None, broker: str | None) -> None:
+                 wait: float, env_dir: Path | None, broker: str | None, management: str | None) -> None:
     """Each service's RabbitMQ user and the operator's, with the narrowest permissions that work.
 
     \b
@@ -80,7 +82,8 @@ def broker_users(prefix: str, vhost: str | None, passwords_file: Path | None, ro
         document = definitions(users, vhost, contracts)
         if env_dir is not None:
             base = broker or _without_user(admin_amqp)
-            for path in write_env_files(env_dir, users, base):
+            api = management or f"http://{parse_amqp_uri(base).host}:15672"
+            for path in write_env_files(env_dir, users, base, api):
                 click.echo(f"wrote {path}", err=True)
         if not apply_:
             click.echo(json.dumps(document, indent=2))

@@ -250,20 +250,26 @@ def _write_secret(path: Path, text: str) -> None:
 
 
 def amqp_uri(base: str, user: str, password: str) -> str:
-    """`base` (amqp://host:port/vhost, any user in it dropped) as `user` with `password`."""
+    """`base` (amqp://host:port/vhost, or the management API's URL; any user in it dropped) as `user` with
+    `password`."""
     parts = urllib.parse.urlsplit(base)
     host = parts.netloc.rsplit("@", 1)[-1]
     netloc = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}@{host}"
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def write_env_files(folder: Path, users: Mapping[str, tuple[Role, str]], base_uri: str) -> list[Path]:
-    """`<role>.env` per role in `folder` (mode 0600): its RELAIS_AMQP_URI, for a unit's EnvironmentFile=."""
+def write_env_files(folder: Path, users: Mapping[str, tuple[Role, str]], base_uri: str,
+                    management_url: str) -> list[Path]:
+    """`<role>.env` per role in `folder` (mode 0600), for a unit's EnvironmentFile=: its RELAIS_AMQP_URI, and
+    for the operator (the monitoring tag) RELAIS_RABBITMQ_API, `management_url` as that user."""
     written = []
     for user, (role, password) in sorted(users.items()):
         path = folder / f"{role.name}.env"
-        _write_secret(path, f"# {role.name}'s broker user (relais deploy broker-users)\n"
-                            f"RELAIS_AMQP_URI={amqp_uri(base_uri, user, password)}\n")
+        text = (f"# {role.name}'s broker user (relais deploy broker-users)\n"
+                f"RELAIS_AMQP_URI={amqp_uri(base_uri, user, password)}\n")
+        if "monitoring" in role.tags:
+            text += f"RELAIS_RABBITMQ_API={amqp_uri(management_url, user, password)}\n"
+        _write_secret(path, text)
         written.append(path)
     return written
 

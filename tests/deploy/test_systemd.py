@@ -96,3 +96,14 @@ def test_the_example_environment_holds_no_usable_secret():
             assert "CHANGE-ME" in value, key
         for password in re.findall(r"://[^:/@]+:([^@]+)@", value):
             assert password == "CHANGE-ME", key
+
+
+def test_each_unit_reaches_the_broker_as_its_own_user():
+    """relais deploy broker-users --env-dir writes /etc/relais/broker/<role>.env; no shared broker password."""
+    template = (UNITS / "relais@.service").read_text()
+    own, broker = "EnvironmentFile=-/etc/relais/instances/%i.env", "EnvironmentFile=-/etc/relais/broker/%i.env"
+    assert template.index(own) < template.index(broker)
+    shared = env_file(UNITS / "relais.env.example")
+    assert "RELAIS_AMQP_URI" not in shared and "RELAIS_RABBITMQ_API" not in shared
+    guide = (UNITS / "README.md").read_text()
+    assert "relais deploy broker-users --apply" in guide and "/etc/relais/broker/operator.env" in guide
