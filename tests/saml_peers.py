@@ -476,7 +476,7 @@ class SpWorld:
                  idp_settings: dict | None = None, sp_keys: tuple[str, ...] = ("sp-2025",), directory: bool = True,
                  idp_options: dict | None = None):
         from relais.db import make_engine
-        from relais.ops.server import PathOnlyRequestHandler
+        from relais.ops.server import WsgiServer
         from services.directory.api import Directory
         from services.sso.app import SsoApp
         from services.sso.config import parse_config
@@ -491,14 +491,9 @@ class SpWorld:
         self.apps = CasApps()
         self.app_url = f"{self.apps.url}/app/"
         self._late = [_Late() for _ in range(instances)]
-        self.servers = []
-        for late in self._late:
-            server = make_server("127.0.0.1", 0, late, threaded=True, request_handler=PathOnlyRequestHandler)
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                      daemon=True)
-            thread.start()
-            self.servers.append((server, thread))
-        self.urls = [f"http://127.0.0.1:{s.server_port}" for s, _ in self.servers]
+        # the SSO served as `relais serve sso` serves it (relais/ops/server.py)
+        self.servers = [WsgiServer(late, "127.0.0.1", 0, what="the sso", where="tests") for late in self._late]
+        self.urls = [f"http://127.0.0.1:{s.port}" for s in self.servers]
         # every instance serves the same deployment: one public base URL (the first), as behind a load balancer
         self.url = self.urls[0]
         self.idp_keys = key_pair("idp-signing")
@@ -544,9 +539,8 @@ class SpWorld:
         return self.instances[n].sp.provider()
 
     def stop(self) -> None:
-        for server, thread in self.servers:
-            server.shutdown()
-            thread.join(5)
+        for server in self.servers:
+            server.stop()
         for app in self.instances:
             app.close()
             app.engine.dispose()

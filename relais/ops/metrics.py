@@ -16,6 +16,10 @@ events is counted without code of its own:
 | `relais_events_emitted_total` | counter | `type` | events this process committed to the outbox |
 | `relais_sso_logins_total` | counter | `result` (`succeeded`, `failed`) | `sso.login.*` events committed |
 | `relais_provisioning_grants_total` | counter | `action` (`granted`, `revoked`) | `provisioning.grant.*` events |
+| `relais_http_requests_total` | counter | `code` (HTTP status) | a service's HTTP requests (not the ops port's) |
+| `relais_http_request_duration_seconds` | histogram | | from the request's start to its response's last byte |
+| `relais_http_requests_in_flight` | gauge | | requests being answered now |
+| `relais_http_request_timeouts_total` | counter | | requests cut at RELAIS_HTTP_REQUEST_TIMEOUT_S |
 
 Events are counted when the transaction that wrote them commits (a rolled
 back transaction or savepoint counts nothing), so the domain counters are
@@ -60,6 +64,11 @@ EVENTS_EMITTED = Counter("relais_events_emitted", "Events committed to the outbo
 LOGINS = Counter("relais_sso_logins", "National logins, from the sso.login.* events.", ["result"])
 GRANTS = Counter("relais_provisioning_grants", "Resource grants, from the provisioning.grant.* events.",
                  ["action"])
+HTTP_REQUESTS = Counter("relais_http_requests", "HTTP requests answered, by status code.", ["code"])
+HTTP_SECONDS = Histogram("relais_http_request_duration_seconds", "HTTP requests, from start to last byte sent.",
+                         buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
+HTTP_IN_FLIGHT = Gauge("relais_http_requests_in_flight", "HTTP requests being answered now.")
+HTTP_TIMEOUTS = Counter("relais_http_request_timeouts", "HTTP requests cut at RELAIS_HTTP_REQUEST_TIMEOUT_S.")
 
 # Event type -> (domain counter, its labels): what the events a service commits mean to an operator.
 DOMAIN_EVENTS: dict[str, tuple[Counter, dict[str, str]]] = {

@@ -6,9 +6,11 @@ In order:
    checks the process names (and, once started, those its parts add);
 3. the database schema migrated, then the parts built by the process's `start`;
 4. a thread per part: the outbox relay (every second), each timer, each consumer (reconnecting
-   when the broker goes away), the HTTP server; then nameko, when the process answers RPC;
-5. on SIGTERM or SIGINT: nameko stopped, the HTTP server shut down, every loop told to stop and
-   joined, then what the parts close, the relay and the ops endpoints.
+   when the broker goes away), the HTTP server (cheroot, as RELAIS_HTTP_* say: relais/ops/server.py);
+   then nameko, when the process answers RPC;
+5. on SIGTERM or SIGINT: nameko stopped, the HTTP server shut down (no new connection; requests in
+   flight finish, up to RELAIS_HTTP_SHUTDOWN_S), every loop told to stop and joined, then what the
+   parts close, the relay and the ops endpoints.
 
 A process that answers RPC runs under eventlet (nameko needs it): the caller patched the standard
 library before importing anything (`green=True`); threads are then green threads, and whatever
@@ -41,7 +43,7 @@ from relais.db import upgrade
 from relais.ops import health, metrics
 from relais.ops.failures import explain
 from relais.ops.logs import LogConfigError, configure_logging, describe_error
-from relais.ops.server import ListenError, OpsApp, OpsConfigError, WsgiServer, serve_ops
+from relais.ops.server import HttpConfigError, HttpSettings, ListenError, OpsApp, OpsConfigError, WsgiServer, serve_ops
 
 from .process import Consumer, Context, Parts, Process, StartError, Timer
 
@@ -81,7 +83,7 @@ def run(process: Process[P], settings: Settings, engine: Engine, ports: P, *, gr
             running = _Running(process, parts, settings, engine, stop, offload)
             ops_app.checks.update(parts.checks)
             running.start()
-        except (StartError, ListenError) as exc:
+        except (StartError, ListenError, HttpConfigError) as exc:
             return _refuse(process.service, str(exc))
         except Exception as exc:  # noqa: BLE001 - say what failed, once, and exit
             failure = explain(exc, settings)  # the database or broker away: where, and what to do
@@ -122,9 +124,11 @@ class _Running:
         if self.parts.http is not None:
             http = self.parts.http
             app = http.app if not self.process.green else _offloaded(http.app, self.offload)
+            settings = HttpSettings.from_env()  # RELAIS_HTTP_THREADS, ...: a bad value refuses the start
             self.http = WsgiServer(app, http.host, http.port, what=f"{self.process.service}'s HTTP",
-                                   settings="RELAIS_HTTP_HOST/RELAIS_HTTP_PORT")
-            log.info("%s", http.describe or f"{self.process.service} on http://{http.host}:{self.http.port}/")
+                                   where="RELAIS_HTTP_HOST/RELAIS_HTTP_PORT", settings=settings)
+            log.info("%s (%s)", http.describe or f"{self.process.service} on http://{http.host}:{self.http.port}/",
+                     settings.describe())
         if self.process.rpc:
             from .rpc import start_rpc  # nameko and eventlet: loaded only by a process that answers RPC (patched)
 

@@ -19,13 +19,12 @@ import requests
 from cas import CASClientV2, CASClientV3, CASError
 from lxml import etree
 from sqlalchemy import select
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from relais.bus import contracts
 from relais.bus.tables import outbox
 from relais.db import make_engine, writer
-from relais.ops.server import PathOnlyRequestHandler
+from relais.ops.server import WsgiServer
 from services.directory.api import Directory
 from services.directory.importing.options import ImportOptions
 from services.directory.importing.run import DirectoryImporter
@@ -51,17 +50,14 @@ class Clock:
 
 
 class Serving:
-    """A WSGI app on a real socket, in a thread."""
+    """A WSGI app on a real socket, served as `relais serve` serves HTTP (relais/ops/server.py)."""
 
     def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=PathOnlyRequestHandler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = WsgiServer(app, "127.0.0.1", 0, what="a test's WSGI app", where="tests")
+        self.url = f"http://127.0.0.1:{self.server.port}"
 
     def stop(self):
-        self.server.shutdown()
-        self.thread.join(5)
+        self.server.stop()
 
 
 class SamlStandIn:

@@ -30,7 +30,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from relais.db import make_engine, writer
-from relais.ops.server import PathOnlyRequestHandler
+from relais.ops.server import WsgiServer
 from services.directory.api import Directory
 from services.sso import sessions
 from services.sso.app import SsoApp
@@ -232,11 +232,9 @@ class IdpWorld:
         self.clock = Clock()
         self.platforms = {name: Platform(folder, name, **opts) for name, (opts, _) in platforms.items()}
         self._late = [_Late() for _ in range(instances)]
-        self.servers = [make_server("127.0.0.1", 0, late, threaded=True, request_handler=PathOnlyRequestHandler)
-                        for late in self._late]
-        for server in self.servers:
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.servers[0].server_port}"
+        # the SSO served as `relais serve sso` serves it (relais/ops/server.py)
+        self.servers = [WsgiServer(late, "127.0.0.1", 0, what="the sso", where="tests") for late in self._late]
+        self.url = f"http://127.0.0.1:{self.servers[0].port}"
         keys = []
         for name, signing in (("relais-idp-2025", True), ("relais-idp-2026", False)):
             key, cert = key_pair(name).write(folder / "keys", name)
@@ -263,7 +261,9 @@ class IdpWorld:
             platform.trust(self.idp_metadata)
 
     def stop(self) -> None:
-        shutdown(self.servers + [p.server for p in self.platforms.values()])
+        shutdown([p.server for p in self.platforms.values()])
+        for server in self.servers:
+            server.stop()
         for app in self.instances:
             app.close()
             app.engine.dispose()
@@ -476,7 +476,7 @@ def test_a_platform_may_refuse_idp_initiated_logins(sqlite_engine, tmp_path):
 # -- pseudonymous NameIDs ----------------------------------------------------------------------
 
 def launch(world, platform: str, sid: str, instance: int = 0) -> dict:
-    url = f"http://127.0.0.1:{world.servers[instance].server_port}/idp/launch/{platform}"
+    url = f"http://127.0.0.1:{world.servers[instance].port}/idp/launch/{platform}"
     r = world.browser(sid).go(url)
     assert r.text.startswith("platform: welcome"), (r.text, world.platforms[platform].errors)
     return world.platforms[platform].results[-1]
