@@ -1,6 +1,7 @@
 """Every service, and what each gets from the others: the only module that wires services together.
 
-`PROCESSES` holds each service's process declaration (`services/<name>/process.py`);
+`PROCESSES` holds each service's process declarations (`services/<name>/process.py`; provisioning
+has two: its consumer, and `provisioning-api`, its HTTP APIs);
 `ports(name, settings, engine)` builds what that service needs of the others. Today
 one service needs another: the SSO reads people from the directory, through the
 directory's query facade over the same database (`services.sso.process.Ports`).
@@ -18,12 +19,13 @@ from relais.runtime import Process
 from services.directory.adapters.queries import last_import_run
 from services.directory.api import Directory
 from services.directory.process import PROCESS as DIRECTORY
+from services.provisioning.process import API_PROCESS as PROVISIONING_API
 from services.provisioning.process import PROCESS as PROVISIONING
 from services.sso.process import PROCESS as SSO
 from services.sso.process import Ports as SsoPorts
 from services.vault.process import PROCESS as VAULT
 
-PROCESSES: dict[str, Process[Any]] = {p.service: p for p in (DIRECTORY, PROVISIONING, SSO, VAULT)}
+PROCESSES: dict[str, Process[Any]] = {p.service: p for p in (DIRECTORY, PROVISIONING, PROVISIONING_API, SSO, VAULT)}
 
 
 def ports(service: str, settings: Settings, engine: Engine) -> Any:

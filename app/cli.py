@@ -29,7 +29,8 @@ from relais.ops.server import OpsConfigError, ops_address
 from relais.runtime.call_args import CallArgumentError, call_arguments
 from relais.runtime.status import StatusConfigError, gather, parse_endpoints, render_text
 
-SERVICES = ("directory", "provisioning", "sso", "vault")  # app/bootstrap.py's PROCESSES (a test holds them equal)
+# app/bootstrap.py's PROCESSES (a test holds them equal): what `relais serve` runs
+SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "vault")
 
 # Command groups, loaded when invoked: name -> "module:attribute".
 GROUPS = {
@@ -82,7 +83,6 @@ def _failed_command(exc: BaseException, ctx: click.Context) -> str:
             path = inner.command_path
         tb = tb.tb_next
     return path
-
 
 
 @click.group(cls=Relais)

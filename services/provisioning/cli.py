@@ -11,16 +11,13 @@ from typing import Any
 import click
 import yaml
 from tqdm import tqdm
-from werkzeug.serving import run_simple
 
 from relais.commands import Context, pass_ctx, relay_now
 from relais.db import writer
-from relais.ops.server import PathOnlyRequestHandler
 from relais.runtime.runner import event_consumer
 
 from .api.apps import SCOPES, AppError, add_app, entitled, load_apps, remove_app
 from .api.oneroster_view import AppView
-from .api.wsgi import make_app
 from .feeds.gar import export, record_feed, validate
 from .feeds.oneroster_csv import write_bundle
 from .grants.catalogue import CatalogueError
@@ -355,17 +352,10 @@ def app_remove(ctx: Context, app_id: str) -> None:
     click.echo(f"app {app_id} removed")
 
 
-@provisioning.command("serve-api")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8420, show_default=True, type=int)
-@click.option("--threads/--no-threads", default=True, show_default=True)
-@pass_ctx
-def serve_api(ctx: Context, host: str, port: int, threads: bool) -> None:
-    """Serve the token endpoint, OneRoster and SCIM over HTTP (werkzeug's server).
-
-    Put it behind a TLS-terminating reverse proxy; under load, run
-    `services.provisioning.api.wsgi:application` in a production WSGI server instead.
-    """
-    click.echo(f"provisioning API on http://{host}:{port}/ (token endpoint /oauth/token)", err=True)
-    run_simple(host, port, make_app(ctx.engine), threaded=threads, use_reloader=False,
-               request_handler=PathOnlyRequestHandler)  # no query strings (filters name people) in logs
+@provisioning.command("serve-api", hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("ignored", nargs=-1, type=click.UNPROCESSED)
+def serve_api(ignored: tuple[str, ...]) -> None:
+    """Gone: `relais serve provisioning-api` serves the APIs (exit status 2, as for a configuration to fix)."""
+    click.echo("relais provisioning serve-api is gone: run `relais serve provisioning-api`, listening on "
+               "RELAIS_HTTP_HOST:RELAIS_HTTP_PORT (default 127.0.0.1:8420) (deploy/http.md)", err=True)
+    sys.exit(2)

@@ -1,10 +1,18 @@
-"""What `relais serve provisioning` runs: the directory-event consumer, the outbox relay, the departures sweep.
+"""What provisioning's two processes run.
 
+`relais serve provisioning`: the directory-event consumer, the outbox relay, the departures sweep.
 - the consumer (queue `relais.q.provisioning`; retries, dead letters, idempotent on
   event id) applies each batch of directory events to provisioning's view of the
   directory and reconciles the accounts they touch, in the same transaction;
 - the relay publishes the grant events that writes;
 - once an hour, grants whose departure grace period is over are revoked.
+
+`relais serve provisioning-api`: the HTTP APIs apps call (the OAuth token endpoint, OneRoster,
+SCIM: `api/wsgi.py`), with the probes /healthz and /readyz, on RELAIS_HTTP_HOST:RELAIS_HTTP_PORT
+(default 127.0.0.1:8420), behind a TLS-terminating proxy; served like every Relais HTTP service
+(relais/ops/server.py: threads, limits and access logs as RELAIS_HTTP_* say). It reads the
+database and writes only API tokens: no consumer, no relay, no broker. Scale it apart from the
+consumer, as many instances as the APIs' load needs.
 """
 
 from __future__ import annotations
@@ -15,8 +23,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from relais.db import writer
-from relais.runtime import Consumer, Context, Parts, Process, Timer
+from relais.ops.server import HttpConfigError, http_address
+from relais.runtime import Consumer, Context, Http, Parts, Process, StartError, Timer
 
+from .api.wsgi import make_app
 from .handlers.departures import sweep_departures
 from .handlers.directory_view import apply_directory_events
 from .handlers.reconcile import reconcile
@@ -26,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "provisioning"  # queue relais.q.provisioning; its bindings are the contracts' receive operations
 SWEEP_EVERY_S = 3600.0
+API_HOST, API_PORT = "127.0.0.1", 8420
 
 
 class DirectoryEvents:
@@ -68,4 +79,14 @@ def start(ctx: Context[None]) -> Parts:
     return Parts(consumers=[consumer(tenant)], timers=[Timer("departures-sweep", SWEEP_EVERY_S, sweep)])
 
 
+def start_api(ctx: Context[None]) -> Parts:
+    try:
+        host, port = http_address(API_HOST, API_PORT)
+    except HttpConfigError as exc:
+        raise StartError(str(exc)) from None
+    return Parts(http=Http(make_app(ctx.engine), host, port,
+                           describe=f"provisioning API on http://{host}:{port}/ (/oauth/token, OneRoster, SCIM)"))
+
+
 PROCESS: Process[None] = Process(service="provisioning", start=start, readiness=("broker", "database"))
+API_PROCESS: Process[None] = Process(service="provisioning-api", start=start_api, readiness=("database",), relay=False)

@@ -191,10 +191,10 @@ def test_the_provisioning_api_logs_paths_without_their_query_strings(settings_en
 
     port = free_port()
     log_path = tmp_path / "api.log"
-    env = {**os.environ, **settings_env, "RELAIS_LOG_FORMAT": "json"}
+    env = {**os.environ, **settings_env, "RELAIS_LOG_FORMAT": "json", "RELAIS_HTTP_PORT": str(port),
+           "RELAIS_OPS_PORT": str(free_port()), "RELAIS_OPS_HOST": "127.0.0.1"}
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen([RELAIS, "-v", "provisioning", "serve-api", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([RELAIS, "serve", "provisioning-api"], env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}/ims/oneroster/rostering/v1p2/users?filter=familyName%3D%27Secretname%27"
             for _ in range(100):

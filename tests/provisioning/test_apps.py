@@ -1,6 +1,6 @@
 """Apps as OAuth 2.0 clients: the `relais provisioning app` commands and the token endpoint over real HTTP.
 
-The API server runs as `relais provisioning serve-api` in its own process;
+The API server runs as `relais serve provisioning-api` in its own process;
 the tests speak HTTP to it with the standard library, as an app would.
 """
 
@@ -107,7 +107,7 @@ def test_tokens_expire(env, engine):
         assert conn.execute(select(pt.token.c.app)).scalars().all() == ["a"]
 
 
-# -- over HTTP, against `relais provisioning serve-api` ----------------------------------
+# -- over HTTP, against `relais serve provisioning-api` ----------------------------------
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -120,8 +120,8 @@ def server(env, tmp_path):
     port = _free_port()
     relais = Path(sys.executable).with_name("relais")
     log = open(tmp_path / "server.log", "w+")
-    proc = subprocess.Popen([str(relais), "-v", "provisioning", "serve-api", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    env = {**env, "RELAIS_HTTP_PORT": str(port), "RELAIS_OPS_PORT": str(_free_port()), "RELAIS_OPS_HOST": "127.0.0.1"}
+    proc = subprocess.Popen([str(relais), "serve", "provisioning-api"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -131,7 +131,7 @@ def server(env, tmp_path):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
-                pytest.fail(f"serve-api did not start: {log.read()}")
+                pytest.fail(f"relais serve provisioning-api did not start: {log.read()}")
             time.sleep(0.1)
     yield base, log
     proc.terminate()

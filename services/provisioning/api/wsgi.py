@@ -9,9 +9,10 @@
 
 Every API call needs `Authorization: Bearer <token>`; the app behind the
 token sees only what `apps.entitled` gives it. `make_app(engine)` returns the
-WSGI application; `relais provisioning serve-api` runs it, and any WSGI
-server can run `services.provisioning.api.wsgi:application` (configured from
-the environment like every Relais process).
+WSGI application; `relais serve provisioning-api` runs it (../process.py),
+in the server every Relais HTTP service runs in. Another WSGI server could run
+`services.provisioning.api.wsgi:application` (configured from the environment
+like every Relais process), without the limits and access logs that one adds.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def make_app(engine: Engine) -> Callable:
             return json_response({"error": "server_error", "error_description": "internal error (see the logs)"},
                                  500)
 
-    ops = OpsApp("provisioning", {"database": database_check(engine.url.render_as_string(hide_password=False))})
+    ops = OpsApp("provisioning-api", {"database": database_check(engine.url.render_as_string(hide_password=False))})
     return mount(application, ops)
 
 
