@@ -100,6 +100,9 @@ def test_values_files_match_the_schema(chart, values_file):
     ({"postgresql": {"password": "hunter2hunter2"}}, "password"),  # there is no place for a password
     ({"image": {"digest": "latest"}}, "digest"),
     ({"sso": {"resources": {"limits": {"memory": "lots"}}}}, "memory"),
+    ({"sso": {"http": {"threads": 0}}}, "threads"),
+    ({"provisioningApi": {"http": {"workers": 4}}}, "workers"),  # threads in one process, no workers
+    ({"provisioningApi": {"http": {"requestTimeoutSeconds": 5}}}, "requestTimeoutSeconds"),  # under the idle 30 s
 ])
 def test_bad_values_are_refused_naming_the_key(chart, bad, where):
     assert any(where in e for e in schema_errors(chart.merge_values(bad)))
@@ -168,13 +171,11 @@ def test_a_deployment_per_enabled_service_with_probes_and_resources(rendered):
         pod = spec["template"]
         assert spec["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), name
         (container,) = pod["spec"]["containers"]
-        expected_args = ["provisioning", "serve-api"] if name == "provisioning-api" else ["serve", name]
-        assert container["args"][:2] == expected_args
+        assert container["args"] == ["serve", name]  # every service, its HTTP ones too, through the one runner
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        probe_port = "http" if name == "provisioning-api" else "ops"
-        assert probe_port in ports
-        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": probe_port}
-        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": probe_port}
+        assert "ops" in ports
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "ops"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ops"}
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
         assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"]
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
@@ -184,6 +185,29 @@ def test_a_deployment_per_enabled_service_with_probes_and_resources(rendered):
             assert "replicas" not in spec  # the HorizontalPodAutoscaler owns it
         else:
             assert spec["replicas"] == values[_key(name)]["replicaCount"]
+
+
+def test_the_http_services_run_the_server_as_their_values_say(rendered):
+    values, docs = rendered
+    deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in by_kind(docs, "Deployment")}
+    http_services = {"sso": 8430, "provisioning-api": 8420}
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        if name not in http_services:
+            assert not any(k.startswith("RELAIS_HTTP_") for k in env) and "lifecycle" not in container, name
+            continue
+        http = values[_key(name)]["http"]
+        assert env["RELAIS_HTTP_HOST"] == "0.0.0.0" and env["RELAIS_HTTP_PORT"] == str(http_services[name])
+        assert {p["name"]: p["containerPort"] for p in container["ports"]}["http"] == http_services[name]
+        assert env["RELAIS_HTTP_THREADS"] == str(http["threads"])
+        assert env["RELAIS_HTTP_MAX_BODY"] == str(http["maxBodyBytes"])
+        assert env["RELAIS_HTTP_REQUEST_TIMEOUT_S"] == str(http["requestTimeoutSeconds"])
+        assert env["RELAIS_HTTP_SHUTDOWN_S"] == str(http["shutdownSeconds"])
+        # Kubernetes waits for the pause, then the requests in flight, before it kills the pod.
+        assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(http["preStopSeconds"])]
+        assert pod["terminationGracePeriodSeconds"] >= http["preStopSeconds"] + http["shutdownSeconds"] + 10
 
 
 def test_secrets_are_referenced_never_written(rendered):

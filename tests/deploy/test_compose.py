@@ -141,9 +141,7 @@ def relais_services(compose) -> dict[str, dict]:
 def served(service: dict) -> str:
     """Which Relais service a container runs, from its command."""
     command = service["command"]
-    if command[:2] == ["provisioning", "serve-api"]:
-        return "provisioning"
-    assert command[0] == "serve" and len(command) == 2, command
+    assert command[0] == "serve" and len(command) == 2, command  # every service through the one runner
     return command[1]
 
 
@@ -218,10 +216,7 @@ def test_every_relais_service_is_health_checked_with_relais_health(compose):
     assert {served(s) for s in services.values()} == set(SERVICES)
     for name, service in services.items():
         test = service["healthcheck"]["test"]
-        assert test[:4] == ["CMD", "relais", "health", served(service)], name
-        if "serve-api" in service["command"]:  # the API answers its probes on its own port
-            port = service["command"][service["command"].index("--port") + 1]
-            assert test[4:] == ["--port", port]
+        assert test == ["CMD", "relais", "health", served(service)], name  # on its ops port
         assert service["restart"] == "unless-stopped"
     for name in INFRA:
         assert compose["services"][name]["healthcheck"]["test"], name
@@ -287,6 +282,25 @@ def test_published_ports_listen_on_the_loopback_by_default(compose):
     for name, service in compose["services"].items():
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every address"
+
+
+def test_the_http_services_run_the_production_server_on_their_published_port(compose):
+    from relais.ops.server import HttpSettings
+
+    services = relais_services(compose)
+    http = {served(s): s for s in services.values() if any(k.startswith("RELAIS_HTTP_") for k in s["environment"])}
+    assert set(http) == {"sso", "provisioning-api"}
+    for name, service in http.items():
+        env = {k: str(v) for k, v in service["environment"].items()}
+        assert env["RELAIS_HTTP_HOST"] == "0.0.0.0"
+        published = [str(p).rsplit(":", 1)[1] for p in service["ports"]]
+        assert published == [env["RELAIS_HTTP_PORT"]], name
+        settings = HttpSettings.from_env(env)  # values the server takes
+        grace = int(service["stop_grace_period"].removesuffix("s"))
+        assert grace >= settings.shutdown_s + 5, f"{name}: requests in flight need {settings.shutdown_s} s"
+    endpoints = dict(p.split("=", 1) for p in compose["services"]["sso"]["environment"]["RELAIS_OPS_ENDPOINTS"]
+                     .split(","))
+    assert set(endpoints) == set(SERVICES)  # `relais status` asks every one, the provisioning API included
 
 
 def test_the_sso_reads_the_mounted_configuration(compose):

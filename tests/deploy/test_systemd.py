@@ -49,7 +49,7 @@ def units(tmp_path):
 
 def test_the_units_pass_systemd_analyze_verify(units):
     names = ["relais@directory.service", "relais@sso.service", "relais-migrate.service",
-             "relais-provisioning-api.service", "relais.target"]
+             "relais@provisioning-api.service", "relais.target"]
     run = verify(units, names)
     assert run.returncode == 0 and run.stdout + run.stderr == "", run.stdout + run.stderr
 
@@ -71,7 +71,23 @@ def test_every_service_has_an_instance_file_with_its_own_ops_port():
     endpoints = dict(pair.split("=", 1) for pair in shared["RELAIS_OPS_ENDPOINTS"].split(","))
     for service in SERVICES:
         assert endpoints[service].endswith(":" + instances[service]["RELAIS_OPS_PORT"])
-    assert shared["RELAIS_API_PORT"] not in ports and shared["RELAIS_HTTP_PORT"] not in ports
+    # The HTTP services' ports: their own, apart from every ops port; none shared by every unit.
+    assert "RELAIS_HTTP_PORT" not in shared
+    http = {name: own["RELAIS_HTTP_PORT"] for name, own in instances.items() if "RELAIS_HTTP_PORT" in own}
+    assert http == {"sso": "8430", "provisioning-api": "8420"}
+    assert not set(http.values()) & set(ports)
+
+
+def test_every_process_runs_from_the_one_template_under_the_production_server():
+    """No unit of its own for an HTTP service (the provisioning API had one, on werkzeug's development server)."""
+    assert sorted(p.name for p in UNITS.glob("*.service")) == ["relais-migrate.service", "relais@.service"]
+    wanted = (UNITS / "relais.target").read_text().split("Wants=")[1].splitlines()[0].split()
+    assert sorted(wanted) == sorted(f"relais@{name}.service" for name in SERVICES)
+    shared = env_file(UNITS / "relais.env.example")
+    assert shared["RELAIS_HTTP_HOST"] == "127.0.0.1"
+    from relais.ops.server import HttpSettings
+
+    HttpSettings.from_env(shared)  # the example's RELAIS_HTTP_* are values the server takes
 
 
 def test_the_units_run_the_commands_the_deployment_needs():
@@ -82,10 +98,11 @@ def test_the_units_run_the_commands_the_deployment_needs():
     shared, own = "EnvironmentFile=/etc/relais/relais.env", "EnvironmentFile=-/etc/relais/instances/%i.env"
     assert template.index(shared) < template.index(own)
     assert f"ExecStart={INSTALLED} db upgrade" in (UNITS / "relais-migrate.service").read_text()
-    for unit in ("relais@.service", "relais-provisioning-api.service"):
-        text = (UNITS / unit).read_text()
-        assert "Requires=relais-migrate.service" in text and "relais-migrate.service" in text.split("After=")[1]
-        assert "User=relais" in text and "NoNewPrivileges=yes" in text
+    text = (UNITS / "relais@.service").read_text()
+    assert "Requires=relais-migrate.service" in text and "relais-migrate.service" in text.split("After=")[1]
+    assert "User=relais" in text and "NoNewPrivileges=yes" in text
+    # SIGTERM lets HTTP requests in flight finish (RELAIS_HTTP_SHUTDOWN_S, 20 s by default) within the stop timeout.
+    assert "KillSignal=SIGTERM" in text and int(text.split("TimeoutStopSec=")[1].split()[0]) >= 20 + 5
 
 
 def test_the_example_environment_holds_no_usable_secret():

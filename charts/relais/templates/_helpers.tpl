@@ -20,9 +20,8 @@ provisioning:
   args: [serve, provisioning]
 provisioningApi:
   name: provisioning-api
-  args: [provisioning, serve-api, --host, 0.0.0.0, --port, "8420"]
+  args: [serve, provisioning-api]
   httpPort: 8420
-  probesOnHttp: true
 sso:
   name: sso
   args: [serve, sso]
