@@ -41,11 +41,13 @@ class BrokerUsers:
     def user(self, role: str) -> str:
         return f"{self.prefix}{role}"
 
+    def env(self, role: str) -> dict[str, str]:
+        """What `--env-dir` wrote for `role` (a unit's EnvironmentFile=)."""
+        lines = (self.folder / f"{role}.env").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
     def uri(self, role: str) -> str:
-        for line in (self.folder / f"{role}.env").read_text().splitlines():
-            if line.startswith("RELAIS_AMQP_URI="):
-                return line.split("=", 1)[1]
-        raise AssertionError(f"no RELAIS_AMQP_URI in {role}.env")
+        return self.env(role)["RELAIS_AMQP_URI"]
 
     def connect(self, role: str) -> amqp.Connection:
         conn = amqp.Connection(**parse_amqp_uri(self.uri(role)).connection_kwargs())
@@ -141,9 +143,7 @@ def test_each_service_works_on_its_own_user(broker_users, tmp_path):
         assert "ACCESS_REFUSED" not in provisioning.logs()
     finally:
         assert provisioning.stop() == 0
-    env = {**os.environ, "RELAIS_AMQP_URI": broker_users.uri("operator"), "RELAIS_DATA_DIR": str(tmp_path / "var"),
-           "RELAIS_RABBITMQ_API": RABBIT_API.replace("guest:guest", f"{broker_users.user('operator')}:"
-                                                     f"{parse_amqp_uri(broker_users.uri('operator')).password}")}
+    env = {**os.environ, **broker_users.env("operator"), "RELAIS_DATA_DIR": str(tmp_path / "var")}
     status = subprocess.run([RELAIS, "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
     report = json.loads(status.stdout)
     assert report["broker"]["source"].startswith("management API at"), report["broker"]  # the monitoring tag
