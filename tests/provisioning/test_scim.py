@@ -2,16 +2,15 @@
 
 The directory and apps are the OneRoster tests' world (real importer, real
 provisioning consumer, real token endpoint). scim2-tester (third party)
-judges the protocol against a werkzeug server on a free port.
+judges the protocol against the API served as `relais serve provisioning-api` serves it
+(relais/ops/server.py) on a free port.
 """
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
+from relais.ops.server import WsgiServer
 from services.provisioning.api import wsgi
 from tests.provisioning.test_oneroster import token, world  # noqa: F401  (world: a fixture, used by `scim`)
 
@@ -42,11 +41,9 @@ def test_scim2_tester_passes_against_the_running_server(scim):
     from scim2_tester import check_server
     from scim2_tester.utils import Status
 
-    server = make_server("127.0.0.1", 0, wsgi.make_app(scim.engine), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = WsgiServer(wsgi.make_app(scim.engine), "127.0.0.1", 0, what="the provisioning API", where="tests")
     try:
-        base = f"http://127.0.0.1:{server.server_port}"
+        base = f"http://127.0.0.1:{server.port}"
         resp = httpx2.post(f"{base}/oauth/token", data={"grant_type": "client_credentials", "scope": "scim"},
                            auth=("scim-app", scim.secrets["scim-app"]))
         assert resp.status_code == 200, resp.text
@@ -54,7 +51,7 @@ def test_scim2_tester_passes_against_the_running_server(scim):
                              headers={"Authorization": f"Bearer {resp.json()['access_token']}"})
         results = check_server(SyncSCIMClient(http), resource_types=["User", "Group"])
     finally:
-        server.shutdown()
+        server.stop()
     failed = [f"{r.title}: {r.reason}" for r in results if r.status == Status.ERROR]
     assert results and not failed, "\n".join(failed)
     passed = {r.title for r in results if r.status == Status.SUCCESS}

@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, exists, func, insert, select, update
 from werkzeug.wrappers import Request, Response
 
 from relais.db import writer
@@ -32,7 +32,7 @@ from ..adapters import tables as t
 from . import apps
 from .oneroster_rest import Endpoints
 from .oneroster_view import AppView
-from .scim_filter import FilterError, get_attr, parse, strip_schema
+from .scim_sql import DirectoryUserColumns, FilterError, JsonColumns, register_fold, to_sql
 
 ROOT = "/scim/v2"
 CT = "application/scim+json"
@@ -127,67 +127,213 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+@cache
+def _models() -> dict[str, Any]:
+    """scim2-models' User and Group, imported on first use (pydantic and the models take ~0.7 s to import)."""
+    from scim2_models import Group, User
+
+    return {"User": User, "Group": Group}
+
+
+def _policy() -> Any:
+    """What we read from apps: the RFC's strict reading, but attributes no schema declares are kept as sent."""
+    from scim2_models import ScimPolicy
+
+    return ScimPolicy(unknown=ScimPolicy.Unknown.keep)
+
+
+def _library_error(exc: Exception) -> ScimError:
+    """A scim2-models or pydantic error as our SCIM error (status, scimType and its detail)."""
+    from pydantic import ValidationError
+    from scim2_models import Error, SCIMException
+
+    if isinstance(exc, ValidationError):
+        first = Error.from_validation_errors(exc)[0]
+        return ScimError(first.status or 400, first.detail or str(exc), first.scim_type or "invalidValue")
+    if isinstance(exc, SCIMException):
+        return ScimError(exc.status, exc.detail, exc.scim_type or None)
+    raise exc
+
+
+class _Page:
+    """One source's share of a listing: its matches in order, their count."""
+
+    def __init__(self, bodies: list[dict[str, Any]], total: int):
+        self.bodies, self.total = bodies, total
+
+
 class Store:
-    """What one app sees over one connection: directory resources (read-only) and its own."""
+    """What one app sees over one connection: directory resources (read-only) and its own.
+
+    Users, the directory's and the app's, are found, filtered (`scim_sql`) and paged in SQL;
+    only the page's resources are built. The directory's Groups (the classes of the visible
+    accounts) are derived from the accounts' memberships, so they are built and matched with
+    scim2-models' own matcher: an academy has some thousands of them, not 100,000.
+    """
 
     def __init__(self, conn: Connection, caller: apps.Caller, base: str):
         self.conn, self.app, self.base = conn, caller.app, base
-        self._ep = Endpoints(AppView(conn, caller.app))
+        self.dialect = conn.dialect.name
+        register_fold(conn)
+        self._view: AppView | None = None
+
+    @property
+    def view(self) -> AppView:
+        if self._view is None:
+            self._view = AppView(self.conn, self.app)
+        return self._view
 
     def _meta(self, kind: str, rid: str, version: str, created: str, modified: str) -> dict[str, Any]:
         plural = kind + "s"
         return {"resourceType": kind, "created": created, "lastModified": modified,
                 "location": f"{self.base}/{plural}/{rid}", "version": _etag(version)}
 
-    def directory(self, kind: str) -> list[dict[str, Any]]:
-        out = []
-        if kind == "User":
-            for u in self._ep.users():
-                body: dict[str, Any] = {"schemas": [USER], "id": u["sourcedId"], "userName": u["sourcedId"],
-                                        "active": u.get("status", "active") == "active"}
-                name = {k: u[k] for k in ("givenName", "familyName") if u.get(k)}
-                if name:
-                    body["name"] = name
-                if u.get("email"):
-                    body["emails"] = [{"value": u["email"], "primary": True}]
-                out.append(body)
-        else:
-            members: dict[str, list[str]] = {}
-            for e in self._ep.enrollments():
-                members.setdefault(e["class"]["sourcedId"], []).append(e["user"]["sourcedId"])
-            for c in self._ep.classes():
-                out.append({"schemas": [GROUP], "id": c["sourcedId"], "displayName": c["title"],
-                            "members": [{"value": m, "type": "User", "$ref": f"{self.base}/Users/{m}"}
-                                        for m in sorted(set(members.get(c["sourcedId"], [])))]})
-        for body in out:
-            stamp = self._ep.view.modified
-            body["meta"] = self._meta(kind, body["id"], _digest(body), stamp, stamp)
-        return out
+    # -- the directory's users --------------------------------------------------------
+    def _entitled(self) -> Any:
+        return exists().where(t.grant.c.person == t.person.c.jointure,
+                              t.grant.c.resource.in_(sorted(self.app.resources)))
 
-    def local(self, kind: str, rid: str | None = None) -> list[dict[str, Any]]:
-        q = select(t.scim_resource).where(t.scim_resource.c.app == self.app.id, t.scim_resource.c.type == kind)
-        if rid is not None:
-            q = q.where(t.scim_resource.c.id == rid)
+    def _directory_user(self, jointure: str, data: bytes) -> dict[str, Any]:
+        rec, a = orjson.loads(data), self.view.attributes
+        body: dict[str, Any] = {"schemas": [USER], "id": jointure, "userName": jointure, "active": True}
+        name = {key: rec[field] for key, field in (("givenName", "first_name"), ("familyName", "last_name"))
+                if field in a and rec.get(field)}
+        if name:
+            body["name"] = name
+        if "email" in a and rec.get("email"):
+            body["emails"] = [{"value": rec["email"], "primary": True}]
+        stamp = self.view.modified
+        body["meta"] = self._meta("User", jointure, _digest(body), stamp, stamp)
+        return body
+
+    def _directory_users(self, cond: Any, offset: int, limit: int) -> _Page:
+        if not self.app.resources:
+            return _Page([], 0)
+        p = t.person.c
+        where = [self._entitled()] if cond is None else [cond, self._entitled()]  # the filter first: cheaper
+        if limit <= 0:
+            return _Page([], self.conn.execute(select(func.count()).select_from(t.person).where(*where)).scalar_one())
+        # The page's keys and the count in one pass, without holding every match's record; then the records.
+        rows = self.conn.execute(select(p.jointure, func.count().over().label("total")).where(*where)
+                                 .order_by(p.jointure).offset(offset).limit(limit)).all()
+        if not rows:
+            total = 0 if offset == 0 else self._directory_users(cond, 0, 0).total
+            return _Page([], total)
+        keys = [r.jointure for r in rows]
+        data = dict(self.conn.execute(select(p.jointure, p.data).where(p.jointure.in_(keys))).all())
+        return _Page([self._directory_user(k, data[k]) for k in keys], rows[0].total)
+
+    def _user_columns(self) -> DirectoryUserColumns:
+        return DirectoryUserColumns(self.dialect, t.person.c.jointure, t.person.c.data, self.view.attributes)
+
+    # -- the directory's groups --------------------------------------------------------
+    def directory_groups(self) -> list[dict[str, Any]]:
+        ep = Endpoints(self.view)
+        members: dict[str, list[str]] = {}
+        for e in ep.enrollments():
+            members.setdefault(e["class"]["sourcedId"], []).append(e["user"]["sourcedId"])
         out = []
-        for row in self.conn.execute(q.order_by(t.scim_resource.c.created, t.scim_resource.c.id)):
-            body = orjson.loads(row.data)
-            body["id"] = row.id
-            body["meta"] = self._meta(kind, row.id, str(row.version), _iso(row.created), _iso(row.modified))
+        for c in ep.classes():
+            body: dict[str, Any] = {
+                "schemas": [GROUP], "id": c["sourcedId"], "displayName": c["title"],
+                "members": [{"value": m, "type": "User", "$ref": f"{self.base}/Users/{m}"}
+                            for m in sorted(set(members.get(c["sourcedId"], [])))]}
+            stamp = self.view.modified
+            body["meta"] = self._meta("Group", body["id"], _digest(body), stamp, stamp)
             out.append(body)
         return out
 
-    def all(self, kind: str) -> list[dict[str, Any]]:
-        return self.directory(kind) + self.local(kind)
+    # -- the app's own ------------------------------------------------------------------
+    def _local_body(self, row: Any) -> dict[str, Any]:
+        body = orjson.loads(row.data)
+        body["id"] = row.id
+        body["meta"] = self._meta(row.type, row.id, str(row.version), _iso(row.created), _iso(row.modified))
+        return body
+
+    def _local_where(self, kind: str) -> list[Any]:
+        return [t.scim_resource.c.app == self.app.id, t.scim_resource.c.type == kind]
+
+    def _local(self, kind: str, cond: Any, offset: int, limit: int) -> _Page:
+        r = t.scim_resource.c
+        where = self._local_where(kind) + ([] if cond is None else [cond])
+        if limit <= 0:
+            return _Page([], self.conn.execute(select(func.count()).select_from(t.scim_resource)
+                                               .where(*where)).scalar_one())
+        rows = self.conn.execute(select(t.scim_resource, func.count().over().label("total")).where(*where)
+                                 .order_by(r.created, r.id).offset(offset).limit(limit)).all()
+        if not rows:
+            return _Page([], 0 if offset == 0 else self._local(kind, cond, 0, 0).total)
+        return _Page([self._local_body(row) for row in rows], rows[0].total)
+
+    def _local_columns(self) -> JsonColumns:
+        return JsonColumns(self.dialect, t.scim_resource.c.data, t.scim_resource.c.id)
+
+    # -- finding ------------------------------------------------------------------------
+    def pages(self, kind: str, text: str | None, strict: bool) -> list[tuple[Any, set[str]]]:
+        """The sources of `kind` in listing order, each as (offset, limit) -> _Page, with the filter's
+        attributes that `kind` does not declare."""
+        from scim2_models import SCIMException, ScimFilter
+
+        scim_filter = None
+        if text is not None:
+            try:
+                bound: Any = ScimFilter
+                scim_filter = bound[_models()[kind]](text)
+            except SCIMException as exc:
+                raise ScimError(400, f"filter: {exc.detail}", "invalidFilter") from None
+            except ValueError as exc:
+                raise ScimError(400, f"filter: {exc}", "invalidFilter") from None
+
+        def condition(columns: Any) -> tuple[Any, set[str]]:
+            if scim_filter is None:
+                return None, set()
+            try:
+                return to_sql(scim_filter, columns, strict=strict)
+            except FilterError as exc:
+                raise ScimError(400, f"filter: {exc}", "invalidFilter") from None
+
+        local_cond, unknown = condition(self._local_columns())
+        if kind == "User":
+            dir_cond, _ = condition(self._user_columns())
+            return [(lambda o, n: self._directory_users(dir_cond, o, n), unknown),
+                    (lambda o, n: self._local("User", local_cond, o, n), unknown)]
+
+        def groups(offset: int, limit: int) -> _Page:
+            found = self.directory_groups()
+            if scim_filter is not None:
+                model = _models()["Group"]
+                found = [g for g in found if scim_filter.match(model.model_validate(g))]
+            return _Page(found[offset:offset + max(0, limit)], len(found))
+        return [(groups, unknown), (lambda o, n: self._local("Group", local_cond, o, n), unknown)]
+
+    def find(self, kind: str, rid: str) -> tuple[dict[str, Any], bool] | None:
+        """(resource, is it the app's own) by its id, or None if the app cannot see it."""
+        row = self.conn.execute(select(t.scim_resource).where(*self._local_where(kind),
+                                                              t.scim_resource.c.id == rid)).first()
+        if row is not None:
+            return self._local_body(row), True
+        if kind == "User":
+            if not self.app.resources:
+                return None
+            found = self.conn.execute(select(t.person.c.jointure, t.person.c.data)
+                                      .where(t.person.c.jointure == rid, self._entitled())).first()
+            return (self._directory_user(found.jointure, found.data), False) if found else None
+        group = next((g for g in self.directory_groups() if g["id"] == rid), None)
+        return (group, False) if group else None
 
     def one(self, kind: str, rid: str) -> tuple[dict[str, Any], bool]:
         """(resource, is it the app's own); 404 if the app cannot see it."""
-        mine = self.local(kind, rid)
-        if mine:
-            return mine[0], True
-        for body in self.directory(kind):
-            if body["id"] == rid:
-                return body, False
-        raise ScimError(404, f"no {kind} {rid!r} here")
+        found = self.find(kind, rid)
+        if found is None:
+            raise ScimError(404, f"no {kind} {rid!r} here")
+        return found
+
+    def user_name_taken(self, user_name: str, rid: str | None) -> bool:
+        from scim2_models import ScimFilter
+
+        text = f"userName eq {ScimFilter.quote(user_name)}"
+        return any(body["id"] != rid for page, _ in self.pages("User", text, strict=True)
+                   for body in page(0, 2).bodies)
 
 
 def _iso(moment: datetime) -> str:
@@ -195,7 +341,33 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _check(kind: str, urn: str, body: Any, store: Store, rid: str | None) -> dict[str, Any]:
+def _named(body: dict[str, Any], name: str) -> Any:
+    """A top-level attribute of a client's body, its name in any case."""
+    return next((v for k, v in body.items() if k.lower() == name.lower()), None)
+
+
+def _canonical(kind: str, body: dict[str, Any], scim_ctx: Any = None) -> dict[str, Any]:
+    """The resource as scim2-models reads and writes it (attribute names as the schema spells them),
+    without what the server sets or never keeps; 400 on what does not fit the schema."""
+    from pydantic import ValidationError
+    from scim2_models import Context, SCIMException
+
+    try:
+        with _policy():
+            resource = _models()[kind].model_validate(body, scim_ctx=scim_ctx)
+            out: dict[str, Any] = resource.model_dump(scim_ctx=Context.DEFAULT)
+    except (ValidationError, SCIMException) as exc:
+        raise _library_error(exc) from None
+    return {k: v for k, v in out.items() if k.lower() not in _SERVER_SET}
+
+
+def _context(request: str) -> Any:
+    from scim2_models import Context
+
+    return {"creation": Context.RESOURCE_CREATION_REQUEST, "replacement": Context.RESOURCE_REPLACEMENT_REQUEST}[request]
+
+
+def _check(kind: str, urn: str, body: Any, store: Store, rid: str | None, scim_ctx: Any = None) -> dict[str, Any]:
     """The client's resource, cleaned of server-set attributes; 400 on what is wrong."""
     if not isinstance(body, dict):
         raise ScimError(400, "the body must be a JSON object", "invalidSyntax")
@@ -203,24 +375,37 @@ def _check(kind: str, urn: str, body: Any, store: Store, rid: str | None) -> dic
         raise ScimError(400, f"schemas must include {urn}", "invalidSyntax")
     clean = {k: v for k, v in body.items() if k.lower() not in _SERVER_SET}
     key = "userName" if kind == "User" else "displayName"
-    value = get_attr(clean, key)
+    value = _named(clean, key)
     if not isinstance(value, str) or not value.strip():
         raise ScimError(400, f"{key} is required (a non-empty string)", "invalidValue")
+    members = _named(clean, "members") or []
+    if kind == "Group" and not isinstance(members, list):
+        raise ScimError(400, "members must be a list", "invalidValue")
+    clean = _canonical(kind, clean, scim_ctx)
     if kind == "User":
-        for other in store.all("User"):
-            if other["id"] != rid and str(other.get("userName", "")).lower() == value.lower():
-                raise ScimError(409, f"userName {value!r} is taken", "uniqueness")
-    else:
-        members = get_attr(clean, "members") or []
-        if not isinstance(members, list):
-            raise ScimError(400, "members must be a list", "invalidValue")
-        known = {u["id"] for u in store.all("User")} | {g["id"] for g in store.all("Group")}
-        for m in members:
-            if not isinstance(m, dict) or m.get("value") not in known:
-                raise ScimError(400, f"member {m!r} is not a User or Group you can see", "invalidValue")
-            m.setdefault("type", "User" if m["value"] in {u["id"] for u in store.all("User")} else "Group")
-            m["$ref"] = f"{store.base}/{m['type']}s/{m['value']}"
+        if store.user_name_taken(value, rid):
+            raise ScimError(409, f"userName {value!r} is taken", "uniqueness")
+        return clean
+    members = clean.get("members") or []
+    for m in members:
+        value = m.get("value") if isinstance(m, dict) else None
+        found = None if not isinstance(value, str) else "User" if store.find("User", value) else \
+            "Group" if store.find("Group", value) else None
+        if found is None:
+            raise ScimError(400, f"member {m!r} is not a User or Group you can see", "invalidValue")
+        m.setdefault("type", found)
+        m["$ref"] = f"{store.base}/{m['type']}s/{m['value']}"
+    clean["members"] = members
     return clean
+
+
+def _strip_schema(path: str) -> str:
+    """`urn:…:core:2.0:User:name.givenName` -> `name.givenName`."""
+    low = path.lower()
+    for urn in (USER, GROUP):
+        if low.startswith(urn.lower() + ":"):
+            return path[len(urn) + 1:]
+    return path
 
 
 def _project(body: dict[str, Any], attributes: list[str] | None, excluded: list[str] | None) -> dict[str, Any]:
@@ -228,7 +413,7 @@ def _project(body: dict[str, Any], attributes: list[str] | None, excluded: list[
     if attributes:
         out: dict[str, Any] = {k: v for k, v in body.items() if k in always}
         for path in attributes:
-            top, _, sub = strip_schema(path).partition(".")
+            top, _, sub = _strip_schema(path).partition(".")
             key = next((k for k in body if k.lower() == top.lower()), None)
             if key is None:
                 continue
@@ -243,7 +428,7 @@ def _project(body: dict[str, Any], attributes: list[str] | None, excluded: list[
                             for it in body[key] if isinstance(it, dict)]
         return out
     if excluded:
-        drop = {strip_schema(p).lower() for p in excluded} - always
+        drop = {_strip_schema(p).lower() for p in excluded} - always
         return {k: v for k, v in body.items() if k.lower() not in drop}
     return body
 
@@ -266,117 +451,47 @@ def _int(value: Any, name: str, default: int) -> int:
 
 
 def listing(store: Store, kinds: list[str], params: dict[str, Any]) -> dict[str, Any]:
-    found = [r for kind in kinds for r in store.all(kind)]
-    if params.get("filter") is not None:
-        try:
-            pred = parse(str(params["filter"]))
-            found = [r for r in found if pred(r)]
-        except FilterError as exc:
-            raise ScimError(400, f"filter: {exc}", "invalidFilter") from None
+    """A ListResponse: each kind's sources in order (the directory's, then the app's own), filtered and
+    paged in SQL (the directory's Groups aside, see Store)."""
+    text = None if params.get("filter") is None else str(params["filter"])
     start = max(1, _int(params.get("startIndex"), "startIndex", 1))
     count = min(MAX_RESULTS, max(0, _int(params.get("count"), "count", MAX_RESULTS)))
-    page = found[start - 1:start - 1 + count]
+    sources = [s for kind in kinds for s in store.pages(kind, text, strict=len(kinds) == 1)]
+    unknown = set.intersection(*(u for _, u in sources)) if sources else set()
+    if text is not None and unknown:
+        raise ScimError(400, f"filter: no resource type here has {', '.join(sorted(unknown))}", "invalidFilter")
+    page: list[dict[str, Any]] = []
+    skip, total = start - 1, 0
+    for source, _ in sources:
+        got = source(skip, count - len(page))
+        page.extend(got.bodies)
+        total += got.total
+        skip = max(0, skip - got.total)
     attrs, excl = _csv(params.get("attributes")), _csv(params.get("excludedAttributes"))
-    return {"schemas": [LIST], "totalResults": len(found), "startIndex": start, "itemsPerPage": len(page),
+    return {"schemas": [LIST], "totalResults": total, "startIndex": start, "itemsPerPage": len(page),
             "Resources": [_project(r, attrs, excl) for r in page]}
 
 
-# -- PATCH (RFC 7644 §3.5.2) -----------------------------------------------------------------
+# -- PATCH (RFC 7644 §3.5.2), by scim2-models ---------------------------------------------------
 
-def _split_path(path: str) -> tuple[str, Any, str | None]:
-    """`members[value eq "x"].display` -> ("members", predicate, "display")."""
-    path = strip_schema(path.strip())
-    if "[" in path:
-        head, _, rest = path.partition("[")
-        inner, close, after = rest.rpartition("]")
-        if not close:
-            raise ScimError(400, f"path {path!r}: no closing ]", "invalidPath")
-        try:
-            pred = parse(inner)
-        except FilterError as exc:
-            raise ScimError(400, f"path {path!r}: {exc}", "invalidPath") from None
-        return head, pred, after.lstrip(".") or None
-    head, _, sub = path.partition(".")
-    return head, None, sub or None
+def apply_patch(kind: str, body: dict[str, Any], ops: Any) -> dict[str, Any]:
+    """A new resource body with the PatchOp `ops` applied (plain data, no I/O): scim2-models' PatchOp."""
+    from pydantic import ValidationError
+    from scim2_models import Context, PatchOp, SCIMException
 
-
-def _key(body: dict[str, Any], name: str) -> str:
-    return next((k for k in body if k.lower() == name.lower()), name)
-
-
-def apply_patch(body: dict[str, Any], ops: Any) -> dict[str, Any]:
-    """A new resource body with the PatchOp `ops` applied (plain data, no I/O)."""
-    if not isinstance(ops, dict) or PATCH_OP not in (ops.get("schemas") or []):
+    if not isinstance(ops, dict):
         raise ScimError(400, f"a PATCH body is a {PATCH_OP} message", "invalidSyntax")
-    operations = get_attr(ops, "Operations")
-    if not isinstance(operations, list) or not operations:
-        raise ScimError(400, "Operations must be a non-empty list", "invalidSyntax")
-    body = copy.deepcopy(body)
-    for n, op in enumerate(operations, 1):
-        if not isinstance(op, dict) or str(op.get("op", "")).lower() not in ("add", "replace", "remove"):
-            raise ScimError(400, f"operation {n}: op must be add, replace or remove", "invalidSyntax")
-        kind, path, value = op["op"].lower(), op.get("path"), op.get("value")
-        if not path:
-            if kind == "remove":
-                raise ScimError(400, f"operation {n}: remove needs a path", "noTarget")
-            if not isinstance(value, dict):
-                raise ScimError(400, f"operation {n}: without a path, value must be an object", "invalidValue")
-            for k, v in value.items():
-                k = strip_schema(k)
-                if k.lower() in _SERVER_SET or k == "schemas":
-                    continue
-                key = _key(body, k)
-                if kind == "add" and isinstance(body.get(key), list) and isinstance(v, list):
-                    body[key] = body[key] + [x for x in v if x not in body[key]]
-                elif kind == "add" and isinstance(body.get(key), dict) and isinstance(v, dict):
-                    body[key] = {**body[key], **v}
-                else:
-                    body[key] = v
-            continue
-        head, pred, sub = _split_path(str(path))
-        if head.lower() == "password":  # writeOnly, returned never: accepted and dropped, never stored
-            continue
-        if head.lower() in _SERVER_SET:
-            raise ScimError(400, f"operation {n}: {head} is not writable", "mutability")
-        key = _key(body, head)
-        if pred is not None:
-            items = body.get(key)
-            if not isinstance(items, list):
-                raise ScimError(400, f"operation {n}: {head} is not multi-valued", "noTarget")
-            hits = [it for it in items if isinstance(it, dict) and pred(it)]
-            if not hits and kind != "add":
-                raise ScimError(400, f"operation {n}: nothing matches {path!r}", "noTarget")
-            if kind == "remove":
-                if sub is None:
-                    body[key] = [it for it in items if not any(it is h for h in hits)]
-                else:
-                    for it in hits:
-                        it.pop(_key(it, sub), None)
-            elif sub is None:
-                body[key] = [value if any(it is h for h in hits) else it for it in items]
-            else:
-                for it in hits:
-                    it[_key(it, sub)] = value
-            continue
-        if sub is None:
-            if kind == "remove":
-                body.pop(key, None)
-            elif kind == "add" and isinstance(body.get(key), list):
-                extra = value if isinstance(value, list) else [value]
-                body[key] = body[key] + [x for x in extra if x not in body[key]]
-            elif kind == "add" and isinstance(body.get(key), dict) and isinstance(value, dict):
-                body[key] = {**body[key], **value}
-            else:
-                body[key] = value
-        else:
-            parent = body.setdefault(key, {})
-            if not isinstance(parent, dict):
-                raise ScimError(400, f"operation {n}: {head} has no sub-attribute {sub}", "invalidPath")
-            if kind == "remove":
-                parent.pop(_key(parent, sub), None)
-            else:
-                parent[_key(parent, sub)] = value
-    return body
+    model = _models()[kind]
+    patch_op: Any = PatchOp
+    try:
+        with _policy():
+            patch = patch_op[model].model_validate(ops, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+            resource = model.model_validate(body)
+            patch.patch(resource)
+            out: dict[str, Any] = resource.model_dump(scim_ctx=Context.DEFAULT)
+    except (ValidationError, SCIMException) as exc:
+        raise _library_error(exc) from None
+    return {k: v for k, v in out.items() if k.lower() not in _SERVER_SET}
 
 
 # -- the handler ----------------------------------------------------------------------------
@@ -446,7 +561,7 @@ def _dispatch(request: Request, path: str, engine: Engine, caller: apps.Caller) 
             raise ScimError(405, f"{method} is not offered on {parts[0]}")
         with writer(engine).begin() as conn:
             store = Store(conn, caller, base)
-            data = _check(kind, urn, _body(request), store, None)
+            data = _check(kind, urn, _body(request), store, None, _context("creation"))
             rid = uuid.uuid4().hex
             _save(conn, caller.app.id, kind, rid, data, new=True)
             created = store.one(kind, rid)[0]
@@ -472,9 +587,9 @@ def _dispatch(request: Request, path: str, engine: Engine, caller: apps.Caller) 
                                                        t.scim_resource.c.id == rid))
             return Response(status=204)
         if method == "PUT":
-            data = _check(kind, urn, _body(request), store, rid)
+            data = _check(kind, urn, _body(request), store, rid, _context("replacement"))
         else:
-            patched = apply_patch({k: v for k, v in current.items() if k not in ("id", "meta")}, _body(request))
+            patched = apply_patch(kind, {k: v for k, v in current.items() if k not in ("id", "meta")}, _body(request))
             data = _check(kind, urn, patched, store, rid)
         _save(conn, caller.app.id, kind, rid, data, new=False, version=version)
         updated = store.one(kind, rid)[0]
