@@ -1,11 +1,14 @@
 """Idempotent event consumption with bounded retries and dead-lettering.
 
-`EventConsumer.handle` is the runtime-free rule: decode, check the envelope,
-skip an event id already handled, else run the handler and record the id in
-the same database transaction. `EventConsumer.run` is one way to drive it from
-RabbitMQ (py-amqp, manual acks). A message is acknowledged only after its
-outcome is safe: handled and committed, or re-published (with confirm) to a
-retry or dead-letter queue.
+`EventConsumer.handle` is the runtime-free rule: decode, check the event
+against its contract, skip an event id already handled, else run the handler
+and record the id in the same database transaction. An event that breaks its
+contract is dead-lettered at once, with the field and the rule it breaks (never
+the value), and nothing of it is applied; so is an event of a type the consumer
+does not receive (no binding of its queue, from the contracts, matches it).
+`EventConsumer.run` is one way to drive it from RabbitMQ (py-amqp, manual
+acks). A message is acknowledged only after its outcome is safe: handled and
+committed, or re-published (with confirm) to a retry or dead-letter queue.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class EventConsumer:
         self.batch_handler = batch_handler
         self.engine = engine
         self.retry_delays_ms = retry_delays_ms
+        self.receives = contracts.types_bound(bindings)  # the types its queue's bindings match
         self._event_seconds = metrics.HANDLER_SECONDS.labels(consumer=name, kind="event")
         self._batch_seconds = metrics.HANDLER_SECONDS.labels(consumer=name, kind="batch")
         # Every outcome's series exists from the start, at 0: Prometheus sees no increase in a series that
@@ -103,13 +107,30 @@ class EventConsumer:
             metrics.MESSAGES.labels(consumer=self.name, outcome=status).inc(n)
 
     def _handle(self, body: bytes, attempts_so_far: int) -> Outcome:
-        try:
-            event = loads(body)
-            contracts.validate_envelope(event)
-        except Exception as exc:  # noqa: BLE001 - any decoding failure is poison
-            return Outcome("dead", f"not a valid event envelope: {_short(exc)}", attempts_so_far)
+        event = self._decode(body, attempts_so_far)
+        if isinstance(event, Outcome):
+            return event
         with event_context(event):
             return self._handle_event(event, attempts_so_far)
+
+    def _decode(self, body: bytes, attempts: int) -> dict[str, Any] | Outcome:
+        """The event, if it keeps the contract of a type this consumer receives; else its dead letter."""
+        try:
+            event = loads(body)
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is poison
+            return Outcome("dead", f"not a valid event envelope: {_short(exc)}", attempts)
+        type_ = event.get("type") if isinstance(event, dict) else None
+        if not isinstance(type_, str) or type_ not in self.receives:
+            try:
+                contracts.validate_envelope(event)
+            except contracts.ContractError as exc:
+                return Outcome("dead", f"not a valid event {_short(exc)}", attempts)
+            return Outcome("dead", f"event type {type_} is not one consumer {self.name} receives "
+                                   "(contracts/asyncapi.yaml)", attempts)
+        reason = contracts.refusal(event)
+        if reason is not None:  # the field and the rule, never the value: it is logged and kept in the DLQ
+            return Outcome("dead", f"breaks the contract of {type_}: {reason}", attempts)
+        return event
 
     def _handle_event(self, event: dict[str, Any], attempts_so_far: int) -> Outcome:
         started = time.perf_counter()
@@ -152,13 +173,12 @@ class EventConsumer:
         """
         outcomes: list[Outcome | None] = [None] * len(deliveries)
         events: dict[int, dict[str, Any]] = {}
-        for i, (body, attempts) in enumerate(deliveries):
-            try:
-                event = loads(body)
-                contracts.validate_envelope(event)
-                events[i] = event
-            except Exception as exc:  # noqa: BLE001 - any decoding failure is poison
-                outcomes[i] = Outcome("dead", f"not a valid event envelope: {_short(exc)}", attempts)
+        for i, (body, attempts) in enumerate(deliveries):  # each checked alone: a bad one leaves the rest
+            decoded = self._decode(body, attempts)
+            if isinstance(decoded, Outcome):
+                outcomes[i] = decoded
+            else:
+                events[i] = decoded
         if events and self.batch_handler is not None and len(events) > 1:
             fresh: list[int] = []
             started = time.perf_counter()

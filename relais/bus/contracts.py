@@ -1,15 +1,18 @@
 """Validation of events against the JSON Schemas in `contracts/`.
 
 Producers validate what they publish (the bulk import path validates in tests
-and on demand), consumers validate the envelope to spot poison messages.
+and on demand); consumers validate every event they receive against the
+schema of its type (`refusal`) and dead-letter what breaks it.
 
-Both checks run on the schemas compiled to Python by fastjsonschema (a few
-microseconds an event, against ~0.5 ms for `jsonschema`, which an SSO login
-would pay on its own events); `jsonschema` stays the reference: it writes the
-message when the compiled check refuses, and the tests hold the two to the
-same verdicts. (The schemas use only keywords draft 7 has, so the compiled
-form reads them as draft 7; `date-time` is checked by the same RFC 3339
-validator in both.)
+The checks run on the schemas compiled to Python by fastjsonschema, once per
+type and process (a few microseconds an event, against ~0.5 ms for
+`jsonschema`, which an SSO login would pay on its own events). A refusal names
+the field and the rule it breaks, never the value (`payload.person.birth_date:
+must match pattern ...`): it is logged and travels in a dead letter's headers,
+and a value may be a pupil's birth date. `jsonschema` stays the reference: the
+tests hold the compiled check to its verdicts (the schemas use only keywords
+draft 7 has, so the compiled form reads them as draft 7; `date-time` is checked
+by the same RFC 3339 validator in both).
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relais.config import Settings
 
 if TYPE_CHECKING:
-    from jsonschema import Draft202012Validator
     from referencing import Registry
 
 
@@ -49,61 +52,65 @@ def known_types() -> frozenset[str]:
     return frozenset(name[:-5] for name in _schemas() if name not in ("envelope.json", "common.json"))
 
 
-@functools.cache
-def _validator(file_name: str) -> Draft202012Validator:
-    """The reference validator, which says why an event is refused.
-
-    jsonschema and referencing load here, on the first refusal: they cost a process about 5 MB
-    and 60 ms, which every process writing events (the directory's parser processes among them)
-    would pay for nothing on a day without a bad event.
-    """
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    return Draft202012Validator(_schemas()[file_name], registry=_registry(), format_checker=FormatChecker())
-
-
 @functools.lru_cache(maxsize=1)
 def _registry() -> Registry:
-    """The schemas by `$id`, for the reference validator (loaded with it: see `_validator`)."""
+    """The schemas by `$id`, for `jsonschema`, the reference the tests hold the compiled checks to."""
     from referencing import Registry, Resource
 
     return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in _schemas().values())
 
 
-def _check(validator: Draft202012Validator, event: Mapping[str, Any], what: str) -> None:
-    error = next(iter(sorted(validator.iter_errors(event), key=lambda e: e.path)), None)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ContractError(f"{what}: at {where}: {error.message}")
-
-
 def validate_event(event: Mapping[str, Any]) -> None:
-    """Raise ContractError unless `event` matches the schema of its type."""
+    """Raise ContractError unless `event` matches the schema of its type (the message names no value)."""
     type_ = event.get("type") if isinstance(event, Mapping) else None
     if not isinstance(type_, str) or type_ not in known_types():
-        raise ContractError(f"unknown event type {type_!r}: no schema in {contracts_dir() / 'schemas'}")
-    _checked(f"{type_}.json", event, f"event {event.get('id')} ({type_})")
+        raise ContractError(f"unknown event type {_safe(type_)}: no schema in {contracts_dir() / 'schemas'}")
+    reason = refusal(event)
+    if reason is not None:
+        id_ = event.get("id")
+        raise ContractError(f"event {id_ if isinstance(id_, str) and _UUID.fullmatch(id_) else '(bad id)'} "
+                            f"({type_}): at {reason}")
+
+
+def refusal(event: Mapping[str, Any]) -> str | None:
+    """Why `event`, of a type in `known_types()`, breaks the schema of its type; None when it keeps it.
+
+    The first breach found, as `<field path>: <rule>` (`payload.person.profiles: must be array`,
+    `payload: additional property is_admin not allowed`), never the value found there.
+    """
+    return _compiled(f"{event['type']}.json")(event)
 
 
 def validate_envelope(event: Any) -> None:
     """Raise ContractError unless `event` is a well-formed envelope (any type)."""
-    _checked("envelope.json", event, "envelope")
+    reason = _compiled("envelope.json")(event)
+    if reason is not None:
+        raise ContractError(f"envelope: at {reason}")
 
 
-def _checked(file_name: str, event: Any, what: str) -> None:
-    """The compiled check; when it refuses, `jsonschema` says why (and if the two disagree, refused anyway)."""
-    if not _compiled(file_name)(event):
-        _check(_validator(file_name), event, what)
-        raise ContractError(f"{what}: {event!r:.200}: refused") from None
+def types_bound(bindings: Iterable[str]) -> frozenset[str]:
+    """The types with a schema that a queue bound with these routing keys receives (AMQP topic
+    patterns: `*` one word, `#` zero or more)."""
+    patterns = [b.split(".") for b in bindings]
+    return frozenset(t for t in known_types() if any(_topic_matches(p, t.split(".")) for p in patterns))
+
+
+def _topic_matches(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_topic_matches(rest, words[i:]) for i in range(len(words) + 1))
+    return bool(words) and head in ("*", words[0]) and _topic_matches(rest, words[1:])
 
 
 @functools.cache
-def _compiled(file_name: str) -> Callable[[Any], bool]:
-    """Whether an event passes the schema compiled to Python (compiled on first use).
+def _compiled(file_name: str) -> Callable[[Any], str | None]:
+    """The schema compiled to Python (on first use): what an event breaks, or None.
 
-    Its libraries load here, as the reference validator's do (`_validator`): every process that
-    writes events imports this module (the directory's parser processes among them, several MB
-    each), and only those that validate need them.
+    Its libraries load here: every process that writes events imports this module (the
+    directory's parser processes among them, several MB each), and only those that validate
+    need them.
     """
     import fastjsonschema
     from rfc3339_validator import validate_rfc3339
@@ -118,16 +125,55 @@ def _compiled(file_name: str) -> Callable[[Any], bool]:
 
     validate = fastjsonschema.compile(_as_draft7(_schemas()[file_name]), handlers={"https": resolve},
                                       formats={"date-time": validate_rfc3339})
-    refused = fastjsonschema.JsonSchemaException
+    refused = fastjsonschema.JsonSchemaValueException
 
-    def passes(event: Any) -> bool:
+    def breach(event: Any) -> str | None:
         try:
             validate(event)
-        except refused:
-            return False
-        return True
+        except refused as exc:
+            return _described(exc)
+        return None
 
-    return passes
+    return breach
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_NAME = re.compile(r"(?=.{1,64}$)[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")  # a field, a type
+
+
+def _safe(value: Any) -> str:
+    """A key or type quoted in a message if it looks like a field's name (`is_admin`, `attributes.ENTPersonNom`);
+    else not quoted: a key that is not a field may be anything, personal data included."""
+    return value if isinstance(value, str) and _NAME.fullmatch(value) else "(a key that is not a field name)"
+
+
+def _described(exc: Any) -> str:
+    """`<path>: <rule>` from fastjsonschema's refusal, which holds the value apart (`exc.value`)."""
+    where = _where(exc.path[1:])
+    value, rule, definition = exc.value, exc.rule, exc.rule_definition
+    if rule == "required" and isinstance(value, Mapping):
+        missing = [key for key in definition if key not in value]
+        return f"{where}: must have {', '.join(missing)}"
+    if rule == "additionalProperties" and isinstance(value, Mapping):
+        schema = exc.definition if isinstance(exc.definition, Mapping) else {}
+        extra = [_safe(key) for key in value if key not in schema.get("properties", {})
+                 and not any(re.search(p, key) for p in schema.get("patternProperties", {}))]
+        return f"{where}: additional propert{'y' if len(extra) == 1 else 'ies'} {', '.join(extra)} not allowed"
+    if rule == "const":
+        return f"{where}: must be {json.dumps(definition)}"
+    # fastjsonschema's own words, `<name> <rule>`: made of the schema, never of the value
+    return f"{where}: {str(exc.message).removeprefix(str(exc.name)).strip()}"
+
+
+def _where(parts: list[str]) -> str:
+    """`payload.person.memberships[0]`; a key that does not look like a field's name shows as `(key)`."""
+    out = ""
+    for part in parts:
+        if part.isdigit():
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + (part if _NAME.fullmatch(part) else "(key)")
+    return out or "(the event)"
 
 
 def _as_draft7(schema: dict) -> dict:

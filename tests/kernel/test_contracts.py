@@ -52,6 +52,60 @@ def test_valid_events_pass_and_broken_ones_are_refused():
             contracts.validate_event(ev)
 
 
+def test_the_issue_s_faulty_person_is_refused_field_by_field():
+    """A payload that breaks its schema: each fault named by its field and rule, never by its value."""
+    good = event("directory.person.created", {"person": PERSON})
+    assert contracts.refusal(good) is None
+
+    def faulty(**change) -> dict:
+        return event("directory.person.created", {"person": {**PERSON, **change}})
+
+    assert contracts.refusal(faulty(profiles="National_ELV")) == "payload.person.profiles: must be array"
+    assert contracts.refusal(faulty(birth_date="31/12/2010")).startswith("payload.person.birth_date: must match")
+    assert contracts.refusal(faulty(birth_date="2010-13-01")).startswith("payload.person.birth_date: must match")
+    assert contracts.refusal(faulty(birth_date="2010-12-32")).startswith("payload.person.birth_date: must match")
+    assert contracts.refusal(faulty(is_admin=True)) == "payload.person: additional property is_admin not allowed"
+    assert contracts.refusal(faulty(memberships=[{"kind": "class", "structure": "S1"}])).startswith(
+        "payload.person.memberships[0]: must be valid exactly by one")
+    extra = event("directory.person.created", {"person": PERSON, "is_admin": True})
+    assert contracts.refusal(extra) == "payload: additional property is_admin not allowed"
+    missing = {k: v for k, v in PERSON.items() if k not in ("ine", "mef")}
+    assert contracts.refusal(faulty() | {"payload": {"person": missing}}) == "payload.person: must have ine, mef"
+    assert contracts.refusal({**good, "source": "relais.sso"}) == 'source: must be "relais.directory"'
+
+
+def test_an_update_changes_only_the_record_s_own_fields():
+    """`changes` of a `.updated` event: the record's fields, each of its type, and raw attributes; nothing else."""
+    def updated(changes) -> dict:
+        return event("directory.person.updated", {"jointure": "1", "category": "Eleve", "changes": changes})
+
+    assert contracts.refusal(updated({"birth_date": {"before": None, "after": "2012-02-01"},
+                                      "other_first_names": {"before": ["Jean"], "after": None},
+                                      "attributes.ENTPersonNom": {"before": ["A"], "after": ["B"]}})) is None
+    assert contracts.refusal(updated({"is_admin": {"before": None, "after": True}})) == (
+        "payload.changes: additional property is_admin not allowed")
+    assert contracts.refusal(updated({"profiles": {"before": [], "after": "National_ENS"}})).startswith(
+        "payload.changes.profiles.after: ")
+    assert contracts.refusal(updated({"birth_date": {"before": None, "after": "31/12/2010"}})).startswith(
+        "payload.changes.birth_date.after: ")
+    assert contracts.refusal(updated({})) == "payload.changes: must contain at least 1 properties"
+    structure = event("directory.structure.updated", {"jointure": "S1", "uai": "0000001X",
+                                                      "changes": {"owner": {"before": None, "after": "x"}}})
+    assert contracts.refusal(structure) == "payload.changes: additional property owner not allowed"
+
+
+def test_types_bound_follow_amqp_topic_patterns():
+    assert contracts.types_bound(["directory.mef.*"]) == {
+        "directory.mef.created", "directory.mef.updated", "directory.mef.deleted"}
+    assert contracts.types_bound(["#"]) == contracts.known_types()
+    assert contracts.types_bound(["directory.#"]) == {t for t in contracts.known_types() if t.startswith("directory.")}
+    assert contracts.types_bound(["*.login.#"]) == {"sso.login.succeeded", "sso.login.failed"}
+    assert contracts.types_bound(["sso.logout", "nothing.*"]) == {"sso.logout"}
+    assert contracts.types_bound([]) == frozenset()
+    assert contracts.types_bound(contracts.subscriptions()["provisioning"]) == set(
+        contracts.subscriptions()["provisioning"])
+
+
 def test_the_compiled_envelope_check_agrees_with_jsonschema():
     """Consumers check envelopes with fastjsonschema's compiled form; jsonschema is the reference."""
     from jsonschema import Draft202012Validator, FormatChecker

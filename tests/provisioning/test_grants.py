@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import amqp
+import orjson
 import pytest
 from sqlalchemy import func, inspect, select
 
 from relais.bus import contracts
+from relais.bus.consumer import ERROR_HEADER
+from relais.bus.envelope import Event
 from relais.bus.outbox import read_events, unpack
+from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
 from relais.bus.tables import outbox
+from relais.bus.topology import consumer_queues, declare_consumer
+from relais.config import parse_amqp_uri
 from relais.db import writer
 from relais.runtime.runner import event_consumer
 from services.directory.importing.options import ImportOptions
@@ -73,7 +80,8 @@ class World:
                                                    outbox.c.events).order_by(outbox.c.seq))
                     if r.type.startswith("directory.")]
             conn.execute(outbox.delete().where(outbox.c.seq.in_([r.seq for r in rows])))
-        messages = [m for r in rows for m in unpack(*r)]  # the directory packs its events in rows
+        receives = contracts.subscriptions()["provisioning"]  # what the broker routes to its queue
+        messages = [m for r in rows for m in unpack(*r) if m.type in receives]  # the directory packs its events
         self.delivered = getattr(self, "delivered", {})
         for m in messages:
             self.delivered[m.message_id] = m.type
@@ -316,3 +324,59 @@ def _grant_structures(engine, resource):
     with engine.connect() as conn:
         return conn.execute(select(pt.grant.c.person, pt.grant.c.structure)
                             .where(pt.grant.c.resource == resource)).all()
+
+
+def test_faulty_directory_events_are_dead_lettered_and_change_nothing(world, amqp_uri):
+    """Through RabbitMQ, into `relais serve provisioning`'s consumer: the issue's faulty person (profiles a string,
+    birth_date 31/12/2010, an extra is_admin), an update adding is_admin, an unknown type, and a good pupil."""
+    world.load()
+    with world.engine.connect() as conn:
+        [(record,)] = conn.execute(select(pt.person.c.data).where(pt.person.c.jointure == "1")).all()
+    good_person = {**orjson.loads(record), "jointure": "5"}
+
+    def event(type_, payload):
+        return Event(type=type_, payload=payload, source="relais.directory", tenant="test", correlation_id="c")
+
+    faulty = {
+        "payload.person.profiles: must be array":
+            event("directory.person.created", {"person": {**good_person, "jointure": "6", "profiles": "National_ELV"}}),
+        "payload.person.birth_date: must match pattern":
+            event("directory.person.created", {"person": {**good_person, "jointure": "7", "birth_date": "31/12/2010"}}),
+        "payload.person: additional property is_admin not allowed":
+            event("directory.person.created", {"person": {**good_person, "jointure": "8", "is_admin": True}}),
+        "payload.changes: additional property is_admin not allowed":
+            event("directory.person.updated", {"jointure": "1", "category": "Eleve",
+                                               "changes": {"is_admin": {"before": None, "after": True}}}),
+        "event type directory.person.promoted is not one consumer provisioning receives":
+            event("directory.person.promoted", {"jointure": "2"}),
+    }
+    good = event("directory.person.created", {"person": good_person})
+    events = [*faulty.values(), good]
+    params = parse_amqp_uri(amqp_uri)
+    conn = amqp.Connection(**params.connection_kwargs())
+    conn.connect()
+    declare_consumer(conn.channel(), "provisioning", list(contracts.subscriptions()["provisioning"]))
+    conn.close()
+    unknown = events.pop(-2)  # no binding routes a type the contracts lack: put straight into the queue
+    with ConfirmedPublisher(amqp_uri) as pub:
+        pub.publish(OutgoingMessage(e.type, e.to_json(), e.id, e.type) for e in events)
+    with ConfirmedPublisher(amqp_uri, exchange="") as pub:
+        queue = consumer_queues("provisioning").main
+        pub.publish([OutgoingMessage(queue, unknown.to_json(), unknown.id, unknown.type)])
+    events.append(unknown)
+    assert world.consumer.run(amqp_uri, max_messages=len(events), idle_timeout=10) == len(events)
+
+    conn = amqp.Connection(**params.connection_kwargs())
+    conn.connect()
+    channel, dead = conn.channel(), {}
+    while (m := channel.basic_get(consumer_queues("provisioning").dead_letter, no_ack=True)) is not None:
+        dead[m.properties["message_id"]] = str(m.properties["application_headers"][ERROR_HEADER])
+    conn.close()
+    assert set(dead) == {e.id for e in faulty.values()}
+    for reason, e in faulty.items():
+        assert reason in dead[e.id] and "31/12/2010" not in dead[e.id], dead[e.id]
+    with world.engine.connect() as conn:
+        people = {j: orjson.loads(d) for j, d in conn.execute(select(pt.person.c.jointure, pt.person.c.data))}
+    assert set(people) == {"T1", "D1", "1", "2", "3", "4", "5"}  # the good pupil in, none of the faulty ones
+    assert all("is_admin" not in p for p in people.values())
+    assert ("5", "ark:/49591/maths6") in world.grants("5")  # and applied as ever: granted by the rules

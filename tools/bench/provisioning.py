@@ -10,7 +10,10 @@ In one run, on a fresh SQLite database:
   RabbitMQ, then consumed by the provisioning consumer while a relay publishes
   the grant events it writes; `events_per_s` counts from the first event
   consumed to the last grant event confirmed. The floor: bare py-amqp
-  consuming and acking the same number of messages;
+  consuming and acking the same number of messages. The consumer checks each
+  event against its contract before applying it; that check alone, over the
+  same events, is `validation_us_per_event` (and `validation_share`, its part
+  of the stream's time);
 - the complete GAR export (`gar_export_s`), then its XSD validation apart
   (`gar_validate_s`, when the XSD is found); the floor: bare lxml writing as
   many elements;
@@ -303,10 +306,28 @@ def stream(args, engine, world, rng, result) -> None:
         _management("DELETE", f"/api/vhosts/{vhost}")
     with engine.connect() as conn:
         left = pending_count(conn)
+    validation_s = contract_check(bodies)
+    result.update(validation_us_per_event=round(validation_s / len(bodies) * 1e6, 1),
+                  validation_share=round(validation_s / stream_s, 4))
     result.update(events_consumed=consumed, grant_events_published=relayed[0], events_left_in_outbox=left,
                   events_s=round(stream_s, 2), events_per_s=round(consumed / stream_s),
                   floor_consume_per_s=round(floor_rate), events_ratio=round(consumed / stream_s / floor_rate, 3))
     print(f"stream: {consumed} events in {stream_s:.1f}s, {relayed[0]} grant events published", file=sys.stderr)
+
+
+def contract_check(bodies: list[bytes]) -> float:
+    """Seconds the consumer's contract check takes over these events, as it runs it (decoded, then checked
+    against the schema of their type, compiled once: the first call compiles it, outside the timing)."""
+    from relais.bus import contracts
+    from relais.bus.envelope import loads
+
+    events = [loads(b) for b in bodies]
+    assert contracts.refusal(events[0]) is None
+    t = time.perf_counter()
+    refused = sum(contracts.refusal(e) is not None for e in events)
+    elapsed = time.perf_counter() - t
+    assert refused == 0, f"{refused} of the bench's events break their contract"
+    return elapsed
 
 
 def gar(args, engine, result) -> None:
