@@ -1,4 +1,4 @@
-"""The CAS server, end to end over real HTTP: a werkzeug server in a thread, python-cas as the client.
+"""The CAS server, end to end over real HTTP: the production server in a thread, python-cas as the client.
 
 Sessions are opened the way the SAML SP opens them after a national login
 (`sessions.open_session`), then the browser carries the cookie. The directory

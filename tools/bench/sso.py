@@ -26,8 +26,13 @@ In one run, single-process (the target is per core):
   and the tighter crypto floor, bare xmlsec with keys loaded once: the RSA-OAEP, AES and
   signature work alone (`crypto_floor_per_s`, `crypto_ratio`). Floors and logins run in
   alternating blocks, so machine noise falls on all;
+- then the same logins through HTTP (`http_*`): the application served by the server `relais serve`
+  runs it in (relais/ops/server.py: cheroot, its threads, limits and access logs), on a loopback
+  port of this process, driven by a real HTTP client in another process (`--http-concurrency`
+  clients, each a browser then an app on one kept-alive connection; http.client), each login
+  on its own prepared response; `http_logins_per_cpu_s` counts the server's CPU only;
 - afterwards, a response posted again is refused (replay), and the counts of sessions
-  and login events are checked against the logins.
+  and login events are checked against the logins, the HTTP ones included.
 The last line printed is one JSON object.
 """
 
@@ -35,12 +40,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import io
 import json
+import multiprocessing
 import os
 import random
 import shutil
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -59,6 +67,7 @@ from sqlalchemy import func, select
 from relais.bus.tables import outbox
 from relais.db import make_engine, upgrade, writer
 from relais.ops.logs import configure_logging
+from relais.ops.server import HttpSettings, WsgiServer
 from services.directory.adapters.tables import person as person_t
 from services.directory.adapters.tables import structure as structure_t
 from services.directory.api import Directory
@@ -425,6 +434,99 @@ def login(app, prepared: Prepared, cookie_name: str, steps: list[list[float]] | 
         steps.append([t1 - t0, t2 - t1, time.perf_counter() - t2])
 
 
+# -- through HTTP ------------------------------------------------------------------------------------
+
+HOST_HEADER = urlsplit(BASE_URL).hostname or ""
+
+
+def http_login(conn: http.client.HTTPConnection, prepared: Prepared, cookie_name: str) -> None:
+    """`login`, over HTTP on one kept-alive connection; raises if any answer is not the expected one."""
+    def send(method: str, target: str, body: bytes | None = None, **headers: str) -> http.client.HTTPResponse:
+        conn.request(method, target, body=body, headers={"Host": HOST_HEADER, **headers})
+        response = conn.getresponse()
+        response.read()
+        return response
+
+    answer = send("POST", "/saml/acs", prepared.form, **{"Content-Type": "application/x-www-form-urlencoded",
+                                                         "Cookie": f"{cookie_name}_saml={prepared.browser}"})
+    session = next((v.split(";", 1)[0].split("=", 1)[1] for k, v in answer.getheaders()
+                    if k.lower() == "set-cookie" and v.startswith(cookie_name + "=")), None)
+    if answer.status != 302 or session is None:
+        raise RuntimeError(f"ACS answered {answer.status} for {prepared.identity.kind} {prepared.identity.jointure}")
+    next_path = urlsplit(answer.getheader("Location") or "")
+    answer = send("GET", f"{next_path.path}?{next_path.query}", Cookie=f"{cookie_name}={session}")
+    location = answer.getheader("Location") or ""
+    if answer.status != 302 or not location.startswith(SERVICE):
+        raise RuntimeError(f"/cas/login answered {answer.status} ({location[:60]})")
+    ticket = parse_qs(urlsplit(location).query)["ticket"][0]
+    conn.request("GET", "/cas/p3/serviceValidate?" + urlencode({"ticket": ticket, "service": SERVICE}),
+                 headers={"Host": HOST_HEADER})
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200 or f"<cas:user>{prepared.identity.jointure}</cas:user>".encode() not in body:
+        raise RuntimeError(f"serviceValidate did not name {prepared.identity.jointure}: {body[:300]!r}")
+
+
+def http_clients(port: int, logins: list[Prepared], cookie_name: str, concurrency: int, out) -> None:
+    """In a process of its own: `concurrency` clients log everyone in; puts (seconds, latencies, errors) on `out`."""
+    pending = list(reversed(logins))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if not pending:
+                    break
+                prepared = pending.pop()
+            t = time.perf_counter()
+            try:
+                http_login(conn, prepared, cookie_name)
+            except (OSError, http.client.HTTPException, RuntimeError) as exc:
+                errors.append(str(exc))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            latencies.append(time.perf_counter() - t)
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put((time.perf_counter() - t0, latencies, errors[:5] + ([f"... {len(errors)} errors"] if errors else [])))
+
+
+def through_http(app, logins: list[Prepared], cookie_name: str, args) -> dict:
+    """The logins through the production server on a loopback port: its figures, as `http_*` keys."""
+    settings = HttpSettings(threads=args.http_threads)
+    server = WsgiServer(app, "127.0.0.1", 0, what="the sso", where="the benchmark", settings=settings)
+    context = multiprocessing.get_context("spawn")  # a clean interpreter: none of this process's threads
+    out = context.Queue()
+    warm, timed = logins[:args.warmup], logins[args.warmup:]
+    try:
+        for batch in (warm, timed):
+            client = context.Process(target=http_clients, args=(server.port, batch, cookie_name,
+                                                                args.http_concurrency, out))
+            client.start()
+            cpu = time.process_time()
+            seconds, latencies, errors = out.get()
+            cpu = time.process_time() - cpu
+            client.join()
+            if errors:
+                raise SystemExit(f"logins through HTTP failed: {'; '.join(errors)}")
+    finally:
+        server.stop()
+    return {"http_logins": len(timed), "http_server": "cheroot", "http_threads": settings.threads,
+            "http_concurrency": args.http_concurrency, "http_logins_per_s": round(len(timed) / seconds, 1),
+            "http_p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
+            "http_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+            "http_logins_per_cpu_s": round(len(timed) / cpu, 1)}
+
+
 # -- the run -----------------------------------------------------------------------------------------
 
 def build(args, engine):
@@ -454,7 +556,7 @@ def build(args, engine):
                   acs=sp.settings.acs_url, encrypted=not args.plain)
 
     rng = random.Random(args.seed)
-    wanted = args.logins + args.warmup
+    wanted = args.logins + args.warmup + (args.http_logins + args.warmup if args.http_logins else 0)
     people = [p for p in identities(engine, wanted + wanted // 10 + 10, rng) if matches_one(p, app.directory)]
     if len(people) < wanted:
         raise SystemExit(f"only {len(people)} people of the academy match one account each; ask for fewer logins")
@@ -498,6 +600,11 @@ def main(argv: list[str]) -> int:
                         help="Run on this database (emptied first) instead of a SQLite copy in the workdir, "
                              "e.g. postgresql://postgres@127.0.0.1/relais_bench.")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of the timed logins here")
+    parser.add_argument("--http-logins", type=int, default=1000,
+                        help="timed logins through the HTTP server, after as many warm-up ones as --warmup (0: none)")
+    parser.add_argument("--http-concurrency", type=int, default=4, help="HTTP clients logging in at once")
+    parser.add_argument("--http-threads", type=int, default=HttpSettings().threads,
+                        help="the server's threads (RELAIS_HTTP_THREADS)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -508,6 +615,8 @@ def main(argv: list[str]) -> int:
     configure_logging("sso", fmt="json", stream=log_file)
     app, floor, crypto, prepared = build(args, engine)
     cookie = app.config.cookie.name
+    over_http = prepared[args.logins + args.warmup:]
+    prepared = prepared[:args.logins + args.warmup]
     warm, timed = prepared[:args.warmup], prepared[args.warmup:]
     for p in warm:
         login(app, p, cookie)
@@ -546,6 +655,8 @@ def main(argv: list[str]) -> int:
             profiler.disable()
     if profiler:
         profiler.dump_stats(str(args.profile))
+    http_figures = through_http(app, over_http, cookie, args) if over_http else {}
+    prepared += over_http
 
     # The checks were real: a response posted again is refused, and every login left its session and its event.
     first = timed[0] if timed else prepared[0]
@@ -579,6 +690,7 @@ def main(argv: list[str]) -> int:
         **{f"{name}_p50_ms": round(percentile([s[i] for s in steps], 0.5) * 1000, 2)
            for i, name in enumerate(("acs", "cas_login", "validate"))},
         "replay_refused": status == 400,
+        **http_figures,
     }
     print(json.dumps(result))
     return 0
