@@ -28,8 +28,6 @@ from services.vault.adapters.tables import vault_access_log
 from tests.conftest import RABBIT_API
 from tests.ops_helpers import RELAIS, Service, rabbit_api
 
-ROLES = ("directory", "provisioning", "sso", "vault", "operator")
-
 
 class BrokerUsers:
     """The users of one test: `uri(role)` is the RELAIS_AMQP_URI a service (or the operator) runs with."""
@@ -55,11 +53,10 @@ class BrokerUsers:
         return conn
 
     def delete(self) -> None:
-        for role in ROLES:
-            try:
-                rabbit_api("DELETE", f"/api/users/{urllib.parse.quote(self.user(role), safe='')}")
-            except OSError:
-                pass
+        """Every user of this test: the broker's users named with its prefix."""
+        for user in rabbit_api("GET", "/api/users"):
+            if user["name"].startswith(self.prefix):
+                rabbit_api("DELETE", f"/api/users/{urllib.parse.quote(user['name'], safe='')}")
 
 
 def _admin_env(amqp_uri: str) -> dict[str, str]:
