@@ -27,6 +27,8 @@ LOCAL_USERS = [
     {"userName": "alice", "displayName": "Alice A.", "active": True, "nickName": "al",
      "emails": [{"value": "alice@x.fr", "type": "work"}]},
     {"userName": "zoé", "name": {"formatted": "Zoé Z"}, "title": "100% sûre_ (a\\b)"},
+    # letters that Python's lower() turns into ASCII ones: the KELVIN SIGN gives k, the dotted capital I gives i
+    {"userName": "\u212aarim", "name": {"familyName": "\u0130nce", "givenName": "\u212aelvin"}},
 ]
 
 FILTERS = [
@@ -43,6 +45,8 @@ FILTERS = [
     'active eq false', 'active eq true and userName sw "a"', 'not (active eq true)', 'active pr',
     'userName sw "A" or name.givenName eq "paul"', '(userName co "1" or userName co "2") and not (userName eq "2")',
     'not (emails co "x.fr" or name.familyName sw "d")',
+    'userName sw "ka"', 'userName eq "karim"', 'name.familyName sw "i"', 'name.familyName co "nce"',
+    'name.givenName eq "kelvin"',
 ]
 
 

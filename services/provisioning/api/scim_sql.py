@@ -165,7 +165,7 @@ class _Sql:
         want = binding.comparable(value)
         have = expr if binding.case_exact else self._fold(expr)
         sqlite = self.columns.dialect == "sqlite"
-        narrow = _narrowing(expr, getattr(self.columns, "raw", None), op, want) if sqlite and want else None
+        narrow = _narrowing(expr, getattr(self.columns, "raw", None), op, want, sqlite) if want else None
         if op in ("co", "sw", "ew") and want == "":
             cond: Cond = true()
         elif op == "eq":
@@ -286,14 +286,15 @@ class _Sql:
 _UNSAFE_IN_TEXT = frozenset('"\\')  # characters JSON escapes: the stored text does not hold them as they are
 
 
-def _narrowing(expr: Expr, raw: Expr | None, op: str, want: str) -> Cond | None:
-    """On SQLite, a cheap LIKE that every match satisfies, tested before the exact comparison.
+def _narrowing(expr: Expr, raw: Expr | None, op: str, want: str, sqlite: bool) -> Cond | None:
+    """A cheap case-insensitive LIKE that every match satisfies, tested before the exact comparison.
 
-    The exact one reads the stored JSON (json_extract) and folds it in Python, which costs some
-    microseconds a row; LIKE over the stored text, ASCII case-insensitive, costs far less, and most
-    rows fail it. Only for an ASCII value that JSON writes as it is; `i` and `k` match any
-    character, since Python's lower() turns two non-ASCII letters into them (U+0130, U+212A).
-    A plain column (the jointure) is matched anchored, the JSON text anywhere.
+    The exact one parses the stored JSON (SQLite's json_extract, folded in Python; PostgreSQL's
+    cast to json) for every row, which costs some microseconds a row; matching the stored text
+    (SQLite's LIKE, ASCII case-insensitive; PostgreSQL's ILIKE) costs far less, and most rows fail
+    it. Only for an ASCII value that JSON writes as it is; `i` and `k` match any character, since
+    Python's lower() turns two non-ASCII letters into them (U+0130, U+212A). A plain column (the
+    jointure) is matched anchored, the JSON text anywhere.
     """
     if op not in ("eq", "co", "sw", "ew") or not want.isascii() or not want.isprintable() \
             or _UNSAFE_IN_TEXT & set(want):
@@ -302,10 +303,12 @@ def _narrowing(expr: Expr, raw: Expr | None, op: str, want: str) -> Cond | None:
     if isinstance(expr, ColumnClause):
         before = "%" if op in ("co", "ew") else ""
         after = "%" if op in ("co", "sw") else ""
-        return expr.like(before + pattern + after, escape="\\")
+        pattern = before + pattern + after
+        return expr.like(pattern, escape="\\") if sqlite else expr.ilike(pattern, escape="\\")
     if raw is None:
         return None
-    return raw.like("%" + pattern + "%", escape="\\")
+    pattern = "%" + pattern + "%"
+    return raw.like(pattern, escape="\\") if sqlite else raw.ilike(pattern, escape="\\")
 
 
 def to_sql(scim_filter: Any, columns: Columns, *, strict: bool = True) -> tuple[Cond, set[str]]:
@@ -336,7 +339,8 @@ class JsonColumns:
         else:
             from sqlalchemy.dialects.postgresql import JSON
 
-            self.doc = cast(func.convert_from(data, literal("UTF8")), JSON)
+            self.raw = func.convert_from(data, literal("UTF8"))  # the stored JSON's text, for `_narrowing`
+            self.doc = cast(self.raw, JSON)
 
     def _get(self, doc: Expr, names: tuple[str, ...], kind: str) -> Expr:
         if self.dialect == "sqlite":
@@ -382,7 +386,8 @@ class DirectoryUserColumns:
         else:
             from sqlalchemy.dialects.postgresql import JSON
 
-            self.doc = cast(func.convert_from(data, literal("UTF8")), JSON)
+            self.raw = func.convert_from(data, literal("UTF8"))  # the stored JSON's text, for `_narrowing`
+            self.doc = cast(self.raw, JSON)
 
     def _field(self, key: str) -> Expr | None:
         if key not in self.attributes:
