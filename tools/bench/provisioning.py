@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import sys
 import threading
 import time
@@ -187,23 +186,16 @@ def main(argv: list[str]) -> int:
     from sqlalchemy import func, select
 
     from relais.bus.outbox import pending_count
-    from relais.db import make_engine, upgrade, writer
+    from relais.db import writer
     from services.provisioning.adapters import tables
     from services.provisioning.adapters.queries import store_config
     from services.provisioning.handlers.configuration import load_rules
     from services.provisioning.handlers.work import Context
+    from tools.bench import fresh_engine
     from tools.bench.directory import PeakRss
 
     rng = random.Random(0)
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    args.workdir.mkdir(parents=True)
-    engine = make_engine(args.database_url or f"sqlite:///{(args.workdir / 'relais.db').resolve()}")
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        with engine.begin() as conn:  # a clean slate: the bench owns this database
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade(engine)
+    engine = fresh_engine(args.database_url, args.workdir)
     result: dict = {"persons": args.persons, "database": engine.dialect.name}
     with PeakRss() as rss:
         t = time.perf_counter()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -100,16 +99,10 @@ def main(argv: list[str]) -> int:
     from sqlalchemy import text
     from werkzeug.test import Client
 
-    from relais.db import make_engine, upgrade
     from services.provisioning.api import wsgi
+    from tools.bench import fresh_engine
 
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    args.workdir.mkdir(parents=True)
-    engine = make_engine(args.database_url or f"sqlite:///{(args.workdir / 'relais.db').resolve()}")
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:  # a clean slate: the bench owns this database
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade(engine)
+    engine = fresh_engine(args.database_url, args.workdir)
     where = engine.url.render_as_string(hide_password=True)
     print(f"database: {engine.dialect.name} ({where})", file=sys.stderr)
     t = time.perf_counter()

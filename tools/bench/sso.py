@@ -79,6 +79,7 @@ from services.sso.rules.account_matching import match_identity
 from services.sso.rules.national_attributes import named_attributes
 from services.sso.saml.bindings import inflate_b64
 from services.sso.tables import session as session_t
+from tools.bench import empty
 from tools.local_idp import EDUCONNECT, write_key_pair
 from tools.synthetic_academy import generate_academy
 
@@ -140,9 +141,7 @@ def directory_engine(args):
 
     if args.database_url:
         engine = make_engine(args.database_url)
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:  # a clean slate: the bench owns this database
-                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        empty(engine)
         imported(engine)
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE" if engine.dialect.name == "postgresql" else "PRAGMA optimize")

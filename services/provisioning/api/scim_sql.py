@@ -327,20 +327,23 @@ def _json_path(*names: str) -> str:
     return "$" + "".join(f'."{n}"' for n in names)
 
 
+def _stored_json(dialect: str, data: Expr) -> tuple[Expr, Expr]:
+    """A binary column holding JSON, as (the document to read fields from, its text for `_narrowing`)."""
+    if dialect == "sqlite":
+        as_text: Expr = cast(data, Text)
+        return as_text, as_text
+    from sqlalchemy.dialects.postgresql import JSON
+
+    decoded: Expr = func.convert_from(data, literal("UTF8"))
+    return cast(decoded, JSON), decoded
+
+
 class JsonColumns:
     """An app's own resources: their SCIM JSON (as scim2-models dumps it) in a binary column."""
 
     def __init__(self, dialect: str, data: Expr, id_column: Expr):
         self.dialect, self.id = dialect, id_column
-        self.raw: Expr | None = None
-        if dialect == "sqlite":
-            self.doc: Expr = cast(data, Text)
-            self.raw = self.doc
-        else:
-            from sqlalchemy.dialects.postgresql import JSON
-
-            self.raw = func.convert_from(data, literal("UTF8"))  # the stored JSON's text, for `_narrowing`
-            self.doc = cast(self.raw, JSON)
+        self.doc, self.raw = _stored_json(dialect, data)
 
     def _get(self, doc: Expr, names: tuple[str, ...], kind: str) -> Expr:
         if self.dialect == "sqlite":
@@ -379,15 +382,7 @@ class DirectoryUserColumns:
 
     def __init__(self, dialect: str, jointure: Expr, data: Expr, attributes: frozenset[str]):
         self.dialect, self.jointure, self.attributes = dialect, jointure, attributes
-        self.raw: Expr | None = None
-        if dialect == "sqlite":
-            self.doc: Expr = cast(data, Text)
-            self.raw = self.doc
-        else:
-            from sqlalchemy.dialects.postgresql import JSON
-
-            self.raw = func.convert_from(data, literal("UTF8"))  # the stored JSON's text, for `_narrowing`
-            self.doc = cast(self.raw, JSON)
+        self.doc, self.raw = _stored_json(dialect, data)
 
     def _field(self, key: str) -> Expr | None:
         if key not in self.attributes:
