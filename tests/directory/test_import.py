@@ -131,6 +131,23 @@ def test_delta_modify_class_change_and_delete(sqlite_engine, tmp_path):
         assert [p["jointure"] for p in queries.members(conn, "S1", class_code="3B")] == ["1"]
 
 
+def test_delta_modify_with_no_value_clears_the_attribute(sqlite_engine, tmp_path):
+    """A modification replacing an attribute by no value (`<value/>`) removes it: the e-mail goes, record and event."""
+    e = sqlite_engine
+    run(e, aaf.write(tmp_path, "P_Complet_20260901_Eleve_0000.xml", aaf.pupil("1", mail="eleve1@ac-test.fr")))
+    clear_outbox(e)
+    report = run(e, aaf.write(tmp_path, "P_Delta_20260902_Eleve_0000.xml", aaf.modify("Eleve", "1", mail=[])))
+    assert report.ok and report.totals["Eleve"].updated == 1
+    [event] = [ev for ev in outbox_events(e) if ev["type"] == "directory.person.updated"]
+    assert event["payload"]["changes"]["email"] == {"before": "eleve1@ac-test.fr", "after": None}
+    assert event["payload"]["changes"]["attributes.mail"] == {"before": ["eleve1@ac-test.fr"], "after": None}
+    contracts.validate_event(event)  # what its consumers check
+    with e.connect() as conn:
+        assert queries.person(conn, "1")["email"] is None
+    again = run(e, aaf.write(tmp_path, "P_Delta_20260903_Eleve_0000.xml", aaf.modify("Eleve", "1", mail=[])))
+    assert again.ok and again.totals["Eleve"].unchanged == 1 and again.totals["Eleve"].updated == 0
+
+
 def test_complet_deletes_absent_persons_of_covered_structures_only(sqlite_engine, tmp_path):
     e = sqlite_engine
     pupils = [aaf.pupil(str(i)) for i in range(1, 21)] + [aaf.pupil("900", structure="S2")]

@@ -82,7 +82,8 @@ class Batch(NamedTuple):
 
 
 def prepare(rec: AafRecord, raw_hash: str | None = None) -> Prepared | RecordError:
-    attrs = kept_attributes(rec.attributes)
+    # A modification keeps its empty attributes: replacing one by no value removes it (the merge drops it then).
+    attrs = kept_attributes(rec.attributes) if rec.operation == "add" else dict(rec.attributes)
     p = Prepared(rec.operation, rec.family, rec.identifier, rec.line, attrs, raw_hash)
     if rec.operation == "add":
         kind = KINDS[rec.family]
