@@ -21,10 +21,11 @@ from relais.bus import contracts
 from relais.config import Settings
 from relais.runtime import Context
 from relais.runtime.callers import Caller, RpcRefused
+from services.directory.importing.options import ImportOptions
+from services.directory.importing.run import DirectoryImporter
 from services.vault.items import Vault
 from services.vault.settings import VaultSettings
 from tests import aaf_builder as aaf
-from tests.directory.test_import import run as import_aaf
 
 RPC_EXCHANGE = "nameko-rpc"
 
@@ -145,14 +146,15 @@ def test_the_request_schemas_hold_nameko_s_bodies():
 
 
 def test_the_directory_answers_as_documented(started, sqlite_engine, tmp_path):
-    import_aaf(sqlite_engine,
-               aaf.write(tmp_path, "P_Complet_20260901_EtabEducNat_0000.xml", aaf.school("S1", "0123456A")),
-               aaf.write(tmp_path, "P_Complet_20260901_Eleve_0000.xml", aaf.pupil("1", relatives=["R1"])),
-               aaf.write(tmp_path, "P_Complet_20260901_PersRelEleve_0000.xml", aaf.relative("R1", "Dupré", "Hélène")),
-               aaf.write(tmp_path, "P_Complet_20260901_PersEducNat_0000.xml",
-                         aaf.add("PersEducNat", "T1", ENTPersonJointure="T1", sn="Durand", givenName="Zoé",
-                                 mail="zoe.durand@ac-test.fr", ENTPersonStructRattach="S1",
-                                 ENTPersonFonctions="S1$DOC$DOCUMENTATION$L0100$DOC")))
+    files = [aaf.write(tmp_path, "P_Complet_20260901_EtabEducNat_0000.xml", aaf.school("S1", "0123456A")),
+             aaf.write(tmp_path, "P_Complet_20260901_Eleve_0000.xml", aaf.pupil("1", relatives=["R1"])),
+             aaf.write(tmp_path, "P_Complet_20260901_PersRelEleve_0000.xml", aaf.relative("R1", "Dupré", "Hélène")),
+             aaf.write(tmp_path, "P_Complet_20260901_PersEducNat_0000.xml",
+                       aaf.add("PersEducNat", "T1", ENTPersonJointure="T1", sn="Durand", givenName="Zoé",
+                               mail="zoe.durand@ac-test.fr", ENTPersonStructRattach="S1",
+                               ENTPersonFonctions="S1$DOC$DOCUMENTATION$L0100$DOC"))]
+    report = DirectoryImporter(sqlite_engine, "test", ImportOptions()).run(files)
+    assert report.ok, report.to_dict()
     calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
         ("get_person", ("1",), {}), ("get_person", ("nobody",), {}),
         ("find_pupils", ("R1", "0123456a"), {}), ("find_parents", ("R1", "0123456A", "DUPRE", "helene"), {}),
