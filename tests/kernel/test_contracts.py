@@ -66,8 +66,16 @@ def test_the_issue_s_faulty_person_is_refused_field_by_field():
     assert contracts.refusal(faulty(birth_date="2010-13-01")).startswith("payload.person.birth_date: must match")
     assert contracts.refusal(faulty(birth_date="2010-12-32")).startswith("payload.person.birth_date: must match")
     assert contracts.refusal(faulty(is_admin=True)) == "payload.person: additional property is_admin not allowed"
-    assert contracts.refusal(faulty(memberships=[{"kind": "class", "structure": "S1"}])).startswith(
-        "payload.person.memberships[0]: must be valid exactly by one")
+    # a membership is checked against the shape of its kind only: the refusal names what that kind lacks
+    assert contracts.refusal(faulty(memberships=[{"kind": "class", "structure": "S1"}])) == \
+        "payload.person.memberships[0]: must have code"
+    assert contracts.refusal(faulty(memberships=[{"kind": "relative", "person": "2"}])).startswith(
+        "payload.person.memberships[0]: must have link, legal_guardian")
+    assert contracts.refusal(faulty(memberships=[{"kind": "class", "structure": "S1", "code": "3A", "x": 1}])) == \
+        "payload.person.memberships[0]: additional property x not allowed"
+    assert contracts.refusal(faulty(memberships=[{"kind": "club", "structure": "S1"}])).startswith(
+        "payload.person.memberships[0].kind: must be one of")
+    assert contracts.refusal(faulty(memberships=[{"structure": "S1"}])) == "payload.person.memberships[0]: must have kind"
     extra = event("directory.person.created", {"person": PERSON, "is_admin": True})
     assert contracts.refusal(extra) == "payload: additional property is_admin not allowed"
     missing = {k: v for k, v in PERSON.items() if k not in ("ine", "mef")}
