@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from werkzeug.wrappers import Request, Response
 
 from . import apps
+from .inputs import nul_in_url
 from .oneroster_view import AppView
 
 ROOT = "/ims/oneroster/rostering/v1p2"
@@ -305,6 +306,7 @@ class Endpoints:
 
 Route = Callable[[Endpoints, Request, dict[str, str]], Response]
 ROUTES: list[tuple[re.Pattern[str], Route]] = []
+TEMPLATES: list[str] = []  # the paths below ROOT, as `route` was given them (contracts/openapi.yaml names them)
 
 
 def route(pattern: str) -> Callable[[Route], Route]:
@@ -312,6 +314,7 @@ def route(pattern: str) -> Callable[[Route], Route]:
 
     def register(fn: Route) -> Route:
         ROUTES.append((regex, fn))
+        TEMPLATES.append(pattern)
         return fn
     return register
 
@@ -504,6 +507,12 @@ def handle(request: Request, path: str, engine: Engine, caller: apps.Caller) -> 
                               f"{request.method} is not offered: the rostering service is read-only",
                               major="unsupported", Allow="GET")
         path = "/" + path.strip("/")
+        nul = nul_in_url(request, path)
+        if nul:
+            raise RosterError(400, "invaliddata", f"{nul} holds a NUL character")
+        repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+        if repeated:
+            raise RosterError(400, "invaliddata", f"query parameter {', '.join(repeated)} given more than once")
         for regex, fn in ROUTES:
             m = regex.match(path)
             if m:

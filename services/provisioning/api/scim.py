@@ -30,6 +30,7 @@ from relais.db import writer
 
 from ..adapters import tables as t
 from . import apps
+from .inputs import json_problem, nul_in_url
 from .oneroster_rest import Endpoints
 from .oneroster_view import AppView
 from .scim_sql import DirectoryUserColumns, FilterError, JsonColumns, register_fold, to_sql
@@ -43,23 +44,42 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 MAX_RESULTS = 200
+_MAX_SKIP = 2**62  # more than any listing holds, less than SQL's largest OFFSET
 TYPES = {"Users": ("User", USER), "Groups": ("Group", GROUP)}
 _SERVER_SET = {"id", "meta", "groups", "password"}  # never taken from the client (password: never stored)
+# What is served below ROOT: path -> methods (GET also answers HEAD). contracts/openapi.yaml names the same.
+PATHS: dict[str, tuple[str, ...]] = {
+    "/ServiceProviderConfig": ("GET",), "/ResourceTypes": ("GET",), "/ResourceTypes/{id}": ("GET",),
+    "/Schemas": ("GET",), "/Schemas/{id}": ("GET",), "/.search": ("POST",),
+    **{p: m for plural in TYPES for p, m in ((f"/{plural}", ("GET", "POST")), (f"/{plural}/.search", ("POST",)),
+                                              (f"/{plural}/{{id}}", ("GET", "PUT", "PATCH", "DELETE")))},
+}
 
 
 class ScimError(Exception):
-    def __init__(self, status: int, detail: str, scim_type: str | None = None):
+    def __init__(self, status: int, detail: str, scim_type: str | None = None, **headers: str):
         super().__init__(detail)
-        self.status, self.detail, self.scim_type = status, detail, scim_type
+        self.status, self.detail, self.scim_type, self.headers = status, detail, scim_type, headers
 
 
-def _json(body: Any, status: int = 200, etag: str | None = None, location: str | None = None) -> Response:
-    resp = Response(json.dumps(body, ensure_ascii=False), status=status, content_type=CT)
+def _json(body: Any, status: int = 200, etag: str | None = None, location: str | None = None,
+          **headers: str) -> Response:
+    resp = Response(json.dumps(body, ensure_ascii=False), status=status, content_type=CT, headers=headers)
     if etag:
         resp.headers["ETag"] = etag
     if location:
         resp.headers["Location"] = location
     return resp
+
+
+def _template(parts: list[str]) -> str | None:
+    """The PATHS entry a request's path segments fall under (a literal one first: `/Users/.search`)."""
+    literal = "/" + "/".join(parts)
+    if literal in PATHS:
+        return literal
+    if len(parts) == 2 and f"/{parts[0]}/{{id}}" in PATHS:
+        return f"/{parts[0]}/{{id}}"
+    return None
 
 
 def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
@@ -367,11 +387,19 @@ def _context(request: str) -> Any:
     return {"creation": Context.RESOURCE_CREATION_REQUEST, "replacement": Context.RESOURCE_REPLACEMENT_REQUEST}[request]
 
 
+def _schemas(body: dict[str, Any]) -> list[str]:
+    """A message's `schemas`: a list of URNs (400 if it is anything else)."""
+    found = body.get("schemas")
+    if not isinstance(found, list) or not all(isinstance(urn, str) for urn in found):
+        raise ScimError(400, "schemas must be a list of schema URNs", "invalidSyntax")
+    return found
+
+
 def _check(kind: str, urn: str, body: Any, store: Store, rid: str | None, scim_ctx: Any = None) -> dict[str, Any]:
     """The client's resource, cleaned of server-set attributes; 400 on what is wrong."""
     if not isinstance(body, dict):
         raise ScimError(400, "the body must be a JSON object", "invalidSyntax")
-    if urn not in (body.get("schemas") or []):
+    if urn not in _schemas(body):
         raise ScimError(400, f"schemas must include {urn}", "invalidSyntax")
     clean = {k: v for k, v in body.items() if k.lower() not in _SERVER_SET}
     key = "userName" if kind == "User" else "displayName"
@@ -442,7 +470,7 @@ def _csv(value: Any) -> list[str] | None:
 
 
 def _int(value: Any, name: str, default: int) -> int:
-    if value in (None, ""):
+    if value is None:
         return default
     try:
         return int(value)
@@ -461,7 +489,7 @@ def listing(store: Store, kinds: list[str], params: dict[str, Any]) -> dict[str,
     if text is not None and unknown:
         raise ScimError(400, f"filter: no resource type here has {', '.join(sorted(unknown))}", "invalidFilter")
     page: list[dict[str, Any]] = []
-    skip, total = start - 1, 0
+    skip, total = min(start - 1, _MAX_SKIP), 0  # past the end is an empty page: no SQL OFFSET overflow
     for source, _ in sources:
         got = source(skip, count - len(page))
         page.extend(got.bodies)
@@ -498,9 +526,34 @@ def apply_patch(kind: str, body: dict[str, Any], ops: Any) -> dict[str, Any]:
 
 def _body(request: Request) -> Any:
     try:
-        return json.loads(request.get_data(as_text=True) or "null")
+        body = json.loads(request.get_data(as_text=True) or "null")
     except ValueError as exc:
         raise ScimError(400, f"the body is not JSON: {exc}", "invalidSyntax") from None
+    problem = json_problem(body)
+    if problem:
+        raise ScimError(400, problem, "invalidValue")
+    return body
+
+
+def _query(request: Request) -> dict[str, str]:
+    """The query parameters, each given once: a repeated one is ambiguous."""
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        raise ScimError(400, f"query parameter {', '.join(repeated)} given more than once", "invalidValue")
+    return dict(request.args)
+
+
+def _check_search(req: dict[str, Any]) -> None:
+    """A SearchRequest's members have the types RFC 7644 §3.4.3 gives them (400 naming the one that has not)."""
+    if req.get("filter") is not None and not isinstance(req["filter"], str):
+        raise ScimError(400, "filter must be a string", "invalidFilter")
+    for key in ("startIndex", "count"):
+        if req.get(key) is not None and (isinstance(req[key], bool) or not isinstance(req[key], int)):
+            raise ScimError(400, f"{key} must be an integer", "invalidValue")
+    for key in ("attributes", "excludedAttributes"):
+        value = req.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(a, str) for a in value)):
+            raise ScimError(400, f"{key} must be a list of attribute names", "invalidValue")
 
 
 def _if_match(request: Request, current: dict[str, Any]) -> None:
@@ -524,10 +577,17 @@ def _save(conn: Connection, app: str, kind: str, rid: str, data: dict[str, Any],
 def _dispatch(request: Request, path: str, engine: Engine, caller: apps.Caller) -> Response:
     base = request.host_url.rstrip("/") + ROOT
     parts = [p for p in path.strip("/").split("/") if p]
-    method = request.method
-    discovery = parts and parts[0] in ("ServiceProviderConfig", "ResourceTypes", "Schemas")
-    if discovery and method not in ("GET", "HEAD"):
-        raise ScimError(405, f"{parts[0]} is read-only: use GET")
+    method = "GET" if request.method == "HEAD" else request.method
+    nul = nul_in_url(request, path)
+    if nul:
+        raise ScimError(400, f"{nul} holds a NUL character", "invalidValue")
+    template = _template(parts)
+    if template is None:
+        raise ScimError(404, f"no SCIM endpoint at {ROOT}{path}")
+    if method not in PATHS[template]:
+        allowed = ", ".join(PATHS[template])
+        raise ScimError(405, f"{request.method} is not offered on {ROOT}{template}: use {allowed}",
+                        Allow=allowed + (", HEAD" if "GET" in PATHS[template] else ""))
     if parts == ["ServiceProviderConfig"]:
         return _json(service_provider_config(base))
     if parts and parts[0] in ("ResourceTypes", "Schemas"):
@@ -539,26 +599,21 @@ def _dispatch(request: Request, path: str, engine: Engine, caller: apps.Caller) 
             return _json(found[0])
         return _json({"schemas": [LIST], "totalResults": len(items), "startIndex": 1, "itemsPerPage": len(items),
                       "Resources": items})
-    if parts == [".search"] or (len(parts) == 2 and parts[1] == ".search" and parts[0] in TYPES):
-        if method != "POST":
-            raise ScimError(405, ".search takes POST")
+    if parts[-1] == ".search":
         req = _body(request)
-        if not isinstance(req, dict) or SEARCH not in (req.get("schemas") or []):
+        if not isinstance(req, dict) or SEARCH not in _schemas(req):
             raise ScimError(400, f"a .search body is a {SEARCH} message", "invalidSyntax")
+        _check_search(req)
         kinds = [TYPES[parts[0]][0]] if len(parts) == 2 else ["User", "Group"]
         with engine.connect() as conn:
             return _json(listing(Store(conn, caller, base), kinds, req))
-    if not parts or parts[0] not in TYPES or len(parts) > 2:
-        raise ScimError(404, f"no SCIM endpoint at {ROOT}{path}")
     kind, urn = TYPES[parts[0]]
     rid = parts[1] if len(parts) == 2 else None
-    params = dict(request.args)
+    params = _query(request)
     if rid is None:
         if method == "GET":
             with engine.connect() as conn:
                 return _json(listing(Store(conn, caller, base), [kind], params))
-        if method != "POST":
-            raise ScimError(405, f"{method} is not offered on {parts[0]}")
         with writer(engine).begin() as conn:
             store = Store(conn, caller, base)
             data = _check(kind, urn, _body(request), store, None, _context("creation"))
@@ -573,8 +628,6 @@ def _dispatch(request: Request, path: str, engine: Engine, caller: apps.Caller) 
         if request.headers.get("If-None-Match") == resource["meta"]["version"]:
             return Response(status=304, headers={"ETag": resource["meta"]["version"]})
         return _json(_project(resource, attrs, excl), etag=resource["meta"]["version"])
-    if method not in ("PUT", "PATCH", "DELETE"):
-        raise ScimError(405, f"{method} is not offered on a {kind}")
     with writer(engine).begin() as conn:
         store = Store(conn, caller, base)
         current, mine = store.one(kind, rid)
@@ -601,4 +654,4 @@ def handle(request: Request, path: str, engine: Engine, caller: apps.Caller) -> 
     try:
         return _dispatch(request, path, engine, caller)
     except ScimError as exc:
-        return _json(error_body(exc.status, exc.detail, exc.scim_type), exc.status)
+        return _json(error_body(exc.status, exc.detail, exc.scim_type), exc.status, **exc.headers)

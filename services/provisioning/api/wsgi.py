@@ -5,6 +5,7 @@
 | `POST /oauth/token` | client credentials grant (RFC 6749 §4.4), HTTP Basic or form authentication (`oauth.py`) |
 | `/ims/oneroster/rostering/v1p2/…` | OneRoster 1.2 rostering (`oneroster` scope; `oneroster_rest.py`) |
 | `/scim/v2/…` | SCIM 2.0 service provider (`scim` scope; `scim.py`) |
+| `GET /openapi.json` | this API's OpenAPI 3.1 description, `contracts/openapi.yaml` (no token; `openapi.py`) |
 | `GET /healthz`, `GET /readyz` | liveness; readiness: the database answers (relais/ops: 503 naming what is down) |
 
 Every API call needs `Authorization: Bearer <token>`; the app behind the
@@ -28,9 +29,9 @@ from werkzeug.wrappers import Request, Response
 from relais.config import Settings
 from relais.db import make_engine, upgrade
 from relais.ops.health import database_check
-from relais.ops.server import OpsApp, mount
+from relais.ops.server import PROBES, OpsApp, mount
 
-from . import apps, oneroster_rest, scim
+from . import apps, oneroster_rest, openapi, scim
 from .oauth import bearer, json_response, token_endpoint, unauthorized
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,15 @@ MOUNTS: dict[str, tuple[str, Handler]] = {
 }
 
 
+def served_paths() -> dict[str, frozenset[str]]:
+    """Every path template the app answers, with its methods (HEAD aside): contracts/openapi.yaml names the same."""
+    out = {"/oauth/token": frozenset({"POST"}), openapi.PATH: frozenset({"GET"})}
+    out |= {probe: frozenset({"GET"}) for probe in PROBES}
+    out |= {oneroster_rest.ROOT + t: frozenset({"GET"}) for t in oneroster_rest.TEMPLATES}
+    out |= {scim.ROOT + t: frozenset(methods) for t, methods in scim.PATHS.items()}
+    return out
+
+
 def make_app(engine: Engine) -> Callable:
     """The WSGI application over `engine` (the provisioning database)."""
 
@@ -51,6 +61,8 @@ def make_app(engine: Engine) -> Callable:
         path = request.path.rstrip("/") or "/"
         if path == "/oauth/token":
             return token_endpoint(request, engine)
+        if path == openapi.PATH:
+            return openapi.serve(request)
         for prefix, (scope, handler) in MOUNTS.items():
             if path == prefix or path.startswith(prefix + "/"):
                 token = bearer(request)
