@@ -7,8 +7,10 @@
   (Schemathesis' own conformance checks);
 - Schemathesis generates requests from the document, valid and invalid, for every operation, and
   sends them with a real token: never a server error, every answer conforms, invalid input answers
-  4xx with an error body that says what is wrong. `RELAIS_FUZZ_EXAMPLES` (default 6) bounds the
-  examples per operation and mode; the run is derandomized, so CI runs the same requests each time
+  4xx with an error body that says what is wrong, a token is needed wherever the document says so
+  (ignored_auth), and a method not described answers 405 (unsupported_method). `RELAIS_FUZZ_EXAMPLES`
+  (default 6) bounds the examples per operation and mode; the run is derandomized, so CI runs the same
+  requests each time
   (`RELAIS_FUZZ_RANDOM=1` explores new ones). Schemathesis keeps control characters out of paths,
   so NUL in ids and filters is tested apart (test_nul_characters_answer_400_naming_where).
 """
@@ -259,7 +261,8 @@ def test_the_conformance_check_catches_a_wrong_answer(api):
 
 # -- the fuzzer -------------------------------------------------------------------------------------
 
-FUZZ_CHECKS = [st_checks.not_a_server_error, *CONFORMANCE, st_checks.negative_data_rejection, error_says_what]
+FUZZ_CHECKS = [st_checks.not_a_server_error, *CONFORMANCE, st_checks.negative_data_rejection, st_checks.ignored_auth,
+               st_checks.unsupported_method, error_says_what]
 
 
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # what production runs; on SQLite too below
@@ -331,6 +334,9 @@ def test_bad_input_the_fuzzer_found_answers_400(api):
         "attributes must be a list of attribute names"
     assert error("POST", "/scim/v2/.search", scim, json={"schemas": [SEARCH], "count": "5"}) == \
         "count must be an integer"
+    # a member without a value was dropped, the Group created without it
+    assert error("POST", "/scim/v2/Groups", scim, json={"schemas": [SCIM_GROUP], "displayName": "g", "members": [{}]}) \
+        == "members[0] has no value (the id of a User or Group you can see)"
     # an integer orjson cannot store: was a TypeError, a 500
     huge = json.dumps({"schemas": [SCIM_GROUP], "displayName": "g", "x": [{"y": [2**80]}]})
     assert error("POST", "/scim/v2/Groups", scim, data=huge) == "x[0].y[0] is an integer beyond 64 bits"

@@ -155,7 +155,7 @@ def parse_filter(text: str, fields: frozenset[str]) -> Predicate:
 
 def _int(request: Request, name: str, default: int, minimum: int) -> int:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)

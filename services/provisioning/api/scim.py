@@ -409,6 +409,9 @@ def _check(kind: str, urn: str, body: Any, store: Store, rid: str | None, scim_c
     members = _named(clean, "members") or []
     if kind == "Group" and not isinstance(members, list):
         raise ScimError(400, "members must be a list", "invalidValue")
+    for i, m in enumerate(members if kind == "Group" else ()):
+        if not isinstance(m, dict) or not isinstance(_named(m, "value"), str):
+            raise ScimError(400, f"members[{i}] has no value (the id of a User or Group you can see)", "invalidValue")
     clean = _canonical(kind, clean, scim_ctx)
     if kind == "User":
         if store.user_name_taken(value, rid):
