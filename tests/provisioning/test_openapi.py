@@ -329,6 +329,7 @@ def test_bad_input_the_fuzzer_found_answers_400(api):
     assert "limit given more than once" in error("GET", f"{ROOT}/users?limit=1&limit=2", oneroster)
     # an empty integer was read as the default
     assert error("GET", "/scim/v2/Users?count=", scim) == "count must be an integer, not ''"
+    assert error("GET", f"{ROOT}/users?offset=", oneroster) == "offset must be an integer, got ''"
     # a SearchRequest's members of the wrong type were coerced (false as no attribute, [[]] as "[]")
     assert error("POST", "/scim/v2/Users/.search", scim, json={"schemas": [SEARCH], "attributes": [[]]}) == \
         "attributes must be a list of attribute names"
