@@ -75,7 +75,8 @@ def test_the_issue_s_faulty_person_is_refused_field_by_field():
         "payload.person.memberships[0]: additional property x not allowed"
     assert contracts.refusal(faulty(memberships=[{"kind": "club", "structure": "S1"}])).startswith(
         "payload.person.memberships[0].kind: must be one of")
-    assert contracts.refusal(faulty(memberships=[{"structure": "S1"}])) == "payload.person.memberships[0]: must have kind"
+    assert contracts.refusal(faulty(memberships=[{"structure": "S1"}])) == \
+        "payload.person.memberships[0]: must have kind"
     extra = event("directory.person.created", {"person": PERSON, "is_admin": True})
     assert contracts.refusal(extra) == "payload: additional property is_admin not allowed"
     missing = {k: v for k, v in PERSON.items() if k not in ("ine", "mef")}
