@@ -294,7 +294,9 @@ def _narrowing(expr: Expr, raw: Expr | None, op: str, want: str, sqlite: bool) -
     (SQLite's LIKE, ASCII case-insensitive; PostgreSQL's ILIKE) costs far less, and most rows fail
     it. Only for an ASCII value that JSON writes as it is; `i` and `k` match any character, since
     Python's lower() turns two non-ASCII letters into them (U+0130, U+212A). A plain column (the
-    jointure) is matched anchored, the JSON text anywhere.
+    jointure) is matched anchored; in the JSON text, a string value stands between quotes, so `eq`
+    looks for `"value"`, `sw` for `"value` and `ew` for `value"` (JSON escapes neither the
+    letters nor the characters such a value may hold).
     """
     if op not in ("eq", "co", "sw", "ew") or not want.isascii() or not want.isprintable() \
             or _UNSAFE_IN_TEXT & set(want):
@@ -307,7 +309,9 @@ def _narrowing(expr: Expr, raw: Expr | None, op: str, want: str, sqlite: bool) -
         return expr.like(pattern, escape="\\") if sqlite else expr.ilike(pattern, escape="\\")
     if raw is None:
         return None
-    pattern = "%" + pattern + "%"
+    opening = '"' if op in ("eq", "sw") else ""
+    closing = '"' if op in ("eq", "ew") else ""
+    pattern = "%" + opening + pattern + closing + "%"
     return raw.like(pattern, escape="\\") if sqlite else raw.ilike(pattern, escape="\\")
 
 
