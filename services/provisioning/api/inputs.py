@@ -3,7 +3,8 @@
 - a NUL character (U+0000) in text: PostgreSQL text cannot hold one, so an id, a
   filter value or an attribute holding one failed in the database as a server error;
 - in a JSON body, an integer beyond 64 bits: the records are stored as JSON by
-  orjson, which (like most JSON readers) holds integers to 64 bits.
+  orjson, which (like most JSON readers) holds integers to 64 bits;
+- a query parameter given more than once: which one was meant is ambiguous.
 
 Nothing legitimate needs either. The OneRoster and SCIM handlers answer 400 in
 their own error shapes, naming where the problem is (never echoing the value).
@@ -27,6 +28,12 @@ def nul_in_url(request: Request, path: str) -> str | None:
         if NUL in name or NUL in value:
             return f"query parameter {name.replace(NUL, '')!r}"
     return None
+
+
+def repeated_parameters(request: Request) -> str | None:
+    """A query parameter given more than once ("query parameter count given more than once"), or None."""
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    return f"query parameter {', '.join(repeated)} given more than once" if repeated else None
 
 
 def json_problem(value: Any, where: str = "") -> str | None:

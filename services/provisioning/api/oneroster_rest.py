@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from werkzeug.wrappers import Request, Response
 
 from . import apps
-from .inputs import nul_in_url
+from .inputs import nul_in_url, repeated_parameters
 from .oneroster_view import AppView
 
 ROOT = "/ims/oneroster/rostering/v1p2"
@@ -510,9 +510,9 @@ def handle(request: Request, path: str, engine: Engine, caller: apps.Caller) -> 
         nul = nul_in_url(request, path)
         if nul:
             raise RosterError(400, "invaliddata", f"{nul} holds a NUL character")
-        repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+        repeated = repeated_parameters(request)
         if repeated:
-            raise RosterError(400, "invaliddata", f"query parameter {', '.join(repeated)} given more than once")
+            raise RosterError(400, "invaliddata", repeated)
         for regex, fn in ROUTES:
             m = regex.match(path)
             if m:

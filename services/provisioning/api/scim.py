@@ -19,7 +19,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import orjson
@@ -30,7 +30,7 @@ from relais.db import writer
 
 from ..adapters import tables as t
 from . import apps
-from .inputs import json_problem, nul_in_url
+from .inputs import json_problem, nul_in_url, repeated_parameters
 from .oneroster_rest import Endpoints
 from .oneroster_view import AppView
 from .scim_sql import DirectoryUserColumns, FilterError, JsonColumns, register_fold, to_sql
@@ -247,7 +247,10 @@ class Store:
         return DirectoryUserColumns(self.dialect, t.person.c.jointure, t.person.c.data, self.view.attributes)
 
     # -- the directory's groups --------------------------------------------------------
+    @cached_property
     def directory_groups(self) -> list[dict[str, Any]]:
+        """The classes of the visible accounts as Groups, built once per Store (a request): checking a
+        Group's members looks each one up here."""
         ep = Endpoints(self.view)
         members: dict[str, list[str]] = {}
         for e in ep.enrollments():
@@ -319,7 +322,7 @@ class Store:
                     (lambda o, n: self._local("User", local_cond, o, n), unknown)]
 
         def groups(offset: int, limit: int) -> _Page:
-            found = self.directory_groups()
+            found = self.directory_groups
             if scim_filter is not None:
                 model = _models()["Group"]
                 found = [g for g in found if scim_filter.match(model.model_validate(g))]
@@ -338,7 +341,7 @@ class Store:
             found = self.conn.execute(select(t.person.c.jointure, t.person.c.data)
                                       .where(t.person.c.jointure == rid, self._entitled())).first()
             return (self._directory_user(found.jointure, found.data), False) if found else None
-        group = next((g for g in self.directory_groups() if g["id"] == rid), None)
+        group = next((g for g in self.directory_groups if g["id"] == rid), None)
         return (group, False) if group else None
 
     def one(self, kind: str, rid: str) -> tuple[dict[str, Any], bool]:
@@ -540,9 +543,9 @@ def _body(request: Request) -> Any:
 
 def _query(request: Request) -> dict[str, str]:
     """The query parameters, each given once: a repeated one is ambiguous."""
-    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    repeated = repeated_parameters(request)
     if repeated:
-        raise ScimError(400, f"query parameter {', '.join(repeated)} given more than once", "invalidValue")
+        raise ScimError(400, repeated, "invalidValue")
     return dict(request.args)
 
 
