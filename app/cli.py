@@ -203,13 +203,10 @@ def serve(service: str) -> None:
     """Run a service in the foreground until SIGTERM, with /healthz, /readyz and /metrics on RELAIS_OPS_PORT.
 
     What it runs is what `services/SERVICE/process.py` declares. A fresh interpreter runs it
-    (`python -m app.serve SERVICE`): a service answering RPC runs under eventlet, which must
-    patch the standard library before anything else loads.
+    (`python -m app.serve SERVICE`); a service answering RPC starts a second one for it, under
+    eventlet (nameko's runtime), and stops it with the first.
     """
-    from .bootstrap import PROCESSES  # every service's declaration: this command only
-
-    green = ["--eventlet"] if PROCESSES[service].green else []
-    os.execv(sys.executable, [sys.executable, "-m", "app.serve", service, *green])
+    os.execv(sys.executable, [sys.executable, "-m", "app.serve", service])
 
 
 @main.command()

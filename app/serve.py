@@ -1,24 +1,24 @@
-"""`python -m app.serve NAME [--eventlet]`: run one service in the foreground (what `relais serve NAME` execs).
+"""`python -m app.serve NAME [--rpc]`: run one service in the foreground (what `relais serve NAME` execs).
 
-A service that answers RPC runs under eventlet (nameko needs it), which must
-patch the standard library before anything else imports it: `relais serve`
-reads the service's declaration and passes `--eventlet` when it does, so this
-module imports only `sys` before deciding.
+A service that answers RPC runs a second process for it, `python -m app.serve NAME --rpc`, which
+the first starts and watches (`relais.runtime.rpc_process`): nameko needs eventlet, which must
+patch the standard library before anything else imports it, so this module imports only `sys`
+before deciding; the main process stays unpatched.
 """
 
 import sys
 
-USAGE = "usage: python -m app.serve SERVICE [--eventlet]"
+USAGE = "usage: python -m app.serve SERVICE [--rpc]"
 
 
 def main(argv: list[str]) -> int:
     names = [a for a in argv if not a.startswith("--")]
     flags = set(argv) - set(names)
-    if len(names) != 1 or not flags <= {"--eventlet"}:
+    if len(names) != 1 or not flags <= {"--rpc"}:
         print(USAGE, file=sys.stderr)
         return 2
-    green = "--eventlet" in flags
-    if green:
+    rpc = "--rpc" in flags
+    if rpc:
         import warnings
 
         # Its multi-line banner would break JSON log lines (eventlet is deprecated, and still nameko's runtime).
@@ -44,7 +44,12 @@ def main(argv: list[str]) -> int:
         print(explain(exc, settings).render(f"relais serve {process.service}"), file=sys.stderr)
         return 1
     try:
-        return run(process, settings, engine, ports(process.service, settings, engine), green=green)
+        if rpc:
+            from relais.runtime.rpc import serve  # nameko and eventlet: the RPC process only
+
+            return serve(process, settings, engine, ports(process.service, settings, engine))
+        return run(process, settings, engine, ports(process.service, settings, engine),
+                   rpc_command=[sys.executable, "-m", "app.serve", process.service, "--rpc"])
     finally:
         engine.dispose()
 

@@ -222,15 +222,8 @@ class EventConsumer:
         idle_timeout: float | None = None,
         prefetch: int = 400,
         batch_size: int = 200,
-        offload: Callable[..., Any] | None = None,
     ) -> int:
-        """Consume until `stop` is set, `max_messages` were settled, or nothing came for `idle_timeout` s.
-
-        `offload(fn, *args)` runs the handling of each batch (under eventlet: in its thread pool,
-        so the database does not block the hub); by default it runs here.
-        """
-        handle_many = self.handle_many if offload is None else (
-            lambda deliveries: offload(self.handle_many, deliveries))
+        """Consume until `stop` is set, `max_messages` were settled, or nothing came for `idle_timeout` s."""
         params = parse_amqp_uri(amqp_uri)
         conn = amqp.Connection(**params.connection_kwargs(), heartbeat=0)
         conn.connect()
@@ -255,7 +248,7 @@ class EventConsumer:
                 redelivered = sum(1 for m in batch if m.delivery_info.get("redelivered"))
                 if redelivered:
                     metrics.REDELIVERED.labels(consumer=self.name).inc(redelivered)
-                outcomes = handle_many([(m.body, int(h.get(ATTEMPTS_HEADER, 0)))
+                outcomes = self.handle_many([(m.body, int(h.get(ATTEMPTS_HEADER, 0)))
                                         for m, h in zip(batch, headers, strict=True)])
                 for message, hdrs, outcome in zip(batch, headers, outcomes, strict=True):
                     if outcome.status in ("retry", "dead"):

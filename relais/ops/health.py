@@ -68,6 +68,30 @@ def broker_check(amqp_uri: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
     return check
 
 
+def consumed_check(amqp_uri: str, queue: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
+    """The queue exists and has a consumer (a passive declare: nothing is created)."""
+    params = parse_amqp_uri(amqp_uri)
+    where = f"queue {queue!r} on RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"
+
+    def check() -> str:
+        conn = amqp.Connection(**params.connection_kwargs(), connect_timeout=timeout, read_timeout=timeout,
+                               write_timeout=timeout, heartbeat=0)
+        try:
+            conn.connect()
+            _name, _messages, consumers = conn.channel().queue_declare(queue, passive=True)
+        except amqp.exceptions.NotFound:
+            raise CheckFailed(f"{where} is not declared yet") from None
+        except Exception as exc:  # noqa: BLE001 - any failure means not reachable
+            raise CheckFailed(f"cannot read {where}: {describe_error(exc)}") from None
+        finally:
+            _quietly(conn.collect)
+        if not consumers:
+            raise CheckFailed(f"{where} has no consumer")
+        return f"{where}: {consumers} consumer(s)"
+
+    return check
+
+
 def _quietly(fn: Callable[[], Any]) -> None:
     try:
         fn()

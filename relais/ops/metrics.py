@@ -35,7 +35,6 @@ import weakref
 from collections import Counter as _Tally
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
@@ -169,17 +168,15 @@ def _count_events(counts: Mapping[str, int]) -> None:
 class OutboxBacklog(Collector):
     """`relais_outbox_backlog`: the events waiting in an outbox, counted at each scrape by `count`.
 
-    `run` calls a blocking function (under eventlet: `tpool.execute`). When the
-    database does not answer, the metric is left out of the scrape (readiness says why).
+    When the database does not answer, the metric is left out of the scrape (readiness says why).
     """
 
-    def __init__(self, count: Callable[[], int], run: Callable[..., Any] | None = None) -> None:
+    def __init__(self, count: Callable[[], int]) -> None:
         self.count = count
-        self.run = run or (lambda fn: fn())
 
     def collect(self):
         try:
-            n = self.run(self.count)
+            n = self.count()
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the database is down
             log.debug("outbox backlog not read: %s", describe_error(exc))
             return
@@ -189,9 +186,9 @@ class OutboxBacklog(Collector):
         return []
 
 
-def watch_outbox(count: Callable[[], int], run: Callable[..., Any] | None = None) -> OutboxBacklog:
+def watch_outbox(count: Callable[[], int]) -> OutboxBacklog:
     """Export the outbox backlog `count` reads from this process (once per process)."""
-    collector = OutboxBacklog(count, run)
+    collector = OutboxBacklog(count)
     REGISTRY.register(collector)
     return collector
 

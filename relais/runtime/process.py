@@ -10,7 +10,7 @@ root hands it):
 |---|---|
 | `Consumer` | consumes `relais.q.<name>` as `relais.bus.consumer` says (batches, retries, dead letters) |
 | `Timer` | calls a function every so many seconds; a failure is logged, the next call comes on time |
-| `rpc` | answers each method over nameko RPC, to the callers its `RpcMethod` names (under eventlet) |
+| `rpc` | answers each method over nameko RPC, to the callers its `RpcMethod` names (in an RPC process: `rpc`) |
 | `Http` | serves a WSGI application on its own port |
 | the relay | publishes what the process wrote to its outbox, every second (`Process.relay`) |
 
@@ -126,7 +126,7 @@ class Process(Generic[P]):
     start: Callable[[Context[P]], Parts]
     readiness: tuple[str, ...] = ("database",)  # of READINESS
     relay: bool = True
-    # The RPC methods `start` must provide, and who may call each; any: the process runs under eventlet.
+    # The RPC methods `start` must provide, and who may call each; any: an RPC process runs beside the main one.
     rpc: Mapping[str, RpcMethod] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -137,7 +137,8 @@ class Process(Generic[P]):
         if undeclared:
             raise ValueError(f"{self.service}: RPC method(s) {undeclared} need an RpcMethod saying who may call them")
 
-    @property
-    def green(self) -> bool:
-        """Whether it runs under eventlet: nameko, which answers RPC, needs the standard library patched."""
-        return bool(self.rpc)
+    def check_rpc(self, parts: Parts) -> None:
+        """`start` built exactly the RPC methods declared."""
+        if set(parts.rpc) != set(self.rpc):
+            raise RuntimeError(f"{self.service} declares RPC methods {sorted(self.rpc)} but started "
+                               f"{sorted(parts.rpc)}")

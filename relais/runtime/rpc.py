@@ -2,8 +2,14 @@
 
 nameko is the RPC runtime (its AMQP request/reply over the `nameko-rpc` exchange, its
 `rpc-<service>` queue, its client). The entrypoints are thin on purpose: each method checks its
-caller, hands its arguments to the service's function in eventlet's thread pool (the functions use
-the database, which would block the hub) and returns what it returns, which must be JSON-serializable.
+caller, calls the service's function and returns what it returns, which must be JSON-serializable.
+
+nameko needs eventlet, which patches the standard library; eventlet's locks do not work across OS
+threads (a lock taken in its thread pool and released elsewhere stalls the waiter for good:
+eventlet issue #432). So the RPC of a service runs in a process of its own (`serve`), started and
+watched by the service's main process (`relais.runtime.rpc_process`), which runs everything else
+in plain threads. Here there is one OS thread, eventlet's hub, and one call at a time
+(`max_workers` 1): the methods are short queries and an operator's commands.
 
 The caller is the broker user RabbitMQ checked: `RpcClient` sets the `user_id` property of every
 request to the user its connection logged in as (RabbitMQ refuses a message whose `user_id` is
@@ -11,31 +17,39 @@ another), and `CheckedRpc` reads it and lets the method run only for the callers
 declared (`RpcMethod.callers`; `relais.runtime.callers` says how a user maps to a caller). A refusal
 comes back to the caller as nameko's RemoteError `RpcRefused`, naming the method and the caller.
 
-Only processes eventlet has patched import this module: the runner (`relais serve`) and
-`relais.runtime.call` (`relais rpc`).
+Only processes eventlet has patched import this module: a service's RPC process
+(`python -m app.serve SERVICE --rpc`) and `relais.runtime.call` (`relais rpc`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import eventlet
 import kombu.serialization
-from eventlet import tpool
 from nameko.containers import WorkerContext
 from nameko.rpc import Rpc, RpcConsumer, ServiceProxy
 from nameko.runners import ServiceRunner
 from nameko.standalone.rpc import SingleThreadedReplyListener, StandaloneProxyBase
+from sqlalchemy import Engine
 
-from relais.config import parse_amqp_uri
+from relais.config import Settings, parse_amqp_uri
+from relais.ops.failures import explain
+from relais.ops.logs import LogConfigError, configure_logging, describe_error
 
 from .callers import RpcRefused, authorise, per_service_users
-from .process import RpcMethod
+from .process import Context, Process, RpcMethod, StartError
 
 log = logging.getLogger(__name__)
+
+P = TypeVar("P")
+ORPHAN_CHECK_S = 1.0
 
 
 class GuardedRpcConsumer(RpcConsumer):
@@ -86,7 +100,7 @@ def nameko_service(service: str, methods: Mapping[str, Callable[..., Any]],
 
     def entrypoint(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(self: object, *args: Any, **kwargs: Any) -> Any:
-            return tpool.execute(fn, *args, **kwargs)
+            return fn(*args, **kwargs)
 
         call.__name__ = name
         call.__doc__ = fn.__doc__
@@ -108,7 +122,7 @@ class RpcServer:
             log.warning("%s answers RPC as broker user %r, which is not its own (relais-%s): it cannot tell callers "
                         "apart, and lets only that user call, as the operator (deploy/broker-users.md)",
                         service, user, service)
-        self.runner = ServiceRunner({"AMQP_URI": amqp_uri})
+        self.runner = ServiceRunner({"AMQP_URI": amqp_uri, "max_workers": 1})  # one call at a time: see above
         self.runner.add_service(nameko_service(service, methods, declared, user))
         self.runner.start()
         self.failure: BaseException | None = None
@@ -127,9 +141,48 @@ class RpcServer:
         self.runner.stop()
 
 
-def start_rpc(service: str, methods: Mapping[str, Callable[..., Any]], declared: Mapping[str, RpcMethod],
-              amqp_uri: str, stop: threading.Event) -> RpcServer:
-    return RpcServer(service, methods, declared, amqp_uri, stop)
+def serve(process: Process[P], settings: Settings, engine: Engine, ports: P) -> int:
+    """Answer `process`'s RPC methods until SIGTERM, SIGINT or the main process's end; the exit status.
+
+    The main process (`relais.runtime.rpc_process.RpcProcess`) has migrated the database already.
+    """
+    try:
+        configure_logging(process.service)
+    except LogConfigError as exc:
+        print(f"relais serve {process.service} (RPC): {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        eventlet.spawn_n(stop.set)  # a handler must not block the hub
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    parent = os.getppid()
+    try:
+        parts = process.start(Context(settings, engine, ports))
+        process.check_rpc(parts)
+        server = RpcServer(process.service, parts.rpc, process.rpc, settings.amqp_uri, stop)
+    except StartError as exc:
+        print(f"relais serve {process.service} (RPC): {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - say what failed, once, and exit
+        failure = explain(exc, settings)
+        log.error("%s RPC could not start: %s", process.service,
+                  f"{failure.what} {failure.todo}" if failure.known else describe_error(exc), exc_info=True)
+        return 1
+    log.info("%s RPC answering %d method(s) on rpc-%s", process.service, len(parts.rpc), process.service)
+    while not stop.wait(ORPHAN_CHECK_S):
+        if os.getppid() != parent:  # the main process is gone (killed): do not outlive it
+            log.warning("%s RPC: the main process %d is gone; stopping", process.service, parent)
+            break
+    server.stop()
+    for close in parts.close:
+        try:
+            close()
+        except Exception as exc:  # noqa: BLE001 - closing the rest matters more
+            log.warning("closing: %s", describe_error(exc))
+    return 1 if server.failure is not None else 0
 
 
 class _Services:

@@ -12,10 +12,9 @@ In order:
    flight finish, up to RELAIS_HTTP_SHUTDOWN_S), every loop told to stop and joined, then what the
    parts close, the relay and the ops endpoints.
 
-A process that answers RPC runs under eventlet (nameko needs it): the caller patched the standard
-library before importing anything (`green=True`); threads are then green threads, and whatever
-blocks (the database, the object store) runs in eventlet's thread pool (`offload`), so it does not
-stall the hub. Otherwise, threads are threads and `offload` calls directly.
+A service that answers RPC also gets its RPC process, started with the command the composition
+root gives (`rpc_command`), watched, and stopped with the rest (`relais.runtime.rpc_process`):
+nameko needs eventlet, which stays out of this process, where threads are plain threads.
 
 Exit status: 0 after a clean stop; 2 when the process cannot start as configured (the message says
 what to fix); 1 when starting failed otherwise.
@@ -27,8 +26,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import amqp
 from sqlalchemy import Engine
@@ -46,43 +45,43 @@ from relais.ops.logs import LogConfigError, configure_logging, describe_error
 from relais.ops.server import HttpConfigError, HttpSettings, ListenError, OpsApp, OpsConfigError, WsgiServer, serve_ops
 
 from .process import Consumer, Context, Parts, Process, StartError, Timer
-
-if TYPE_CHECKING:
-    from .rpc import RpcServer
+from .rpc_process import RpcProcess
 
 log = logging.getLogger(__name__)
 
 P = TypeVar("P")
-Offload = Callable[..., Any]
 
 RELAY_INTERVAL_S = 1.0
 RECONNECT_S = 5.0
 JOIN_S = 10.0
 
 
-def run(process: Process[P], settings: Settings, engine: Engine, ports: P, *, green: bool = False) -> int:
-    """Run `process` until told to stop; returns the exit status. `green`: eventlet has patched this process."""
-    if process.green and not green:
-        return _refuse(process.service, "it answers RPC through nameko, which needs eventlet: start it with "
-                                        "`relais serve`, which patches the standard library first")
+def run(process: Process[P], settings: Settings, engine: Engine, ports: P, *,
+        rpc_command: Sequence[str] | None = None) -> int:
+    """Run `process` until told to stop; returns the exit status. `rpc_command` starts its RPC process."""
+    if process.rpc and not rpc_command:
+        return _refuse(process.service, "it answers RPC in a process of its own: start it with `relais serve`, "
+                                        "which knows the command")
     stop = threading.Event()
-    _on_signals(stop, green)
-    offload = _offload(green)
+    _on_signals(stop)
     try:
         configure_logging(process.service)
-        ops_app = _ops_app(process, settings, engine, offload)
+        ops_app = _ops_app(process, settings, engine)
+        checks = ops_app.checks
+        ops_app.checks = {**checks, "starting": _starting}  # not ready before every part runs
         ops = serve_ops(ops_app)
     except (LogConfigError, OpsConfigError, ListenError) as exc:
         return _refuse(process.service, str(exc))
     running: _Running | None = None
     try:
         try:
-            offload(upgrade, engine)
-            parts = offload(process.start, Context(settings, engine, ports))
-            _check_rpc(process, parts)
-            running = _Running(process, parts, settings, engine, stop, offload)
-            ops_app.checks.update(parts.checks)
-            running.start()
+            upgrade(engine)
+            parts = process.start(Context(settings, engine, ports))
+            process.check_rpc(parts)
+            running = _Running(process, parts, settings, engine, stop)
+            running.start(rpc_command)
+            rpc = {"rpc": running.rpc.check} if running.rpc is not None else {}
+            ops_app.checks = {**checks, **parts.checks, **rpc}  # one swap: no longer "starting"
         except (StartError, ListenError, HttpConfigError) as exc:
             return _refuse(process.service, str(exc))
         except Exception as exc:  # noqa: BLE001 - say what failed, once, and exit
@@ -103,15 +102,15 @@ class _Running:
     """The threads of one started process, and how to stop them."""
 
     def __init__(self, process: Process[Any], parts: Parts, settings: Settings, engine: Engine,
-                 stop: threading.Event, offload: Offload) -> None:
+                 stop: threading.Event) -> None:
         self.process, self.parts, self.settings, self.engine = process, parts, settings, engine
-        self.stop_event, self.offload = stop, offload
+        self.stop_event = stop
         self.threads: list[threading.Thread] = []
         self.http: WsgiServer | None = None
-        self.nameko: RpcServer | None = None
+        self.rpc: RpcProcess | None = None
         self.relay: OutboxRelay | None = None
 
-    def start(self) -> None:
+    def start(self, rpc_command: Sequence[str] | None) -> None:
         timers = list(self.parts.timers)
         if self.process.relay:
             self.relay = OutboxRelay(self.engine, lambda: ConfirmedPublisher(self.settings.amqp_uri))
@@ -123,24 +122,20 @@ class _Running:
                 self._thread(f"consumer-{consumer.name}-{n}", self._consume, consumer)
         if self.parts.http is not None:
             http = self.parts.http
-            app = http.app if not self.process.green else _offloaded(http.app, self.offload)
             settings = HttpSettings.from_env()  # RELAIS_HTTP_THREADS, ...: a bad value refuses the start
-            self.http = WsgiServer(app, http.host, http.port, what=f"{self.process.service}'s HTTP",
+            self.http = WsgiServer(http.app, http.host, http.port, what=f"{self.process.service}'s HTTP",
                                    where="RELAIS_HTTP_HOST/RELAIS_HTTP_PORT", settings=settings)
             log.info("%s (%s)", http.describe or f"{self.process.service} on http://{http.host}:{self.http.port}/",
                      settings.describe())
-        if self.process.rpc:
-            from .rpc import start_rpc  # nameko and eventlet: loaded only by a process that answers RPC (patched)
-
-            self.nameko = start_rpc(self.process.service, self.parts.rpc, self.process.rpc, self.settings.amqp_uri,
-                                    self.stop_event)
+        if self.process.rpc and rpc_command:
+            self.rpc = RpcProcess(self.process.service, rpc_command, self.settings.amqp_uri, self.stop_event)
 
     def describe(self) -> str:
         kinds = [("outbox relay" if self.relay else ""),
                  ", ".join(f"consumer {c.name}" + (f" x{c.parallel}" if c.parallel > 1 else "")
                            for c in self.parts.consumers),
                  ", ".join(f"timer {t.name} every {t.every_s:g} s" for t in self.parts.timers),
-                 f"RPC {len(self.parts.rpc)} method(s)" if self.parts.rpc else "",
+                 f"RPC {len(self.parts.rpc)} method(s) in process {self.rpc.child.pid}" if self.rpc else "",
                  "HTTP" if self.http else ""]
         return "; ".join(k for k in kinds if k) or "nothing"
 
@@ -149,13 +144,13 @@ class _Running:
 
     @property
     def failed(self) -> bool:
-        """Whether it stopped because a part failed for good (nameko's container died)."""
-        return self.nameko is not None and self.nameko.failure is not None
+        """Whether it stopped because a part failed for good (its RPC process ended)."""
+        return self.rpc is not None and self.rpc.failed
 
     def stop(self) -> None:
         self.stop_event.set()
-        if self.nameko is not None:
-            self.nameko.stop()
+        if self.rpc is not None:
+            self.rpc.stop()
         if self.http is not None:
             self.http.stop()
         for thread in self.threads:
@@ -180,7 +175,7 @@ class _Running:
     def _every(self, timer: Timer) -> None:
         while not self.stop_event.wait(timer.every_s):
             try:
-                self.offload(timer.run)
+                timer.run()
             except Exception as exc:  # noqa: BLE001 - a timer's failure must not end it
                 log.warning("%s failed: %s; next run in %g s", timer.name, describe_error(exc), timer.every_s)
 
@@ -198,7 +193,7 @@ class _Running:
         bus = event_consumer(consumer, self.engine)
         while not self.stop_event.is_set():
             try:
-                bus.run(self.settings.amqp_uri, stop=self.stop_event, offload=self.offload)
+                bus.run(self.settings.amqp_uri, stop=self.stop_event)
             except (OSError, amqp.exceptions.AMQPError) as exc:  # the broker went away: wait, then reconnect
                 log.warning("consumer %s: broker connection lost (%s); reconnecting in %.0f s",
                             consumer.name, exc, RECONNECT_S)
@@ -214,28 +209,25 @@ def event_consumer(consumer: Consumer, engine: Engine) -> EventConsumer:
                          batch_handler=consumer.batch_handler)
 
 
-def _ops_app(process: Process[Any], settings: Settings, engine: Engine, offload: Offload) -> OpsApp:
+def _ops_app(process: Process[Any], settings: Settings, engine: Engine) -> OpsApp:
     """The ops endpoints' application: readiness from the checks the process names; metrics with its backlog."""
     checks: dict[str, health.Check] = {}
     if "broker" in process.readiness:
         checks["broker"] = health.broker_check(settings.amqp_uri)
     if "database" in process.readiness:
-        database = health.database_check(settings.database_url)
-        checks["database"] = lambda: offload(database)
+        checks["database"] = health.database_check(settings.database_url)
     metrics.set_service(process.service)
     if process.relay:
         def backlog() -> int:
             with engine.connect() as conn:
                 return pending_count(conn)
 
-        metrics.watch_outbox(backlog, run=offload)
+        metrics.watch_outbox(backlog)
     return OpsApp(process.service, checks)
 
 
-def _check_rpc(process: Process[Any], parts: Parts) -> None:
-    if set(parts.rpc) != set(process.rpc):
-        raise RuntimeError(f"{process.service} declares RPC methods {sorted(process.rpc)} but started "
-                           f"{sorted(parts.rpc)}")
+def _starting() -> str:
+    raise health.CheckFailed("starting: the database migrated, then every part started")
 
 
 def _refuse(service: str, message: str) -> int:
@@ -243,30 +235,9 @@ def _refuse(service: str, message: str) -> int:
     return 2
 
 
-def _offload(green: bool) -> Offload:
-    if not green:
-        return lambda fn, *args, **kwargs: fn(*args, **kwargs)
-    from eventlet import tpool  # only under eventlet (`green`): a plain process never loads it
-
-    return tpool.execute
-
-
-def _offloaded(app: Any, offload: Offload) -> Any:
-    """A WSGI application whose every call, response body included, runs through `offload`."""
-    def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        return offload(lambda: list(app(environ, start_response)))
-    return call
-
-
-def _on_signals(stop: threading.Event, green: bool) -> None:
-    """SIGTERM and SIGINT set `stop` (under eventlet, from a green thread: a handler must not block the hub)."""
-    if green:
-        import eventlet  # only under eventlet, as above
-
-        def handler(*_: Any) -> None:
-            eventlet.spawn_n(stop.set)
-    else:
-        def handler(*_: Any) -> None:
-            stop.set()
+def _on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set `stop`."""
+    def handler(*_: Any) -> None:
+        stop.set()
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

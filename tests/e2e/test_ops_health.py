@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -129,9 +130,9 @@ def test_serve_provisioning_with_the_broker_down_is_alive_but_not_ready(tmp_path
     svc = Service("provisioning", {"RELAIS_DATA_DIR": str(tmp_path / "var"), "RELAIS_AMQP_URI": DEAD_BROKER,
                                    "RELAIS_TENANT": "test"}, tmp_path / "provisioning.log").wait_alive()
     try:
-        for _ in range(100):  # the database is down too until the service has created it
+        for _ in range(100):  # the database is down too until the service has created it, then starting
             status, body = get_json(svc.url + "/readyz")
-            if body["down"] != ["broker", "database"]:
+            if body["down"] != ["broker", "database"] and "starting" not in body["down"]:
                 break
             time.sleep(0.1)
         assert status == 503 and body["service"] == "provisioning" and body["down"] == ["broker"]
@@ -143,17 +144,38 @@ def test_serve_provisioning_with_the_broker_down_is_alive_but_not_ready(tmp_path
     assert "s3cret-pw" not in svc.logs()
 
 
-def test_serve_directory_under_nameko_turns_unready_when_its_database_vanishes(tmp_path, amqp_uri):
+def rpc_child(svc: Service) -> int:
+    """The pid of the RPC process `relais serve` started (its only child process)."""
+    children = subprocess.run(["pgrep", "-P", str(svc.proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def gone(pid: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if open(f"/proc/{pid}/stat").read().split()[2] == "Z":  # exited, waiting for its parent to read it
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_serve_directory_turns_unready_when_its_database_vanishes(tmp_path, amqp_uri):
     data = tmp_path / "var"
     svc = Service("directory", {"RELAIS_DATA_DIR": str(data), "RELAIS_AMQP_URI": amqp_uri, "RELAIS_TENANT": "test"},
                   tmp_path / "directory.log").wait_alive()
     try:
         body = svc.wait_ready()
-        assert set(body["checks"]) == {"broker", "database"}
+        assert set(body["checks"]) == {"broker", "database", "rpc"}
+        assert "'rpc-directory'" in body["checks"]["rpc"]["detail"] and "1 consumer(s)" in body["checks"]["rpc"]["detail"]
         res = subprocess.run([RELAIS, "health", "directory", "--port", str(svc.port)], capture_output=True, text=True,
                              timeout=30)
         assert res.returncode == 0, res.stderr
-        assert "relais_outbox_backlog 0.0" in get(svc.url + "/metrics")[1]  # read through eventlet's thread pool
+        assert "relais_outbox_backlog 0.0" in get(svc.url + "/metrics")[1]
         os.rename(data / "relais.db", data / "elsewhere.db")  # as if the volume went away
         status, body = get_json(svc.url + "/readyz")
         assert status == 503 and body["down"] == ["database"]
@@ -161,6 +183,32 @@ def test_serve_directory_under_nameko_turns_unready_when_its_database_vanishes(t
         assert svc.metric("relais_service_info", service="directory") == 1
     finally:
         svc.stop()
+
+
+def test_the_rpc_process_lives_and_ends_with_the_main_one(tmp_path, amqp_uri):
+    """RPC (nameko, under eventlet) runs in a process of its own, which ends the pair when it ends, and ends
+    when the main process is told to stop or is killed."""
+    env = {"RELAIS_DATA_DIR": str(tmp_path / "var"), "RELAIS_AMQP_URI": amqp_uri, "RELAIS_TENANT": "test"}
+    svc = Service("directory", env, tmp_path / "one.log").wait_alive()
+    svc.wait_ready()
+    child = rpc_child(svc)
+    main_modules = open(f"/proc/{svc.proc.pid}/maps").read()
+    assert "greenlet" not in main_modules  # eventlet stays out of the main process
+    os.kill(child, signal.SIGKILL)  # the RPC process dies: the main one stops, and says why
+    assert svc.proc.wait(20) == 1
+    assert f"RPC process (pid {child}) exited with status -9" in svc.logs()
+
+    svc = Service("directory", env, tmp_path / "two.log").wait_alive()
+    svc.wait_ready()
+    child = rpc_child(svc)
+    assert svc.stop() == 0 and gone(child)  # SIGTERM: both stop cleanly
+
+    svc = Service("directory", env, tmp_path / "three.log").wait_alive()
+    svc.wait_ready()
+    child = rpc_child(svc)
+    svc.proc.kill()  # the main process killed: its RPC process does not outlive it
+    svc.proc.wait(10)
+    assert gone(child)
 
 
 def test_serve_sso_answers_probes_on_its_ops_port_and_its_own_and_relays_its_events(tmp_path, sqlite_engine,
