@@ -1,0 +1,1 @@
+"""Usage statistics: the SSO's and provisioning's events turned into anonymised indicators (README.md)."""

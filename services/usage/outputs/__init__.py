@@ -1,0 +1,1 @@
+"""What the usage service writes for people: report files (CSV, JSON) and charts (SVG, PNG)."""
