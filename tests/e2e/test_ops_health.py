@@ -171,7 +171,8 @@ def test_serve_directory_turns_unready_when_its_database_vanishes(tmp_path, amqp
     try:
         body = svc.wait_ready()
         assert set(body["checks"]) == {"broker", "database", "rpc"}
-        assert "'rpc-directory'" in body["checks"]["rpc"]["detail"] and "1 consumer(s)" in body["checks"]["rpc"]["detail"]
+        rpc = body["checks"]["rpc"]["detail"]
+        assert "'rpc-directory'" in rpc and "1 consumer(s)" in rpc
         res = subprocess.run([RELAIS, "health", "directory", "--port", str(svc.port)], capture_output=True, text=True,
                              timeout=30)
         assert res.returncode == 0, res.stderr
