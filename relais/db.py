@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
@@ -158,6 +159,12 @@ def migration_state(conn: Connection) -> MigrationState:
         if head not in unknown:  # one head at a time: alembic refuses heads whose histories overlap
             applied.update(r.revision for r in script.iterate_revisions(head, "base"))
     return MigrationState(current, len(known - applied), unknown)
+
+
+def insert_or_update(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `table` for `conn`'s database, to finish with `.on_conflict_do_update(...)` (or
+    `_do_nothing`): PostgreSQL and SQLite each have their own."""
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
 def bulk_insert(conn: Connection, table_name: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, case, func, select, text, update
 
+from relais.db import insert_or_update
+
 from ..item_version import ItemVersion
 from ..rules.access_log import FORGOTTEN_ON_ERASURE, entry
 from ..rules.changes import NEW, Applied, plan_change
@@ -27,7 +29,6 @@ from ..rules.retention import in_force, purge_after
 from .tables import vault_access_log as log_t
 from .tables import vault_item_version as t
 from .tables import vault_tenant
-from .upsert import insert_or_update
 
 LOCK_CLASS = 0x5641554C  # "VAUL": the first key of the vault's advisory locks (PostgreSQL)
 

@@ -17,9 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, select, update
 
-from relais.db import writer
+from relais.db import insert_or_update, writer
 
-from ..adapters.upsert import insert_or_update
 from .report import DONE, FAILED, Failure, RunStats, TransferReport, VerticalCounts
 from .tables import vault_transfer_item as items_t
 from .tables import vault_transfer_job as jobs_t
