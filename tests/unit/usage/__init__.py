@@ -1,0 +1,1 @@
+"""The usage service's rules (services/usage/rules/), alone: no I/O."""
