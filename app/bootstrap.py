@@ -23,9 +23,11 @@ from services.provisioning.process import API_PROCESS as PROVISIONING_API
 from services.provisioning.process import PROCESS as PROVISIONING
 from services.sso.process import PROCESS as SSO
 from services.sso.process import Ports as SsoPorts
+from services.usage.process import PROCESS as USAGE
 from services.vault.process import PROCESS as VAULT
 
-PROCESSES: dict[str, Process[Any]] = {p.service: p for p in (DIRECTORY, PROVISIONING, PROVISIONING_API, SSO, VAULT)}
+PROCESSES: dict[str, Process[Any]] = {p.service: p for p in (DIRECTORY, PROVISIONING, PROVISIONING_API, SSO, USAGE,
+                                                              VAULT)}
 
 
 def ports(service: str, settings: Settings, engine: Engine) -> Any:

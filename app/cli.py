@@ -30,7 +30,7 @@ from relais.runtime.call_args import CallArgumentError, call_arguments
 from relais.runtime.status import StatusConfigError, gather, parse_endpoints, render_text
 
 # app/bootstrap.py's PROCESSES (a test holds them equal): what `relais serve` runs
-SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "vault")
+SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "usage", "vault")
 
 # Command groups, loaded when invoked: name -> "module:attribute".
 GROUPS = {
@@ -39,6 +39,7 @@ GROUPS = {
     "directory": "services.directory.cli:directory",
     "provisioning": "services.provisioning.cli:provisioning",
     "sso": "services.sso.cli:sso",
+    "usage": "services.usage.cli:usage",
     "vault": "services.vault.cli:vault",
 }
 

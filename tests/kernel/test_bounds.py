@@ -57,10 +57,10 @@ def take_all(uri: str, queue: str) -> list[amqp.Message]:
     return out
 
 
-def logout(i: int) -> Event:
-    """An event of the SSO's, which only the planned usage service will consume: no queue is bound for it."""
-    return Event(type="sso.logout", source="relais.sso", tenant="t", correlation_id="c",
-                 payload={"session": f"s{i}", "person": f"p{i}", "reason": "user", "services": 0})
+def unrouted(i: int) -> Event:
+    """An event only a planned consumer (the audit archive) receives: no queue is bound for it."""
+    return Event(type="directory.import.completed", source="relais.directory", tenant="t", correlation_id="c",
+                 payload={"import_id": f"i{i}", "files": [], "totals": {}, "rejected": 0, "warnings": 0, "events": 0})
 
 
 def mef(i: int) -> Event:
@@ -77,7 +77,7 @@ def relay_all(engine, uri: str, events: list[Event]) -> OutboxRelay:
 
 def test_unrouted_events_stay_within_the_bound_the_oldest_dropped(amqp_uri, sqlite_engine):
     # A deployment from before the bounds: relais.unrouted exists, unbounded, and holds 300 events.
-    relay = relay_all(sqlite_engine, amqp_uri, [logout(i) for i in range(300)])
+    relay = relay_all(sqlite_engine, amqp_uri, [unrouted(i) for i in range(300)])
     assert relay.drain() == 300 and depth(amqp_uri, UNROUTED_QUEUE) == 300
 
     # Bounded as a policy: it applies to the queue as it is (nothing re-declared), at once.
@@ -85,7 +85,7 @@ def test_unrouted_events_stay_within_the_bound_the_oldest_dropped(amqp_uri, sqli
     assert depth(amqp_uri, UNROUTED_QUEUE) == 100
 
     # 20 times the bound more, nobody consuming: the queue stays at its bound and keeps the newest.
-    events = [logout(i) for i in range(300, 2300)]
+    events = [unrouted(i) for i in range(300, 2300)]
     relay = relay_all(sqlite_engine, amqp_uri, events)
     assert relay.drain() == 2000
     assert depth(amqp_uri, UNROUTED_QUEUE) == 100
@@ -94,7 +94,7 @@ def test_unrouted_events_stay_within_the_bound_the_oldest_dropped(amqp_uri, sqli
 
     # A bound in bytes too: the bodies kept never add up to more.
     bound(amqp_uri, RELAIS_UNROUTED_MAX_LENGTH="100000", RELAIS_UNROUTED_MAX_BYTES="20000")
-    relay = relay_all(sqlite_engine, amqp_uri, [logout(i) for i in range(2000)])
+    relay = relay_all(sqlite_engine, amqp_uri, [unrouted(i) for i in range(2000)])
     assert relay.drain() == 2000
     kept = take_all(amqp_uri, UNROUTED_QUEUE)
     assert 0 < sum(len(m.body) for m in kept) <= 20000 < 2000 * len(kept[0].body)

@@ -16,6 +16,10 @@ ALL = "*"  # every value of a dimension
 
 GRAINS = ("day", "week", "month")
 DIMENSIONS = ("structure", "profile", "level", "resource")
+# How many dimensions a cell may be split by, per grain: every combination for the month; finer grains
+# keep fewer, so that an academy's month stays a few million cells (a day by structure and resource
+# would be 30 x 1,000 x 25 per indicator) and small cells, suppressed anyway, are not multiplied.
+MAX_DIMENSIONS = {"day": 1, "week": 2, "month": 4}
 INDICATORS = (
     "connections",  # sessions opened (the national doctrine's connection)
     "active_users",  # distinct people with at least one session, visit or access

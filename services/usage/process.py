@@ -1,0 +1,39 @@
+"""What `relais serve usage` runs: the consumer of the SSO's and provisioning's events, and the closing of periods.
+
+- the consumer of `relais.q.usage` (its bindings: the contracts' receive operations for `usage`;
+  retries, dead letters, idempotent on event id) turns each batch into pseudonymous activity and
+  counters (`handlers/ingest.py`), in the consumer's transaction;
+- every hour, the periods that have ended (and whose grace has passed) are closed: aggregates kept,
+  pseudonyms and key destroyed (`handlers/close.py`).
+It publishes nothing: no relay.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from relais.runtime import Consumer, Context, Parts, Process, StartError, Timer
+
+from .handlers.close import close_due
+from .handlers.ingest import UsageEvents
+from .settings import UsageConfigError, UsageSettings
+
+CONSUMER = "usage"  # queue relais.q.usage
+
+
+def start(ctx: Context[None]) -> Parts:
+    try:
+        settings = UsageSettings.from_env()
+    except UsageConfigError as exc:
+        raise StartError(str(exc)) from None
+    tenant = ctx.settings.tenant
+    handler = UsageEvents(tenant, settings.zone, settings.services)
+
+    def close() -> None:
+        close_due(ctx.engine, tenant, datetime.now(UTC), settings.zone, settings.grace)
+
+    return Parts(consumers=[Consumer(CONSUMER, handler, batch_handler=handler.many)],
+                 timers=[Timer("close-periods", settings.close_every_s, close)])
+
+
+PROCESS: Process[None] = Process(service="usage", start=start, readiness=("broker", "database"), relay=False)

@@ -1,0 +1,174 @@
+"""The usage service end to end on a real database: events in, a period closed, a report out, no one left in it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from app.cli import main
+from relais.bus.consumer import EventConsumer
+from relais.bus.contracts import subscriptions
+from services.usage.adapters.tables import usage_activity, usage_period
+from services.usage.handlers.close import NotClosable, close_due, close_period
+from services.usage.handlers.ingest import UsageEvents
+from services.usage.handlers.report import make_report
+from services.usage.rules.rows import ALL
+from tests.usage.helpers import TENANT, cas_visit, grant, login, logout, saml_visit
+
+PARIS = ZoneInfo("Europe/Paris")
+NOV = datetime(2026, 11, 3, 8, 30, tzinfo=PARIS)
+MOODLE = "ark:/49591/moodle"
+SERVICES = {"moodle-cas": MOODLE}
+
+
+def pupils(structure: str, n: int) -> list[str]:
+    return [f"J-{structure}-{i:04d}" for i in range(n)]
+
+
+def month_of_events() -> list:
+    a, b = pupils("0750001A", 14), pupils("0750002B", 6)
+    teachers = [f"J-ens-{i}" for i in range(5)]
+    events = [grant(p, MOODLE, NOV - timedelta(days=40)) for p in a + pupils("0750001A-extra", 6)]
+    events.append(grant(a[0], MOODLE, NOV - timedelta(days=10), revoked=True))
+    for day in range(3):
+        at = NOV + timedelta(days=day * 7)
+        events += [login(p, at) for p in a]
+        events += [login(p, at, structure="0750002B") for p in b]
+        events += [login(t, at, profile="National_ENS", level=None) for t in teachers]
+    events += [cas_visit(p, NOV + timedelta(hours=1), "moodle-cas") for p in a[:11]]
+    events += [cas_visit(p, NOV + timedelta(hours=2), "moodle-cas") for p in a[:3]]  # again: one user each
+    events += [saml_visit(t, NOV + timedelta(hours=1), "https://gar.example/sp", profile="National_ENS", level=None)
+               for t in teachers]
+    events += [logout(p, NOV + timedelta(hours=3)) for p in a]
+    return events
+
+
+def consume(engine, events, consumer: EventConsumer | None = None, expect: str = "handled") -> EventConsumer:
+    handler = UsageEvents(TENANT, PARIS, SERVICES)
+    consumer = consumer or EventConsumer("usage", list(subscriptions()["usage"]), handler, engine,
+                                         batch_handler=handler.many)
+    outcomes = consumer.handle_many([(e.to_json(), 0) for e in events])
+    assert [(o.status, o.reason) for o in outcomes if o.status != expect] == []
+    return consumer
+
+
+def cell(report, indicator: str, **dims: str):
+    found = [r for r in report.rows if r.indicator == indicator
+             and all(getattr(r, d) == dims.get(d, ALL) for d in ("structure", "profile", "level", "resource"))]
+    assert len(found) == 1, (indicator, dims, found)
+    return found[0]
+
+
+def test_a_month_counted_closed_and_reported(engine):
+    consume(engine, month_of_events())
+    with pytest.raises(NotClosable, match="2026-11 has not ended"):
+        close_period(engine, TENANT, "2026-11", datetime(2026, 12, 1, 12, tzinfo=UTC), PARIS)  # within the grace
+    live = make_report(engine, TENANT, "2026-11", ("structure",), "month", threshold=5)
+    assert live.provisional and cell(live, "connections", structure="0750001A").value == 14 * 3 + 5 * 3
+
+    done = close_due(engine, TENANT, datetime(2026, 12, 3, 1, tzinfo=UTC), PARIS)
+    assert [c.period for c in done] == ["2026-11"] and done[0].activity_rows > 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(usage_activity)).scalar_one() == 0
+        assert conn.execute(select(usage_period.c.pseudonym_key)).scalar_one() is None
+
+    report = make_report(engine, TENANT, "2026-11", ("structure",), "month", threshold=5)
+    assert not report.provisional
+    assert cell(report, "connections", structure="0750001A").value == 57
+    assert cell(report, "active_users", structure="0750001A").value == 19  # 14 pupils and 5 teachers
+    assert cell(report, "active_users").value == 25  # distinct, not the sum of the cells
+    assert cell(report, "active_users", structure="0750002B").value == 6
+
+    licences = make_report(engine, TENANT, "2026-11", ("structure", "resource"), "month", threshold=5)
+    assert cell(licences, "licences_granted", structure="0750001A", resource=MOODLE).value == 19
+    assert cell(licences, "licences_used", structure="0750001A", resource=MOODLE).value == 11
+    assert cell(licences, "licences_unused", structure="0750001A", resource=MOODLE).value == 8
+    assert cell(licences, "adoption_rate", structure="0750001A", resource=MOODLE).value == round(11 / 19, 4)
+    assert cell(licences, "visits", structure="0750001A", resource=MOODLE).value == 14
+
+    weekly = make_report(engine, TENANT, "2026-11", ("profile",), "week", threshold=5)
+    starts = sorted({r.start.isoformat() for r in weekly.rows if r.indicator == "active_users"})
+    assert starts == ["2026-11-02", "2026-11-09", "2026-11-16"]
+
+
+def test_a_small_cell_is_suppressed_and_not_given_back_by_subtraction(sqlite_engine):
+    consume(sqlite_engine, month_of_events())
+    report = make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "month", threshold=10)
+    assert cell(report, "active_users", structure="0750002B").status == "suppressed"  # 6 pupils, under 10
+    for indicator in ("connections", "active_users"):
+        rows = [r for r in report.rows if r.indicator == indicator]
+        assert cell(report, indicator, structure="0750002B").value is None
+        assert sum(r.value is None for r in rows) >= 2, f"{indicator}: the total minus the other cell gives it back"
+
+
+def test_after_closing_no_person_pseudonym_or_key_is_left_in_the_files(tmp_path, sqlite_engine):
+    events = month_of_events()
+    consume(sqlite_engine, events)
+    with sqlite_engine.connect() as conn:
+        pseudonyms = {p for (p,) in conn.execute(select(usage_activity.c.pseudonym).distinct())}
+        key = conn.execute(select(usage_period.c.pseudonym_key)).scalar_one()
+    persons = {e.payload["person"] for e in events}
+    assert len(pseudonyms) == 25 and key and len(persons) > 21
+    close_period(sqlite_engine, TENANT, "2026-11", datetime(2026, 12, 7, tzinfo=UTC), PARIS)
+    report = make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "day", threshold=5)
+    out = tmp_path / "report.csv"
+    result = CliRunner().invoke(main, ["usage", "report", "--period", "2026-11", "--by", "structure,resource",
+                                       "--output", str(out), "--charts", str(tmp_path / "charts")],
+                                env={"RELAIS_DATABASE_URL": str(sqlite_engine.url), "RELAIS_TENANT": TENANT})
+    assert result.exit_code == 0, result.output
+    sqlite_engine.dispose()
+    stored = b"".join(p.read_bytes() for p in Path(str(sqlite_engine.url.database)).parent.glob("relais.db*"))
+    outputs = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "relais.db" not in p.name)
+    assert report.rows and outputs
+    for blob, where in ((stored, "the database files"), (outputs, "the report and charts")):
+        for person in persons:
+            assert person.encode() not in blob, f"{person} in {where}"
+        for p in pseudonyms:
+            assert p.encode() not in blob and bytes.fromhex(p) not in blob, f"pseudonym {p} in {where}"
+        assert key not in blob, f"the key in {where}"
+
+
+def test_an_event_after_its_period_closed_counts_as_late_and_never_reopens_the_key(engine):
+    consume(engine, [login("J-1", NOV)])
+    close_period(engine, TENANT, "2026-11", datetime(2026, 12, 7, tzinfo=UTC), PARIS)
+    consume(engine, [login("J-2", NOV + timedelta(days=1)), login("J-3", NOV + timedelta(days=35))])
+    with engine.connect() as conn:
+        rows = {r.period: r for r in conn.execute(select(usage_period))}
+        assert conn.execute(select(usage_activity.c.period).distinct()).scalars().all() == ["2026-12"]
+    assert rows["2026-11"].pseudonym_key is None and rows["2026-11"].late_events == 1
+    assert rows["2026-12"].pseudonym_key is not None  # the next month is open, with its own key
+    report = make_report(engine, TENANT, "2026-11", (), "month", threshold=5)
+    assert report.late_events == 1 and cell(report, "connections").value is None  # 1 < 5: suppressed
+
+
+def test_redelivered_events_are_counted_once(sqlite_engine):
+    events = [login("J-1", NOV), login("J-1", NOV + timedelta(hours=1))]
+    consumer = consume(sqlite_engine, events)
+    consume(sqlite_engine, events, consumer, expect="duplicate")  # the same ids again
+    report = make_report(sqlite_engine, TENANT, "2026-11", (), "month", threshold=5)
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(func.sum(usage_activity.c.count))).scalar_one() == 2
+    assert report.provisional
+
+
+def test_the_cli_refuses_what_it_cannot_do_naming_it(sqlite_engine):
+    env = {"RELAIS_DATABASE_URL": str(sqlite_engine.url), "RELAIS_TENANT": TENANT}
+    runner = CliRunner()
+    for args, says in ((["report", "--period", "2026-13"], "period '2026-13' is not a month written YYYY-MM"),
+                       (["report", "--period", "2026-11", "--by", "school"], "--by 'school': name each of"),
+                       (["report", "--period", "2026-11", "--threshold", "3"], "below the minimum of 5"),
+                       (["close", "--period", "2099-01"], "2099-01 has not ended"),
+                       (["report", "--period", "2026-11", "--grain", "day"], "--grain day splits by 1 dimension(s)")):
+        result = runner.invoke(main, ["usage", *args], env=env)
+        assert result.exit_code == 1 and says in result.output, (args, result.output)
+    result = runner.invoke(main, ["usage", "report", "--period", "2026-11", "--format", "csv"], env=env)
+    assert result.exit_code == 0
+    header = next(csv.reader(io.StringIO(result.stdout)))
+    assert "indicator" in header and "value" in header
