@@ -14,6 +14,10 @@ language is refused (`UnknownLanguage`, naming the languages available), a .po f
 parse too (`BrokenCatalogue`, naming it and where), never read halfway; a tag with a region
 (`fr_FR`, `en-GB`) is read as its language. Placeholders are `str.format` fields (`{period}`), the
 same names in the msgid and every msgstr.
+
+Adding a language: copy `locale/en/LC_MESSAGES/relais.po` to `locale/<lang>/LC_MESSAGES/`, set its
+`Language:` header and translate each msgstr; `languages()` finds it. A new msgid goes into every
+catalogue (the usage outputs' test lists any the code marks that a catalogue lacks).
 """
 
 from __future__ import annotations

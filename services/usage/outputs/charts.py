@@ -240,7 +240,7 @@ def write_weekly_active_users_chart(rows: Iterable[Row], path: Path, structure: 
 def _draw_weekly(series: list[WeeklySeries], periods: list[str], structure: str,
                  _: Translator) -> tuple[Figure, Chart]:
     span = " – ".join(dict.fromkeys([_period(periods[0], _.lang), _period(periods[-1], _.lang)])) if periods else ""
-    title = _("Weekly active users, {period}").format(period=span)
+    title = _("Weekly active users, {period}").format(period=span) if span else _("Weekly active users")
     where = _structure(structure, _)
     fig = Figure(figsize=(12, 5.5), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -287,7 +287,7 @@ def _draw_weekly(series: list[WeeklySeries], periods: list[str], structure: str,
 def _weekly_description(series: list[WeeklySeries], weeks: list[date], span: str, where: str,
                         _: Translator) -> str:
     if not weeks:
-        nothing = _("Line chart of the weekly active users, {period}, {where}.").format(period=span, where=where)
+        nothing = _("Line chart of the weekly active users, {where}.").format(where=where)
         return f"{nothing} {_('No figures for this selection.')}"
     lines = [_("Line chart of the weekly active users from {first} to {last}, {where}.").format(
         first=_day(weeks[0], _.lang), last=_day(weeks[-1], _.lang), where=where)]

@@ -211,3 +211,10 @@ def test_an_unknown_extension_or_language_is_refused_before_drawing(tmp_path):
     with pytest.raises(UnknownLanguage, match="available languages are en, fr"):
         charts.licences_chart(LICENCES, "svg", "2026-11", lang="de")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chart_of_no_figures_says_so_instead_of_failing():
+    for data in (charts.licences_chart([], "svg", "2026-11"), charts.weekly_active_users_chart([], "svg")):
+        root = parse_svg(data).getroot()
+        assert root[1].text.endswith("Aucun chiffre pour cette sélection.")
+    assert root[0].text == "Utilisateurs actifs par semaine, tous les établissements"
