@@ -8,7 +8,8 @@ resources with their causes, writes the GAR feed and validates it against the
 GAR's XSD, logs a pupil and a parent in through a local ÉduConnect stand-in into
 a CAS app (sso.py), moves documents, calendars and contacts from an
 outgoing ENT to an incoming one through the vault and verifies nothing was lost
-(vault.py), then stops everything it started. State (the SSO keys
+(vault.py), reports a month of simulated logins with the usage statistics, anonymised
+(usage.py), then stops everything it started. State (the SSO keys
 included, made at run time, and the vault) goes to ./var/demo (fresh each run).
 """
 
@@ -71,14 +72,15 @@ def main() -> int:
     # The demo starts from nothing: no provisioning queue left over from an earlier run.
     from relais.bus.topology import consumer_queues
 
-    q = consumer_queues("provisioning")
-    for name in (q.main, *q.retries, q.dead_letter):
-        ch.queue_delete(name)
+    for consumer in ("provisioning", "usage"):
+        q = consumer_queues(consumer)
+        for name in (q.main, *q.retries, q.dead_letter):
+            ch.queue_delete(name)
 
     engine = make_engine(settings.database_url)
     upgrade(engine)
 
-    say("1/8 starting the directory (nameko RPC) and provisioning (event consumer) services")
+    say("1/9 starting the directory (nameko RPC) and provisioning (event consumer) services")
     # `relais serve` for each, their ops endpoints on ports of their own choosing (two share this machine).
     serving = {**env, "RELAIS_OPS_HOST": "127.0.0.1", "RELAIS_OPS_PORT": "0"}
     service = subprocess.Popen([*RELAIS, "serve", "directory"], env=serving)
@@ -89,7 +91,7 @@ def main() -> int:
         _wait_for_queue(ch, "relais.q.provisioning", provisioning)
         print("directory and provisioning services are up")
 
-        say(f"2/8 importing the sample academy from {SAMPLE}")
+        say(f"2/9 importing the sample academy from {SAMPLE}")
         from tqdm import tqdm
 
         from services.directory.api import Directory
@@ -107,13 +109,13 @@ def main() -> int:
         print(f"{len(report.rejected)} rejected record(s), {len(report.warnings)} warning(s) "
               f"(unresolved references: {report.unresolved})")
 
-        say("3/8 the directory service relays the outbox to RabbitMQ (publisher confirms); provisioning consumes")
+        say("3/9 the directory service relays the outbox to RabbitMQ (publisher confirms); provisioning consumes")
         delivered = _wait_delivered(ch, report.events, service)
         print(f"{delivered} of {report.events} events delivered to {AUDIT_QUEUE}")
         consumed = _wait_consumed(engine, report.events - 1, provisioning)  # not directory.import.completed
         print(f"{consumed} directory events consumed by provisioning (idempotent on event id, settled in batches)")
 
-        say("4/8 asking the running service over RPC: pupil 2605692 and their legal guardians")
+        say("4/9 asking the running service over RPC: pupil 2605692 and their legal guardians")
         rpc = [sys.executable, "-m", "relais.runtime.call", "directory"]
         pupil = json.loads(subprocess.run(rpc + ["get_person", "2605692"], env=env, check=True,
                                           capture_output=True, text=True).stdout)
@@ -125,26 +127,32 @@ def main() -> int:
         for g in guardians:
             print(f"  legal guardian: {g['first_name']} {g['last_name']} ({g['jointure']})")
 
-        say(f"5/8 provisioning: catalogue and rules from {PROVISIONING_CONFIG.relative_to(ROOT)}")
+        say(f"5/9 provisioning: catalogue and rules from {PROVISIONING_CONFIG.relative_to(ROOT)}")
         granted = _provision(engine, settings.tenant)
 
-        say(f"6/8 the GAR feed of the academy, validated against {GAR_XSD.name}; an app's OneRoster roster")
+        say(f"6/9 the GAR feed of the academy, validated against {GAR_XSD.name}; an app's OneRoster roster")
         gar_ok = _gar_feed(engine, data_dir / "gar")
         rosters_ok = _rosters(engine, data_dir / "oneroster-langues.zip")
 
-        say(f"7/8 single sign-on: pupil {PUPIL} and a parent log in through ÉduConnect (a local stand-in) "
+        say(f"7/9 single sign-on: pupil {PUPIL} and a parent log in through ÉduConnect (a local stand-in) "
             "into a CAS app")
         from . import sso as demo_sso
 
         sso_ok = demo_sso.run(engine, settings.tenant, data_dir / "sso", PUPIL)
 
-        say(f"8/8 contract end: pupil {PUPIL}'s, a parent's and a teacher's documents, calendars and contacts "
+        say(f"8/9 contract end: pupil {PUPIL}'s, a parent's and a teacher's documents, calendars and contacts "
             "go from ENT A to ENT B through the vault (relais vault export, import, verify)")
         from . import vault as demo_vault
 
         vault_ok = demo_vault.run(engine, settings.tenant, data_dir, PUPIL)
+
+        say("9/9 usage statistics: a month of simulated logins over the academy, pseudonymised on arrival; the "
+            "month closed (pseudonyms and key destroyed), reported with small cells suppressed")
+        from . import usage as demo_usage
+
+        usage_ok = demo_usage.run(engine, settings.tenant, data_dir, env)
         ok = (report.ok and delivered == report.events and consumed == report.events - 1 and granted and gar_ok
-              and rosters_ok and sso_ok and vault_ok)
+              and rosters_ok and sso_ok and vault_ok and usage_ok)
     finally:
         say("stopping the services")
         for proc in (service, provisioning):
@@ -159,7 +167,7 @@ def main() -> int:
     print("\ndemo " + ("succeeded" if ok else "FAILED") + ": the sample academy's directory is loaded and on the "
           "bus, the services answer, resources are assigned by rules with their causes, the GAR feed is valid, an "
           "app reads its roster, a pupil and a parent log in through ÉduConnect into a CAS app, and the data of ENT A "
-          "reached ENT B through the vault with nothing lost.")
+          "reached ENT B through the vault with nothing lost; a month of usage is reported, anonymised.")
     return 0 if ok else 1
 
 
