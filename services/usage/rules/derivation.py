@@ -4,8 +4,8 @@ Every published total is an equation: its members add up to it. Unknowns are the
 whatever is published is a known number. A suppressed entry is *derivable* when the equations fix
 its value whatever the other unknowns are: when the unit vector on it lies in the span of the
 equations' rows restricted to the unknowns. This reads the reduced row echelon form of that system,
-in exact fractions (no rounding can hide or invent a derivation): an entry is derivable exactly when
-a row of that form holds it alone.
+in exact integer arithmetic (no rounding can hide or invent a derivation): an entry is derivable
+exactly when a row of that form holds it alone.
 
 Unknowns are first split into groups joined by equations (an equation's unknowns all fall in one
 group), so that each system solved stays small on tables of thousands of cells.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence, Set
 from dataclasses import dataclass
-from fractions import Fraction
+from math import gcd
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -69,31 +69,52 @@ def _groups(rows: list[dict[K, int]]) -> list[list[dict[K, int]]]:
 
 
 def _fixed(rows: list[dict[K, int]]) -> set[K]:
-    """The unknowns a row of the reduced row echelon form of `rows` holds alone."""
-    pivots: dict[K, dict[K, Fraction]] = {}  # pivot unknown -> its row, coefficient 1 on it
-    for source in rows:
-        row = {key: Fraction(value) for key, value in source.items()}
+    """The unknowns a row of the reduced row echelon form of `rows` holds alone.
+
+    Fraction-free: rows stay integer (a row is scaled only when its pivot's coefficient is not 1, then
+    divided by the gcd of its coefficients), so nothing is rounded.
+    """
+    pivots: dict[K, dict[K, int]] = {}  # pivot unknown -> its row, which no other pivot row holds
+    holders: dict[K, set[K]] = {}  # unknown -> the pivots whose rows hold it
+    for source in sorted(rows, key=len):  # short rows first: long ones then meet short pivot rows, little fill-in
+        row = dict(source)
         for key in [key for key in row if key in pivots]:
-            _subtract(row, pivots[key], row.get(key, Fraction(0)))
+            if key in row:
+                _eliminate(row, pivots[key], key)
         if not row:
             continue
-        pivot = min(row, key=repr)
-        scale = row[pivot]
-        row = {key: value / scale for key, value in row.items()}
-        for other in pivots.values():
-            if pivot in other:
-                _subtract(other, row, other[pivot])
+        pivot = min(row, key=lambda key: (len(holders.get(key, ())), repr(key)))
+        if row[pivot] < 0:
+            row = {key: -value for key, value in row.items()}
+        for other in sorted(holders.pop(pivot, set()), key=repr):
+            old = pivots[other]
+            before = set(old)
+            _eliminate(old, row, pivot)
+            for key in before - old.keys():
+                holders.get(key, set()).discard(other)
+            for key in old.keys() - before:
+                holders.setdefault(key, set()).add(other)
         pivots[pivot] = row
+        for key in row:
+            if key != pivot:
+                holders.setdefault(key, set()).add(pivot)
     return {pivot for pivot, row in pivots.items() if len(row) == 1}
 
 
-def _subtract(row: dict[K, Fraction], pivot_row: dict[K, Fraction], factor: Fraction) -> None:
-    """row -= factor * pivot_row, dropping the zeros."""
-    if not factor:
-        return
-    for key, value in pivot_row.items():
-        updated = row.get(key, Fraction(0)) - factor * value
+def _eliminate(row: dict[K, int], pivot_row: dict[K, int], key: K) -> None:
+    """Takes `key` out of `row`, in place, by `pivot_row` (whose coefficient on `key` is > 0)."""
+    a, b = pivot_row[key], row[key]
+    if a != 1:
+        for name in row:
+            row[name] *= a
+    for name, value in pivot_row.items():
+        updated = row.get(name, 0) - b * value
         if updated:
-            row[key] = updated
+            row[name] = updated
         else:
-            row.pop(key, None)
+            row.pop(name, None)
+    if a != 1 and row:
+        divisor = gcd(*row.values())
+        if divisor > 1:
+            for name in row:
+                row[name] //= divisor

@@ -66,10 +66,18 @@ class Line:
 
 @dataclass(frozen=True)
 class CountTable:
-    """Counts per combination of dimension values; a combination absent from `cells` counts 0."""
+    """Counts per combination of dimension values; a combination absent from `cells` counts 0.
+
+    By default a margin is the sum of its cells (connections, visits, licences granted: *additive*
+    counts). A count of distinct people is not: a pupil active on two resources counts once in their
+    structure's total. For those, give `margins`, the value of every margin (keys with ALL on one or
+    more dimensions, the grand total included); suppression then reads their own values, and still treats
+    each line as a sum, which is prudent: a reader can at least bound a hidden entry from it.
+    """
 
     dimensions: tuple[str, ...]
     cells: Mapping[Key, int]
+    margins: Mapping[Key, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.dimensions:
@@ -77,20 +85,42 @@ class CountTable:
         if len(set(self.dimensions)) != len(self.dimensions):
             raise TableError(f"dimensions {self.dimensions!r} name one twice")
         for key, count in self.cells.items():
-            if not isinstance(key, tuple) or len(key) != len(self.dimensions):
-                raise TableError(f"cell {key!r}: its key must be a tuple of {len(self.dimensions)} values "
-                                 f"({', '.join(self.dimensions)})")
-            for name, value in zip(self.dimensions, key, strict=True):
-                if not isinstance(value, str) or value == ALL:
-                    raise TableError(f"cell {key!r}: {name} must be a value, not {value!r} ({ALL!r} means every value)")
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise TableError(f"cell {key!r}: count {count!r} must be an integer >= 0")
+            self._check(key, count, "cell")
+            if ALL in key:
+                raise TableError(f"cell {key!r}: a cell's values cannot be {ALL!r} (every value): that is a margin")
+        if self.margins is not None:
+            for key, count in self.margins.items():
+                self._check(key, count, "margin")
+                if ALL not in key:
+                    raise TableError(f"margin {key!r}: a margin has {ALL!r} on at least one dimension")
+            lattice = set(self._sums()) - set(self.cells)
+            unknown = sorted(set(self.margins) - lattice)
+            if unknown:
+                raise TableError(f"margin {unknown[0]!r} totals no cell of the table")
+            missing = sorted(lattice - set(self.margins))
+            if missing:
+                raise TableError(f"margins: {len(missing)} missing, e.g. {missing[0]!r}: give every margin of a table "
+                                 f"of distinct counts, or none for sums")
+
+    def _check(self, key: Key, count: int, what: str) -> None:
+        if not isinstance(key, tuple) or len(key) != len(self.dimensions):
+            raise TableError(f"{what} {key!r}: its key must be a tuple of {len(self.dimensions)} values "
+                             f"({', '.join(self.dimensions)})")
+        for name, value in zip(self.dimensions, key, strict=True):
+            if not isinstance(value, str) or not value:
+                raise TableError(f"{what} {key!r}: {name} must be a non-empty string, not {value!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise TableError(f"{what} {key!r}: count {count!r} must be an integer >= 0")
+
+    @property
+    def additive(self) -> bool:
+        """Whether each margin is the sum of its cells (no `margins` given)."""
+        return self.margins is None
 
     def is_margin(self, key: Key) -> bool:
         return ALL in key
 
-    def entries(self) -> dict[Key, int]:
-        """Every cell and every margin (each key with `ALL` on any set of dimensions), with its count."""
+    def _sums(self) -> dict[Key, int]:
         totals: dict[Key, int] = {}
         for key, count in self.cells.items():
             for mask in product((False, True), repeat=len(key)):
@@ -100,15 +130,16 @@ class CountTable:
             totals[(ALL,) * len(self.dimensions)] = 0
         return totals
 
+    def entries(self) -> dict[Key, int]:
+        """Every cell and every margin (each key with `ALL` on any set of dimensions), with its count."""
+        totals = self._sums()
+        if self.margins is not None:
+            totals.update({key: self.margins[key] for key in totals if key in self.margins})
+        return totals
+
     def lines(self) -> list[Line]:
         """Every line of entries, sorted: for each axis, entries alike but there, and their total."""
-        groups: dict[tuple[int, Key], list[Key]] = {}
-        for key in self.entries():
-            for axis, value in enumerate(key):
-                if value != ALL:
-                    total = key[:axis] + (ALL,) + key[axis + 1:]
-                    groups.setdefault((axis, total), []).append(key)
-        return [Line(axis, total, tuple(sorted(members))) for (axis, total), members in sorted(groups.items())]
+        return _lines(self.entries())
 
 
 @dataclass(frozen=True)
@@ -154,68 +185,84 @@ def suppress(table: CountTable, threshold: int = DEFAULT_THRESHOLD, *, suppress_
     """Primary then secondary suppression of `table`'s cells and margins (module docstring)."""
     check_threshold(threshold)
     counts = table.entries()
-    lines = table.lines()
     primary = frozenset(key for key, count in counts.items()
                         if 0 < count < threshold or (suppress_zeros and count == 0))
-    hidden = set(primary)
+    hiding = _Hiding(_lines(counts), counts, primary)
+    equations = [Equation(line.members, line.total) for line in hiding.lines]
     while True:
-        _complete_lines(lines, counts, hidden)
-        equations = [Equation(line.members, line.total) for line in lines]
-        exposed = derivable(equations, hidden)
+        hiding.complete_lines()
+        exposed = derivable(equations, hiding.hidden)
         if not exposed:
             break
-        _cover(exposed, lines, counts, hidden)
-    return Suppression(table.dimensions, counts, threshold, primary, frozenset(hidden) - primary)
+        hiding.cover(exposed)
+    return Suppression(table.dimensions, counts, threshold, primary, frozenset(hiding.hidden) - primary)
 
 
-def _holding(lines: Iterable[Line]) -> dict[Key, list[Line]]:
-    """The lines each entry belongs to."""
-    holding: dict[Key, list[Line]] = {}
-    for line in lines:
-        for key in line.entries:
-            holding.setdefault(key, []).append(line)
-    return holding
+def _lines(entries: Iterable[Key]) -> list[Line]:
+    groups: dict[tuple[int, Key], list[Key]] = {}
+    for key in entries:
+        for axis, value in enumerate(key):
+            if value != ALL:
+                total = key[:axis] + (ALL,) + key[axis + 1:]
+                groups.setdefault((axis, total), []).append(key)
+    return [Line(axis, total, tuple(sorted(members))) for (axis, total), members in sorted(groups.items())]
 
 
-def _choice(line: Line, counts: Mapping[Key, int], hidden: set[Key], holding: Mapping[Key, list[Line]]) -> Key | None:
-    """The entry of `line` to suppress beside others (module docstring): a member before the total, not a 0
-    if possible, one that also closes another line left with a single suppressed entry, the smallest."""
-    candidates = [key for key in line.entries if key not in hidden]
-    if not candidates:
-        return None
+class _Hiding:
+    """The entries suppressed so far, with how many each line holds."""
 
-    def closes_another(key: Key) -> bool:
-        return any(other is not line and sum(entry in hidden for entry in other.entries) == 1
-                   for other in holding.get(key, []))
+    def __init__(self, lines: list[Line], counts: Mapping[Key, int], hidden: Iterable[Key]) -> None:
+        self.lines = lines
+        self.counts = counts
+        self.hidden: set[Key] = set()
+        self.holding: dict[Key, list[int]] = {}  # entry -> the indices of the lines it is in
+        for index, line in enumerate(lines):
+            for key in line.entries:
+                self.holding.setdefault(key, []).append(index)
+        self.in_line = [0] * len(lines)  # suppressed entries of each line
+        for key in hidden:
+            self.hide(key)
 
-    return min(candidates, key=lambda key: (counts[key] == 0, key == line.total, not closes_another(key),
-                                            counts[key], key))
+    def hide(self, key: Key) -> None:
+        if key not in self.hidden:
+            self.hidden.add(key)
+            for index in self.holding.get(key, []):
+                self.in_line[index] += 1
 
+    def choice(self, index: int) -> Key | None:
+        """The entry of line `index` to suppress beside others (module docstring): a member before the total,
+        not a 0 if possible, one that also closes another line left with a single suppressed entry, the
+        smallest."""
+        line = self.lines[index]
+        candidates = [key for key in line.entries if key not in self.hidden]
+        if not candidates:
+            return None
 
-def _complete_lines(lines: list[Line], counts: Mapping[Key, int], hidden: set[Key]) -> None:
-    """Until stable: every line with exactly one suppressed entry gets a second one."""
-    holding = _holding(lines)
-    changed = True
-    while changed:
-        changed = False
-        for line in lines:
-            if sum(key in hidden for key in line.entries) == 1:
-                choice = _choice(line, counts, hidden, holding)
-                if choice is not None:
-                    hidden.add(choice)
+        def closes_another(key: Key) -> bool:
+            return any(other != index and self.in_line[other] == 1 for other in self.holding.get(key, []))
+
+        return min(candidates, key=lambda key: (self.counts[key] == 0, key == line.total, not closes_another(key),
+                                                self.counts[key], key))
+
+    def complete_lines(self) -> None:
+        """Until stable: every line with exactly one suppressed entry gets a second one."""
+        changed = True
+        while changed:
+            changed = False
+            for index in range(len(self.lines)):
+                if self.in_line[index] == 1 and (choice := self.choice(index)) is not None:
+                    self.hide(choice)
                     changed = True
 
-
-def _cover(exposed: Iterable[Key], lines: list[Line], counts: Mapping[Key, int], hidden: set[Key]) -> None:
-    """Suppresses one more entry beside each exposed one: the best choice of the lines holding it."""
-    holding = _holding(lines)
-    for key in sorted(exposed):
-        choices = [choice for line in holding.get(key, [])
-                   if (choice := _choice(line, counts, hidden, holding)) is not None]
-        if not choices:
-            # every line through it is suppressed whole: widen to any line touching a suppressed entry
-            choices = [choice for line in lines if any(entry in hidden for entry in line.entries)
-                       if (choice := _choice(line, counts, hidden, holding)) is not None]
-        if not choices:
-            raise AssertionError(f"entry {key!r} can be worked out but nothing is left to suppress")
-        hidden.add(min(choices, key=lambda choice: (counts[choice] == 0, ALL in choice, counts[choice], choice)))
+    def cover(self, exposed: Iterable[Key]) -> None:
+        """Suppresses one more entry beside each exposed one: the best choice of the lines holding it."""
+        for key in sorted(exposed):
+            choices = [choice for index in self.holding.get(key, []) if (choice := self.choice(index)) is not None]
+            if not choices:
+                # every line through it is suppressed whole: widen to any line holding a suppressed entry
+                choices = [choice for index, hidden in enumerate(self.in_line)
+                           if hidden and (choice := self.choice(index)) is not None]
+            if not choices:
+                raise AssertionError(f"entry {key!r} can be worked out but nothing is left to suppress")
+            self.hide(min(choices, key=lambda choice: (self.counts[choice] == 0, ALL in choice,
+                                                       self.counts[choice], choice)))

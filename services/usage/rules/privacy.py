@@ -13,8 +13,13 @@ removing one person therefore changes the vector of counts by at most bound x pe
 distance: that is the sensitivity, and the noise scale is sensitivity / epsilon. OpenDP checks the
 calibration itself (the measurement's privacy map must give at most epsilon for that distance).
 
-Margins are not noised apart: they are the sums of the released (clamped) cells, computed after the
-noise, so they cost no budget and always add up; each is a little biased upwards by the clamping.
+Margins. For additive counts (connections, visits: CountTable without `margins`) margins are not
+noised apart: they are the sums of the released (clamped) cells, computed after the noise, so they
+cost no budget and always add up; each is a little biased upwards by the clamping. Counts of distinct
+people (CountTable with `margins`) are not sums: every entry, cells and margins, is noised together in
+one vector. A person is counted in at most `bound` entries of each level of the table (the cells,
+each kind of margin, the grand total: 2^dimensions levels), so the sensitivity is
+bound x per_cell x 2^dimensions, and the noise grows with it.
 
 Budget. Releases compose: the epsilons of every release about one period add up (sequential
 composition), and a `PrivacyBudget` holds a period's total, refusing any release that would exceed
@@ -109,30 +114,31 @@ class NoisyCounts:
     """A released table: noisy cells, the margins summed from them, and how the noise was calibrated."""
 
     dimensions: tuple[str, ...]
-    counts: Mapping[Key, int]  # cells and margins (keys with ALL), noisy, >= 0
+    counts: Mapping[Key, int]  # cells and margins (keys with ALL), noisy, >= 0; margins add up if additive
     epsilon: float
     sensitivity: int
     scale: float
 
 
-def sensitivity(bound: int, per_cell: int = 1) -> int:
-    """L1 sensitivity of a table where one person is in at most `bound` cells and adds at most `per_cell` to each."""
-    for name, value in (("bound", bound), ("per_cell", per_cell)):
+def sensitivity(bound: int, per_cell: int = 1, levels: int = 1) -> int:
+    """L1 sensitivity of `levels` vectors of counts, in each of which one person is in at most `bound`
+    entries and adds at most `per_cell` to each."""
+    for name, value in (("bound", bound), ("per_cell", per_cell), ("levels", levels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise PrivacyError(f"{name} {value!r} must be an integer >= 1")
-    return bound * per_cell
+    return bound * per_cell * levels
 
 
 @lru_cache(maxsize=64)
-def laplace_counts(epsilon: float, bound: int, per_cell: int = 1) -> tuple[dp.Measurement, float]:
+def laplace_counts(epsilon: float, bound: int, per_cell: int = 1, levels: int = 1) -> tuple[dp.Measurement, float]:
     """OpenDP's discrete Laplace measurement on a vector of counts, calibrated to `epsilon`, and its scale.
 
     The scale starts at sensitivity / epsilon and is raised by the least step while OpenDP's privacy map
     says the loss for that sensitivity is above epsilon (float rounding can put it a hair above). Made once
-    per (epsilon, bound, per_cell): a measurement holds no state between releases.
+    per (epsilon, bound, per_cell, levels): a measurement holds no state between releases.
     """
     target = float(_positive("epsilon", epsilon))
-    distance = sensitivity(bound, per_cell)
+    distance = sensitivity(bound, per_cell, levels)
     space = dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64")
     scale = distance / target
     for _ in range(64):
@@ -150,10 +156,16 @@ def release_counts(table: CountTable, epsilon: float, bound: int, per_cell: int 
     With a `budget`, the release is charged first, and refused (BudgetExceeded) before any noise is drawn
     if it would exceed it.
     """
-    measurement, scale = laplace_counts(epsilon, bound, per_cell)
+    levels = 1 if table.additive else 2 ** len(table.dimensions)
+    measurement, scale = laplace_counts(epsilon, bound, per_cell, levels)
     if budget is not None:
         budget.spend(epsilon, label or f"counts over {', '.join(table.dimensions)}")
-    keys = sorted(table.cells)
-    noisy = measurement([table.cells[key] for key in keys]) if keys else []
-    released = CountTable(table.dimensions, {key: max(0, int(value)) for key, value in zip(keys, noisy, strict=True)})
-    return NoisyCounts(table.dimensions, released.entries(), float(epsilon), sensitivity(bound, per_cell), scale)
+    exact = table.cells if table.additive else table.entries()
+    keys = sorted(exact)
+    noisy = {key: max(0, int(value))
+             for key, value in zip(keys, measurement([exact[key] for key in keys]) if keys else [], strict=True)}
+    if table.additive:
+        counts = CountTable(table.dimensions, noisy).entries()
+    else:
+        counts = noisy
+    return NoisyCounts(table.dimensions, counts, float(epsilon), sensitivity(bound, per_cell, levels), scale)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,6 +59,26 @@ def test_zero_is_published_by_default_and_suppressed_on_demand():
     assert_nothing_recoverable(hidden)
 
 
+def test_counts_of_distinct_people_are_suppressed_on_their_own_margins():
+    # 6 + 7 distinct users on two resources, but 8 people in all: the structure's total is 8, not 13
+    cells = {("A", "r1"): 6, ("A", "r2"): 7, ("B", "r1"): 30, ("B", "r2"): 25}
+    margins = {("A", "*"): 8, ("B", "*"): 50, ("*", "r1"): 36, ("*", "r2"): 32, ("*", "*"): 58}
+    result = suppress(CountTable(("structure", "resource"), cells, margins))
+    assert result.counts[("A", "*")] == 8 and ("A", "*") in result.primary
+    assert result.value(("*", "*")) == 58
+    assert isolated(result.published, result.suppressed) == []
+
+
+@pytest.mark.parametrize("margins, error", [
+    ({("*",): 3, ("B",): 1}, "a margin has"),
+    ({}, "margins: 1 missing, e.g. \\('\\*',\\)"),
+    ({("*",): 3, ("*", "*"): 1}, "tuple of 1 values"),
+])
+def test_margins_given_apart_must_be_every_margin_and_only_margins(margins, error):
+    with pytest.raises(TableError, match=error):
+        CountTable(("structure",), {("A",): 3}, margins)
+
+
 def test_two_dimensions_the_classic_rectangle():
     table = CountTable(("structure", "profile"), {
         ("A", "x"): 3, ("A", "y"): 40, ("A", "z"): 25,
@@ -95,7 +116,8 @@ def test_the_derivation_check_finds_what_one_line_at_a_time_misses():
     ({("A",): -1}, "integer >= 0"),
     ({("A",): 2.5}, "integer >= 0"),
     ({("A", "B"): 3}, "tuple of 1 values"),
-    ({("*",): 3}, "not '\\*'"),
+    ({("*",): 3}, "cannot be '\\*'"),
+    ({("",): 3}, "non-empty string"),
 ])
 def test_an_unreadable_table_is_refused_naming_the_cell(cells, error):
     with pytest.raises(TableError, match=error):
@@ -127,3 +149,44 @@ def test_no_suppressed_entry_of_any_table_can_be_worked_out(table, suppress_zero
             assert key in result.suppressed
         if key not in result.suppressed:
             assert result.value(key) == count
+
+
+@st.composite
+def systems(draw):
+    names = [f"x{index}" for index in range(draw(st.integers(2, 14)))]
+    equations = [Equation(draw(st.lists(st.sampled_from(names), min_size=1, max_size=5, unique=True)),
+                          draw(st.sampled_from(names))) for _ in range(draw(st.integers(1, 12)))]
+    unknown = set(draw(st.lists(st.sampled_from(names), min_size=1, unique=True)))
+    return equations, unknown
+
+
+@settings(max_examples=120, deadline=None, database=None, derandomize=True)
+@given(systems())
+def test_the_exact_elimination_agrees_with_numpys_rank(system):
+    equations, unknown = system
+    assert derivable(equations, unknown) == _numpy_fixed(equations, unknown)
+
+
+def _numpy_fixed(equations, unknown):
+    names = sorted(unknown)
+    rows = []
+    for equation in equations:
+        row = np.zeros(len(names))
+        for member in equation.members:
+            if member in unknown:
+                row[names.index(member)] += 1
+        if equation.total in unknown:
+            row[names.index(equation.total)] -= 1
+        if row.any():
+            rows.append(row)
+    if not rows:
+        return frozenset()
+    matrix = np.array(rows)
+    rank = np.linalg.matrix_rank(matrix)
+    fixed = set()
+    for index, name in enumerate(names):
+        unit = np.zeros((1, len(names)))
+        unit[0, index] = 1
+        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
+            fixed.add(name)
+    return frozenset(fixed)

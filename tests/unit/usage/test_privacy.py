@@ -22,6 +22,7 @@ def test_the_sensitivity_is_the_cells_a_person_reaches_times_what_they_add_to_ea
     assert sensitivity(1) == 1
     assert sensitivity(3) == 3
     assert sensitivity(3, per_cell=5) == 15
+    assert sensitivity(2, levels=8) == 16
     for bound, per_cell in ((0, 1), (2, 0), (True, 1), (1.5, 1)):
         with pytest.raises(PrivacyError, match="must be an integer >= 1"):
             sensitivity(bound, per_cell)  # type: ignore[arg-type]
@@ -49,6 +50,20 @@ def test_a_release_has_every_cell_and_margin_integers_at_least_0_margins_summing
     assert release.counts[("*", "*")] == sum(cells.values())
     assert release.counts[("A", "*")] == cells[("A", "ELV")] + cells[("A", "ENS")]
     assert (release.sensitivity, release.epsilon) == (2, 0.2)
+
+
+def test_counts_of_distinct_people_have_their_margins_noised_with_the_sensitivity_of_every_level():
+    cells = {("A", "ELV"): 40, ("A", "ENS"): 12, ("B", "ELV"): 300}
+    margins = {("A", "*"): 45, ("B", "*"): 300, ("*", "ELV"): 335, ("*", "ENS"): 12, ("*", "*"): 340}
+    table = CountTable(("structure", "profile"), cells, margins)
+    release = release_counts(table, epsilon=1.0, bound=1)
+    assert set(release.counts) == set(cells) | set(margins)
+    assert release.sensitivity == 4  # a person is in one cell, one of each margin and the grand total
+    assert release.scale == pytest.approx(4.0)
+    # the margins are the noisy distinct counts, not the sum of the noisy cells (which would count twice
+    # whoever is in two cells); the grand total stays near 340, not near the 352 the cells add up to
+    totals = [release_counts(table, epsilon=1.0, bound=1).counts[("*", "*")] for _ in range(200)]
+    assert abs(sum(totals) / len(totals) - 340) < 3
 
 
 def test_the_noise_has_the_spread_the_scale_says():
