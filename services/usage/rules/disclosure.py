@@ -25,7 +25,10 @@ system of published totals (rules/derivation.py) and suppresses more while any s
 can still be worked out exactly by combining several lines.
 
 What it does not promise: an attacker may still bound a suppressed entry (it lies between 0 and
-what its line leaves over); only its exact value is protected.
+what its line leaves over); only its exact value is protected. It protects one release of a table:
+two releases of changing figures, differenced, show what changed (services/usage/DISCLOSURE.md);
+that is what rules/privacy.py is for. Tables linked by sums across them (a month's days) are only
+protected together if they are passed as one table (time as a dimension, the month its total).
 """
 
 from __future__ import annotations
