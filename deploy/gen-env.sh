@@ -40,7 +40,7 @@ if [ ! -e sso.yaml ]; then
   cp deploy/sso.example.yaml sso.yaml
   echo "wrote $(pwd)/sso.yaml from deploy/sso.example.yaml: set base_url and the CAS services before starting"
 fi
-mkdir -p var/aaf
+mkdir -p var/aaf usage
 if [ ! -d saml ]; then
   # The containers run as uid 10001: it must read the keys, and nobody else.
   mkdir -m 0750 saml

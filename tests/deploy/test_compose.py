@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
-BROKER_USERS = {"DIRECTORY", "PROVISIONING", "SSO", "VAULT", "OPERATOR"}  # relais deploy broker-users' roles
+BROKER_USERS = {"DIRECTORY", "PROVISIONING", "SSO", "USAGE", "VAULT", "OPERATOR"}  # relais deploy broker-users' roles
 REQUIRED_SECRETS = {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "MINIO_ROOT_PASSWORD", "RELAIS_SSO_SECRET",
                     "GRAFANA_ADMIN_PASSWORD", *(f"RELAIS_BROKER_PASSWORD_{role}" for role in BROKER_USERS)}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_PASS$")
@@ -348,7 +348,7 @@ def test_gen_env_writes_fresh_secrets_that_the_stack_accepts(checkout, raw):
     interpolate_tree(raw, env, missing)
     assert missing == {}
     assert (checkout / "sso.yaml").read_text() == (ROOT / "deploy" / "sso.example.yaml").read_text()
-    assert (checkout / "saml").is_dir() and (checkout / "var" / "aaf").is_dir()
+    assert (checkout / "saml").is_dir() and (checkout / "var" / "aaf").is_dir() and (checkout / "usage").is_dir()
     for secret in secrets:
         assert secret not in run.stdout + run.stderr
 
@@ -385,7 +385,7 @@ def test_each_service_reaches_the_broker_as_its_own_user_and_only_the_one_shots_
     services = compose["services"]
     made = services["broker-users"]
     assert made["command"][:3] == ["deploy", "broker-users", "--apply"]
-    users = {r.name for r in roles(SERVICES, {"provisioning": (), "vault": ()})}
+    users = {r.name for r in roles(SERVICES, {"provisioning": (), "usage": (), "vault": ()})}
     assert {k for k in made["environment"] if k.startswith("RELAIS_BROKER_PASSWORD_")} == {
         f"RELAIS_BROKER_PASSWORD_{u.upper().replace('-', '_')}" for u in users}
     admin = services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"]

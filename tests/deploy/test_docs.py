@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "deploy").rglob("*.md"))
 LINK = re.compile(r"\[[^\]]+\]\(([^)\s]+)\)")
 COMMAND = re.compile(r"(?:^|[\s`(])relais(?:-admin)? ((?:[a-z][a-z-]*)(?: [^\n`|;&)]*)?)")
-CONTAINERS = {"directory", "provisioning", "provisioning-api", "sso", "vault"}
+CONTAINERS = {"directory", "provisioning", "provisioning-api", "sso", "usage", "vault"}
 
 
 def commands(line: str) -> list[str]:
