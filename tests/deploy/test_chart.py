@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "relais"
 EXAMPLES = sorted((CHART / "ci").glob("*-values.yaml"))
-SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "vault")
+SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "usage", "vault")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
 
 try:
@@ -306,14 +306,51 @@ def test_the_sso_gets_its_configuration_and_secret(rendered):
     assert env["RELAIS_SSO_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == values["sso"]["existingSecret"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     config_map = volumes["sso-config"]["configMap"]["name"]
+    maps = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["labels"]["app.kubernetes.io/component"] == "sso"]
     if values["sso"]["existingConfigMap"]:
         assert config_map == values["sso"]["existingConfigMap"]
-        assert not by_kind(docs, "ConfigMap")
+        assert not maps
     else:
-        (cm,) = by_kind(docs, "ConfigMap")
+        (cm,) = maps
         assert cm["metadata"]["name"] == config_map
         assert yaml.safe_load(cm["data"]["sso.yaml"]) == values["sso"]["config"]
     assert ("saml" in volumes) == bool(values["sso"]["samlSecret"])
+
+
+def test_the_usage_service_gets_its_settings_and_resource_map(rendered):
+    values, docs = rendered
+    (usage,) = [d for d in by_kind(docs, "Deployment")
+                if d["metadata"]["labels"]["app.kubernetes.io/component"] == "usage"]
+    pod = usage["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mine = values["usage"]
+    assert (env["RELAIS_USAGE_TIMEZONE"], env["RELAIS_USAGE_GRACE_HOURS"], env["RELAIS_USAGE_THRESHOLD"]) == (
+        mine["timezone"], str(mine["graceHours"]), str(mine["threshold"]))
+    assert "ports" not in container or [p["name"] for p in container["ports"]] == ["ops"]  # no HTTP
+    maps = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["labels"]["app.kubernetes.io/component"] == "usage"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    if not (mine["resourceMap"] or mine["existingConfigMap"]):
+        assert "RELAIS_USAGE_RESOURCES" not in env and "usage-config" not in volumes and not maps
+        return
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "usage-config"]
+    assert env["RELAIS_USAGE_RESOURCES"] == f"{mount['mountPath']}/resources.yaml" and mount["readOnly"] is True
+    name = volumes["usage-config"]["configMap"]["name"]
+    if mine["existingConfigMap"]:
+        assert name == mine["existingConfigMap"] and not maps
+    else:
+        (cm,) = maps
+        assert cm["metadata"]["name"] == name
+        assert yaml.safe_load(cm["data"]["resources.yaml"]) == mine["resourceMap"]
+
+
+def test_the_usage_settings_the_service_refuses_are_refused_by_the_schema(chart):
+    from services.usage.settings import MIN_THRESHOLD
+
+    assert any("threshold" in e for e in schema_errors(chart.merge_values({"usage": {"threshold": MIN_THRESHOLD - 1}})))
+    assert any("graceHours" in e for e in schema_errors(chart.merge_values({"usage": {"graceHours": -1}})))
+    assert any("resourceMap" in e for e in schema_errors(chart.merge_values({"usage": {"resourceMap": {"r": "s"}}})))
+    assert schema_errors(chart.merge_values({"usage": {"threshold": MIN_THRESHOLD}})) == []
 
 
 def test_the_chart_deploys_this_version_of_relais():

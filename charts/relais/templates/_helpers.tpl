@@ -26,6 +26,9 @@ sso:
   name: sso
   args: [serve, sso]
   httpPort: 8430
+usage:
+  name: usage
+  args: [serve, usage]
 vault:
   name: vault
   args: [serve, vault]
