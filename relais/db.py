@@ -183,6 +183,19 @@ def bulk_insert(conn: Connection, table_name: str, columns: Sequence[str], rows:
         )
 
 
+def bulk_add(conn: Connection, table_name: str, key: Sequence[str], columns: Sequence[str], add: str,
+             rows: Sequence[tuple[Any, ...]]) -> None:
+    """INSERT many rows of tuples (`key` then `columns`, `add` among them); a row whose `key` is there already
+    adds its `add` to the stored one instead. Values are plain driver types, as for `bulk_insert`."""
+    if rows:
+        names = [*key, *columns]
+        conn.exec_driver_sql(
+            f"INSERT INTO {table_name} ({', '.join(names)}) VALUES ({', '.join([_mark(conn)] * len(names))}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {add} = {table_name}.{add} + excluded.{add}",
+            rows,
+        )
+
+
 def bulk_update(conn: Connection, table_name: str, key: str, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]]) -> None:
     """UPDATE many rows; each tuple holds the new `columns` values then the key."""

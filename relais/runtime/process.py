@@ -68,6 +68,7 @@ class Consumer:
     handler: Handler
     batch_handler: BatchHandler | None = None
     parallel: int = 1  # consumers on the queue in this process, each with its connection
+    batch_size: int = 200  # events settled in one transaction at most (twice as many prefetched)
 
 
 @dataclass(frozen=True)

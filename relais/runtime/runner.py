@@ -193,7 +193,8 @@ class _Running:
         bus = event_consumer(consumer, self.engine)
         while not self.stop_event.is_set():
             try:
-                bus.run(self.settings.amqp_uri, stop=self.stop_event)
+                bus.run(self.settings.amqp_uri, stop=self.stop_event, batch_size=consumer.batch_size,
+                        prefetch=2 * consumer.batch_size)
             except (OSError, amqp.exceptions.AMQPError) as exc:  # the broker went away: wait, then reconnect
                 log.warning("consumer %s: broker connection lost (%s); reconnecting in %.0f s",
                             consumer.name, exc, RECONNECT_S)

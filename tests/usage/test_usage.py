@@ -172,3 +172,22 @@ def test_the_cli_refuses_what_it_cannot_do_naming_it(sqlite_engine):
     assert result.exit_code == 0
     header = next(csv.reader(io.StringIO(result.stdout)))
     assert "indicator" in header and "value" in header
+
+
+def test_a_hidden_week_is_not_the_month_less_the_other_weeks(sqlite_engine):
+    """Connections add up over time: a small week at a school, hidden, stays hidden when the month and the
+    other weeks are published beside it (one table, weeks a dimension, decides for both reports)."""
+    school = pupils("0750003C", 12)
+    events = [login(p, NOV + timedelta(days=d), structure="0750003C") for p in school for d in (0, 7)]
+    events += [login(p, NOV + timedelta(days=14), structure="0750003C") for p in school[:3]]  # 3, week of 16/11
+    events += [login(p, NOV + timedelta(days=d), structure="0750004D") for p in pupils("0750004D", 15)
+               for d in (0, 7, 14)]
+    consume(sqlite_engine, events)
+    month = make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "month", threshold=10)
+    weeks = make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "week", threshold=10)
+    small = [r for r in weeks.rows if r.indicator == "connections" and r.structure == "0750003C"
+             and r.start.isoformat() == "2026-11-16"]
+    assert [r.value for r in small] == [None]
+    line = [r.value for r in weeks.rows if r.indicator == "connections" and r.structure == "0750003C"]
+    line.append(cell(month, "connections", structure="0750003C").value)
+    assert sum(v is None for v in line) >= 2, f"the month less the other weeks gives the hidden week back: {line}"

@@ -128,10 +128,10 @@ def main(argv: list[str]) -> int:
     from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
     from relais.bus.topology import declare_consumer
     from relais.config import parse_amqp_uri
-    from relais.runtime import Consumer
     from relais.runtime.runner import event_consumer
     from services.usage.handlers.close import close_period
-    from services.usage.handlers.ingest import UsageEvents
+    from services.usage.process import consumer
+    from services.usage.settings import UsageSettings
     from tools.bench import fresh_engine
     from tools.bench.directory import _management
 
@@ -162,10 +162,12 @@ def main(argv: list[str]) -> int:
             pub.publish(OutgoingMessage(json.loads(b)["type"], b, f"e{i}", "usage") for i, b in enumerate(messages))
         print(f"published twice in {time.perf_counter() - t:.0f}s", file=sys.stderr)
         del messages
-        handler = UsageEvents(TENANT, PARIS, {})
+        # The consumer as `relais serve usage` runs it (its batch size included), bounded here.
+        declared = consumer(TENANT, UsageSettings(zone=PARIS))
         t = time.perf_counter()
-        consumed = event_consumer(Consumer("usage", handler, batch_handler=handler.many), engine).run(
-            uri, max_messages=args.events, idle_timeout=30)
+        consumed = event_consumer(declared, engine).run(uri, max_messages=args.events, idle_timeout=30,
+                                                        batch_size=declared.batch_size,
+                                                        prefetch=2 * declared.batch_size)
         ingest_s = time.perf_counter() - t
     finally:
         _management("DELETE", f"/api/vhosts/{vhost}")

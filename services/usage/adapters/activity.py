@@ -8,10 +8,10 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, select
 
-from relais.db import insert_or_update
+from relais.db import bulk_add, insert_or_update
 
 from ..rules.pseudonyms import new_key
-from .tables import usage_activity, usage_licence, usage_period, usage_quota
+from .tables import usage_licence, usage_period, usage_quota
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,17 @@ def periods(conn: Connection, tenant: str, names: Iterable[str], now: datetime) 
     wanted = sorted(set(names))
     if not wanted:
         return {}
+    found = _read(conn, tenant, wanted)
+    if len(found) == len(wanted):  # the usual case: every period seen already
+        return found
     stmt = insert_or_update(conn, usage_period).values(
         [{"tenant": tenant, "period": p, "pseudonym_key": new_key(), "opened_at": now, "late_events": 0}
          for p in wanted])
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["tenant", "period"]))
+    return _read(conn, tenant, wanted)
+
+
+def _read(conn: Connection, tenant: str, wanted: list[str]) -> dict[str, PeriodState]:
     query = select(usage_period.c.period, usage_period.c.pseudonym_key).where(
         usage_period.c.tenant == tenant, usage_period.c.period.in_(wanted))
     if conn.dialect.name == "postgresql":
@@ -43,14 +50,13 @@ def periods(conn: Connection, tenant: str, names: Iterable[str], now: datetime) 
     return {row.period: PeriodState(row.pseudonym_key) for row in conn.execute(query)}
 
 
-def add_activity(conn: Connection, rows: list[dict]) -> None:
-    """Add each row's `count` to its cell (tenant, day, kind, pseudonym, structure, profile, level, resource)."""
-    if not rows:
-        return
-    stmt = insert_or_update(conn, usage_activity)
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["tenant", "day", "kind", "pseudonym", "structure", "profile", "level", "resource"],
-        set_={"count": usage_activity.c.count + stmt.excluded.count}), rows)
+ACTIVITY_KEY = ("tenant", "day", "kind", "pseudonym", "structure", "profile", "level", "resource")
+
+
+def add_activity(conn: Connection, rows: list[tuple]) -> None:
+    """Add each row's count to its cell: rows of ACTIVITY_KEY's values, then period, week and count (the
+    driver's executemany: this is the ingestion's hot path)."""
+    bulk_add(conn, "usage_activity", ACTIVITY_KEY, ("period", "week", "count"), "count", rows)
 
 
 def add_late(conn: Connection, tenant: str, late: Mapping[str, int]) -> None:

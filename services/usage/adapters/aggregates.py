@@ -120,8 +120,15 @@ def store(conn: Connection, tenant: str, period: str, cells: list[Cell]) -> None
         conn.execute(usage_aggregate.insert(), [{"tenant": tenant, "period": period, **c} for c in cells])
 
 
-def stored(conn: Connection, tenant: str, period: str) -> list[Cell]:
+def stored(conn: Connection, tenant: str, period: str, grains: Iterable[str] | None = None,
+           by: Iterable[str] | None = None) -> list[Cell]:
+    """A closed period's cells: of these `grains` only, and split by `by` (or fewer) only, if given."""
     g = usage_aggregate.c
     query = select(g.grain, g.start, g.indicator, g.structure, g.profile, g.level, g.resource, g.value).where(
         g.tenant == tenant, g.period == period)
+    if grains is not None:
+        query = query.where(g.grain.in_(sorted(grains)))
+    if by is not None:
+        split = set(by)
+        query = query.where(*(g[d] == ALL for d in DIMENSIONS if d not in split))
     return [{**row._mapping, "start": _day(row.start)} for row in conn.execute(query)]

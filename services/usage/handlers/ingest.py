@@ -67,10 +67,8 @@ class UsageEvents:
                 continue
             cells[(a.day, a.kind, pseudonym(key, self.tenant, a.person), a.structure, a.profile, a.level,
                    a.resource, period)] += 1
-        add_activity(conn, [
-            {"tenant": self.tenant, "day": day, "kind": kind, "pseudonym": p, "structure": s, "profile": pr,
-             "level": lv, "resource": r, "period": period, "week": week_start(day), "count": n}
-            for (day, kind, p, s, pr, lv, r, period), n in cells.items()])
+        add_activity(conn, [(self.tenant, day, kind, p, s, pr, lv, r, period, week_start(day), n)
+                            for (day, kind, p, s, pr, lv, r, period), n in cells.items()])
         if late:
             log.info("usage: %d event(s) arrived after their period closed: counted as late (%s)",
                      sum(late.values()), ", ".join(f"{p}: {n}" for p, n in sorted(late.items())))

@@ -1,16 +1,18 @@
 """Making a report: a period's cells, for the dimensions asked, with disclosure control applied.
 
 For a closed period the cells come from its aggregates; for the open one they are computed from
-the pseudonymous activity as it stands (`provisional`: it still grows). Then, for each table (one
-indicator, over one day, week or month), disclosure control decides what is published
-(rules/disclosure.py): cells and margins under the threshold suppressed, then what would let one
-be worked out. Disclosure control decides on how many people an entry stands for (18 connections of
-6 pupils are 6 people: under 10, suppressed), the counts of people of the cells and margins as
-computed (`people:` cells, never published). The exact value of a margin is published (distinct
-users are not the sum of their cells), and a margin whose own count of people is under the
-threshold is suppressed too. Licences unused and
-the adoption rate are derived from the published licences granted and used only: where one of
-them is suppressed, so are they.
+the pseudonymous activity as it stands (`provisional`: it still grows). Then disclosure control
+decides what is published (rules/disclosure.py): entries under the threshold suppressed, then what
+would let one be worked out. It decides on how many people an entry stands for (18 connections of 6
+pupils are 6 people: under 10, suppressed; the `people:` cells, never published).
+- Counts that add up over time (connections, visits, quotas) are protected in one table whose
+  dimensions are the finer grains kept for that split (weeks, and days for one dimension or none)
+  then the split ones: a hidden week is never the month less the other weeks, and the month's and
+  the weeks' reports, made apart, agree.
+- Counts of people (active users, licences used) are not sums: each day's, week's or month's table
+  takes its totals as they are (`margins`), and a total standing for too few people is suppressed too.
+- Licences unused and the adoption rate are derived from the published licences granted and used
+  only: where one of them is suppressed, so are they.
 
 With `epsilon`, the distinct-user tables (active users, licences used) are released with
 differential privacy instead (rules/privacy.py), charged to the period's privacy budget
@@ -33,11 +35,13 @@ from relais.db import writer
 from ..adapters.aggregates import PEOPLE, Cell, compute, stored
 from ..adapters.tables import usage_period, usage_release
 from ..rules.disclosure import CountTable, suppress
-from ..rules.periods import bounds
+from ..rules.periods import bounds, week_start
 from ..rules.privacy import PrivacyBudget, Spend, release_counts
 from ..rules.rows import ALL, DIMENSIONS, GRAINS, MAX_DIMENSIONS, Row
 
 DP_INDICATORS = ("active_users", "licences_used")
+DISTINCT = ("active_users", "licences_used")  # counts of people: a total is not the sum of its cells
+ADDITIVE_IN_TIME = ("connections", "visits", "quota_exhausted")  # a month is the sum of its weeks and days
 
 
 class ReportError(ValueError):
@@ -78,31 +82,55 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
     if len(by) > MAX_DIMENSIONS[grain]:
         raise ReportError(f"--grain {grain} splits by {MAX_DIMENSIONS[grain]} dimension(s) at most (cells are kept "
                           f"so): ask for fewer than {', '.join(by)}, or a coarser grain")
+    time = _time_dimensions(len(by))
+    grains = {grain, *(g for g, d in (("day", "day"), ("week", "week")) if d in time), "month"}
     with engine.connect() as conn:
         state = conn.execute(select(usage_period.c.closed_at, usage_period.c.late_events).where(
             usage_period.c.tenant == tenant, usage_period.c.period == period)).first()
         closed = state is not None and state.closed_at is not None
-        cells = stored(conn, tenant, period) if closed else compute(conn, tenant, period)
-    chosen = [c for c in cells if c["grain"] == grain and all(c[d] == ALL for d in DIMENSIONS if d not in by)]
-    tables: dict[tuple[Any, str], list[Cell]] = defaultdict(list)
-    for cell in chosen:
-        tables[(cell["start"], cell["indicator"])].append(cell)
+        cells = stored(conn, tenant, period, grains, by) if closed else [
+            c for c in compute(conn, tenant, period) if c["grain"] in grains and _split_by(c, by)]
+    indexed: dict[tuple[str, str], list[Cell]] = defaultdict(list)
+    for cell in cells:
+        indexed[(cell["grain"], cell["indicator"])].append(cell)
     spends: list[Spend] = []
     rows: list[Row] = []
-    for (start, indicator), table in sorted(tables.items(), key=lambda t: (t[0][0], t[0][1])):
-        if indicator.startswith(PEOPLE):
-            continue
+    for indicator in sorted({i for g, i in indexed if g == grain and not i.startswith(PEOPLE)}):
+        table = indexed[(grain, indicator)]
         if epsilon is not None and indicator in DP_INDICATORS and by:
-            rows.extend(_noisy(period, grain, by, indicator, table, epsilon, bound))
-            spends.append(Spend(f"{indicator} {grain} {start} by {','.join(by)}", Decimal(repr(float(epsilon)))))
+            for start, part in sorted(_by_start(table).items()):
+                rows.extend(_noisy(period, grain, by, indicator, part, epsilon, bound))
+                spends.append(Spend(f"{indicator} {grain} {start} by {','.join(by)}", Decimal(repr(float(epsilon)))))
+            continue
+        if indicator in ADDITIVE_IN_TIME:
+            hidden = _hidden_in_time(indexed, indicator, by, time, threshold)
+            keyed = [(c, _time_key(c, time) + _key(c, by)) for c in table]
         else:
-            people = tables.get((start, PEOPLE + indicator), table)
-            rows.extend(_suppressed(period, grain, by, indicator, table, people, threshold))
+            hidden = set()
+            for part in _by_start(table).values():
+                hidden |= _hidden(part, by, threshold, distinct=indicator in DISTINCT)
+            keyed = [(c, (c["start"].isoformat(), *_key(c, by))) for c in table]
+        for cell, key in keyed:
+            secret = key in hidden
+            rows.append(_row(period, grain, indicator, cell, None if secret else cell["value"],
+                             "suppressed" if secret else "published"))
+    rows.sort(key=lambda r: (r.start, r.indicator, r.structure, r.profile, r.level, r.resource))
     rows.extend(_derived(rows))
     if spends:
         _charge(engine, tenant, period, budget, spends)
     return Report(period, by, grain, rows, provisional=not closed, late_events=state.late_events if state else 0,
                   threshold=threshold, epsilon=epsilon)
+
+
+def _split_by(cell: Cell, by: Sequence[str]) -> bool:
+    return all(cell[d] == ALL for d in DIMENSIONS if d not in by)
+
+
+def _by_start(table: list[Cell]) -> dict[Any, list[Cell]]:
+    parts: dict[Any, list[Cell]] = defaultdict(list)
+    for cell in table:
+        parts[cell["start"]].append(cell)
+    return parts
 
 
 def _key(cell: Cell, by: Sequence[str]) -> tuple[str, ...]:
@@ -114,21 +142,52 @@ def _row(period: str, grain: str, indicator: str, cell: Cell, value: float | Non
                profile=cell["profile"], level=cell["level"], resource=cell["resource"], value=value, status=status)
 
 
-def _suppressed(period: str, grain: str, by: Sequence[str], indicator: str, table: list[Cell], people: list[Cell],
-                threshold: int) -> Iterable[Row]:
-    """`table` with the entries suppressed that disclosure control, deciding on how many people each one
-    stands for (`people`: the table itself for counts of people), hides."""
-    counted = {_key(c, by): c["value"] for c in people}
-    if by:
-        inner = {key: n for key, n in counted.items() if ALL not in key}
-        hidden = set(suppress(CountTable(tuple(by), inner), threshold).suppressed)
-    else:
-        hidden = set()
-    hidden |= {key for key, n in counted.items() if 0 < n < threshold}  # a margin's own count of people too
-    for cell in table:
-        key = _key(cell, by)
-        yield _row(period, grain, indicator, cell, None if key in hidden else cell["value"],
-                   "suppressed" if key in hidden else "published")
+def _time_dimensions(n: int) -> tuple[str, ...]:
+    """The finer grains kept for cells split `n` ways: their counts add up to the month's."""
+    return tuple(g for g in ("week", "day") if n <= MAX_DIMENSIONS[g])
+
+
+def _time_key(cell: Cell, time: Sequence[str]) -> tuple[str, ...]:
+    """Where a cell of any grain sits in the table whose dimensions are `time` then the split ones."""
+    start, grain = cell["start"], cell["grain"]
+    week = week_start(start).isoformat() if grain in ("day", "week") else ALL
+    day = start.isoformat() if grain == "day" else ALL
+    return tuple(week if t == "week" else day for t in time)
+
+
+def _hidden_in_time(indexed: dict[tuple[str, str], list[Cell]], indicator: str, by: Sequence[str],
+                    time: Sequence[str], threshold: int) -> set[tuple[str, ...]]:
+    """The entries suppressed of an indicator that adds up over time (connections, visits, quotas): one table
+    with the finer grains as dimensions, so that no hidden week is the month less the other weeks; its
+    entries standing for fewer people than the threshold suppressed first."""
+    finest = time[-1] if time else "month"
+    cells = {_time_key(c, time) + _key(c, by): c["value"] for c in indexed[(finest, indicator)]
+             if ALL not in _key(c, by)}
+    people = [(_time_key(c, time) + _key(c, by), c["value"])
+              for g in ("day", "week", "month") for c in indexed[(g, PEOPLE + indicator)]]
+    also = {key for key, n in people if 0 < n < threshold}
+    dims = (*time, *by)
+    decision = suppress(CountTable(dims, cells), threshold, also=also)
+    return set(decision.suppressed) | also
+
+
+def _hidden(table: list[Cell], by: Sequence[str], threshold: int, *, distinct: bool) -> set[tuple[str, ...]]:
+    """The entries suppressed of one day's, week's or month's table of an indicator kept at one grain (licences)
+    or counting people (active users, licences used: `distinct`, whose totals are not sums), keyed by start."""
+    if not table:
+        return set()
+    start = table[0]["start"].isoformat()
+    values = {_key(c, by): c["value"] for c in table}
+    if not by:
+        return {(start,) for n in values.values() if 0 < n < threshold}
+    inner = {k: n for k, n in values.items() if ALL not in k}
+    margins = None
+    if distinct:  # every margin of the lattice: its own count where kept, else the sum (an upper bound)
+        sums = CountTable(tuple(by), inner).entries()
+        margins = {k: values.get(k, n) for k, n in sums.items() if ALL in k}
+    decision = suppress(CountTable(tuple(by), inner, margins), threshold)
+    hidden = set(decision.suppressed) | {k for k, n in values.items() if 0 < n < threshold}
+    return {(start, *k) for k in hidden}
 
 
 def _noisy(period: str, grain: str, by: Sequence[str], indicator: str, table: list[Cell], epsilon: float,

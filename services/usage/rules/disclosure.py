@@ -184,12 +184,17 @@ def check_threshold(threshold: int) -> int:
     return threshold
 
 
-def suppress(table: CountTable, threshold: int = DEFAULT_THRESHOLD, *, suppress_zeros: bool = False) -> Suppression:
-    """Primary then secondary suppression of `table`'s cells and margins (module docstring)."""
+def suppress(table: CountTable, threshold: int = DEFAULT_THRESHOLD, *, suppress_zeros: bool = False,
+             also: Iterable[Key] = ()) -> Suppression:
+    """Primary then secondary suppression of `table`'s cells and margins (module docstring).
+
+    `also`: entries suppressed first whatever their count (e.g. 18 connections made by 6 people: the
+    count of people decides), then protected like the others.
+    """
     check_threshold(threshold)
     counts = table.entries()
     primary = frozenset(key for key, count in counts.items()
-                        if 0 < count < threshold or (suppress_zeros and count == 0))
+                        if 0 < count < threshold or (suppress_zeros and count == 0)) | (set(also) & set(counts))
     hiding = _Hiding(_lines(counts), counts, primary)
     equations = [Equation(line.members, line.total) for line in hiding.lines]
     while True:
