@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,3 +192,23 @@ def test_a_hidden_week_is_not_the_month_less_the_other_weeks(sqlite_engine):
     line = [r.value for r in weeks.rows if r.indicator == "connections" and r.structure == "0750003C"]
     line.append(cell(month, "connections", structure="0750003C").value)
     assert sum(v is None for v in line) >= 2, f"the month less the other weeks gives the hidden week back: {line}"
+
+
+def test_bad_events_are_dead_lettered_naming_what_and_the_rest_is_counted(sqlite_engine):
+    good = login("J-good", NOV)
+    no_person = login("J-x", NOV)
+    del no_person.payload["person"]
+    wrong_type = login("J-y", NOV)
+    wrong_type.payload["structure"] = 75
+    unknown = dataclasses.replace(login("J-z", NOV), type="sso.session.extended")
+    handler = UsageEvents(TENANT, PARIS, SERVICES)
+    consumer = EventConsumer("usage", list(subscriptions()["usage"]), handler, sqlite_engine,
+                             batch_handler=handler.many)
+    outcomes = consumer.handle_many([(e.to_json(), 0) for e in (no_person, good, wrong_type, unknown)])
+    assert [o.status for o in outcomes] == ["dead", "handled", "dead", "dead"]
+    assert "breaks the contract of sso.login.succeeded" in (outcomes[0].reason or "")
+    assert "person" in (outcomes[0].reason or "") and "J-x" not in (outcomes[0].reason or "")
+    assert "payload.structure" in (outcomes[2].reason or "") and "75" not in (outcomes[2].reason or "")
+    assert "sso.session.extended" in (outcomes[3].reason or "")
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(func.sum(usage_activity.c.count))).scalar_one() == 1
