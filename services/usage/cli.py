@@ -78,7 +78,9 @@ def report(ctx: Context, period: str, by_text: str, grain: str, fmt: str, output
         made = make_report(ctx.engine, ctx.settings.tenant, period, parse_by(by_text), grain,
                            threshold=threshold if threshold is not None else settings.threshold, epsilon=epsilon,
                            budget=budget, bound=bound)
-        text = render(fmt, made.rows, period, datetime.now(UTC))
+        text = render(fmt, made.rows, period, datetime.now(UTC), details={
+            "by": list(made.by), "grain": made.grain, "provisional": made.provisional, "threshold": made.threshold,
+            "epsilon": made.epsilon, "late_events": made.late_events})
         if charts_dir is not None:
             charts_dir.mkdir(parents=True, exist_ok=True)
             for suffix in ("svg", "png"):
