@@ -153,6 +153,46 @@ def test_each_service_works_on_its_own_user(broker_users, tmp_path):
         conn.collect()
 
 
+def test_the_usage_service_consumes_and_dead_letters_on_its_own_user_and_may_do_nothing_else(broker_users, tmp_path):
+    """relais-usage: enough to consume relais.q.usage and send a poison event to its dead-letter queue (through
+    the default exchange); not enough to publish an event, read another queue or bind its own to other events."""
+    usage = _serve("usage", broker_users, tmp_path)
+    try:
+        with ConfirmedPublisher(broker_users.uri("sso")) as publisher:  # as the SSO's relay publishes it
+            assert publisher.publish([OutgoingMessage("sso.login.succeeded", b"{not json", "poison",
+                                                      "sso.login.succeeded")]) == 1
+        deadline = time.monotonic() + 30
+        while usage.metric("relais_messages_total", consumer="usage", outcome="dead") < 1:
+            assert time.monotonic() < deadline, usage.logs()
+            time.sleep(0.2)
+        admin = amqp.Connection(**parse_amqp_uri(broker_users.admin_uri).connection_kwargs())
+        admin.connect()
+        try:
+            assert admin.channel().queue_declare("relais.q.usage.dlq", passive=True).message_count == 1
+            assert admin.channel().queue_declare("relais.q.usage", passive=True).consumer_count >= 1
+        finally:
+            admin.close()
+        assert "ACCESS_REFUSED" not in usage.logs()
+    finally:
+        assert usage.stop() == 0
+    conn = broker_users.connect("usage")
+    try:
+        assert conn.channel().basic_get("relais.q.usage") is None  # its own queue: allowed (and empty)
+        channel = conn.channel()
+        channel.confirm_select()
+        text = _refused(lambda: channel.basic_publish_confirm(amqp.Message(b"{}"), "relais.events",
+                                                              "sso.login.succeeded"), 403)
+        assert f"access to exchange 'relais.events' in vhost '{broker_users.vhost}' refused for user " \
+               f"'{broker_users.user('usage')}'" in text
+        text = _refused(lambda: conn.channel().basic_get("relais.q.provisioning"), 403)
+        assert "access to queue 'relais.q.provisioning'" in text
+        bind = conn.channel().queue_bind
+        text = _refused(lambda: bind("relais.q.usage", "relais.events", "directory.person.created"), 403)
+        assert "access to topic 'directory.person.created' in exchange 'relais.events'" in text
+    finally:
+        conn.collect()
+
+
 def test_an_rpc_caller_without_the_right_is_refused_naming_the_method_and_the_caller(broker_users, tmp_path):
     directory = _serve("directory", broker_users, tmp_path)
     try:

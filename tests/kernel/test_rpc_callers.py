@@ -72,6 +72,34 @@ def test_a_consumer_reads_its_own_queues_only():
     assert not _matches(read, "vault.person.erased")
 
 
+def test_a_consumer_that_publishes_nothing_gets_its_own_queues_and_its_event_types_only():
+    """The usage service: no relay, no RPC. Its user declares, reads and dead-letters relais.q.usage (retries
+    and dead letters through the default exchange), binds it to the types the contracts give it, and nothing else."""
+    contracts = subscriptions()
+    (role,) = [r for r in roles(PROCESSES, contracts) if r.name == "usage"]
+    assert (role.publishes, role.consumers, role.answers, dict(role.calls), role.tags) == (False, ("usage",), False,
+                                                                                            {}, ())
+    granted = permissions(role, "relais-usage", contracts)
+    own = ("relais.q.usage", "relais.q.usage.retry.1", "relais.q.usage.retry.12", "relais.q.usage.dlq")
+    for queue in own:
+        assert _matches(granted.configure, queue) and _matches(granted.read, queue) and _matches(granted.write, queue)
+    for other in ("relais.q.provisioning", "relais.q.usage2", "relais.q.usage.retry.x", "relais.q.usage.dlq2",
+                  "relais.unrouted", "nameko-rpc", "rpc-usage", "rpc-directory", "relais.events"):
+        assert not _matches(granted.configure, other), other
+        assert not _matches(granted.write, other), other  # it publishes no event: no write on relais.events
+    assert {n for n in ("relais.events", "amq.default", "nameko-rpc", "relais.unrouted")
+            if _matches(granted.read, n)} == {"relais.events"}  # to bind its queue, from which it reads nothing
+    assert {n for n in ("relais.events", "amq.default", "nameko-rpc") if _matches(granted.write, n)} == {"amq.default"}
+    events_write, events_read = granted.topics["relais.events"]
+    assert events_write == "^$" and granted.topics["nameko-rpc"] == ("^$", "^$")
+    receives = contracts["usage"]
+    assert {"sso.login.succeeded", "provisioning.grant.created"} <= set(receives)
+    for event_type in receives:
+        assert _matches(events_read, event_type), event_type
+    for other in ("#", "sso.*", "directory.person.created", "vault.person.erased", "sso.login.succeeded.x"):
+        assert not _matches(events_read, other), other
+
+
 def test_an_rpc_caller_may_publish_only_the_methods_it_is_allowed_and_bind_only_reply_keys():
     write, read = _granted("sso", "relais-sso").topics["nameko-rpc"]
     assert _matches(write, "directory.get_person")
@@ -86,7 +114,7 @@ def test_an_rpc_caller_may_publish_only_the_methods_it_is_allowed_and_bind_only_
 
 
 def test_no_service_may_declare_or_read_what_all_share():
-    for role in ("directory", "provisioning", "sso", "vault", OPERATOR):
+    for role in ("directory", "provisioning", "sso", "usage", "vault", OPERATOR):
         granted = _granted(role, f"relais-{role}")
         for shared in ("relais.events", "relais.unrouted"):
             assert not _matches(granted.configure, shared), (role, shared)
@@ -113,4 +141,4 @@ def test_a_process_that_does_not_use_the_broker_gets_no_user_and_each_other_one_
     made = {r.name for r in roles(PROCESSES, subscriptions())}
     expected = {name for name, p in PROCESSES.items() if p.relay or p.rpc or name in subscriptions()}
     assert made == expected | {OPERATOR}
-    assert {"directory", "provisioning", "sso", "vault"} <= made
+    assert {"directory", "provisioning", "sso", "usage", "vault"} <= made
