@@ -131,4 +131,12 @@ def stored(conn: Connection, tenant: str, period: str, grains: Iterable[str] | N
     if by is not None:
         split = set(by)
         query = query.where(*(g[d] == ALL for d in DIMENSIONS if d not in split))
-    return [{**row._mapping, "start": _day(row.start)} for row in conn.execute(query)]
+    days: dict[Any, date] = {}  # a month has few distinct starts: each parsed once
+    out = []
+    for grain, start, indicator, structure, profile, level, resource, value in conn.execute(query).tuples():
+        day = days.get(start)
+        if day is None:
+            day = days[start] = _day(start)
+        out.append({"grain": grain, "start": day, "indicator": indicator, "structure": structure,
+                    "profile": profile, "level": level, "resource": resource, "value": value})
+    return out
