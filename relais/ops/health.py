@@ -55,8 +55,7 @@ def broker_check(amqp_uri: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
     where = f"RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"
 
     def check() -> str:
-        conn = amqp.Connection(**params.connection_kwargs(), connect_timeout=timeout, read_timeout=timeout,
-                               write_timeout=timeout, heartbeat=0)
+        conn = _connection(params, timeout)
         try:
             conn.connect()
         except Exception as exc:  # noqa: BLE001 - any failure means not reachable
@@ -74,8 +73,7 @@ def consumed_check(amqp_uri: str, queue: str, timeout: float = DEFAULT_TIMEOUT) 
     where = f"queue {queue!r} on RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"
 
     def check() -> str:
-        conn = amqp.Connection(**params.connection_kwargs(), connect_timeout=timeout, read_timeout=timeout,
-                               write_timeout=timeout, heartbeat=0)
+        conn = _connection(params, timeout)
         try:
             conn.connect()
             _name, _messages, consumers = conn.channel().queue_declare(queue, passive=True)
@@ -90,6 +88,12 @@ def consumed_check(amqp_uri: str, queue: str, timeout: float = DEFAULT_TIMEOUT) 
         return f"{where}: {consumers} consumer(s)"
 
     return check
+
+
+def _connection(params: Any, timeout: float) -> amqp.Connection:
+    """An AMQP connection, not opened yet, whose every step gives up after `timeout` seconds."""
+    return amqp.Connection(**params.connection_kwargs(), connect_timeout=timeout, read_timeout=timeout,
+                           write_timeout=timeout, heartbeat=0)
 
 
 def _quietly(fn: Callable[[], Any]) -> None:

@@ -59,7 +59,7 @@ class SsoApp:
                            tenant=tenant, secret=secret, clock=self.clock, back_channel=self.back_channel,
                            http_timeout=http_timeout)
         self.sp = SpHttp(engine=engine, config=config, registry=self.registry, directory=directory, tenant=tenant,
-                         clock=self.clock, notify=notify)
+                         clock=self.clock, notify=notify, uai_of=self.attributes.uai_of)
         self.idp = IdpHttp(engine=engine, config=config, directory=directory, secret=secret, tenant=tenant,
                            clock=self.clock, notify=notify)
         self.ops = OpsApp("sso", {"database": database_check(engine.url.render_as_string(hide_password=False))})

@@ -10,15 +10,18 @@ transaction that writes its own state)::
 
     with writer(engine).begin() as conn:
         s = open_session(conn, person_jointure="2605692", auth_source="educonnect",
-                         national_id="fe0c...", attributes={...}, now=now, tenant=settings.tenant)
+                         national_id="fe0c...", attributes={...}, now=now, tenant=settings.tenant,
+                         usage=UsageFacts("National_ELV", "0750001A", "10010012110"))
     set_session_cookie(response, s.id, config)   # cookies.py: with the right flags
 
     get_session(conn, sid, now)   -> Session | None   (None: unknown, expired or closed)
     close_session(conn, sid, now) -> ClosedSession | None  (with the services to notify)
 
 `open_session` and `close_session` write `sso.login.succeeded` / `sso.logout`
-to the outbox in the caller's transaction. `close_session` logs the session's end; the
-opening is logged by the caller, in one line with how the login was made.
+to the outbox in the caller's transaction. The session keeps its usage facts
+(rules/usage_facts.py) for the events of what it is used for (CAS validations,
+SAML responses). `close_session` logs the session's end; the opening is logged
+by the caller, in one line with how the login was made.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from . import events
 from .compiled_sql import Statement
 from .config import Lifetimes
 from .rules.session_lifetime import session_end, why_ended
+from .rules.usage_facts import NO_FACTS, UsageFacts
 from .tables import replay as replay_t
 from .tables import session as session_t
 from .tables import session_service
@@ -65,6 +69,7 @@ class Session:
     created_at: datetime
     expires_at: datetime
     csrf_token: str
+    usage: UsageFacts = NO_FACTS  # what the usage statistics count its events by
 
     def check_csrf(self, token: str | None) -> bool:
         """Whether a form's CSRF token is this session's (constant-time)."""
@@ -94,10 +99,11 @@ def _csrf(sid: str) -> str:
 
 def open_session(conn: Connection, *, person_jointure: str, auth_source: str, national_id: str | None,
                  attributes: dict[str, Any], now: datetime, tenant: str,
-                 lifetimes: Lifetimes = DEFAULT_LIFETIMES) -> Session:
+                 lifetimes: Lifetimes = DEFAULT_LIFETIMES, usage: UsageFacts = NO_FACTS) -> Session:
     """Start a session for a matched directory account; writes `sso.login.succeeded`.
 
-    `now` must be timezone-aware. `attributes` are the national IdP's (JSON-serialisable).
+    `now` must be timezone-aware. `attributes` are the national IdP's (JSON-serialisable). `usage`: the
+    account's profile, structure and level, kept with the session and sent with its events.
     """
     _aware(now)
     sid = secrets.token_urlsafe(32)
@@ -107,10 +113,11 @@ def open_session(conn: Connection, *, person_jointure: str, auth_source: str, na
     _INSERT.run(conn, {
         "sid_sha256": digest(sid), "ref": ref, "person_jointure": person_jointure, "auth_source": auth_source,
         "national_id": national_id, "attributes": json.dumps(attributes, sort_keys=True),
-        "csrf_sha256": digest(csrf), "created_at": now, "last_seen_at": now, "expires_at": expires_at})
-    events.emit(conn, "sso.login.succeeded", {"session": ref, "person": person_jointure,
-                                              "auth_source": auth_source}, tenant=tenant, now=now)
-    return Session(sid, ref, person_jointure, auth_source, national_id, attributes, now, expires_at, csrf)
+        "csrf_sha256": digest(csrf), "created_at": now, "last_seen_at": now, "expires_at": expires_at,
+        "profile": usage.profile, "structure": usage.structure, "level": usage.level})
+    events.login_succeeded(conn, session=ref, person=person_jointure, auth_source=auth_source, usage=usage,
+                           now=now, tenant=tenant)
+    return Session(sid, ref, person_jointure, auth_source, national_id, attributes, now, expires_at, csrf, usage)
 
 
 def get_session(conn: Connection, sid: str | None, now: datetime, *, lifetimes: Lifetimes = DEFAULT_LIFETIMES,
@@ -131,7 +138,8 @@ def get_session(conn: Connection, sid: str | None, now: datetime, *, lifetimes: 
     if touch and (now - last_seen_at).total_seconds() >= 1:
         _TOUCH.run(conn, {"b_key": row["sid_sha256"], "b_now": now})
     return Session(sid, row["ref"], row["person_jointure"], row["auth_source"], row["national_id"],
-                   json.loads(row["attributes"]), _utc(row["created_at"]), expires_at, _csrf(sid))
+                   json.loads(row["attributes"]), _utc(row["created_at"]), expires_at, _csrf(sid),
+                   UsageFacts(row["profile"], row["structure"], row["level"]))
 
 
 def close_session(conn: Connection, sid: str | None, now: datetime, *, tenant: str,

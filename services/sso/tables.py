@@ -1,5 +1,6 @@
-"""The SSO service's tables: sessions and CAS tickets (migration 0006_sso), the SAML SP's state (0009_sso_saml),
-the SAML IdP's secret record (0010_sso_idp). Every instance of the service shares them.
+"""The SSO service's tables: sessions and CAS tickets (migration 0006_sso; the sessions' usage facts,
+0017_sso_session_usage), the SAML SP's state (0009_sso_saml), the SAML IdP's secret record (0010_sso_idp).
+Every instance of the service shares them.
 
 Secrets (session ids, unconsumed tickets, browser bindings, choice tokens) are
 stored as SHA-256 digests: a copy of the database does not let anyone resume a
@@ -28,6 +29,11 @@ session = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),  # = time of the last authentication
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),  # absolute end
+    # What the usage statistics count the session's events by (rules/usage_facts.py; 0017_sso_session_usage):
+    # the person's national profile, the UAI the login was for, the pupil's MEF code. NULL: not known.
+    Column("profile", String(64)),
+    Column("structure", String(64)),
+    Column("level", String(64)),
 )
 
 # CAS tickets: ST (service), PT (proxy), PGT (proxy-granting). ST/PT are single-use.

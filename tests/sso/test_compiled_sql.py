@@ -113,7 +113,7 @@ def test_validation_reads_the_session_start_and_refuses_a_ticket_whose_session_e
                                           now=NOW + timedelta(seconds=30), lifetimes=lifetimes)
     with writer(engine).begin() as conn:
         validation, _ = cas.validate(conn, first, "https://app.example.org/", registry=registry,
-                                     now=NOW + timedelta(seconds=31), accept_proxy_tickets=False)
+                                     now=NOW + timedelta(seconds=31), accept_proxy_tickets=False, tenant="test")
     assert validation.user == "1001"
     assert validation.authenticated_at == NOW  # the session's start, not the ticket's issue time
     with writer(engine).begin() as conn:  # the session goes (as a purge of sessions past their end does)
@@ -121,7 +121,7 @@ def test_validation_reads_the_session_start_and_refuses_a_ticket_whose_session_e
     with writer(engine).begin() as conn:
         with pytest.raises(cas.CasError, match="session of this ST has ended"):
             cas.validate(conn, second, "https://app.example.org/", registry=registry,
-                         now=NOW + timedelta(seconds=31), accept_proxy_tickets=False)
+                         now=NOW + timedelta(seconds=31), accept_proxy_tickets=False, tenant="test")
     with engine.connect() as conn:  # and the ticket was consumed all the same
         assert conn.execute(select(ticket_t.c.consumed_at).where(
             ticket_t.c.ticket_sha256 == sessions.digest(second))).scalar_one() is not None

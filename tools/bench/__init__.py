@@ -1,6 +1,8 @@
 """The benchmarks: `make bench-<service>` runs `python -m tools.bench.<service>`; each prints one JSON line last,
 measuring Relais and the raw floor in the same run."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -25,3 +27,34 @@ def fresh_engine(database_url: str | None, workdir: Path) -> Engine:
     empty(engine)
     upgrade(engine)
     return engine
+
+
+@contextmanager
+def consumer_vhost(consumer: str) -> Iterator[str]:
+    """A RabbitMQ vhost of its own, with `consumer`'s queues and `bench.floor` declared; its AMQP URI. Deleted after.
+
+    RELAIS_BENCH_AMQP_BASE (default amqp://guest:guest@127.0.0.1:5672) and RELAIS_BENCH_RABBITMQ_API say where.
+    """
+    import os
+    import uuid
+
+    import amqp
+
+    from relais.bus.contracts import subscriptions
+    from relais.bus.topology import declare_consumer
+    from relais.config import parse_amqp_uri
+    from tools.bench.directory import _management
+
+    vhost = f"relais_bench_{uuid.uuid4().hex[:8]}"
+    _management("PUT", f"/api/vhosts/{vhost}")
+    _management("PUT", f"/api/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
+    uri = f"{os.environ.get('RELAIS_BENCH_AMQP_BASE', 'amqp://guest:guest@127.0.0.1:5672')}/{vhost}"
+    try:
+        conn = amqp.Connection(**parse_amqp_uri(uri).connection_kwargs())
+        conn.connect()
+        declare_consumer(conn.channel(), consumer, list(subscriptions()[consumer]))
+        conn.channel().queue_declare("bench.floor", durable=True, auto_delete=False)
+        conn.close()
+        yield uri
+    finally:
+        _management("DELETE", f"/api/vhosts/{vhost}")

@@ -30,7 +30,6 @@ import random
 import sys
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -236,28 +235,14 @@ def main(argv: list[str]) -> int:
 
 def stream(args, engine, world, rng, result) -> None:
     """Pupils changing class, through RabbitMQ, into the consumer, out through the relay."""
-    from relais.bus.contracts import subscriptions
     from relais.bus.envelope import Event
     from relais.bus.outbox import OutboxRelay, pending_count
     from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
-    from relais.bus.topology import declare_consumer
-    from relais.config import parse_amqp_uri
     from relais.runtime.runner import event_consumer
     from services.provisioning.process import CONSUMER, consumer
-    from tools.bench.directory import _management
+    from tools.bench import consumer_vhost
 
-    vhost = f"relais_bench_{uuid.uuid4().hex[:8]}"
-    _management("PUT", f"/api/vhosts/{vhost}")
-    _management("PUT", f"/api/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
-    uri = f"{os.environ.get('RELAIS_BENCH_AMQP_BASE', 'amqp://guest:guest@127.0.0.1:5672')}/{vhost}"
-    try:
-        import amqp
-
-        c = amqp.Connection(**parse_amqp_uri(uri).connection_kwargs())
-        c.connect()
-        queues, _ch = declare_consumer(c.channel(), CONSUMER, list(subscriptions()[CONSUMER]))
-        c.channel().queue_declare("bench.floor", durable=True, auto_delete=False)
-        c.close()
+    with consumer_vhost(CONSUMER) as uri:
         moves = rng.sample(world["pupils"], min(args.events, len(world["pupils"])))
         bodies = []
         for j, s, klass in moves:
@@ -294,8 +279,6 @@ def stream(args, engine, world, rng, result) -> None:
         stop.set()
         relayer.join()
         stream_s = time.perf_counter() - t
-    finally:
-        _management("DELETE", f"/api/vhosts/{vhost}")
     with engine.connect() as conn:
         left = pending_count(conn)
     validation_s = contract_check(bodies)

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,16 +130,12 @@ def main(argv: list[str]) -> int:
         print(json.dumps(report_phase(args.database_url, args.workdir)))
         return 0
 
-    from relais.bus.contracts import subscriptions
     from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
-    from relais.bus.topology import declare_consumer
-    from relais.config import parse_amqp_uri
     from relais.runtime.runner import event_consumer
     from services.usage.handlers.close import close_period
     from services.usage.process import consumer
     from services.usage.settings import UsageSettings
-    from tools.bench import fresh_engine
-    from tools.bench.directory import _management
+    from tools.bench import consumer_vhost, fresh_engine
 
     engine = fresh_engine(args.database_url, args.workdir)
     database_url = engine.url.render_as_string(hide_password=False)
@@ -150,18 +144,7 @@ def main(argv: list[str]) -> int:
     messages = bodies(args.persons, args.events, random.Random(0))
     print(f"{len(messages)} events made in {time.perf_counter() - t:.0f}s", file=sys.stderr)
 
-    vhost = f"relais_bench_{uuid.uuid4().hex[:8]}"
-    _management("PUT", f"/api/vhosts/{vhost}")
-    _management("PUT", f"/api/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
-    uri = f"{os.environ.get('RELAIS_BENCH_AMQP_BASE', 'amqp://guest:guest@127.0.0.1:5672')}/{vhost}"
-    try:
-        import amqp
-
-        c = amqp.Connection(**parse_amqp_uri(uri).connection_kwargs())
-        c.connect()
-        declare_consumer(c.channel(), "usage", list(subscriptions()["usage"]))
-        c.channel().queue_declare("bench.floor", durable=True, auto_delete=False)
-        c.close()
+    with consumer_vhost("usage") as uri:
         t = time.perf_counter()
         with ConfirmedPublisher(uri, exchange="") as pub:
             pub.publish(OutgoingMessage("bench.floor", b, f"f{i}", "x") for i, b in enumerate(messages))
@@ -177,8 +160,6 @@ def main(argv: list[str]) -> int:
                                                         batch_size=declared.batch_size,
                                                         prefetch=2 * declared.batch_size)
         ingest_s = time.perf_counter() - t
-    finally:
-        _management("DELETE", f"/api/vhosts/{vhost}")
     result.update(consumed=consumed, ingest_s=round(ingest_s, 2), ingest_per_s=round(consumed / ingest_s),
                   floor_per_s=round(args.events / floor_s), ingest_ratio=round(floor_s / ingest_s, 3))
     print(f"ingested {consumed} in {ingest_s:.1f}s (floor {floor_s:.1f}s)", file=sys.stderr)

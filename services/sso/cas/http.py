@@ -164,7 +164,7 @@ class CasHttp:
             try:
                 validation, registered = validate(
                     conn, args.get("ticket"), args.get("service"), registry=self.registry, now=now,
-                    accept_proxy_tickets=accept_proxy_tickets, renew=_true(args.get("renew")))
+                    accept_proxy_tickets=accept_proxy_tickets, tenant=self.tenant, renew=_true(args.get("renew")))
             except CasError as error:
                 refused: CasError | None = error  # committed below: a refused ticket stays consumed
             else:

@@ -5,7 +5,10 @@ the database holds only their SHA-256. Service and proxy tickets are
 single-use: validation consumes them in one conditional UPDATE, so two
 instances racing on one ticket cannot both succeed, and a ticket presented for
 the wrong service is burnt too (as the CAS specification asks). Every refusal
-is logged with its code and reason, never with the ticket.
+is logged with its code and reason, never with the ticket. A validated service
+ticket writes `sso.cas.ticket.validated` (the service's registry id, the session's
+usage facts) in the validation's transaction; a proxy ticket writes nothing, as it is
+a service acting for a visit already counted, not a visit.
 
 The documents that answer these requests are in responses.py; the HTTP side in http.py.
 """
@@ -17,12 +20,15 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
+from .. import events
 from ..compiled_sql import Statement
 from ..config import Lifetimes
 from ..rules.service_registry import RegisteredService, ServiceRegistry, parse_service_url, safe_url
+from ..rules.usage_facts import UsageFacts
 from ..sessions import Session, digest
 from ..tables import session as session_t
 from ..tables import session_service
@@ -73,16 +79,24 @@ def new_ticket(prefix: str) -> str:
 
 # The statements of a login, compiled once and run on the driver's cursor (compiled_sql.py).
 _INSERT_TICKET = Statement(insert(ticket_t))
-# Consume first, atomically, and read the ticket and its session's start in the same statement
-# (UPDATE … RETURNING; `session_created_at` is NULL once the session has ended).
+# Consume first, atomically, and read the ticket, its session's start and what its event needs of the
+# session in the same statement (UPDATE … RETURNING; `session_created_at` is NULL once the session has ended).
+
+
+def _of_session(column: Any, label: str) -> Any:
+    return (select(column).where(session_t.c.sid_sha256 == ticket_t.c.session_sha256)
+            .scalar_subquery().label(label))
+
+
 _CONSUME = Statement(
     update(ticket_t)
     .where(ticket_t.c.ticket_sha256 == bindparam("b_key"), ticket_t.c.kind == bindparam("b_kind"),
            ticket_t.c.consumed_at.is_(None))
     .values(consumed_at=bindparam("b_now"))
-    .returning(*ticket_t.c, select(session_t.c.created_at)
-               .where(session_t.c.sid_sha256 == ticket_t.c.session_sha256)
-               .scalar_subquery().label("session_created_at")))
+    .returning(*ticket_t.c, _of_session(session_t.c.created_at, "session_created_at"),
+               _of_session(session_t.c.ref, "session_ref"), _of_session(session_t.c.profile, "session_profile"),
+               _of_session(session_t.c.structure, "session_structure"),
+               _of_session(session_t.c.level, "session_level")))
 _KNOWN_TICKET = Statement(select(ticket_t.c.kind).where(ticket_t.c.ticket_sha256 == bindparam("b_key")))
 _INSERT_SESSION_SERVICE = Statement(insert(session_service))
 
@@ -106,10 +120,12 @@ def issue_service_ticket(conn: Connection, session: Session, service: str, *, re
 
 
 def validate(conn: Connection, ticket: str | None, service: str | None, *, registry: ServiceRegistry,
-             now: datetime, accept_proxy_tickets: bool, renew: bool = False) -> tuple[Validation, RegisteredService]:
+             now: datetime, accept_proxy_tickets: bool, tenant: str,
+             renew: bool = False) -> tuple[Validation, RegisteredService]:
     """Consume an ST (or a PT when `accept_proxy_tickets`) for `service`; raises CasError when refused.
 
-    Records the service against the session for back-channel logout (when its entry asks for logout).
+    Records the service against the session for back-channel logout (when its entry asks for logout), and
+    an ST's validation as `sso.cas.ticket.validated`.
     """
     try:
         if not ticket or not service:
@@ -145,6 +161,11 @@ def validate(conn: Connection, ticket: str | None, service: str | None, *, regis
     if registered.logout:
         _INSERT_SESSION_SERVICE.run(conn, {"session_sha256": row["session_sha256"], "ticket": ticket,
                                            "service": service, "logged_in_at": now})
+    if kind == "ST":
+        events.cas_ticket_validated(conn, session=row["session_ref"], person=row["person_jointure"],
+                                    service=registered.id, now=now, tenant=tenant,
+                                    usage=UsageFacts(row["session_profile"], row["session_structure"],
+                                                     row["session_level"]))
     log.info("%s validated for service %s (%s)", kind, registered.id, row["person_jointure"])
     return Validation(user=row["person_jointure"], service=service, ticket=ticket,
                       session_sha256=row["session_sha256"], renewed=bool(row["renewed"]),

@@ -17,6 +17,10 @@ A request made over HTTP-POST without the session cookie goes through a GET on
 our own site first (`Resume`): the SSO cookie is `SameSite=Lax`, so a browser
 does not send it with a cross-site POST, but does with the top-level GET.
 
+An assertion sent writes `sso.saml.response.sent` (the platform's id, the session's usage facts) in a
+transaction of its own once the response is built, as answering changes nothing else in the database; an
+error response (NoPassive...) writes nothing.
+
 Outcomes: `Answer` (send this to the platform), `NeedLogin` (go to the SAML
 SP's login, then to `next`), `Resume` (GET this local URL), `LoggedOut`. A
 request that can be answered nowhere safe raises `saml.xml.Refused`; a changed
@@ -40,6 +44,7 @@ from sqlalchemy import Engine
 
 from relais.db import writer
 
+from .. import events
 from ..attribute_source import AttributeSource
 from ..config import Lifetimes
 from ..directory_port import DirectoryPort
@@ -267,10 +272,14 @@ class IdentityProvider:
                           session_not_on_or_after=session.expires_at, attributes=attributes)
         document = response(self.settings, platform, acs_url=pending.acs, in_response_to=pending.request_id,
                             subject=subject, now=now)
+        answer = Answer(self._outgoing(pending.acs, document, pending.relay_state), platform)
+        with writer(self.engine).begin() as conn:
+            events.saml_response_sent(conn, session=session.ref, person=session.person_jointure, platform=platform.id,
+                                      usage=session.usage, now=now, tenant=self.tenant)
         log.info("SAML IdP: %s assertion for session %s to platform %s (%d attribute(s)%s)",
                  "solicited" if pending.request_id else "unsolicited", session.ref, platform.id, len(attributes),
                  ", encrypted" if platform.encrypt_assertions else "")
-        return Answer(self._outgoing(pending.acs, document, pending.relay_state), platform)
+        return answer
 
     def _error(self, platform: Platform, acs: str, request_id: str | None, relay_state: str | None,
                status: tuple[str, str, str], now: datetime) -> Answer:

@@ -19,7 +19,9 @@ the audit trail; it holds no names, ids or e-mail addresses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..directory_port import DirectoryPort
 
@@ -36,6 +38,10 @@ class Candidate:
 
     jointure: str
     label: str
+    # The directory record it was found as (the usage facts come from it) and, when an EduConnect vector
+    # found it, that vector's UAI.
+    record: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    via_uai: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,10 @@ def match_identity(kind: str, attributes: dict[str, list[str]], directory: Direc
     if found:
         return Match("refid", _candidates(found, directory), tuple(notes))
     if kind == "educonnect":
-        found = _by_vectors(attributes.get("FrEduVecteur", []), affiliation, directory, notes)
+        via: dict[str, str] = {}
+        found = _by_vectors(attributes.get("FrEduVecteur", []), affiliation, directory, notes, via)
         if found:
-            return Match("vecteur", _candidates(found, directory), tuple(notes))
+            return Match("vecteur", _candidates(found, directory, via), tuple(notes))
     else:
         found = _by_email(attributes.get(email_attribute, []), directory, notes)
         if found:
@@ -108,7 +115,8 @@ def _by_refid(values: list[str], expected: str | None, directory: DirectoryPort,
 
 
 def _by_vectors(values: list[str], affiliation: str | None, directory: DirectoryPort,
-                notes: list[str]) -> list[dict]:
+                notes: list[str], via: dict[str, str]) -> list[dict]:
+    """The accounts the vectors name; `via` gets each one's UAI (the first vector's that found it)."""
     found: dict[str, dict] = {}
     usable = 0
     for value in values:
@@ -131,6 +139,7 @@ def _by_vectors(values: list[str], affiliation: str | None, directory: Directory
         usable += 1
         for person in people:
             found.setdefault(person["jointure"], person)
+            via.setdefault(person["jointure"], uai)
     if usable and not found:
         notes.append(f"FrEduVecteur: {usable} vector(s), no matching account")
     return list(found.values())
@@ -147,12 +156,14 @@ def _by_email(values: list[str], directory: DirectoryPort, notes: list[str]) -> 
     return list(found.values())
 
 
-def _candidates(people: list[dict], directory: DirectoryPort) -> tuple[Candidate, ...]:
+def _candidates(people: list[dict], directory: DirectoryPort,
+                via: Mapping[str, str] | None = None) -> tuple[Candidate, ...]:
     """The accounts found; labelled (more directory queries) only when the user has to choose among them."""
     people = sorted(people, key=lambda p: p["jointure"])
+    via = via or {}
     if len(people) == 1:
-        return (Candidate(people[0]["jointure"], ""),)
-    return tuple(Candidate(p["jointure"], _label(p, directory)) for p in people)
+        return (Candidate(people[0]["jointure"], "", people[0], via.get(people[0]["jointure"])),)
+    return tuple(Candidate(p["jointure"], _label(p, directory), p, via.get(p["jointure"])) for p in people)
 
 
 def _label(person: dict, directory: DirectoryPort) -> str:

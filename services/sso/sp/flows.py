@@ -27,11 +27,13 @@ from sqlalchemy import Connection, Engine
 from relais.db import writer
 
 from .. import events
+from ..attribute_source import AttributeSource
 from ..config import Lifetimes
 from ..directory_port import DirectoryPort
 from ..rules.account_matching import Candidate, match_identity
 from ..rules.national_attributes import named_attributes
 from ..rules.redirects import LOCAL_NEXT_DEFAULT, return_url_allowed, safe_next
+from ..rules.usage_facts import NO_FACTS, UsageFacts, usage_facts
 from ..saml.bindings import Outgoing, encode
 from ..saml.metadata import Endpoint
 from ..saml.xml import BINDING_REDIRECT, STATUS_SUCCESS, Refused, new_id
@@ -109,10 +111,13 @@ class ServiceProvider:
     def __init__(self, settings: SamlSettings, *, engine: Engine, directory: DirectoryPort, tenant: str,
                  lifetimes: Lifetimes, clock: Callable[[], datetime],
                  notify: Callable[[ClosedSession, datetime], Any] | None = None,
-                 fetch: Callable[[str], bytes] = fetch_url) -> None:
+                 fetch: Callable[[str], bytes] = fetch_url,
+                 uai_of: Callable[[str], str | None] | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.directory = directory
+        # A structure's UAI, for the session's usage facts: the application's cache (app.py), shared with CAS.
+        self.uai_of = uai_of or AttributeSource(directory, uai_ttl=300).uai_of
         self.tenant = tenant
         self.lifetimes = lifetimes
         self.clock = clock
@@ -201,6 +206,8 @@ class ServiceProvider:
 
         attributes = named_attributes(login.attributes)
         match = match_identity(idp.kind, attributes, self.directory, email_attribute=idp.email_attribute)
+        # From the records the matching read (a structure's UAI at most, cached), before the transaction.
+        usage = {c.jointure: usage_facts(c.record, self.uai_of, via_uai=c.via_uai) for c in match.candidates}
         try:
             with writer(self.engine).begin() as conn:
                 if not store.remember_once(conn, login.issuer, login.assertion_id, login.replay_until):
@@ -209,14 +216,16 @@ class ServiceProvider:
                     raise Refused("already-answered", "the login request was already answered by another response")
                 login_facts = self._login_facts(idp, login, attributes, pending.next or LOCAL_NEXT_DEFAULT)
                 if match.unique is not None:
-                    session = self._open(conn, login_facts, match.unique.jointure, now)
+                    jointure = match.unique.jointure
+                    session = self._open(conn, login_facts, jointure, now, usage[jointure])
                     log.info("national login through %s matched by %s: session %s opened for %s", idp.id,
                              match.method, session.ref, session.person_jointure)
                     return LoggedIn(session, login_facts["next"])
                 if match.candidates:
                     token = secrets.token_urlsafe(32)
                     store.save_choice(conn, token, browser, {**login_facts, "candidates": [
-                        [c.jointure, c.label] for c in match.candidates]}, now + CHOICE_LIFETIME)
+                        [c.jointure, c.label] for c in match.candidates],
+                        "usage": {j: f.to_json() for j, f in usage.items()}}, now + CHOICE_LIFETIME)
                     log.info("national login through %s matched %d accounts by %s: the user chooses", idp.id,
                              len(match.candidates), match.method)
                     return ChoiceNeeded(token, match.candidates, idp.label)
@@ -243,7 +252,9 @@ class ServiceProvider:
                     raise Refused("choice-invalid", "the chosen account is not one the identity matched")
                 if not store.take_choice(conn, token, now):
                     raise Refused("choice-expired", "the account choice was already made")
-                session = self._open(conn, facts, jointure, now)
+                chosen = facts.get("usage")
+                session = self._open(conn, facts, jointure, now,
+                                     UsageFacts.from_json(chosen.get(jointure) if isinstance(chosen, dict) else None))
                 log.info("national login through %s: the user chose among %d accounts, session %s opened for %s",
                          facts["idp"], len(facts["candidates"]), session.ref, session.person_jointure)
                 return LoggedIn(session, facts["next"])
@@ -272,10 +283,11 @@ class ServiceProvider:
                          "name_qualifier": login.name_qualifier, "sp_name_qualifier": login.sp_name_qualifier,
                          "session_index": login.session_index, "return_url": return_url}}
 
-    def _open(self, conn: Connection, facts: dict, jointure: str, now: datetime) -> Session:
+    def _open(self, conn: Connection, facts: dict, jointure: str, now: datetime,
+              usage: UsageFacts = NO_FACTS) -> Session:
         session = open_session(conn, person_jointure=jointure, auth_source=facts["idp"],
                                national_id=facts["national_id"][:255], attributes=facts["attributes"], now=now,
-                               tenant=self.tenant, lifetimes=self.lifetimes)
+                               tenant=self.tenant, lifetimes=self.lifetimes, usage=usage)
         store.link_session(conn, session.id, facts["link"], session.expires_at)
         return session
 

@@ -60,8 +60,10 @@ class SpHttp:
 
     def __init__(self, *, engine: Engine, config: SsoConfig, registry: ServiceRegistry, directory: DirectoryPort,
                  tenant: str, clock: Callable[[], datetime],
-                 notify: Callable[[ClosedSession, datetime], object] | None) -> None:
+                 notify: Callable[[ClosedSession, datetime], object] | None,
+                 uai_of: Callable[[str], str | None] | None = None) -> None:
         self.engine = engine
+        self._uai_of = uai_of  # a structure's UAI (the application's cache), for the sessions' usage facts
         self.config = config
         self.registry = registry
         self.clock = clock
@@ -76,7 +78,8 @@ class SpHttp:
         if settings is None:
             return None
         sp = ServiceProvider(settings, engine=self.engine, directory=self._directory, tenant=self._tenant,
-                             lifetimes=self.config.lifetimes, clock=self.clock, notify=self._notify)
+                             lifetimes=self.config.lifetimes, clock=self.clock, notify=self._notify,
+                             uai_of=self._uai_of)
         sp.load_idp_metadata()
         return sp
 
