@@ -71,9 +71,10 @@ def checked(event: dict, fields: set[str]) -> dict:
     return payload
 
 
-def test_a_pupil_s_login_and_cas_validations_carry_profile_structure_and_level(sqlite_engine, tmp_path):
-    world = SpWorld(sqlite_engine, tmp_path, directory=False)
-    import_directory(sqlite_engine, tmp_path)
+def test_a_pupil_s_login_and_cas_validations_carry_profile_structure_and_level(engine, tmp_path):
+    """On SQLite and PostgreSQL (the validation reads the session's facts in its UPDATE … RETURNING)."""
+    world = SpWorld(engine, tmp_path, directory=False)
+    import_directory(engine, tmp_path)
     try:
         world.idp.user = PUPIL
         browser = Browser()
