@@ -303,6 +303,20 @@ def test_the_http_services_run_the_production_server_on_their_published_port(com
     assert set(endpoints) == set(SERVICES)  # `relais status` asks every one, the provisioning API included
 
 
+def test_the_usage_service_gets_settings_it_takes_and_its_resource_map_folder(compose):
+    from services.usage.settings import UsageSettings
+
+    usage = compose["services"]["usage"]
+    env = {k: str(v) for k, v in usage["environment"].items() if k.startswith("RELAIS_USAGE_")}
+    assert set(env) == {"RELAIS_USAGE_TIMEZONE", "RELAIS_USAGE_GRACE_HOURS", "RELAIS_USAGE_THRESHOLD",
+                        "RELAIS_USAGE_RESOURCES"}
+    settings = UsageSettings.from_env(env)  # .env.example's values: the service starts with them
+    assert (str(settings.zone), settings.threshold, settings.services) == ("Europe/Paris", 10, {})
+    (folder,) = [m for m in usage["volumes"] if m.endswith(":/etc/relais/usage:ro")]
+    assert folder.split(":")[0] == "./usage"  # gen-env.sh makes it; a resources.yaml put there is read
+    assert not any(k.startswith("RELAIS_HTTP_") for k in usage["environment"]) and "ports" not in usage
+
+
 def test_the_sso_reads_the_mounted_configuration(compose):
     sso = compose["services"]["sso"]
     config_path = sso["environment"]["RELAIS_SSO_CONFIG"]

@@ -78,6 +78,15 @@ def test_every_service_has_an_instance_file_with_its_own_ops_port():
     assert not set(http.values()) & set(ports)
 
 
+def test_the_usage_instance_sets_values_the_service_takes():
+    from services.usage.settings import UsageSettings
+
+    own = env_file(UNITS / "instances" / "usage.env")
+    settings = UsageSettings.from_env(own)
+    assert (str(settings.zone), settings.grace.total_seconds(), settings.threshold) == (
+        own["RELAIS_USAGE_TIMEZONE"], int(own["RELAIS_USAGE_GRACE_HOURS"]) * 3600, int(own["RELAIS_USAGE_THRESHOLD"]))
+
+
 def test_every_process_runs_from_the_one_template_under_the_production_server():
     """No unit of its own for an HTTP service (the provisioning API had one, on werkzeug's development server)."""
     assert sorted(p.name for p in UNITS.glob("*.service")) == ["relais-migrate.service", "relais@.service"]
