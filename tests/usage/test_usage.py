@@ -212,3 +212,14 @@ def test_bad_events_are_dead_lettered_naming_what_and_the_rest_is_counted(sqlite
     assert "sso.session.extended" in (outcomes[3].reason or "")
     with sqlite_engine.connect() as conn:
         assert conn.execute(select(func.sum(usage_activity.c.count))).scalar_one() == 1
+
+
+def test_a_closing_cut_short_after_the_key_is_destroyed_is_finished_by_the_next(sqlite_engine):
+    consume(sqlite_engine, [login(p, NOV) for p in pupils("0750001A", 12)])
+    with sqlite_engine.begin() as conn:  # as a closing stopped after its first step
+        conn.execute(usage_period.update().values(pseudonym_key=None))
+    consume(sqlite_engine, [login("J-late", NOV)])  # no key: late, not counted
+    done = close_due(sqlite_engine, TENANT, datetime(2026, 12, 3, 1, tzinfo=UTC), PARIS)
+    assert [d.period for d in done] == ["2026-11"]
+    report = make_report(sqlite_engine, TENANT, "2026-11", (), "month", threshold=10)
+    assert cell(report, "connections").value == 12 and report.late_events == 1 and not report.provisional

@@ -133,7 +133,7 @@ def stored(conn: Connection, tenant: str, period: str, grains: Iterable[str] | N
         query = query.where(*(g[d] == ALL for d in DIMENSIONS if d not in split))
     days: dict[Any, date] = {}  # a month has few distinct starts: each parsed once
     out = []
-    for grain, start, indicator, structure, profile, level, resource, value in conn.execute(query).tuples():
+    for grain, start, indicator, structure, profile, level, resource, value in conn.execute(query):
         day = days.get(start)
         if day is None:
             day = days[start] = _day(start)
