@@ -154,10 +154,11 @@ def test_every_published_event_type_has_a_consumer_named_in_the_contracts():
     assert homeless == [], (f"no consumer named in contracts/asyncapi.yaml for {homeless}: add a receive operation "
                             "with x-relais-consumer (and x-relais-planned while it is not built)")
     built, planned = contracts.subscriptions(), contracts.planned_subscriptions()
-    assert set(built) == {"provisioning", "vault"}
-    assert planned["usage"] == ("provisioning.grant.created", "provisioning.grant.revoked",
-                                "provisioning.quota.exhausted", "sso.cas.ticket.validated", "sso.login.failed",
-                                "sso.login.succeeded", "sso.logout", "sso.saml.response.sent")
+    assert set(built) == {"provisioning", "usage", "vault"}
+    assert built["usage"] == ("provisioning.grant.created", "provisioning.grant.revoked",
+                              "provisioning.quota.exhausted", "sso.cas.ticket.validated", "sso.login.failed",
+                              "sso.login.succeeded", "sso.logout", "sso.saml.response.sent")
+    assert set(planned) == {"audit"}
     assert planned["audit"] == ("directory.import.completed", "vault.person.erased")
     # A planned subscription is bound nowhere: publishers declare only the built consumers' queues.
     assert not {t for types in built.values() for t in types} & {t for types in planned.values() for t in types}
