@@ -14,7 +14,8 @@
 A visit names a service or platform; the catalogue's resource it stands for comes from the
 configured mapping (`resources`: resource id -> the services and platforms that serve it), so that
 licences used can be set against licences granted; an unmapped service is its own resource.
-Structure, profile or level absent from an event are `UNKNOWN`.
+Structure, profile or level absent from an event are `UNKNOWN`; a level given as a MEF code is kept
+as its first four digits (`level_of`).
 """
 
 from __future__ import annotations
@@ -98,7 +99,15 @@ def observe(event: Mapping[str, Any], zone: ZoneInfo, services: Mapping[str, str
     else:
         raise UnknownEventType(f"no usage rule for event type {kind!r}")
     return Activity(activity, _day(event, zone), str(payload["person"]), _text(payload, "structure"),
-                    _text(payload, "profile"), _text(payload, "level"), services.get(resource, resource))
+                    _text(payload, "profile"), level_of(payload.get("level")), services.get(resource, resource))
+
+
+def level_of(mef: object) -> str:
+    """The level a pupil's MEF code stands for: its first four digits (1001 sixième, 1011 cinquième, 1021
+    quatrième, 1031 troisième, 2001 seconde...), the grain statistics need; the full code would split a
+    level into options and specialities, cells too small to publish. Anything else is kept as it is."""
+    text = str(mef) if mef not in (None, "") else UNKNOWN
+    return text[:4] if len(text) >= 4 and text.isdigit() else text
 
 
 def _day(event: Mapping[str, Any], zone: ZoneInfo) -> date:
