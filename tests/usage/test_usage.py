@@ -20,6 +20,7 @@ from services.usage.adapters.tables import usage_activity, usage_period
 from services.usage.handlers.close import NotClosable, close_due, close_period
 from services.usage.handlers.ingest import UsageEvents
 from services.usage.handlers.report import make_report
+from services.usage.rules.privacy import BudgetExceeded
 from services.usage.rules.rows import ALL
 from tests.usage.helpers import TENANT, cas_visit, grant, login, logout, saml_visit
 
@@ -223,3 +224,16 @@ def test_a_closing_cut_short_after_the_key_is_destroyed_is_finished_by_the_next(
     assert [d.period for d in done] == ["2026-11"]
     report = make_report(sqlite_engine, TENANT, "2026-11", (), "month", threshold=10)
     assert cell(report, "connections").value == 12 and report.late_events == 1 and not report.provisional
+
+
+def test_a_differentially_private_release_is_charged_to_the_months_budget(sqlite_engine):
+    consume(sqlite_engine, month_of_events())
+    report = make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "month", threshold=10, epsilon=1.0,
+                         budget=2.0)
+    noisy = [r for r in report.rows if r.indicator == "active_users"]
+    assert noisy and all(r.status == "noisy" and r.value is not None and r.value >= 0 for r in noisy)
+    assert {r.structure for r in noisy} == {"0750001A", "0750002B", ALL}
+    assert cell(report, "connections", structure="0750002B").status == "suppressed"  # the others keep suppression
+    make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "month", threshold=10, epsilon=1.0, budget=2.0)
+    with pytest.raises(BudgetExceeded, match="budget"):  # 1 + 1 spent of 2: a third release is refused
+        make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "month", threshold=10, epsilon=1.0, budget=2.0)

@@ -192,8 +192,13 @@ def _hidden(table: list[Cell], by: Sequence[str], threshold: int, *, distinct: b
 
 def _noisy(period: str, grain: str, by: Sequence[str], indicator: str, table: list[Cell], epsilon: float,
            bound: int) -> Iterable[Row]:
-    inner = {_key(c, by): c["value"] for c in table if ALL not in _key(c, by)}
-    released = release_counts(CountTable(tuple(by), inner), epsilon, bound)
+    """A table of people (DP_INDICATORS: its totals are not sums) released with noise: cells and totals
+    noised together (rules/privacy.py)."""
+    values = {_key(c, by): c["value"] for c in table}
+    inner = {k: n for k, n in values.items() if ALL not in k}
+    sums = CountTable(tuple(by), inner).entries()
+    margins = {k: values.get(k, n) for k, n in sums.items() if ALL in k}
+    released = release_counts(CountTable(tuple(by), inner, margins), epsilon, bound)
     template = table[0]
     for key, value in released.counts.items():
         cell = {**template, **{d: ALL for d in DIMENSIONS}, **dict(zip(by, key, strict=True))}
