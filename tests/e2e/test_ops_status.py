@@ -188,13 +188,15 @@ def test_judge_needs_no_io():
 
 
 def fill_queues(uri: str, provisioning: int, unrouted: int) -> None:
-    """Events for provisioning's queue (directory.mef.created) and for nobody yet (sso.logout: usage is planned)."""
+    """Events for provisioning's queue (directory.mef.created) and for nobody yet (directory.import.completed:
+    the audit archive is planned)."""
     from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
 
     with ConfirmedPublisher(uri) as pub:
         pub.publish([OutgoingMessage("directory.mef.created", b"{}", f"m{i}", "directory.mef.created")
                      for i in range(provisioning)] +
-                    [OutgoingMessage("sso.logout", b"{}", f"s{i}", "sso.logout") for i in range(unrouted)])
+                    [OutgoingMessage("directory.import.completed", b"{}", f"s{i}", "directory.import.completed")
+                     for i in range(unrouted)])
 
 
 def test_status_warns_before_a_queue_reaches_its_bound(settings_env, monkeypatch):
@@ -204,9 +206,9 @@ def test_status_warns_before_a_queue_reaches_its_bound(settings_env, monkeypatch
     # Not bounded yet (a deployment from before): said, with the command that bounds them.
     _code, report = until(lambda r: r["unrouted"] == 4)
     assert report["bounds"]["relais.q.provisioning"]["max_length"] is None
-    assert ("no bound in force on relais.q.provisioning, relais.q.provisioning.dlq, relais.q.vault, "
-            "relais.q.vault.dlq: they grow as long as nobody takes from them; run `relais queues bound` "
-            "(deploy/queues.md)") in report["warnings"], report["warnings"]
+    assert ("no bound in force on relais.q.provisioning, relais.q.provisioning.dlq, relais.q.usage, "
+            "relais.q.usage.dlq, relais.q.vault, relais.q.vault.dlq: they grow as long as nobody takes from them; "
+            "run `relais queues bound` (deploy/queues.md)") in report["warnings"], report["warnings"]
     assert any(w.startswith("4 event(s) in relais.unrouted, which has no bound in force") for w in report["warnings"])
 
     monkeypatch.setenv("RELAIS_QUEUE_MAX_LENGTH", "10")
@@ -225,7 +227,7 @@ def test_status_warns_before_a_queue_reaches_its_bound(settings_env, monkeypatch
             "keeping up? (deploy/queues.md)") in report["warnings"]
     [unrouted] = [w for w in report["warnings"] if w.startswith("relais.unrouted")]
     assert unrouted.startswith("relais.unrouted is 100% of its bound (5 of 5 messages")
-    assert "consumers not built yet (audit, usage)" in unrouted
+    assert "consumers not built yet (audit)" in unrouted
     assert not any("no bound in force" in w for w in report["warnings"])
     text = CliRunner().invoke(main, ["status"]).stdout
     assert "relais.q.provisioning" in text and "90%" in text and "100%" in text
@@ -253,7 +255,7 @@ def test_judge_weighs_each_queue_against_its_bound():
                                              "retrying": 0, "dead_lettered": 0},
                             "vault": {"queue": "relais.q.vault", "messages": 1, "consumers": 1, "retrying": 0,
                                       "dead_lettered": 80}},
-              "unrouted": 5, "planned_consumers": ["usage"],
+              "unrouted": 5, "planned_consumers": ["audit"],
               "bounds": {"relais.q.provisioning": bound(79, 100),
                          "relais.q.provisioning.dlq": bound(0, 100),
                          "relais.q.vault": bound(1, 100, bytes_=900, max_bytes=1000),
