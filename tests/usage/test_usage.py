@@ -237,3 +237,14 @@ def test_a_differentially_private_release_is_charged_to_the_months_budget(sqlite
     make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "month", threshold=10, epsilon=1.0, budget=2.0)
     with pytest.raises(BudgetExceeded, match="budget"):  # 1 + 1 spent of 2: a third release is refused
         make_report(sqlite_engine, TENANT, "2026-11", ("structure",), "month", threshold=10, epsilon=1.0, budget=2.0)
+
+
+def test_an_indicator_not_split_by_a_dimension_asked_is_protected_as_the_total_it_is(sqlite_engine):
+    """Connections are never by resource: asked by structure and resource, they are per structure, and a small
+    structure's stays hidden beside the total and the other structures."""
+    consume(sqlite_engine, month_of_events())
+    report = make_report(sqlite_engine, TENANT, "2026-11", ("structure", "resource"), "month", threshold=10)
+    line = [r for r in report.rows if r.indicator == "connections"]
+    assert {r.resource for r in line} == {ALL}
+    assert cell(report, "connections", structure="0750002B").value is None
+    assert sum(r.value is None for r in line) >= 2, line

@@ -102,14 +102,17 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
                 rows.extend(_noisy(period, grain, by, indicator, part, epsilon, bound))
                 spends.append(Spend(f"{indicator} {grain} {start} by {','.join(by)}", Decimal(repr(float(epsilon)))))
             continue
+        # The dimensions this indicator is split by at all: connections never by resource, licences never
+        # by profile or level; their cells are then the totals of the others, protected as such.
+        split = tuple(d for d in by if any(c[d] != ALL for g in grains for c in indexed[(g, indicator)]))
         if indicator in ADDITIVE_IN_TIME:
-            hidden = _hidden_in_time(indexed, indicator, by, time, threshold)
-            keyed = [(c, _time_key(c, time) + _key(c, by)) for c in table]
+            hidden = _hidden_in_time(indexed, indicator, split, time, threshold)
+            keyed = [(c, _time_key(c, time) + _key(c, split)) for c in table]
         else:
             hidden = set()
             for part in _by_start(table).values():
-                hidden |= _hidden(part, by, threshold, distinct=indicator in DISTINCT)
-            keyed = [(c, (c["start"].isoformat(), *_key(c, by))) for c in table]
+                hidden |= _hidden(part, split, threshold, distinct=indicator in DISTINCT)
+            keyed = [(c, (c["start"].isoformat(), *_key(c, split))) for c in table]
         for cell, key in keyed:
             secret = key in hidden
             rows.append(_row(period, grain, indicator, cell, None if secret else cell["value"],
@@ -161,6 +164,8 @@ def _hidden_in_time(indexed: dict[tuple[str, str], list[Cell]], indicator: str, 
     with the finer grains as dimensions, so that no hidden week is the month less the other weeks; its
     entries standing for fewer people than the threshold suppressed first."""
     finest = time[-1] if time else "month"
+    if not time and not by:  # the month's total alone
+        return {() for c in indexed[("month", indicator)] if 0 < c["value"] < threshold}
     cells = {_time_key(c, time) + _key(c, by): c["value"] for c in indexed[(finest, indicator)]
              if ALL not in _key(c, by)}
     people = [(_time_key(c, time) + _key(c, by), c["value"])
