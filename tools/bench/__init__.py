@@ -1,7 +1,7 @@
 """The benchmarks: `make bench-<service>` runs `python -m tools.bench.<service>`; each prints one JSON line last,
 measuring Relais and the raw floor in the same run."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,3 +58,33 @@ def consumer_vhost(consumer: str) -> Iterator[str]:
         yield uri
     finally:
         _management("DELETE", f"/api/vhosts/{vhost}")
+
+
+def floor_consume(amqp_uri: str, queue: str, n: int, each: Callable[[bytes], object] | None = None) -> float:
+    """The bare floor: py-amqp consuming n messages (`each` called on each body), acked in batches; seconds."""
+    import time
+
+    import amqp
+
+    from relais.config import parse_amqp_uri
+
+    conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
+    conn.connect()
+    ch = conn.channel()
+    ch.basic_qos(0, 400, False)
+    got = [0]
+
+    def on(m):
+        if each is not None:
+            each(m.body)
+        got[0] += 1
+        if got[0] % 200 == 0 or got[0] == n:
+            ch.basic_ack(m.delivery_tag, multiple=True)
+
+    ch.basic_consume(queue, callback=on)
+    t = time.perf_counter()
+    while got[0] < n:
+        conn.drain_events(timeout=30)
+    elapsed = time.perf_counter() - t
+    conn.close()
+    return elapsed

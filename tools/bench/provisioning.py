@@ -128,32 +128,6 @@ def configuration(structures: list[tuple[str, str]], rng: random.Random) -> tupl
     return {"resources": resources}, {"rules": rules, "grace_days": 30}
 
 
-def floor_consume(amqp_uri: str, queue: str, n: int) -> float:
-    """Bare py-amqp: consume and ack n messages; messages per second."""
-    import amqp
-
-    from relais.config import parse_amqp_uri
-
-    conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
-    conn.connect()
-    ch = conn.channel()
-    ch.basic_qos(0, 400, False)
-    got = [0]
-
-    def on(m):
-        got[0] += 1
-        if got[0] % 200 == 0 or got[0] == n:
-            ch.basic_ack(m.delivery_tag, multiple=True)
-
-    ch.basic_consume(queue, callback=on)
-    t = time.perf_counter()
-    while got[0] < n:
-        conn.drain_events(timeout=10)
-    rate = n / (time.perf_counter() - t)
-    conn.close()
-    return rate
-
-
 def floor_xml(path: Path, elements: int) -> float:
     """Bare lxml xmlfile writing `elements` small records; seconds."""
     from lxml import etree
@@ -240,7 +214,7 @@ def stream(args, engine, world, rng, result) -> None:
     from relais.bus.publisher import ConfirmedPublisher, OutgoingMessage
     from relais.runtime.runner import event_consumer
     from services.provisioning.process import CONSUMER, consumer
-    from tools.bench import consumer_vhost
+    from tools.bench import consumer_vhost, floor_consume
 
     with consumer_vhost(CONSUMER) as uri:
         moves = rng.sample(world["pupils"], min(args.events, len(world["pupils"])))
@@ -258,7 +232,7 @@ def stream(args, engine, world, rng, result) -> None:
         with ConfirmedPublisher(uri, exchange="") as pub:
             pub.publish(OutgoingMessage("bench.floor", b, f"f{i}", "x") for i, b in enumerate(bodies))
         result["events"] = len(bodies)
-        floor_rate = floor_consume(uri, "bench.floor", len(bodies))
+        floor_rate = len(bodies) / floor_consume(uri, "bench.floor", len(bodies))
 
         stop = threading.Event()
         relayed = [0]

@@ -61,31 +61,17 @@ def bodies(persons: int, events: int, rng: random.Random) -> list[bytes]:
 
 
 def floor_consume_and_count(amqp_uri: str, queue: str, n: int) -> float:
-    """Bare py-amqp: consume n messages, decode each and count it per structure, ack in batches; seconds."""
-    import amqp
+    """The bare floor: consume n messages, decode each and count it per structure; seconds."""
     import orjson
 
-    from relais.config import parse_amqp_uri
+    from tools.bench import floor_consume
 
-    conn = amqp.Connection(**parse_amqp_uri(amqp_uri).connection_kwargs())
-    conn.connect()
-    ch = conn.channel()
-    ch.basic_qos(0, 400, False)
     counts: Counter[str] = Counter()
-    got = [0]
 
-    def on(m):
-        counts[orjson.loads(m.body)["payload"]["structure"]] += 1
-        got[0] += 1
-        if got[0] % 200 == 0 or got[0] == n:
-            ch.basic_ack(m.delivery_tag, multiple=True)
+    def count(body: bytes) -> None:
+        counts[orjson.loads(body)["payload"]["structure"]] += 1
 
-    ch.basic_consume(queue, callback=on)
-    t = time.perf_counter()
-    while got[0] < n:
-        conn.drain_events(timeout=30)
-    elapsed = time.perf_counter() - t
-    conn.close()
+    elapsed = floor_consume(amqp_uri, queue, n, count)
     assert sum(counts.values()) == n
     return elapsed
 
