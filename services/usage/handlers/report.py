@@ -83,7 +83,7 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
         raise ReportError(f"--grain {grain} splits by {MAX_DIMENSIONS[grain]} dimension(s) at most (cells are kept "
                           f"so): ask for fewer than {', '.join(by)}, or a coarser grain")
     time = _time_dimensions(len(by))
-    grains = {grain, *(g for g, d in (("day", "day"), ("week", "week")) if d in time), "month"}
+    grains = {grain, *time, "month"}  # the finer grains are named as the time dimensions
     with engine.connect() as conn:
         state = conn.execute(select(usage_period.c.closed_at, usage_period.c.late_events).where(
             usage_period.c.tenant == tenant, usage_period.c.period == period)).first()
@@ -185,25 +185,28 @@ def _hidden(table: list[Cell], by: Sequence[str], threshold: int, *, distinct: b
     values = {_key(c, by): c["value"] for c in table}
     if not by:
         return {(start,) for n in values.values() if 0 < n < threshold}
-    inner = {k: n for k, n in values.items() if ALL not in k}
-    margins = None
-    if distinct:  # every margin of the lattice: its own count where kept, else the sum (an upper bound)
-        sums = CountTable(tuple(by), inner).entries()
-        margins = {k: values.get(k, n) for k, n in sums.items() if ALL in k}
-    decision = suppress(CountTable(tuple(by), inner, margins), threshold)
+    if distinct:
+        counted = _people_table(values, by)
+    else:
+        counted = CountTable(tuple(by), {k: n for k, n in values.items() if ALL not in k})
+    decision = suppress(counted, threshold)
     hidden = set(decision.suppressed) | {k for k, n in values.items() if 0 < n < threshold}
     return {(start, *k) for k in hidden}
+
+
+def _people_table(values: dict[tuple[str, ...], int], by: Sequence[str]) -> CountTable:
+    """A table of counts of people (its totals are not sums): every margin of its lattice given, its own
+    count where kept, else the sum of its cells (an upper bound)."""
+    inner = {k: n for k, n in values.items() if ALL not in k}
+    sums = CountTable(tuple(by), inner).entries()
+    return CountTable(tuple(by), inner, {k: values.get(k, n) for k, n in sums.items() if ALL in k})
 
 
 def _noisy(period: str, grain: str, by: Sequence[str], indicator: str, table: list[Cell], epsilon: float,
            bound: int) -> Iterable[Row]:
     """A table of people (DP_INDICATORS: its totals are not sums) released with noise: cells and totals
     noised together (rules/privacy.py)."""
-    values = {_key(c, by): c["value"] for c in table}
-    inner = {k: n for k, n in values.items() if ALL not in k}
-    sums = CountTable(tuple(by), inner).entries()
-    margins = {k: values.get(k, n) for k, n in sums.items() if ALL in k}
-    released = release_counts(CountTable(tuple(by), inner, margins), epsilon, bound)
+    released = release_counts(_people_table({_key(c, by): c["value"] for c in table}, by), epsilon, bound)
     template = table[0]
     for key, value in released.counts.items():
         cell = {**template, **{d: ALL for d in DIMENSIONS}, **dict(zip(by, key, strict=True))}
