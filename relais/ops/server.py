@@ -11,7 +11,7 @@ serves them and every service's HTTP (cheroot, a production WSGI server embedded
 and `/readyz` in front of another WSGI application (a public HTTP service keeps `/metrics` on the
 ops port only).
 
-`WsgiServer` serves a WSGI application from a pool of threads (green ones under eventlet), in the
+`WsgiServer` serves a WSGI application from a pool of threads, in the
 process that also relays its outbox and runs its consumers and timers: cheroot, measured on the
 SSO's login path against waitress and gunicorn (deploy/http.md). A service's HTTP part
 (`relais.runtime.Http`) takes its settings from the environment (`HttpSettings.from_env`):
@@ -370,7 +370,7 @@ class _Server(cheroot_wsgi.Server):
 
 
 class WsgiServer:
-    """A WSGI application on host:port, served by a pool of threads (green ones under eventlet).
+    """A WSGI application on host:port, served by a pool of threads.
 
     `what` names it, and `where` where its address comes from, in the error raised when the address
     cannot be bound (`ListenError`). `stop` lets requests in flight finish (up to `settings.shutdown_s`).
