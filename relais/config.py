@@ -17,7 +17,7 @@ class Settings:
     |---|---|
     | `RELAIS_DATA_DIR` | `./var` |
     | `RELAIS_DATABASE_URL` | `sqlite:///<data dir>/relais.db` |
-    | `RELAIS_AMQP_URI` | `amqp://guest:guest@127.0.0.1:5672/` |
+    | `RELAIS_AMQP_URI` | `amqp://guest:guest@127.0.0.1:5672/`; a cluster's nodes separated by commas (`amqp_nodes`) |
     | `RELAIS_TENANT` | `default` |
     | `RELAIS_CONSUMERS` | every consumer the contracts name (`none`: no queue declared by publishers) |
     | `RELAIS_SQLITE_BUSY_TIMEOUT` | 60: seconds a SQLite writer waits for another's lock (`relais.db`) |
@@ -54,7 +54,10 @@ def _consumers(value: str | None) -> tuple[str, ...] | None:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced, safe to print or log."""
+    """The URL with its password replaced, safe to print or log; each of a list separated by commas
+    (a RabbitMQ cluster's nodes, `amqp_nodes`)."""
+    if "," in url:
+        return ",".join(redact_url(part) for part in url.split(","))
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -85,7 +88,38 @@ class AmqpParams:
 
 
 def parse_amqp_uri(uri: str) -> AmqpParams:
-    """Split `amqp://user:pass@host:port/vhost` (vhost `/` when the path is empty or `/`)."""
+    """Split `amqp://user:pass@host:port/vhost` (vhost `/` when the path is empty or `/`).
+
+    Of a list of nodes (`amqp_nodes`), the first: what the user and the vhost are, which every node shares.
+    """
+    return amqp_nodes(uri)[0]
+
+
+def amqp_nodes(uri: str) -> tuple[AmqpParams, ...]:
+    """The nodes of `RELAIS_AMQP_URI`: one URI, or those of a RabbitMQ cluster's nodes separated by commas.
+
+    A client connects to the first that answers and, when it loses its connection (a node stopped
+    or lost), to the next that answers (deploy/rabbitmq-cluster.md): the publisher, the consumers,
+    the readiness check. The nodes must share the user and the vhost, being one broker.
+    """
+    nodes = tuple(_parse_one(part.strip()) for part in uri.split(",") if part.strip())
+    if not nodes:
+        raise ValueError("RELAIS_AMQP_URI is empty: give amqp://user:password@host:port/vhost, or several "
+                         "separated by commas for a cluster's nodes")
+    first = nodes[0]
+    for node in nodes[1:]:
+        if (node.userid, node.password, node.virtual_host) != (first.userid, first.password, first.virtual_host):
+            raise ValueError(f"RELAIS_AMQP_URI lists nodes of one cluster with different users, passwords or vhosts "
+                             f"({first.hostport} and {node.hostport}): give each node the same user and vhost")
+    return nodes
+
+
+def kombu_amqp_uri(uri: str) -> str:
+    """`RELAIS_AMQP_URI` as kombu (nameko's RPC) takes a cluster's nodes: separated by `;`, tried in turn."""
+    return ";".join(part.strip() for part in uri.split(",") if part.strip())
+
+
+def _parse_one(uri: str) -> AmqpParams:
     parts = urlsplit(uri)
     if parts.scheme not in ("amqp", "pyamqp"):
         raise ValueError(f"RELAIS_AMQP_URI must start with amqp://, got scheme {parts.scheme!r}")

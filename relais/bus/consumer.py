@@ -25,12 +25,11 @@ from typing import Any
 import amqp
 from sqlalchemy import Connection, Engine, insert, select
 
-from relais.config import parse_amqp_uri
 from relais.db import writer
 from relais.ops import metrics
 from relais.ops.logs import batch_context, describe_error, event_context
 
-from . import contracts
+from . import contracts, nodes
 from .envelope import loads
 from .tables import processed_events
 from .topology import DEFAULT_RETRY_DELAYS_MS, declare_consumer
@@ -41,6 +40,7 @@ Handler = Callable[[dict[str, Any], Connection], None]
 BatchHandler = Callable[[list[dict[str, Any]], Connection], None]
 
 ATTEMPTS_HEADER = "x-relais-attempts"
+CONNECT_TIMEOUT_S = 10.0  # a node cut off answers nothing: give up on it, and try the next
 ERROR_HEADER = "x-relais-error"
 
 
@@ -223,10 +223,12 @@ class EventConsumer:
         prefetch: int = 400,
         batch_size: int = 200,
     ) -> int:
-        """Consume until `stop` is set, `max_messages` were settled, or nothing came for `idle_timeout` s."""
-        params = parse_amqp_uri(amqp_uri)
-        conn = amqp.Connection(**params.connection_kwargs(), heartbeat=0)
-        conn.connect()
+        """Consume until `stop` is set, `max_messages` were settled, or nothing came for `idle_timeout` s.
+
+        `amqp_uri` may list a cluster's nodes: it connects to the first that answers (`nodes`); when that
+        node is lost, this raises, and the next call (the runner's reconnection) starts with the next node.
+        """
+        conn, node = nodes.connect(amqp_uri, heartbeat=0, connect_timeout=CONNECT_TIMEOUT_S)
         settled = 0
         try:
             channel = conn.channel()
@@ -293,6 +295,10 @@ class EventConsumer:
                             break
                         continue
                 settle()
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            if not isinstance(exc, QueueFull):  # the node is fine; the queue is full
+                nodes.lost(amqp_uri, node)
+            raise
         finally:
             try:
                 conn.close()

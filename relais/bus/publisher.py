@@ -28,8 +28,9 @@ import pika
 import pika.exceptions
 import pika.spec
 
-from relais.config import Settings, parse_amqp_uri
+from relais.config import Settings
 
+from . import nodes
 from .contracts import expected_consumers
 from .frames import PublishFrames
 from .topology import EVENTS_EXCHANGE, declare_subscribers, events_exchange_ready
@@ -79,7 +80,7 @@ class ConfirmedPublisher:
         """`subscribers`: consumers whose queues to declare before publishing (default: RELAIS_CONSUMERS,
         else every consumer the contracts name), so their events wait for them."""
         self._uri = amqp_uri
-        self._params = parse_amqp_uri(amqp_uri)
+        self._params = nodes.in_turn(amqp_uri)[0]  # the node connected to, or to try first
         self.exchange = exchange
         self.window = window
         self.confirm_timeout = confirm_timeout
@@ -104,9 +105,26 @@ class ConfirmedPublisher:
 
     # -- connection -------------------------------------------------------
     def connect(self) -> None:
+        """Connect to the first node of the URI that answers (a cluster's nodes: `nodes.in_turn`)."""
         if self._channel is not None and self._channel.is_open:
             return
         self.close()
+        failures: list[str] = []
+        for node in nodes.in_turn(self._uri):
+            self._params = node
+            try:
+                self._connect_node()
+            except PublishError as exc:
+                nodes.lost(self._uri, node)
+                failures.append(str(exc))
+                continue
+            nodes.reached(self._uri, node)
+            return
+        if len(failures) == 1:
+            raise PublishError(failures[0])
+        raise PublishError(f"no node of the RabbitMQ cluster answers: {'; '.join(failures)}")
+
+    def _connect_node(self) -> None:
         if self.exchange == EVENTS_EXCHANGE:
             self._declare_topology()
         params = pika.ConnectionParameters(
@@ -148,7 +166,7 @@ class ConfirmedPublisher:
         connection.ioloop.stop()  # also ends the wait in close()
 
     def _on_channel_open(self, channel) -> None:
-        channel.add_on_close_callback(lambda _ch, reason: self._fail(f"channel closed by RabbitMQ: {reason!r}"))
+        channel.add_on_close_callback(lambda _ch, reason: self._fail(f"channel on {self._where()} closed: {reason!r}"))
         channel.confirm_delivery(self._on_confirm, callback=lambda _frame: self._ready(channel))
 
     def _ready(self, channel) -> None:
@@ -302,6 +320,8 @@ class ConfirmedPublisher:
             raise self._invalid
         if self._error is not None:
             error, confirmed = self._error, self._confirmed_in_order()
+            if self._first_nack is None:  # the connection or channel lost: the next connect starts elsewhere
+                nodes.lost(self._uri, self._params)
             self.close()
             raise PublishError(error, confirmed=confirmed, refused=self._first_nack is not None)
         return self._sent

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from relais.config import Settings, parse_amqp_uri, redact_url
+from relais.config import Settings, amqp_nodes, redact_url
 from relais.db import sqlite_busy_timeout
 
 from .logs import describe_error
@@ -154,10 +154,10 @@ def _is_broker(exc: BaseException) -> bool:
 
 def _broker_where(settings: Settings | None) -> str:
     try:
-        params = parse_amqp_uri((settings or Settings.from_env()).amqp_uri)
+        nodes = amqp_nodes((settings or Settings.from_env()).amqp_uri)
     except ValueError as exc:
         return f"RabbitMQ ({exc})"
-    return f"RabbitMQ at {params.hostport} (vhost {params.virtual_host!r})"
+    return f"RabbitMQ at {', '.join(n.hostport for n in nodes)} (vhost {nodes[0].virtual_host!r})"
 
 
 def _os(exc: OSError) -> Failure:

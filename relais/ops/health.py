@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from relais.config import parse_amqp_uri, redact_url
+from relais.config import amqp_nodes, redact_url
 
 from .logs import describe_error
 
@@ -50,42 +50,52 @@ class CheckResult:
 
 
 def broker_check(amqp_uri: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
-    """Open and close an AMQP connection (login and vhost included)."""
-    params = parse_amqp_uri(amqp_uri)
-    where = f"RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"
+    """Open and close an AMQP connection (login and vhost included): to one node of a cluster's list at least
+    (`relais.config.amqp_nodes`), as the bus's clients fail over to any."""
+    nodes = amqp_nodes(amqp_uri)
 
     def check() -> str:
-        conn = _connection(params, timeout)
-        try:
-            conn.connect()
-        except Exception as exc:  # noqa: BLE001 - any failure means not reachable
-            _quietly(conn.collect)
-            raise CheckFailed(f"cannot reach {where}: {describe_error(exc)}") from None
-        _quietly(conn.close)
-        return where
+        failures = []
+        for params in nodes:
+            where = f"RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"
+            conn = _connection(params, timeout)
+            try:
+                conn.connect()
+            except Exception as exc:  # noqa: BLE001 - any failure means not reachable
+                _quietly(conn.collect)
+                failures.append(f"cannot reach {where}: {describe_error(exc)}")
+                continue
+            _quietly(conn.close)
+            return where + (f" ({'; '.join(failures)})" if failures else "")
+        raise CheckFailed("; ".join(failures))
 
     return check
 
 
 def consumed_check(amqp_uri: str, queue: str, timeout: float = DEFAULT_TIMEOUT) -> Check:
-    """The queue exists and has a consumer (a passive declare: nothing is created)."""
-    params = parse_amqp_uri(amqp_uri)
-    where = f"queue {queue!r} on RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"
+    """The queue exists and has a consumer (a passive declare: nothing is created), asked of the first node of
+    a cluster's list that answers."""
+    nodes = amqp_nodes(amqp_uri)
 
     def check() -> str:
-        conn = _connection(params, timeout)
-        try:
-            conn.connect()
-            _name, _messages, consumers = conn.channel().queue_declare(queue, passive=True)
-        except amqp.exceptions.NotFound:
-            raise CheckFailed(f"{where} is not declared yet") from None
-        except Exception as exc:  # noqa: BLE001 - any failure means not reachable
-            raise CheckFailed(f"cannot read {where}: {describe_error(exc)}") from None
-        finally:
-            _quietly(conn.collect)
-        if not consumers:
-            raise CheckFailed(f"{where} has no consumer")
-        return f"{where}: {consumers} consumer(s)"
+        failures = []
+        for params in nodes:
+            where = f"queue {queue!r} on RabbitMQ at {params.hostport}, vhost {params.virtual_host!r}"
+            conn = _connection(params, timeout)
+            try:
+                conn.connect()
+                _name, _messages, consumers = conn.channel().queue_declare(queue, passive=True)
+            except amqp.exceptions.NotFound:
+                raise CheckFailed(f"{where} is not declared yet") from None
+            except Exception as exc:  # noqa: BLE001 - any failure means not reachable
+                failures.append(f"cannot read {where}: {describe_error(exc)}")
+                continue
+            finally:
+                _quietly(conn.collect)
+            if not consumers:
+                raise CheckFailed(f"{where} has no consumer")
+            return f"{where}: {consumers} consumer(s)"
+        raise CheckFailed("; ".join(failures))
 
     return check
 

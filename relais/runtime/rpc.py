@@ -39,7 +39,7 @@ from nameko.runners import ServiceRunner
 from nameko.standalone.rpc import SingleThreadedReplyListener, StandaloneProxyBase
 from sqlalchemy import Engine
 
-from relais.config import Settings, parse_amqp_uri
+from relais.config import Settings, kombu_amqp_uri, parse_amqp_uri
 from relais.ops.failures import explain
 from relais.ops.logs import LogConfigError, configure_logging, describe_error
 
@@ -122,7 +122,8 @@ class RpcServer:
             log.warning("%s answers RPC as broker user %r, which is not its own (relais-%s): it cannot tell callers "
                         "apart, and lets only that user call, as the operator (deploy/broker-users.md)",
                         service, user, service)
-        self.runner = ServiceRunner({"AMQP_URI": amqp_uri, "max_workers": 1})  # one call at a time: see above
+        # One call at a time (see above); a cluster's nodes as kombu fails over between them.
+        self.runner = ServiceRunner({"AMQP_URI": kombu_amqp_uri(amqp_uri), "max_workers": 1})
         self.runner.add_service(nameko_service(service, methods, declared, user))
         self.runner.start()
         self.failure: BaseException | None = None
@@ -216,7 +217,7 @@ class RpcClient(StandaloneProxyBase):
 
     def __init__(self, amqp_uri: str, timeout: float | None = None) -> None:
         self.user = parse_amqp_uri(amqp_uri).userid
-        container = StandaloneProxyBase.ServiceContainer({"AMQP_URI": amqp_uri})
+        container = StandaloneProxyBase.ServiceContainer({"AMQP_URI": kombu_amqp_uri(amqp_uri)})
         container.service_name = self.user  # names the reply queue
         self._worker_ctx = WorkerContext(container, service=None, entrypoint=StandaloneProxyBase.Dummy)
         self._reply_listener = SingleThreadedReplyListener(timeout=timeout).bind(container)
