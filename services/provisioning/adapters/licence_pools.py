@@ -2,6 +2,8 @@
 
 The quota rule itself is `grants.quotas.refusal`; this class gives it the
 counts it looks at, from the database the first time and from memory after.
+Counts of limited pools are read under `write_locks.count_seats_in_turn`, so
+that another process's unit of work cannot give the same seats meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from ..grants.member import Key
 from ..grants.quotas import refusal
 from ..grants.rules import RuleSet
 from . import queries
+from .write_locks import count_seats_in_turn
 
 _NO_STRUCTURES: frozenset[str] = frozenset()
 
@@ -27,9 +30,24 @@ class LicencePools:
         self._structures: dict[str, set[str]] = {}
         self._complete = False
         self._directors: dict[str, set[str]] | None = None
+        self._in_turn = False
+
+    def _limited(self, res: str) -> bool:
+        """Whether `res` has a quota; if so, its counts are read in turn with other processes' (once locked,
+        until the transaction ends)."""
+        r = self.resources.get(res)  # a grant may outlive its resource's catalogue entry
+        if r is None or r.licence == "unlimited":
+            return False
+        if not self._in_turn:
+            count_seats_in_turn(self.conn)
+            self._in_turn = True
+        return True
 
     def preload(self) -> None:
         """Read every pool's count in one pass (for a unit of work that will touch most of them)."""
+        for res in self.resources:  # the lock first, if any pool is limited
+            if self._limited(res):
+                break
         self._seats.clear()
         self._structures = {}
         for res, uai, n in queries.held_counts(self.conn):
@@ -43,11 +61,13 @@ class LicencePools:
         if key not in self._seats and self._complete:
             return 0
         if key not in self._seats:
+            self._limited(key[0])
             self._seats[key] = queries.held_in(self.conn, key)
         return self._seats[key]
 
     def structures(self, res: str) -> set[str]:
         if res not in self._structures:
+            self._limited(res)
             self._structures[res] = queries.structures_holding(self.conn, res)
         return self._structures[res]
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..adapters.queries import catalogue, held_counts, ruleset, store_config, structure_uais
+from ..adapters.write_locks import change_configuration
 from ..grants.catalogue import parse_catalogue
 from ..grants.load_checks import CodesSeen, check_catalogue, check_codes, check_references
 from ..grants.rules import parse_rules
@@ -20,8 +21,12 @@ from .work import Context
 
 
 def load_catalogue(conn: Connection, document: dict[str, Any], ctx: Context) -> dict[str, int]:
-    """Check and store a catalogue, then re-evaluate every account. All or nothing."""
+    """Check and store a catalogue, then re-evaluate every account. All or nothing.
+
+    Reconciliations in flight finish first, and the next wait for this one's transaction (`write_locks`).
+    """
     resources = parse_catalogue(document)
+    change_configuration(conn)
     check_catalogue({r.id: r for r in resources}, ruleset(conn), held_counts(conn))
     store_config(conn, "catalogue", {"resources": [r.to_dict() for r in resources]})
     return evaluate_all(conn, ctx)
@@ -36,6 +41,7 @@ def load_rules(conn: Connection, document: dict[str, Any], ctx: Context) -> dict
     evaluation, and the caller's transaction, rolled back, leaves nothing of it.
     """
     rules = parse_rules(document)
+    change_configuration(conn)
     structures = structure_uais(conn)
     check_references(rules, catalogue(conn), structures)
     store_config(conn, "rules", document)

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from ..adapters import tables as t
 from ..adapters.licence_pools import LicencePools
 from ..adapters.queries import everyone
+from ..adapters.write_locks import change_configuration
 from ..grants.catalogue import Resource
 from ..grants.load_checks import CodesSeen
 from ..grants.rules import RuleSet
@@ -46,6 +47,7 @@ def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None,
     `codes`: filled with the class and group codes of every account read.
     """
     t0 = time.perf_counter()
+    change_configuration(conn)  # no consumer writes the grants this writes meanwhile (`write_locks`)
     resources, rules, uai_of, pools, memo = shared(conn)
     accounts = everyone(conn)
     chunks = [accounts[i:i + CHUNK] for i in range(0, len(accounts), CHUNK)]

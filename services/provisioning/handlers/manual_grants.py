@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, insert
 from ..adapters import tables as t
 from ..adapters.licence_pools import LicencePools
 from ..adapters.queries import catalogue, grant_cause, members, ruleset, uai_map
+from ..adapters.write_locks import read_configuration
 from ..grants.causes import is_manual, manual_cause
 from ..grants.data_minimisation import account
 from ..grants.managers import is_manager
@@ -21,6 +22,7 @@ from .work import GRANT_CREATED, GRANT_REVOKED, Context, ProvisioningError
 def grant_manually(conn: Connection, by: str, person: str, resource: str, uai: str, ctx: Context) -> None:
     """A resource manager of `uai` gives `resource` to `person` there."""
     uai = uai.upper()
+    read_configuration(conn)  # the quota checked is the one in force until this commits (`write_locks`)
     resources, rules, uai_of = catalogue(conn), ruleset(conn), uai_map(conn)
     found = members(conn, [by, person], uai_of)
     if resource not in resources:

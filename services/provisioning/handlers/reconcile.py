@@ -24,6 +24,7 @@ from relais.db import bulk_insert
 from ..adapters import tables as t
 from ..adapters.licence_pools import LicencePools
 from ..adapters.queries import catalogue, held_grants, members, refusals_of, refused_in, ruleset, stamp, uai_map
+from ..adapters.write_locks import read_configuration
 from ..grants.catalogue import Resource
 from ..grants.causes import wanted
 from ..grants.data_minimisation import account
@@ -220,10 +221,14 @@ def reconcile(conn: Connection, jointures: Iterable[str], ctx: Context, *,
               resources: dict[str, Resource] | None = None, rules: RuleSet | None = None,
               uai_of: dict[str, str] | None = None, pools: LicencePools | None = None,
               memo: Memo | None = None, span: bool = False) -> None:
-    """Bring the grants of these accounts in line with the rules (in the caller's transaction)."""
+    """Bring the grants of these accounts in line with the rules (in the caller's transaction).
+
+    The catalogue and rules stay as read until the transaction ends: a load waits (`write_locks`).
+    """
     ordered = sorted(set(jointures))
     if not ordered:
         return
+    read_configuration(conn)
     resources = catalogue(conn) if resources is None else resources
     rules = ruleset(conn) if rules is None else rules
     uai_of = uai_map(conn) if uai_of is None else uai_of
