@@ -14,11 +14,12 @@ SCIM_USERS    ?= 100000
 USAGE_PERSONS ?= 1000000
 USAGE_EVENTS  ?= 2000000
 
-.PHONY: help venv services check test demo bench-directory bench-provisioning bench-vault bench-sso bench-scim bench-usage clean
+.PHONY: help venv services check test test-cluster demo bench-directory bench-provisioning bench-vault bench-sso bench-scim bench-usage clean
 
 help:
 	@echo "make demo             import the sample academy end to end and show a summary"
 	@echo "make test             make check, then the whole test suite (starts RabbitMQ/PostgreSQL if needed)"
+	@echo "make test-cluster     a three-node RabbitMQ cluster losing a node mid-import (tests/cluster; CI runs it)"
 	@echo "make check            the import contracts (no cycle, kernel below services, services apart), mypy, ruff"
 	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS)); prints one JSON line last"
 	@echo "make bench-provisioning  rules, event stream and GAR export (BENCH_PERSONS, BENCH_EVENTS); JSON line last"
@@ -44,7 +45,11 @@ check: venv
 	$(VENV)/bin/ruff check app relais services connectors tools tests
 
 test: venv services check
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/cluster
+
+# Starts three RabbitMQ nodes of its own beside the machine's broker (deploy/rabbitmq-cluster.md): 50-60 s.
+test-cluster: venv services
+	$(PY) -m pytest -q tests/cluster
 
 demo: venv
 	@scripts/ensure-services.sh no-postgres
