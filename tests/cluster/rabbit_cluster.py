@@ -36,10 +36,15 @@ def installed() -> bool:
     return SERVER.exists() and CTL.exists() and shutil.which("erl") is not None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(taken: set[int]) -> int:
+    """A port nothing listens on now, not in `taken` (to which it is added)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
 
 
 @dataclass
@@ -69,11 +74,12 @@ class RabbitCluster:
         cookie = self.root / ".erlang.cookie"
         cookie.write_text(secrets.token_hex(16).upper())
         cookie.chmod(0o400)  # Erlang refuses a cookie others may read
+        ports: set[int] = set()
         for n in range(1, self.size + 1):
             base = self.root / f"node{n}"
             for sub in ("mnesia", "log"):
                 (base / sub).mkdir(parents=True)
-            port, dist_port = free_port(), free_port()
+            port, dist_port = free_port(ports), free_port(ports)
             (base / "rabbitmq.conf").write_text(
                 f"listeners.tcp.local = 127.0.0.1:{port}\n"
                 "log.file.level = info\n"
