@@ -58,10 +58,16 @@ def to_csv(rows: Iterable[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for row in rows:
-        cells = _cells(row)
-        writer.writerow([*(cells[c] for c in COLUMNS[:-2]), csv_number(row.value), row.status])
+    writer.writerows([row.period, row.grain, row.start.isoformat(), row.indicator, row.structure, row.profile,
+                      row.level, row.resource, _csv_value(row), row.status] for row in rows)
     return out.getvalue()
+
+
+def _csv_value(row: Row) -> str:
+    try:
+        return csv_number(row.value)
+    except ValueError as e:
+        raise ValueError(f"row {row.to_dict()}: {e}") from None
 
 
 def to_json(rows: Iterable[Row], period: str, generated_at: datetime, details: Mapping[str, Any] | None = None) -> str:

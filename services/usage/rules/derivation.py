@@ -9,6 +9,17 @@ exactly when a row of that form holds it alone.
 
 Unknowns are first split into groups joined by equations (an equation's unknowns all fall in one
 group), so that each system solved stays small on tables of thousands of cells.
+
+`safe` unknowns are ones the caller has shown free (a change of the unknowns that keeps every
+equation true moves each of them). A group of safe unknowns only is not solved. In a group holding
+others, the safe ones are first taken as known: an unknown that more knowledge still does not fix
+is not fixed, so when that smaller system fixes nothing, neither does the whole. When it fixes
+some, the safe unknowns reached from them through short equations (a table's lines within one
+structure, say, not those across every structure) are taken back as unknown and that system
+solved; if it still fixes some, longer equations are followed, then the whole group is solved.
+
+The elimination runs on the unknowns' numbers, not on their keys (a tuple's hash is computed at
+every look-up).
 """
 
 from __future__ import annotations
@@ -29,53 +40,99 @@ class Equation(Generic[K]):
     total: K
 
 
-def derivable(equations: Iterable[Equation[K]], unknown: Set[K]) -> frozenset[K]:
-    """The entries of `unknown` that `equations` fix, everything else being known."""
-    rows: list[dict[K, int]] = []
+def derivable(equations: Iterable[Equation[K]], unknown: Set[K], safe: Set[K] = frozenset()) -> frozenset[K]:
+    """The entries of `unknown` that `equations` fix, everything else being known.
+
+    `safe`: unknowns already known not to be fixed (module docstring); only groups holding another
+    unknown are solved.
+    """
+    keys = sorted(unknown, key=repr)  # numbered in one order, so that each run eliminates alike
+    number = {key: i for i, key in enumerate(keys)}
+    rows: list[dict[int, int]] = []
     for equation in equations:
-        row: dict[K, int] = {}
+        row: dict[int, int] = {}
         for member in equation.members:
-            if member in unknown:
-                row[member] = row.get(member, 0) + 1
-        if equation.total in unknown:
-            row[equation.total] = row.get(equation.total, 0) - 1
-        row = {key: coefficient for key, coefficient in row.items() if coefficient}
+            if (i := number.get(member)) is not None:
+                row[i] = row.get(i, 0) + 1
+        if (i := number.get(equation.total)) is not None:
+            row[i] = row.get(i, 0) - 1
+        row = {i: coefficient for i, coefficient in row.items() if coefficient}
         if row:
             rows.append(row)
-    found: set[K] = set()
-    for group in _groups(rows):
-        found |= _fixed(group)
-    return frozenset(found)
+    free = [key in safe for key in keys]
+    found: set[int] = set()
+    for group in _groups(rows, len(keys)):
+        if all(free[i] for row in group for i in row):
+            continue
+        found |= _fixed_in(group, {i for row in group for i in row if free[i]})
+    return frozenset(keys[i] for i in found)
 
 
-def _groups(rows: list[dict[K, int]]) -> list[list[dict[K, int]]]:
-    """The rows split by the unknowns they share (union-find over the unknowns)."""
-    parent: dict[K, K] = {}
+SHORT = (8, 64, 512)  # lengths of the equations followed to take safe unknowns back, tried in turn
 
-    def root(key: K) -> K:
-        while parent.setdefault(key, key) != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
+
+def _fixed_in(group: list[dict[int, int]], known: set[int]) -> set[int]:
+    """`_fixed(group)`, read first with the unknowns of `known` (free ones) taken as known (module docstring).
+
+    The equations followed from the unknowns fixed so are those of up to 8 unknowns, then 64, then 512,
+    as long as they reach fewer than half of the group's unknowns; then the whole group is solved.
+    """
+    fixed = _fixed(_without(group, known))
+    if not fixed:
+        return fixed
+    size = len({i for row in group for i in row})
+    for longest in SHORT:
+        rows_of: dict[int, list[dict[int, int]]] = {}
+        for row in group:
+            if len(row) <= longest:
+                for i in row:
+                    rows_of.setdefault(i, []).append(row)
+        reached, frontier = set(fixed), list(fixed)
+        while frontier and 2 * len(reached) < size:
+            for row in rows_of.get(frontier.pop(), ()):
+                for i in row:
+                    if i not in reached:
+                        reached.add(i)
+                        frontier.append(i)
+        if 2 * len(reached) >= size:
+            break
+        if not _fixed(_without(group, known - reached)):
+            return set()
+    return _fixed(group)
+
+
+def _without(group: list[dict[int, int]], known: set[int]) -> list[dict[int, int]]:
+    return [kept for row in group if (kept := {i: c for i, c in row.items() if i not in known})]
+
+
+def _groups(rows: list[dict[int, int]], n: int) -> list[list[dict[int, int]]]:
+    """The rows split by the unknowns they share (union-find over the unknowns 0..n-1)."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
 
     for row in rows:
-        first, *others = row
+        first, *others = (root(i) for i in row)
         for other in others:
             parent[root(other)] = root(first)
-    groups: dict[K, list[dict[K, int]]] = {}
+    groups: dict[int, list[dict[int, int]]] = {}
     for row in rows:
         groups.setdefault(root(next(iter(row))), []).append(row)
     return list(groups.values())
 
 
-def _fixed(rows: list[dict[K, int]]) -> set[K]:
+def _fixed(rows: list[dict[int, int]]) -> set[int]:
     """The unknowns a row of the reduced row echelon form of `rows` holds alone.
 
     Fraction-free: rows stay integer (a row is scaled only when its pivot's coefficient is not 1, then
     divided by the gcd of its coefficients), so nothing is rounded.
     """
-    pivots: dict[K, dict[K, int]] = {}  # pivot unknown -> its row, which no other pivot row holds
-    holders: dict[K, set[K]] = {}  # unknown -> the pivots whose rows hold it
+    pivots: dict[int, dict[int, int]] = {}  # pivot unknown -> its row, which no other pivot row holds
+    holders: dict[int, set[int]] = {}  # unknown -> the pivots whose rows hold it
     for source in sorted(rows, key=len):  # short rows first: long ones then meet short pivot rows, little fill-in
         row = dict(source)
         for key in [key for key in row if key in pivots]:
@@ -83,10 +140,10 @@ def _fixed(rows: list[dict[K, int]]) -> set[K]:
                 _eliminate(row, pivots[key], key)
         if not row:
             continue
-        pivot = min(row, key=lambda key: (len(holders.get(key, ())), repr(key)))
+        pivot = min(row, key=lambda key: (len(holders.get(key, ())), key))
         if row[pivot] < 0:
             row = {key: -value for key, value in row.items()}
-        for other in sorted(holders.pop(pivot, set()), key=repr):
+        for other in sorted(holders.pop(pivot, set())):
             old = pivots[other]
             before = set(old)
             _eliminate(old, row, pivot)
@@ -101,7 +158,7 @@ def _fixed(rows: list[dict[K, int]]) -> set[K]:
     return {pivot for pivot, row in pivots.items() if len(row) == 1}
 
 
-def _eliminate(row: dict[K, int], pivot_row: dict[K, int], key: K) -> None:
+def _eliminate(row: dict[int, int], pivot_row: dict[int, int], key: int) -> None:
     """Takes `key` out of `row`, in place, by `pivot_row` (whose coefficient on `key` is > 0)."""
     a, b = pivot_row[key], row[key]
     if a != 1:

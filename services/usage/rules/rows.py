@@ -8,7 +8,7 @@ published). The data dictionary (services/usage/DATA-DICTIONARY.md) describes ea
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
@@ -47,4 +47,5 @@ class Row:
     status: str = "published"  # one of STATUSES
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "start": self.start.isoformat()}
+        """The row's fields by name, `start` as ISO text (fields are plain values: nothing to copy deeply)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)} | {"start": self.start.isoformat()}

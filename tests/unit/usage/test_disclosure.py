@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.usage.rules.derivation import Equation, derivable
-from services.usage.rules.disclosure import CountTable, TableError, ThresholdTooLow, suppress
+from services.usage.rules.disclosure import CountTable, TableError, ThresholdTooLow, boxed, suppress
 from tests.unit.usage.checkers import isolated, solvable
 
 
@@ -149,6 +149,25 @@ def test_no_suppressed_entry_of_any_table_can_be_worked_out(table, suppress_zero
             assert key in result.suppressed
         if key not in result.suppressed:
             assert result.value(key) == count
+
+
+@settings(max_examples=150, deadline=None, database=None, derandomize=True)
+@given(tables(), st.data())
+def test_an_entry_on_a_box_of_hidden_entries_can_never_be_worked_out(table, data):
+    entries = table.entries()
+    hidden = set(data.draw(st.lists(st.sampled_from(sorted(entries)), unique=True)))
+    free = boxed(hidden)
+    assert free <= hidden
+    published = {key: count for key, count in entries.items() if key not in hidden}
+    assert not free & solvable(published, hidden)
+
+
+def test_a_table_hidden_whole_is_boxed_whole_so_the_solver_is_spared():
+    cells = {(s, p, lv): 1 for s in ("s0", "s1", "s2") for p in ("p0", "p1") for lv in ("l0", "l1")}
+    entries = CountTable(("structure", "profile", "level"), cells).entries()
+    assert boxed(set(entries)) == set(entries)  # 3 x 2 x 2 cells and their margins: 4 x 3 x 3 entries
+    corner = {("s0", "p0", "l0"), ("s0", "p0", "*"), ("s0", "*", "l0"), ("*", "p0", "l0")}
+    assert boxed(corner) == set()  # no box: left to the solver
 
 
 @st.composite
