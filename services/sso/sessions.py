@@ -70,6 +70,7 @@ class Session:
     expires_at: datetime
     csrf_token: str
     usage: UsageFacts = NO_FACTS  # what the usage statistics count its events by
+    last_seen_at: datetime | None = None  # its previous use, as read (None: just opened)
 
     def check_csrf(self, token: str | None) -> bool:
         """Whether a form's CSRF token is this session's (constant-time)."""
@@ -135,11 +136,23 @@ def get_session(conn: Connection, sid: str | None, now: datetime, *, lifetimes: 
     if ended is not None:
         log.info("session %s refused: %s", row["ref"], ended)
         return None
-    if touch and (now - last_seen_at).total_seconds() >= 1:
-        _TOUCH.run(conn, {"b_key": row["sid_sha256"], "b_now": now})
-    return Session(sid, row["ref"], row["person_jointure"], row["auth_source"], row["national_id"],
-                   json.loads(row["attributes"]), _utc(row["created_at"]), expires_at, _csrf(sid),
-                   UsageFacts(row["profile"], row["structure"], row["level"]))
+    session = Session(sid, row["ref"], row["person_jointure"], row["auth_source"], row["national_id"],
+                      json.loads(row["attributes"]), _utc(row["created_at"]), expires_at, _csrf(sid),
+                      UsageFacts(row["profile"], row["structure"], row["level"]), last_seen_at)
+    if touch and touch_due(session, now):
+        touch_session(conn, session, now)
+    return session
+
+
+def touch_due(session: Session, now: datetime) -> bool:
+    """Whether this use of the session must be recorded (its idle timeout counts from it): at most once a second,
+    so a login's requests in a row write nothing more."""
+    return session.last_seen_at is not None and (now - session.last_seen_at).total_seconds() >= 1
+
+
+def touch_session(conn: Connection, session: Session, now: datetime) -> None:
+    """Record a use of the session now (`get_session` does it itself unless told `touch=False`)."""
+    _TOUCH.run(conn, {"b_key": digest(session.id), "b_now": now})
 
 
 def close_session(conn: Connection, sid: str | None, now: datetime, *, tenant: str,

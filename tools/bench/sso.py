@@ -18,7 +18,9 @@ In one run, single-process (the target is per core):
   against the directory, session opened, its event in the outbox), GET /cas/login
   with the session cookie (a service ticket), GET /cas/p3/serviceValidate (the ticket
   consumed, the released attributes read from the directory); each answer is checked
-  (the right person logged in). The service logs as `relais serve sso` does (JSON lines,
+  (the right person logged in); with `--concurrency N`, N threads of this process log in at once (as the
+  server's threads do; on PostgreSQL, concurrent commits share their WAL flushes), and the JSON line's
+  `concurrency` says so (the floors stay one after the other). The service logs as `relais serve sso` does (JSON lines,
   INFO) into `sso.log` in the workdir; `--profile` writes cProfile stats of this part;
 - the floor, in the same run and on the same responses: bare python3-saml,
   `OneLogin_Saml2_Response(...)` (decryption) then `is_valid(...)` (schema, signature,
@@ -433,6 +435,38 @@ def login(app, prepared: Prepared, cookie_name: str, steps: list[list[float]] | 
         steps.append([t1 - t0, t2 - t1, time.perf_counter() - t2])
 
 
+def concurrently(app, block: list[Prepared], cookie_name: str, clients: int, latencies: list[float],
+                 steps: list[list[float]]) -> None:
+    """`login` for each of `block` by `clients` threads at once, as the server's threads run them: each login's
+    latency is appended to `latencies`. On PostgreSQL a commit waits for its WAL flush; concurrent logins
+    wait together (their flushes group), as they do in production, where one login alone would wait each time."""
+    pending = list(reversed(block))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        while True:
+            with lock:
+                if not pending or errors:
+                    return
+                prepared = pending.pop()
+            t = time.perf_counter()
+            try:
+                login(app, prepared, cookie_name, steps)
+            except BaseException as exc:  # SystemExit from a wrong answer included: reported below
+                errors.append(exc)
+                return
+            latencies.append(time.perf_counter() - t)
+
+    threads = [threading.Thread(target=client, name=f"bench-login-{i}") for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise SystemExit(f"a concurrent login failed: {errors[0]!r}")
+
+
 # -- through HTTP ------------------------------------------------------------------------------------
 
 HOST_HEADER = urlsplit(BASE_URL).hostname or ""
@@ -601,6 +635,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats of the timed logins here")
     parser.add_argument("--http-logins", type=int, default=1000,
                         help="timed logins through the HTTP server, after as many warm-up ones as --warmup (0: none)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="in-process logins at once (threads, as the server's): 1 is one after the other")
     parser.add_argument("--http-concurrency", type=int, default=4, help="HTTP clients logging in at once")
     parser.add_argument("--http-threads", type=int, default=HttpSettings().threads,
                         help="the server's threads (RELAIS_HTTP_THREADS)")
@@ -644,10 +680,13 @@ def main(argv: list[str]) -> int:
         if profiler:
             profiler.enable()
         t0, c = time.perf_counter(), time.process_time()
-        for p in block:
-            t = time.perf_counter()
-            login(app, p, cookie, steps)
-            latencies.append(time.perf_counter() - t)
+        if args.concurrency > 1:
+            concurrently(app, block, cookie, args.concurrency, latencies, steps)
+        else:
+            for p in block:
+                t = time.perf_counter()
+                login(app, p, cookie, steps)
+                latencies.append(time.perf_counter() - t)
         ours_s += time.perf_counter() - t0
         ours_cpu += time.process_time() - c
         if profiler:
@@ -683,6 +722,8 @@ def main(argv: list[str]) -> int:
         # the tighter floor: only the RSA/AES/signature work, keys loaded once (python3-saml makes an xmlsec
         # keys manager for each decryption and parses its XSD for each response: most of its time)
         "crypto_floor_per_s": round(n / crypto_s, 1), "crypto_ratio": round(logins_per_s / (n / crypto_s), 3),
+        # logins_per_s, p50/p99/max: `concurrency` logins at once in this one process (1: one after the other)
+        "concurrency": args.concurrency,
         "cores_used": 1, "cpu_per_wall": round((ours_cpu + floor_cpu) / (ours_s + floor_s), 2),
         # CPU time, for a machine shared with other work: what one core does when it is not interrupted
         "logins_per_cpu_s": round(n / ours_cpu, 1), "floor_per_cpu_s": round(n / floor_cpu, 1),

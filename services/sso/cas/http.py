@@ -36,12 +36,13 @@ from relais.db import writer
 
 from ..attribute_source import AttributeSource
 from ..config import SsoConfig
+from ..connections import alone, writing
 from ..cookies import clear_session_cookie, session_id
 from ..pages import page, redirect
 from ..rules.ent_attributes import release
 from ..rules.renew_stamps import ForgedStamp, logged_in_after, renew_stamp
 from ..rules.service_registry import ServiceRegistry, safe_url
-from ..sessions import Session, close_session, get_session
+from ..sessions import Session, close_session, get_session, touch_due, touch_session
 from ..sp.store import session_link
 from .back_channel_logout import BackChannelLogout
 from .callbacks import get_ok
@@ -110,14 +111,20 @@ class CasHttp:
             return page("Service inconnu", "Cette application n'est pas autorisée à utiliser l'authentification "
                          "de l'ENT. Aucune redirection n'a été faite.", status=403)
         now = self.clock()
-        with writer(self.engine).begin() as conn:
-            session = get_session(conn, session_id(request, self.config), now, lifetimes=self.config.lifetimes)
+        with writer(self.engine).connect() as conn:
+            with alone(conn):  # the session read; then its use recorded (when due) and the ticket, together
+                session = get_session(conn, session_id(request, self.config), now, lifetimes=self.config.lifetimes,
+                                      touch=False)
             fresh = session is not None and self._fresh(request.args.get("auth_after"), session)
             if session is not None and (fresh or not renew):
-                if service is None:
-                    return self._logged_in_page(session)
-                ticket = issue_service_ticket(conn, session, service, renewed=fresh, now=now,
-                                              lifetimes=self.config.lifetimes)
+                due = touch_due(session, now)
+                with writing(conn, statements=due + (service is not None)):
+                    if due:
+                        touch_session(conn, session, now)
+                    if service is None:
+                        return self._logged_in_page(session)
+                    ticket = issue_service_ticket(conn, session, service, renewed=fresh, now=now,
+                                                  lifetimes=self.config.lifetimes)
                 return redirect(_with_params(service, {"ticket": ticket}))
         if gateway and service is not None:
             return redirect(service)

@@ -29,6 +29,7 @@ from relais.db import writer
 from .. import events
 from ..attribute_source import AttributeSource
 from ..config import Lifetimes
+from ..connections import alone
 from ..directory_port import DirectoryPort
 from ..rules.account_matching import Candidate, match_identity
 from ..rules.national_attributes import named_attributes
@@ -187,7 +188,7 @@ class ServiceProvider:
             doc = read_response(saml_response)
             if doc.in_response_to is None:
                 raise Refused("unsolicited", "the response answers no request (IdP-initiated login is not accepted)")
-            with self.engine.connect() as conn:
+            with self.engine.connect() as conn, alone(conn):  # a read: no BEGIN, no ROLLBACK (connections.py)
                 pending = store.find_request(conn, doc.in_response_to)
             if pending is None or pending.kind != "authn":
                 raise Refused("unknown-request", "InResponseTo names no login request of this SP")
