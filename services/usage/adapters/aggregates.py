@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date
 from itertools import combinations
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, case, func, literal, select
 
@@ -22,7 +22,24 @@ from ..rules.periods import bounds, month_start, week_start
 from ..rules.rows import ALL, DIMENSIONS, MAX_DIMENSIONS
 from .tables import usage_activity, usage_aggregate, usage_licence, usage_quota
 
-Cell = dict[str, Any]  # grain, start, indicator, the four dimensions, value
+
+class Cell(NamedTuple):
+    """One exact count: an indicator over a day, week or month, for one combination of the dimensions."""
+
+    grain: str
+    start: date
+    indicator: str
+    structure: str
+    profile: str
+    level: str
+    resource: str
+    value: int
+
+    def dimension(self, name: str) -> str:
+        """The value of the dimension `name` (one of DIMENSIONS)."""
+        return getattr(self, name)
+
+
 PEOPLE = "people:"  # "people:connections": how many people the connections of a cell stand for (not published)
 
 
@@ -59,19 +76,20 @@ def compute(conn: Connection, tenant: str, period: str) -> list[Cell]:
             query = query.group_by(bucket, *split) if grain != "month" else query.group_by(*split)
             for row in conn.execute(query):
                 values = row._mapping
-                base = {"grain": grain, "start": _day(values["start"]),
-                        **{d: (values[d] if d in dims else ALL) for d in DIMENSIONS}}
+                start = _day(values["start"])
+                structure, profile, level, resource = (values[d] if d in dims else ALL for d in DIMENSIONS)
+                place: tuple[str, str, str, str] = (structure, profile, level, resource)
                 for indicator in ("connections", "visits", "active_users"):
                     if indicator in values and (indicator != "connections" or values[indicator]):
-                        cells.append({**base, "indicator": indicator, "value": int(values[indicator] or 0)})
+                        cells.append(Cell(grain, start, indicator, *place, int(values[indicator] or 0)))
                 # How many people each count stands for: disclosure control decides on them (PEOPLE).
                 people = ((values["people_c"], values["people_v"]) if "people_c" in values
                           else (None, values["active_users"]))
                 for indicator, n in zip(("connections", "visits"), people, strict=True):
                     if n is not None and (indicator != "connections" or values["connections"]):
-                        cells.append({**base, "indicator": PEOPLE + indicator, "value": int(n)})
+                        cells.append(Cell(grain, start, PEOPLE + indicator, *place, int(n)))
                 if grain == "month" and "resource" in dims and set(dims) <= {"structure", "resource"}:
-                    cells.append({**base, "indicator": "licences_used", "value": int(values["active_users"])})
+                    cells.append(Cell(grain, start, "licences_used", *place, int(values["active_users"])))
     cells.extend(_licences(conn, tenant, first))
     cells.extend(_quotas(conn, tenant, first, last))
     return cells
@@ -93,8 +111,7 @@ def _licences(conn: Connection, tenant: str, first: date) -> Iterator[Cell]:
             key = (structure if "structure" in dims else ALL, resource if "resource" in dims else ALL)
             totals[key] = totals.get(key, 0) + n
         for (structure, resource), n in totals.items():
-            yield {"grain": "month", "start": first, "indicator": "licences_granted", "structure": structure,
-                   "profile": ALL, "level": ALL, "resource": resource, "value": n}
+            yield Cell("month", first, "licences_granted", structure, ALL, ALL, resource, n)
 
 
 def _quotas(conn: Connection, tenant: str, first: date, last: date) -> Iterator[Cell]:
@@ -109,34 +126,38 @@ def _quotas(conn: Connection, tenant: str, first: date, last: date) -> Iterator[
                        row.resource if "resource" in dims else ALL)
                 counts[key] = counts.get(key, 0) + row.n
     for (grain, start, structure, resource), n in counts.items():
-        yield {"grain": grain, "start": start, "indicator": "quota_exhausted", "structure": structure,
-               "profile": ALL, "level": ALL, "resource": resource, "value": n}
+        yield Cell(grain, start, "quota_exhausted", structure, ALL, ALL, resource, n)
 
 
 def store(conn: Connection, tenant: str, period: str, cells: list[Cell]) -> None:
     conn.execute(usage_aggregate.delete().where(usage_aggregate.c.tenant == tenant,
                                                 usage_aggregate.c.period == period))
     if cells:
-        conn.execute(usage_aggregate.insert(), [{"tenant": tenant, "period": period, **c} for c in cells])
+        conn.execute(usage_aggregate.insert(), [{"tenant": tenant, "period": period, **c._asdict()} for c in cells])
 
 
 def stored(conn: Connection, tenant: str, period: str, grains: Iterable[str] | None = None,
-           by: Iterable[str] | None = None) -> list[Cell]:
-    """A closed period's cells: of these `grains` only, and split by `by` (or fewer) only, if given."""
+           by: Iterable[str] | None = None, indicators: Iterable[str] | None = None) -> list[Cell]:
+    """A closed period's cells: of these `grains` only, split by `by` (or fewer) only, of these `indicators`
+    only, if given."""
     g = usage_aggregate.c
     query = select(g.grain, g.start, g.indicator, g.structure, g.profile, g.level, g.resource, g.value).where(
         g.tenant == tenant, g.period == period)
     if grains is not None:
         query = query.where(g.grain.in_(sorted(grains)))
+    if indicators is not None:
+        query = query.where(g.indicator.in_(sorted(indicators)))
     if by is not None:
         split = set(by)
         query = query.where(*(g[d] == ALL for d in DIMENSIONS if d not in split))
     days: dict[Any, date] = {}  # a month has few distinct starts: each parsed once
+    texts: dict[str, str] = {}  # and its cells repeat few names: each kept once in memory
     out = []
     for grain, start, indicator, structure, profile, level, resource, value in conn.execute(query):
         day = days.get(start)
         if day is None:
             day = days[start] = _day(start)
-        out.append({"grain": grain, "start": day, "indicator": indicator, "structure": structure,
-                    "profile": profile, "level": level, "resource": resource, "value": value})
+        out.append(Cell(texts.setdefault(grain, grain), day, texts.setdefault(indicator, indicator),
+                        texts.setdefault(structure, structure), texts.setdefault(profile, profile),
+                        texts.setdefault(level, level), texts.setdefault(resource, resource), value))
     return out

@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -42,6 +43,7 @@ from ..rules.rows import ALL, DIMENSIONS, GRAINS, MAX_DIMENSIONS, Row
 DP_INDICATORS = ("active_users", "licences_used")
 DISTINCT = ("active_users", "licences_used")  # counts of people: a total is not the sum of its cells
 ADDITIVE_IN_TIME = ("connections", "visits", "quota_exhausted")  # a month is the sum of its weeks and days
+IN_TIME = (*ADDITIVE_IN_TIME, *(PEOPLE + i for i in ADDITIVE_IN_TIME))  # what the joint tables read
 
 
 class ReportError(ValueError):
@@ -88,11 +90,15 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
         state = conn.execute(select(usage_period.c.closed_at, usage_period.c.late_events).where(
             usage_period.c.tenant == tenant, usage_period.c.period == period)).first()
         closed = state is not None and state.closed_at is not None
-        cells = stored(conn, tenant, period, grains, by) if closed else [
-            c for c in compute(conn, tenant, period) if c["grain"] in grains and _split_by(c, by)]
+        if closed:  # the other grains only for the counts that add up over time (the joint tables)
+            cells = stored(conn, tenant, period, {grain}, by)
+            if grains - {grain}:
+                cells += stored(conn, tenant, period, grains - {grain}, by, indicators=IN_TIME)
+        else:
+            cells = [c for c in compute(conn, tenant, period) if c.grain in grains and _split_by(c, by)]
     indexed: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for cell in cells:
-        indexed[(cell["grain"], cell["indicator"])].append(cell)
+        indexed[(cell.grain, cell.indicator)].append(cell)
     spends: list[Spend] = []
     rows: list[Row] = []
     for indicator in sorted({i for g, i in indexed if g == grain and not i.startswith(PEOPLE)}):
@@ -104,7 +110,7 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
             continue
         # The dimensions this indicator is split by at all: connections never by resource, licences never
         # by profile or level; their cells are then the totals of the others, protected as such.
-        split = tuple(d for d in by if any(c[d] != ALL for g in grains for c in indexed[(g, indicator)]))
+        split = tuple(d for d in by if any(c.dimension(d) != ALL for g in grains for c in indexed[(g, indicator)]))
         if indicator in ADDITIVE_IN_TIME:
             hidden = _hidden_in_time(indexed, indicator, split, time, threshold)
             keyed = [(c, _time_key(c, time) + _key(c, split)) for c in table]
@@ -112,10 +118,10 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
             hidden = set()
             for part in _by_start(table).values():
                 hidden |= _hidden(part, split, threshold, distinct=indicator in DISTINCT)
-            keyed = [(c, (c["start"].isoformat(), *_key(c, split))) for c in table]
+            keyed = [(c, (c.start.isoformat(), *_key(c, split))) for c in table]
         for cell, key in keyed:
             secret = key in hidden
-            rows.append(_row(period, grain, indicator, cell, None if secret else cell["value"],
+            rows.append(_row(period, grain, indicator, cell, None if secret else cell.value,
                              "suppressed" if secret else "published"))
     rows.sort(key=lambda r: (r.start, r.indicator, r.structure, r.profile, r.level, r.resource))
     rows.extend(_derived(rows))
@@ -126,23 +132,23 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
 
 
 def _split_by(cell: Cell, by: Sequence[str]) -> bool:
-    return all(cell[d] == ALL for d in DIMENSIONS if d not in by)
+    return all(cell.dimension(d) == ALL for d in DIMENSIONS if d not in by)
 
 
 def _by_start(table: list[Cell]) -> dict[Any, list[Cell]]:
     parts: dict[Any, list[Cell]] = defaultdict(list)
     for cell in table:
-        parts[cell["start"]].append(cell)
+        parts[cell.start].append(cell)
     return parts
 
 
 def _key(cell: Cell, by: Sequence[str]) -> tuple[str, ...]:
-    return tuple(cell[d] for d in by)
+    return tuple(map(cell.dimension, by))
 
 
 def _row(period: str, grain: str, indicator: str, cell: Cell, value: float | None, status: str) -> Row:
-    return Row(period=period, grain=grain, start=cell["start"], indicator=indicator, structure=cell["structure"],
-               profile=cell["profile"], level=cell["level"], resource=cell["resource"], value=value, status=status)
+    return Row(period=period, grain=grain, start=cell.start, indicator=indicator, structure=cell.structure,
+               profile=cell.profile, level=cell.level, resource=cell.resource, value=value, status=status)
 
 
 def _time_dimensions(n: int) -> tuple[str, ...]:
@@ -152,7 +158,11 @@ def _time_dimensions(n: int) -> tuple[str, ...]:
 
 def _time_key(cell: Cell, time: Sequence[str]) -> tuple[str, ...]:
     """Where a cell of any grain sits in the table whose dimensions are `time` then the split ones."""
-    start, grain = cell["start"], cell["grain"]
+    return _time_place(cell.start, cell.grain, tuple(time))
+
+
+@lru_cache(maxsize=4096)  # a month has some forty starts: each placed once
+def _time_place(start: date, grain: str, time: tuple[str, ...]) -> tuple[str, ...]:
     week = week_start(start).isoformat() if grain in ("day", "week") else ALL
     day = start.isoformat() if grain == "day" else ALL
     return tuple(week if t == "week" else day for t in time)
@@ -165,10 +175,10 @@ def _hidden_in_time(indexed: dict[tuple[str, str], list[Cell]], indicator: str, 
     entries standing for fewer people than the threshold suppressed first."""
     finest = time[-1] if time else "month"
     if not time and not by:  # the month's total alone
-        return {() for c in indexed[("month", indicator)] if 0 < c["value"] < threshold}
-    cells = {_time_key(c, time) + _key(c, by): c["value"] for c in indexed[(finest, indicator)]
+        return {() for c in indexed[("month", indicator)] if 0 < c.value < threshold}
+    cells = {_time_key(c, time) + _key(c, by): c.value for c in indexed[(finest, indicator)]
              if ALL not in _key(c, by)}
-    people = [(_time_key(c, time) + _key(c, by), c["value"])
+    people = [(_time_key(c, time) + _key(c, by), c.value)
               for g in ("day", "week", "month") for c in indexed[(g, PEOPLE + indicator)]]
     also = {key for key, n in people if 0 < n < threshold}
     dims = (*time, *by)
@@ -181,8 +191,8 @@ def _hidden(table: list[Cell], by: Sequence[str], threshold: int, *, distinct: b
     or counting people (active users, licences used: `distinct`, whose totals are not sums), keyed by start."""
     if not table:
         return set()
-    start = table[0]["start"].isoformat()
-    values = {_key(c, by): c["value"] for c in table}
+    start = table[0].start.isoformat()
+    values = {_key(c, by): c.value for c in table}
     if not by:
         return {(start,) for n in values.values() if 0 < n < threshold}
     if distinct:
@@ -206,11 +216,13 @@ def _noisy(period: str, grain: str, by: Sequence[str], indicator: str, table: li
            bound: int) -> Iterable[Row]:
     """A table of people (DP_INDICATORS: its totals are not sums) released with noise: cells and totals
     noised together (rules/privacy.py)."""
-    released = release_counts(_people_table({_key(c, by): c["value"] for c in table}, by), epsilon, bound)
-    template = table[0]
+    released = release_counts(_people_table({_key(c, by): c.value for c in table}, by), epsilon, bound)
+    start = table[0].start
     for key, value in released.counts.items():
-        cell = {**template, **{d: ALL for d in DIMENSIONS}, **dict(zip(by, key, strict=True))}
-        yield _row(period, grain, indicator, cell, value, "noisy")
+        place = {**dict.fromkeys(DIMENSIONS, ALL), **dict(zip(by, key, strict=True))}
+        yield Row(period=period, grain=grain, start=start, indicator=indicator, structure=place["structure"],
+                  profile=place["profile"], level=place["level"], resource=place["resource"], value=value,
+                  status="noisy")
 
 
 def _derived(rows: list[Row]) -> list[Row]:

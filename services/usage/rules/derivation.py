@@ -77,32 +77,40 @@ def _fixed_in(group: list[dict[int, int]], known: set[int]) -> set[int]:
     The equations followed from the unknowns fixed so are those of up to 8 unknowns, then 64, then 512,
     as long as they reach fewer than half of the group's unknowns; then the whole group is solved.
     """
-    fixed = _fixed(_without(group, known))
+    rows_of: dict[int, list[dict[int, int]]] = {}
+    for row in group:
+        for i in row:
+            rows_of.setdefault(i, []).append(row)
+    unknown = set(rows_of) - known
+    fixed = _fixed(_restricted(rows_of, unknown))
     if not fixed:
         return fixed
-    size = len({i for row in group for i in row})
     for longest in SHORT:
-        rows_of: dict[int, list[dict[int, int]]] = {}
-        for row in group:
-            if len(row) <= longest:
-                for i in row:
-                    rows_of.setdefault(i, []).append(row)
         reached, frontier = set(fixed), list(fixed)
-        while frontier and 2 * len(reached) < size:
-            for row in rows_of.get(frontier.pop(), ()):
-                for i in row:
-                    if i not in reached:
-                        reached.add(i)
-                        frontier.append(i)
-        if 2 * len(reached) >= size:
+        while frontier and 2 * len(reached) < len(rows_of):
+            for row in rows_of[frontier.pop()]:
+                if len(row) <= longest:
+                    for i in row:
+                        if i not in reached:
+                            reached.add(i)
+                            frontier.append(i)
+        if 2 * len(reached) >= len(rows_of):
             break
-        if not _fixed(_without(group, known - reached)):
+        if not _fixed(_restricted(rows_of, unknown | reached)):
             return set()
     return _fixed(group)
 
 
-def _without(group: list[dict[int, int]], known: set[int]) -> list[dict[int, int]]:
-    return [kept for row in group if (kept := {i: c for i, c in row.items() if i not in known})]
+def _restricted(rows_of: dict[int, list[dict[int, int]]], unknown: set[int]) -> list[dict[int, int]]:
+    """The rows holding one of `unknown`, each restricted to them (the others taken as known)."""
+    seen: set[int] = set()
+    out = []
+    for i in sorted(unknown):
+        for row in rows_of[i]:
+            if id(row) not in seen:
+                seen.add(id(row))
+                out.append({j: c for j, c in row.items() if j in unknown})
+    return out
 
 
 def _groups(rows: list[dict[int, int]], n: int) -> list[list[dict[int, int]]]:

@@ -238,6 +238,9 @@ def boxed(hidden: Set[Key], tries: int = 64) -> set[Key]:
     for key in ordered:
         if key not in free:
             free.update(_box(key, hidden, along, last, tries))
+    for key in ordered:  # the few left, tried harder
+        if key not in free:
+            free.update(_box(key, hidden, along, last, 16 * tries))
     return free
 
 
