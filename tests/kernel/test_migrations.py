@@ -34,6 +34,25 @@ def test_outbox_and_grant_rebuilds_keep_rows(empty_engine):
         assert "WITHOUT ROWID" in sql
 
 
+def test_usage_rebuilds_keep_activity_and_aggregates(empty_engine):
+    migrate_to(empty_engine, "0018_usage")
+    with writer(empty_engine).begin() as conn:
+        conn.execute(text("INSERT INTO usage_activity VALUES ('t', '2026-11-02', 'session', 'p1', '0000001A', "
+                          "'National_ELV', '6EME', '*', '2026-11', '2026-11-02', 3)"))
+        conn.execute(text("INSERT INTO usage_aggregate VALUES ('t', '2026-11', 'month', '2026-11-01', 'connections', "
+                          "'0000001A', '*', '*', '*', 37)"))
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT pseudonym, count FROM usage_activity")).all() == [("p1", 3)]
+        assert conn.execute(text("SELECT indicator, value FROM usage_aggregate")).all() == [("connections", 37)]
+    assert {i["name"] for i in inspect(empty_engine).get_indexes("usage_activity")} >= {"ix_usage_activity_period"}
+    if empty_engine.dialect.name == "sqlite":
+        with empty_engine.connect() as conn:
+            for table in ("usage_activity", "usage_aggregate"):
+                sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}).scalar_one()
+                assert "WITHOUT ROWID" in sql
+
+
 def test_instances_migrating_a_new_postgresql_database_together_do_it_once(pg_empty_engine, tmp_path):
     """Several service instances start at once on an empty database: each upgrade succeeds, once.
 

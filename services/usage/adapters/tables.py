@@ -44,6 +44,7 @@ usage_activity = Table(
     Column("period", String(PERIOD), nullable=False, index=True),
     Column("week", Date, nullable=False),
     Column("count", Integer, nullable=False),
+    sqlite_with_rowid=False,  # one b-tree instead of a row plus its key index (migration 0019)
 )
 
 usage_licence = Table(
@@ -75,6 +76,7 @@ usage_aggregate = Table(
     Column("level", String(NAME), primary_key=True),
     Column("resource", String(RESOURCE), primary_key=True),
     Column("value", Integer, nullable=False),
+    sqlite_with_rowid=False,  # one b-tree instead of a row plus its key index (migration 0019)
 )
 
 usage_release = Table(
