@@ -2,7 +2,8 @@
 
 Workload: USAGE_EVENTS events (default 2,000,000: logins 70 %, CAS visits 25 %, SAML visits 5 %) of
 November 2026 over an academy of USAGE_PERSONS people (default 1,000,000; about a thousand per
-structure), published to RabbitMQ.
+structure), published to RabbitMQ in time order, as the SSO publishes them (each person drawn at
+random at each moment).
 - ingestion: the consumer as `relais serve usage` runs it (contract check, pseudonyms, batched
   upserts, idempotency on event id), to the last message; the floor: bare py-amqp consuming the same
   messages, decoding each and counting it per structure (consume-and-count);
@@ -40,13 +41,14 @@ def bodies(persons: int, events: int, rng: random.Random) -> list[bytes]:
 
     profiles = [p for p, w in PROFILES for _ in range(w)]
     start = datetime(2026, 11, 1, tzinfo=PARIS)
+    moments = sorted(rng.randrange(30 * 86400) for _ in range(events))  # in time order, as the SSO publishes
     out = []
-    for i in range(events):
+    for i, second in enumerate(moments):
         n = rng.randrange(persons)
         person, structure = f"J{n:08d}", f"{n // 1000:07d}A"
         profile = profiles[n % len(profiles)]
         level = LEVELS[n % len(LEVELS)] if profile == "National_ELV" else None
-        at = (start + timedelta(seconds=rng.randrange(30 * 86400))).isoformat()
+        at = (start + timedelta(seconds=second)).isoformat()
         kind = rng.random()
         common = {"session": f"s{i}", "person": person, "profile": profile, "structure": structure, "level": level}
         if kind < 0.70:
