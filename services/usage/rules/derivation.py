@@ -7,16 +7,16 @@ equations' rows restricted to the unknowns. This reads the reduced row echelon f
 in exact integer arithmetic (no rounding can hide or invent a derivation): an entry is derivable
 exactly when a row of that form holds it alone.
 
-Unknowns are first split into groups joined by equations (an equation's unknowns all fall in one
-group), so that each system solved stays small on tables of thousands of cells.
+A system solved whole is first split into groups of unknowns joined by equations (an equation's
+unknowns all fall in one group), so that each stays small on tables of thousands of cells.
 
 `safe` unknowns are ones the caller has shown free (a change of the unknowns that keeps every
-equation true moves each of them). A group of safe unknowns only is not solved. In a group holding
-others, the safe ones are first taken as known: an unknown that more knowledge still does not fix
-is not fixed, so when that smaller system fixes nothing, neither does the whole. When it fixes
-some, the safe unknowns reached from them through short equations (a table's lines within one
-structure, say, not those across every structure) are taken back as unknown and that system
-solved; if it still fixes some, longer equations are followed, then the whole group is solved.
+equation true moves each of them). The others are first read with the safe ones taken as known: an
+unknown that more knowledge still does not fix is not fixed, so when that smaller system fixes
+nothing, neither does the whole. When it fixes some, the safe unknowns reached from them through
+short equations (a table's lines within one structure, say, not those across every structure) are
+taken back as unknown and that system solved; if it still fixes some, longer equations are followed,
+then every group holding an unknown that is not safe is solved whole.
 
 The elimination runs on the unknowns' numbers, not on their keys (a tuple's hash is computed at
 every look-up).
@@ -43,12 +43,13 @@ class Equation(Generic[K]):
 def derivable(equations: Iterable[Equation[K]], unknown: Set[K], safe: Set[K] = frozenset()) -> frozenset[K]:
     """The entries of `unknown` that `equations` fix, everything else being known.
 
-    `safe`: unknowns already known not to be fixed (module docstring); only groups holding another
-    unknown are solved.
+    `safe`: unknowns already known not to be fixed (module docstring): the others are read first with
+    the safe ones taken as known, and only groups holding one of them are solved if need be.
     """
     keys = sorted(unknown, key=repr)  # numbered in one order, so that each run eliminates alike
     number = {key: i for i, key in enumerate(keys)}
     rows: list[dict[int, int]] = []
+    rows_of: dict[int, list[dict[int, int]]] = {}  # unknown -> the rows holding it
     for equation in equations:
         row: dict[int, int] = {}
         for member in equation.members:
@@ -59,32 +60,30 @@ def derivable(equations: Iterable[Equation[K]], unknown: Set[K], safe: Set[K] = 
         row = {i: coefficient for i, coefficient in row.items() if coefficient}
         if row:
             rows.append(row)
-    free = [key in safe for key in keys]
+            for i in row:
+                rows_of.setdefault(i, []).append(row)
+    others = {i for i, key in enumerate(keys) if key not in safe and i in rows_of}
+    if not others or _none_fixed(rows_of, others):
+        return frozenset()
     found: set[int] = set()
     for group in _groups(rows, len(keys)):
-        if all(free[i] for row in group for i in row):
-            continue
-        found |= _fixed_in(group, {i for row in group for i in row if free[i]})
+        if any(i in others for row in group for i in row):
+            found |= _fixed(group)
     return frozenset(keys[i] for i in found)
 
 
 SHORT = (8, 64, 512)  # lengths of the equations followed to take safe unknowns back, tried in turn
 
 
-def _fixed_in(group: list[dict[int, int]], known: set[int]) -> set[int]:
-    """`_fixed(group)`, read first with the unknowns of `known` (free ones) taken as known (module docstring).
-
-    The equations followed from the unknowns fixed so are those of up to 8 unknowns, then 64, then 512,
-    as long as they reach fewer than half of the group's unknowns; then the whole group is solved.
-    """
-    rows_of: dict[int, list[dict[int, int]]] = {}
-    for row in group:
-        for i in row:
-            rows_of.setdefault(i, []).append(row)
-    unknown = set(rows_of) - known
+def _none_fixed(rows_of: dict[int, list[dict[int, int]]], unknown: set[int]) -> bool:
+    """Whether it is shown that no unknown is fixed, reading only `unknown` as such (the others are safe:
+    module docstring). The equations followed from the unknowns fixed so are those of up to 8 unknowns,
+    then 64, then 512, as long as they reach fewer than half of all unknowns."""
     fixed = _fixed(_restricted(rows_of, unknown))
     if not fixed:
-        return fixed
+        return True
+    if len(unknown) == len(rows_of):  # none taken as known: that was the whole system
+        return False
     for longest in SHORT:
         reached, frontier = set(fixed), list(fixed)
         while frontier and 2 * len(reached) < len(rows_of):
@@ -95,10 +94,10 @@ def _fixed_in(group: list[dict[int, int]], known: set[int]) -> set[int]:
                             reached.add(i)
                             frontier.append(i)
         if 2 * len(reached) >= len(rows_of):
-            break
-        if not _fixed(_restricted(rows_of, unknown | reached)):
-            return set()
-    return _fixed(group)
+            return False
+        if not reached <= unknown and not _fixed(_restricted(rows_of, unknown | reached)):
+            return True
+    return False
 
 
 def _restricted(rows_of: dict[int, list[dict[int, int]]], unknown: set[int]) -> list[dict[int, int]]:

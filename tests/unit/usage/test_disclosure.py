@@ -162,6 +162,15 @@ def test_an_entry_on_a_box_of_hidden_entries_can_never_be_worked_out(table, data
     assert not free & solvable(published, hidden)
 
 
+@settings(max_examples=150, deadline=None, database=None, derandomize=True)
+@given(tables(), st.data())
+def test_the_solver_told_what_boxes_show_safe_finds_what_it_finds_alone(table, data):
+    entries = table.entries()
+    hidden = set(data.draw(st.lists(st.sampled_from(sorted(entries)), unique=True)))
+    equations = [Equation(line.members, line.total) for line in table.lines()]
+    assert derivable(equations, hidden, safe=boxed(hidden)) == derivable(equations, hidden)
+
+
 def test_a_table_hidden_whole_is_boxed_whole_so_the_solver_is_spared():
     cells = {(s, p, lv): 1 for s in ("s0", "s1", "s2") for p in ("p0", "p1") for lv in ("l0", "l1")}
     entries = CountTable(("structure", "profile", "level"), cells).entries()
