@@ -45,7 +45,10 @@ def test_usage_rebuilds_keep_activity_and_aggregates(empty_engine):
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT pseudonym, count FROM usage_activity")).all() == [("p1", 3)]
         assert conn.execute(text("SELECT indicator, value FROM usage_aggregate")).all() == [("connections", 37)]
-    assert {i["name"] for i in inspect(empty_engine).get_indexes("usage_activity")} >= {"ix_usage_activity_period"}
+    schema = inspect(empty_engine)
+    assert {i["name"] for i in schema.get_indexes("usage_activity")} >= {"ix_usage_activity_period"}
+    assert schema.get_pk_constraint("usage_aggregate")["constrained_columns"] == [
+        "tenant", "period", "grain", "profile", "level", "resource", "structure", "start", "indicator"]
     if empty_engine.dialect.name == "sqlite":
         with empty_engine.connect() as conn:
             for table in ("usage_activity", "usage_aggregate"):
