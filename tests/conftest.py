@@ -9,8 +9,11 @@ management API (scripts/ensure-services.sh enables it).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import shutil
+import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from relais.db import alembic_config, make_engine, upgrade, writer
 
@@ -39,39 +42,76 @@ def aaf_sample() -> Path:
     return AAF_SAMPLE
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'relais.db'}")
+@pytest.fixture(scope="session")
+def _sqlite_migrated(tmp_path_factory) -> Path:
+    """A SQLite file migrated once per session: each test gets a copy, not a migration (0.2 s each)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "relais.db"
+    engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as conn:  # the WAL folded into the file: the file alone is the database
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path, _sqlite_migrated):
+    """A fresh SQLite file for one test, migrated (a copy of the session's migrated file)."""
+    shutil.copyfile(_sqlite_migrated, tmp_path / "relais.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'relais.db'}")
+    upgrade(engine)  # finds nothing to do: says the copy is at the newest revision
     yield engine
     engine.dispose()
 
 
+@contextlib.contextmanager
+def _pg_database(template: str | None = None):
+    """A throw-away PostgreSQL database (a copy of `template` if given), dropped afterwards: its URL."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"relais_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    except Exception as exc:  # noqa: BLE001
+        admin.dispose()
+        pytest.fail(f"PostgreSQL could not create database {name} at {POSTGRES_ADMIN_URL}: {exc}. "
+                    "Run scripts/ensure-services.sh (make test does).")
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated():
+    """A PostgreSQL database migrated once per session, never connected to afterwards: the template
+    each test's database is copied from (CREATE DATABASE … TEMPLATE), instead of migrating it (0.7 s each)."""
+    with _pg_database() as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()  # a template with a connection open cannot be copied
+        yield make_url(url).database
+
+
 @pytest.fixture
-def pg_engine(pg_empty_engine):
+def pg_engine(_pg_migrated):
     """A fresh PostgreSQL database for one test, migrated, dropped afterwards."""
-    upgrade(pg_empty_engine)
-    return pg_empty_engine
+    with _pg_database(template=_pg_migrated) as url:
+        engine = make_engine(url)
+        upgrade(engine)  # finds nothing to do: says the copy is at the newest revision
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture
 def pg_empty_engine():
     """A fresh, empty PostgreSQL database for one test (no migration run), dropped afterwards."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"relais_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}. "
-                    "Run scripts/ensure-services.sh (make test does).")
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _pg_database() as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
