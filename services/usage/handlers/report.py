@@ -22,12 +22,13 @@ differential privacy instead (rules/privacy.py), charged to the period's privacy
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, select
 
@@ -113,12 +114,14 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
         split = tuple(d for d in by if any(c.dimension(d) != ALL for g in grains for c in indexed[(g, indicator)]))
         if indicator in ADDITIVE_IN_TIME:
             hidden = _hidden_in_time(indexed, indicator, split, time, threshold)
-            keyed = [(c, _time_key(c, time) + _key(c, split)) for c in table]
+            place_of = _keyer(split)
+            keyed = [(c, _time_key(c, time) + place_of(c)) for c in table]
         else:
             hidden = set()
             for part in _by_start(table).values():
                 hidden |= _hidden(part, split, threshold, distinct=indicator in DISTINCT)
-            keyed = [(c, (c.start.isoformat(), *_key(c, split))) for c in table]
+            place_of = _keyer(split)
+            keyed = [(c, (c.start.isoformat(), *place_of(c))) for c in table]
         for cell, key in keyed:
             secret = key in hidden
             rows.append(_row(period, grain, indicator, cell, None if secret else cell.value,
@@ -142,8 +145,15 @@ def _by_start(table: list[Cell]) -> dict[Any, list[Cell]]:
     return parts
 
 
-def _key(cell: Cell, by: Sequence[str]) -> tuple[str, ...]:
-    return tuple(map(cell.dimension, by))
+def _keyer(by: Sequence[str]) -> Callable[[Cell], tuple[str, ...]]:
+    """What reads a cell's values of the dimensions `by`, as a tuple (read for every cell: made once)."""
+    at = [Cell._fields.index(d) for d in by]
+    read: Callable[[Cell], Any]
+    if len(at) > 1:
+        read = itemgetter(*at)
+    else:
+        read = (lambda cell: (cell[at[0]],)) if at else (lambda cell: ())
+    return cast(Callable[[Cell], tuple[str, ...]], read)
 
 
 def _row(period: str, grain: str, indicator: str, cell: Cell, value: float | None, status: str) -> Row:
@@ -176,9 +186,10 @@ def _hidden_in_time(indexed: dict[tuple[str, str], list[Cell]], indicator: str, 
     finest = time[-1] if time else "month"
     if not time and not by:  # the month's total alone
         return {() for c in indexed[("month", indicator)] if 0 < c.value < threshold}
-    cells = {_time_key(c, time) + _key(c, by): c.value for c in indexed[(finest, indicator)]
-             if ALL not in _key(c, by)}
-    people = [(_time_key(c, time) + _key(c, by), c.value)
+    place_of = _keyer(by)
+    cells = {_time_key(c, time) + place: c.value for c in indexed[(finest, indicator)]
+             if ALL not in (place := place_of(c))}
+    people = [(_time_key(c, time) + place_of(c), c.value)
               for g in ("day", "week", "month") for c in indexed[(g, PEOPLE + indicator)]]
     also = {key for key, n in people if 0 < n < threshold}
     dims = (*time, *by)
@@ -192,7 +203,8 @@ def _hidden(table: list[Cell], by: Sequence[str], threshold: int, *, distinct: b
     if not table:
         return set()
     start = table[0].start.isoformat()
-    values = {_key(c, by): c.value for c in table}
+    place_of = _keyer(by)
+    values = {place_of(c): c.value for c in table}
     if not by:
         return {(start,) for n in values.values() if 0 < n < threshold}
     if distinct:
@@ -216,7 +228,8 @@ def _noisy(period: str, grain: str, by: Sequence[str], indicator: str, table: li
            bound: int) -> Iterable[Row]:
     """A table of people (DP_INDICATORS: its totals are not sums) released with noise: cells and totals
     noised together (rules/privacy.py)."""
-    released = release_counts(_people_table({_key(c, by): c.value for c in table}, by), epsilon, bound)
+    place_of = _keyer(by)
+    released = release_counts(_people_table({place_of(c): c.value for c in table}, by), epsilon, bound)
     start = table[0].start
     for key, value in released.counts.items():
         place = {**dict.fromkeys(DIMENSIONS, ALL), **dict(zip(by, key, strict=True))}
