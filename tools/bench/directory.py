@@ -4,7 +4,8 @@ In one run, on one synthetic academy (tools/synthetic_academy.py):
 - the parse floor: bare `lxml.etree.iterparse` over the same files, extracting
   each record's attributes into a dict, one process;
 - the full import (parse, validate, store, diff, outbox) on a fresh SQLite
-  database, with the peak memory of the whole process tree sampled;
+  database (or the one `--database-url` names, emptied first), with the peak
+  memory of the whole process tree sampled;
 - the same import again, unchanged: it must write and publish nothing;
 - the publish floor: bare pika, pipelined confirms, the same event bodies to the
   same exchange and queue; then our relay publishing every event of the import,
@@ -35,9 +36,9 @@ from relais.bus.outbox import OutboxRelay, unpack
 from relais.bus.publisher import ConfirmedPublisher
 from relais.bus.topology import EVENTS_EXCHANGE, UNROUTED_QUEUE, declare_events_exchange
 from relais.config import parse_amqp_uri
-from relais.db import make_engine, upgrade
 from services.directory.importing.options import ImportOptions
 from services.directory.importing.run import DirectoryImporter
+from tools.bench import fresh_engine
 from tools.synthetic_academy import generate_academy
 
 
@@ -161,6 +162,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("bench-data"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=ImportOptions.batch_size)
+    parser.add_argument("--database-url", default=None,
+                        help="Import into this database (emptied first) instead of a fresh SQLite file in the workdir, "
+                             "e.g. postgresql://postgres@127.0.0.1/relais_bench.")
     parser.add_argument("--publish-floor-sample", type=int, default=100_000,
                         help="events the bare-pika floor publishes (a sample of the import's)")
     args = parser.parse_args(argv)
@@ -182,10 +186,7 @@ def main(argv: list[str]) -> int:
     records, floor_s = floor_parse(files)
     print(f"parse floor: {records} records in {floor_s:.1f}s ({records / floor_s:.0f}/s)", file=sys.stderr)
 
-    db_dir = args.workdir / "db"
-    shutil.rmtree(db_dir, ignore_errors=True)
-    engine = make_engine(f"sqlite:///{(db_dir / 'relais.db').resolve()}")
-    upgrade(engine)
+    engine = fresh_engine(args.database_url, args.workdir / "db")
     importer = DirectoryImporter(engine, "bench", ImportOptions(workers=args.workers, batch_size=args.batch_size))
     with PeakRss() as rss:
         t = time.perf_counter()
@@ -224,6 +225,7 @@ def main(argv: list[str]) -> int:
     persons = summary["persons"]
     result = {
         "persons": persons,
+        "database": engine.dialect.name,
         "records": records,
         "workers": args.workers,
         "import_s": round(import_s, 2),
