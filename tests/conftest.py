@@ -18,11 +18,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from relais.db import alembic_config, make_engine, upgrade, writer
 
@@ -64,24 +65,58 @@ def sqlite_engine(tmp_path, _sqlite_migrated):
     engine.dispose()
 
 
+_PG_ADMIN: list[Engine] = []  # made on first use: unit tests and machines without PostgreSQL never make it
+_PG_DROPS: list[tuple[str, Future]] = []
+_PG_DROPPER = ThreadPoolExecutor(1, thread_name_prefix="drop-test-databases")
+
+
+def _pg_admin() -> Engine:
+    if not _PG_ADMIN:
+        _PG_ADMIN.append(create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT"))
+    return _PG_ADMIN[0]
+
+
+def _pg_drop(name: str) -> None:
+    with _pg_admin().connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @contextlib.contextmanager
 def _pg_database(template: str | None = None):
-    """A throw-away PostgreSQL database (a copy of `template` if given), dropped afterwards: its URL."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    """A throw-away PostgreSQL database (a copy of `template` if given): its URL.
+
+    Dropped afterwards by a thread of its own, while the next test runs (a drop takes 0.2-1 s on a busy
+    machine); `pytest_sessionfinish` waits for every drop and fails the run if one failed.
+    """
     name = f"relais_test_{uuid.uuid4().hex[:12]}"
     try:
-        with admin.connect() as conn:
+        with _pg_admin().connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     except Exception as exc:  # noqa: BLE001
-        admin.dispose()
         pytest.fail(f"PostgreSQL could not create database {name} at {POSTGRES_ADMIN_URL}: {exc}. "
                     "Run scripts/ensure-services.sh (make test does).")
     try:
         yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        _PG_DROPS.append((name, _PG_DROPPER.submit(_pg_drop, name)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Every test database dropped before the run ends. A drop that failed in its thread (say, one that opened
+    a connection while a unit test refused sockets: `unit/conftest.py`) is tried again here; one that fails
+    again, a database left behind, fails the run."""
+    _PG_DROPPER.shutdown(wait=True)
+    left = []
+    for name, dropped in _PG_DROPS:
+        if dropped.exception() is not None:
+            try:
+                _pg_drop(name)
+            except Exception as exc:  # noqa: BLE001
+                left.append(f"{name}: {exc}")
+    for engine in _PG_ADMIN:
+        engine.dispose()
+    if left:
+        raise RuntimeError(f"{len(left)} test database(s) could not be dropped on {POSTGRES_ADMIN_URL}: {left[0]}")
 
 
 @pytest.fixture(scope="session")
