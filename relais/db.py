@@ -8,14 +8,15 @@ created through the Alembic history in `relais/migrations`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import ColumnElement, Connection, Engine, Table, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -24,6 +25,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_PAGE_SIZE = 16384
 MIGRATION_LOCK_KEY = 0x52454D47  # "REMG": one migration at a time per PostgreSQL database
 SQLITE_BUSY_TIMEOUT_S = 60.0  # RELAIS_SQLITE_BUSY_TIMEOUT's default
+COPY_FROM_ROWS = 100  # PostgreSQL: rows from which `bulk_insert` COPYs (a multi-row INSERT is one round trip, COPY two)
+VALUES_ROWS = 1000  # PostgreSQL: rows in one multi-row INSERT
 
 
 def sqlite_busy_timeout(env: Mapping[str, str] | None = None) -> float:
@@ -167,19 +170,93 @@ def insert_or_update(conn: Connection, table: Table) -> postgresql.Insert | sqli
     return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
+def key_in(conn: Connection, column: ColumnElement[Any], keys: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN keys`; on PostgreSQL `column = ANY(:keys)`, the keys one array parameter.
+
+    An IN-list is a parameter per key: its statement is compiled anew for each length and its
+    hundreds of parameters typed one by one, which cost more than the lookup itself; the array's
+    statement is the same whatever the number of keys.
+    """
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(keys), type_=postgresql.ARRAY(column.type)))
+    return column.in_(keys)
+
+
+def analyze(conn: Connection, *table_names: str) -> None:
+    """PostgreSQL: refresh the planner's statistics of tables a bulk write has just filled (in its transaction).
+
+    Autovacuum analyzes them some time after the commit, if it runs at all: until then the planner
+    takes them for as small as when last analyzed (empty, after a migration), and scans a million
+    grants to find one person's. SQLite's planner needs no statistics to use the indexes.
+    """
+    if conn.dialect.name == "postgresql" and table_names:
+        conn.exec_driver_sql(f"ANALYZE {', '.join(table_names)}")
+
+
 def bulk_insert(conn: Connection, table_name: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
                 *, ignore_conflicts: bool = False) -> None:
-    """INSERT many rows of tuples through the driver's executemany.
+    """INSERT many rows of tuples, past SQLAlchemy's per-row parameter processing.
 
-    SQLAlchemy's per-row parameter processing costs more than SQLite's own
-    insert on the bulk import path; this skips it. Values must already be
-    plain driver types (str, int, bool, bytes, None).
+    Values must already be plain driver types (str, int, bool, bytes, datetime, None).
+    SQLite: the driver's executemany (its own insert costs less than SQLAlchemy's
+    processing on the bulk import path). PostgreSQL: one COPY (`copy_rows`), or
+    multi-row INSERTs (`_insert_values`) for a few rows (a COPY costs two round
+    trips) and with `ignore_conflicts`: executemany there costs a statement per
+    row, each executed and answered apart, and made a million persons'
+    evaluation or import spend most of its time in the driver.
     """
-    if rows:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        if ignore_conflicts or len(rows) < COPY_FROM_ROWS:
+            _insert_values(conn, table_name, columns, rows, " ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+        else:
+            copy_rows(conn, table_name, columns, rows)
+        return
+    conn.exec_driver_sql(
+        f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join([_mark(conn)] * len(columns))})"
+        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""),
+        rows,
+    )
+
+
+def copy_rows(conn: Connection, table_name: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    """PostgreSQL: the rows into the table in one `COPY … FROM STDIN` (text format), in `conn`'s transaction.
+
+    Each value is written as psycopg writes a parameter, and PostgreSQL reads it as the column's type.
+    A driver error is raised as SQLAlchemy raises it (IntegrityError…), without the rows: COPY's
+    errors quote the row they stopped at, and rows hold pupils' names.
+    """
+    sql = f"COPY {table_name} ({', '.join(columns)}) FROM STDIN"
+    dbapi_connection = conn.connection.driver_connection  # psycopg's own Connection: it has COPY
+    assert dbapi_connection is not None  # a Connection in use holds its driver connection
+    try:
+        with dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        invalidated = conn.dialect.is_disconnect(exc, dbapi_connection, None)
+        if invalidated:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(sql, None, _without_context(exc), conn.dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, connection_invalidated=invalidated,
+                                  dialect=conn.dialect) from None
+
+
+def _without_context(exc: Exception) -> Exception:
+    """The driver's error with its first line only: the DETAIL and CONTEXT lines of a COPY quote row values."""
+    return type(exc)((str(exc).strip().splitlines() or [""])[0])  # psycopg's errors take their message
+
+
+def _insert_values(conn: Connection, table_name: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                   tail: str) -> None:
+    """PostgreSQL: INSERT … VALUES (…), (…) … `tail`, VALUES_ROWS rows a statement (one round trip each)."""
+    one = f"({', '.join(['%s'] * len(columns))})"
+    for i in range(0, len(rows), VALUES_ROWS):
+        chunk = rows[i:i + VALUES_ROWS]
         conn.exec_driver_sql(
-            f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({', '.join([_mark(conn)] * len(columns))})"
-            + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""),
-            rows,
+            f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES {', '.join([one] * len(chunk))}{tail}",
+            tuple(v for row in chunk for v in row),
         )
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from relais.db import writer
+from relais.db import analyze, writer
 
+from ..adapters import tables
 from ..adapters.aaf.file_names import FileInfo, expand_paths
 from ..adapters.aaf.pieces import ChunkUnreadable
 from ..adapters.aaf.reader import AafFileError, iter_elements
@@ -39,6 +40,8 @@ from .unresolved import note_unresolved
 from .writing import BatchWriter, StaleView
 
 log = logging.getLogger(__name__)
+
+ANALYZE_FROM = 10_000  # records changed: from this many, PostgreSQL's statistics are refreshed after the run
 
 
 class DirectoryImporter:
@@ -66,6 +69,10 @@ class DirectoryImporter:
                 run.events.write()
                 forget_seen(conn, report.import_id)
                 save_run(conn, report)
+                if sum(c.added + c.updated + c.deleted for c in report.totals.values()) >= ANALYZE_FROM:
+                    # What reads the directory next (lookups, the next import) would plan on the statistics
+                    # of the tables as they were: empty, for a first import.
+                    analyze(conn, tables.person.name, tables.membership.name, tables.structure.name)
         except ImportRefused as exc:
             report.status = "refused"
             report.message = str(exc)

@@ -14,7 +14,7 @@ from datetime import datetime
 import orjson
 from sqlalchemy import Connection, delete, insert, select
 
-from relais.db import bulk_insert
+from relais.db import bulk_insert, key_in
 
 from ..adapters import tables
 from .kinds import KINDS, Kind
@@ -33,7 +33,7 @@ def stored_hashes(conn: Connection) -> StoredHashes:
         out: dict[str, tuple[str | None, str]] = {}
         for i in range(0, len(keys), CHUNK):
             for k, raw, rec in conn.execute(
-                select(kind.key, t.c.raw_hash, t.c.record_hash).where(kind.key.in_(keys[i:i + CHUNK]))
+                select(kind.key, t.c.raw_hash, t.c.record_hash).where(key_in(conn, kind.key, keys[i:i + CHUNK]))
             ):
                 out[k] = (raw, rec)
         return out
@@ -46,7 +46,7 @@ def load_records(conn: Connection, kind: Kind, keys: list[str]) -> dict[str, dic
     out: dict[str, dict] = {}
     for i in range(0, len(keys), CHUNK):
         chunk = keys[i:i + CHUNK]
-        for k, data in conn.execute(select(kind.key, kind.table.c.data).where(kind.key.in_(chunk))):
+        for k, data in conn.execute(select(kind.key, kind.table.c.data).where(key_in(conn, kind.key, chunk))):
             out[k] = orjson.loads(data)
     return out
 
@@ -55,9 +55,9 @@ def delete_records(conn: Connection, kind: Kind, keys: list[str]) -> None:
     """Delete these records, and a person's memberships with them."""
     for i in range(0, len(keys), CHUNK):
         chunk = keys[i:i + CHUNK]
-        conn.execute(delete(kind.table).where(kind.key.in_(chunk)))
+        conn.execute(delete(kind.table).where(key_in(conn, kind.key, chunk)))
         if kind.name == "person":
-            conn.execute(delete(tables.membership).where(tables.membership.c.person.in_(chunk)))
+            conn.execute(delete(tables.membership).where(key_in(conn, tables.membership.c.person, chunk)))
 
 
 def families_with_records(conn: Connection) -> dict[str, bool]:
@@ -73,6 +73,10 @@ def families_with_records(conn: Connection) -> dict[str, bool]:
 
 def mark_seen(conn: Connection, import_id: str, family: str, keys: list[str]) -> None:
     """Note keys a Complet file of this run lists."""
+    if conn.dialect.name == "postgresql":  # the keys as one array parameter: one short statement per batch
+        conn.exec_driver_sql(f"INSERT INTO {tables.seen.name} (import_id, family, key) "
+                             "SELECT %s, %s, unnest(%s::text[]) ON CONFLICT DO NOTHING", (import_id, family, keys))
+        return
     bulk_insert(conn, tables.seen.name, ("import_id", "family", "key"),
                 [(import_id, family, k) for k in keys], ignore_conflicts=True)
 

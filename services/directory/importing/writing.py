@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, delete, select
 
-from relais.db import bulk_insert, bulk_update
+from relais.db import bulk_insert, bulk_update, key_in
 
 from ..adapters import tables
 from ..adapters.aaf.file_names import FileInfo
@@ -80,7 +80,7 @@ class BatchWriter:
         event = self.events.add
         keys = [p.key for p in items]
         stored_hash: dict[str, str] = dict(
-            conn.execute(select(kind.key, kind.table.c.record_hash).where(kind.key.in_(keys))).all())
+            conn.execute(select(kind.key, kind.table.c.record_hash).where(key_in(conn, kind.key, keys))).all())
         if complet:
             self._mark_seen(family, [p.key for p in items if not isinstance(p, Prepared) or p.operation == "add"])
 
@@ -162,7 +162,7 @@ class BatchWriter:
         if deletes:
             delete_records(conn, kind, deletes)
         if member_replaced:
-            conn.execute(delete(tables.membership).where(tables.membership.c.person.in_(member_replaced)))
+            conn.execute(delete(tables.membership).where(key_in(conn, tables.membership.c.person, member_replaced)))
         bulk_insert(conn, name, kind.columns, inserts)
         bulk_update(conn, name, kind.columns[0], kind.columns[1:], updates)
         bulk_insert(conn, tables.membership.name, MEMBERSHIP_COLUMNS, member_rows)
