@@ -18,6 +18,8 @@ from multiprocessing.pool import AsyncResult
 
 from sqlalchemy import Connection
 
+from relais.db import analyze
+
 from ..adapters import tables as t
 from ..adapters.licence_pools import LicencePools
 from ..adapters.queries import everyone
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 CHUNK = 2000  # accounts prepared, then written, at a time
 PARALLEL_FROM = 50_000  # accounts: below this a worker process costs more than it saves
 AHEAD = 4  # chunks prepared ahead of the writer, at most
+ANALYZE_FROM = 10_000  # grants given, refused or taken back: from this many, PostgreSQL's statistics are refreshed
 
 
 def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None,
@@ -47,6 +50,7 @@ def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None,
     `codes`: filled with the class and group codes of every account read.
     """
     t0 = time.perf_counter()
+    changes_before = sum(ctx.counts.values())
     change_configuration(conn)  # no consumer writes the grants this writes meanwhile (`write_locks`)
     resources, rules, uai_of, pools, memo = shared(conn)
     accounts = everyone(conn)
@@ -76,6 +80,10 @@ def evaluate_all(conn: Connection, ctx: Context, *, workers: int | None = None,
     if rebuild:
         pool_index.create(conn)
         log.info("evaluation: pool index rebuilt in %.1f s", time.perf_counter() - t0)
+    if sum(ctx.counts.values()) - changes_before >= ANALYZE_FROM:
+        # The consumer's next batch looks grants up by person: with the statistics of an empty table,
+        # PostgreSQL would read every grant to find them.
+        analyze(conn, t.grant.name, t.history.name, t.refusal.name)
     return dict(ctx.counts)
 
 
