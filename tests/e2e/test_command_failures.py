@@ -97,12 +97,14 @@ def _pg_database(pg_engine) -> tuple[str, str]:
 
 
 def _when_importing(admin, database: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    """Wait until the import writes the directory's rows (mid-import), or fail if it ended first."""
+    """Wait until the import writes the directory's rows (mid-import), or fail if it ended first: its last
+    statement an INSERT or a COPY (bulk writes) into a directory table, in its open transaction."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with admin.connect() as conn:
             if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
-                                 "AND query LIKE 'INSERT INTO dir_%'"), {"d": database}).scalar():
+                                 "AND (query LIKE 'INSERT INTO dir_%' OR query LIKE 'COPY dir_%')"),
+                            {"d": database}).scalar():
                 return
         if proc.poll() is not None:
             pytest.fail(f"the import ended before it could be cut: {proc.communicate()}")
