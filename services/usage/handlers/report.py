@@ -112,15 +112,14 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
         # The dimensions this indicator is split by at all: connections never by resource, licences never
         # by profile or level; their cells are then the totals of the others, protected as such.
         split = tuple(d for d in by if any(c.dimension(d) != ALL for g in grains for c in indexed[(g, indicator)]))
+        place_of = _keyer(split)
         if indicator in ADDITIVE_IN_TIME:
             hidden = _hidden_in_time(indexed, indicator, split, time, threshold)
-            place_of = _keyer(split)
             keyed = [(c, _time_key(c, time) + place_of(c)) for c in table]
         else:
             hidden = set()
             for part in _by_start(table).values():
                 hidden |= _hidden(part, split, threshold, distinct=indicator in DISTINCT)
-            place_of = _keyer(split)
             keyed = [(c, (c.start.isoformat(), *place_of(c))) for c in table]
         for cell, key in keyed:
             secret = key in hidden
