@@ -1,4 +1,4 @@
-"""`relais usage …` commands: report, charts, close, periods.
+"""`relais usage …` commands: report, publish, charts, close, periods.
 
 The indicators, their cells and how they are protected: services/usage/README.md and
 DATA-DICTIONARY.md. Every command takes `--json`; errors name what to change and exit 2.
@@ -22,7 +22,7 @@ from relais.i18n import UnknownLanguage
 from .adapters.aggregates import stored
 from .adapters.tables import usage_period, usage_release
 from .handlers.close import NotClosable, close_period
-from .handlers.report import Report, ReportError, make_report, parse_by
+from .handlers.report import PUBLICATION, Report, ReportError, make_report, make_reports, parse_by
 from .outputs.charts import write_licences_chart, write_weekly_active_users_chart
 from .outputs.files import render
 from .rules.disclosure import ThresholdTooLow
@@ -90,6 +90,43 @@ def report(ctx: Context, period: str, by_text: str, grain: str, fmt: str, output
     else:
         output.write_text(text, encoding="utf-8")
     click.echo(_summary(made, output, charts_dir), err=True)
+
+
+@usage.command("publish")
+@click.option("--period", required=True, help="The month, YYYY-MM (the open month gives provisional figures).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder the files are written to (made if missing).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--threshold", type=int, help="Suppress cells under this count [default: RELAIS_USAGE_THRESHOLD, 10; "
+                                            "never below 5].")
+@_JSON
+@pass_ctx
+def publish(ctx: Context, period: str, out_dir: Path, fmt: str, threshold: int | None, as_json: bool) -> None:
+    """A month's full publication: the month and its weeks by structure and resource, its days by structure.
+
+    One file per grain (usage-PERIOD-GRAIN.csv or .json), each as `relais usage report` makes it, made
+    together: the cells are read once and the tables the month and its weeks share protected once.
+    """
+    settings = _settings()
+    with _fail_on(ReportError, PeriodError, ThresholdTooLow):
+        made = make_reports(ctx.engine, ctx.settings.tenant, period, PUBLICATION,
+                            threshold=threshold if threshold is not None else settings.threshold)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    written, paths = [], []
+    for report in made:
+        path = out_dir / f"usage-{period}-{report.grain}.{fmt}"
+        paths.append(path)
+        path.write_text(render(fmt, report.rows, period, now, details={
+            "by": list(report.by), "grain": report.grain, "provisional": report.provisional,
+            "threshold": report.threshold, "epsilon": None, "late_events": report.late_events}), encoding="utf-8")
+        written.append({"grain": report.grain, "by": list(report.by), "file": str(path), "cells": len(report.rows),
+                        "suppressed": sum(1 for r in report.rows if r.status == "suppressed")})
+    if as_json:
+        click.echo(json.dumps({"period": period, "provisional": made[0].provisional, "files": written}))
+        return
+    for report, path in zip(made, paths, strict=True):
+        click.echo(_summary(report, path, None), err=True)
 
 
 def _summary(made: Report, output: Path | None, charts_dir: Path | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from relais.bus.contracts import subscriptions
 from services.usage.adapters.tables import usage_activity, usage_period
 from services.usage.handlers.close import NotClosable, close_due, close_period
 from services.usage.handlers.ingest import UsageEvents
-from services.usage.handlers.report import make_report
+from services.usage.handlers.report import PUBLICATION, make_report, make_reports
 from services.usage.rules.privacy import BudgetExceeded
 from services.usage.rules.rows import ALL
 from tests.usage.helpers import TENANT, cas_visit, grant, login, logout, saml_visit
@@ -193,6 +194,38 @@ def test_a_hidden_week_is_not_the_month_less_the_other_weeks(sqlite_engine):
     line = [r.value for r in weeks.rows if r.indicator == "connections" and r.structure == "0750003C"]
     line.append(cell(month, "connections", structure="0750003C").value)
     assert sum(v is None for v in line) >= 2, f"the month less the other weeks gives the hidden week back: {line}"
+
+
+def test_the_months_publication_made_at_once_is_each_report_made_alone(sqlite_engine, tmp_path):
+    """make_reports reads the cells once and protects the tables the month and its weeks share once: each of
+    its reports is still, row for row, the one make_report makes alone, open and closed."""
+    small = pupils("0750003C", 12)
+    events = month_of_events()
+    events += [login(p, NOV + timedelta(days=d), structure="0750003C") for p in small for d in (0, 7)]
+    events += [cas_visit(p, NOV + timedelta(days=14), "moodle-cas", structure="0750003C") for p in small[:3]]
+    consume(sqlite_engine, events)
+
+    def alone():
+        return [make_report(sqlite_engine, TENANT, "2026-11", by, grain, threshold=10) for grain, by in PUBLICATION]
+
+    for _ in ("open", "closed"):
+        together = make_reports(sqlite_engine, TENANT, "2026-11", PUBLICATION, threshold=10)
+        assert [(r.grain, r.by, r.provisional) for r in together] == [(g, b, r.provisional) for (g, b), r in
+                                                                      zip(PUBLICATION, together, strict=True)]
+        assert [r.rows for r in together] == [r.rows for r in alone()]
+        assert any(row.status == "suppressed" for r in together for row in r.rows)
+        close_period(sqlite_engine, TENANT, "2026-11", datetime(2026, 12, 7, tzinfo=UTC), PARIS)
+
+    env = {"RELAIS_DATABASE_URL": str(sqlite_engine.url), "RELAIS_TENANT": TENANT}
+    result = CliRunner().invoke(main, ["usage", "publish", "--period", "2026-11", "--out", str(tmp_path), "--json"],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    said = json.loads(result.stdout)
+    assert [(f["grain"], f["by"]) for f in said["files"]] == [(g, list(b)) for g, b in PUBLICATION]
+    for report, file in zip(alone(), said["files"], strict=True):
+        written = list(csv.DictReader(io.StringIO(Path(file["file"]).read_text(encoding="utf-8"))))
+        assert len(written) == len(report.rows) == file["cells"] > 0
+        assert sum(r["status"] == "suppressed" for r in written) == file["suppressed"]
 
 
 def test_bad_events_are_dead_lettered_naming_what_and_the_rest_is_counted(sqlite_engine):

@@ -8,8 +8,8 @@ random at each moment).
   upserts, idempotency on event id), to the last message; the floor: bare py-amqp consuming the same
   messages, decoding each and counting it per structure (consume-and-count);
 - closing the month (aggregates kept, pseudonyms and key destroyed), timed;
-- the month's full report (the month and its weeks by structure and resource, its days by structure;
-  disclosure control, CSV),
+- the month's full report, as `relais usage publish` makes it (the month and its weeks by structure and
+  resource, its days by structure; disclosure control, CSV),
   in a process of its own whose peak memory is read.
 Prints one JSON line last; `--database-url` runs on that database (emptied first).
 """
@@ -81,16 +81,14 @@ def floor_consume_and_count(amqp_uri: str, queue: str, n: int) -> float:
 def report_phase(database_url: str, out: Path) -> dict:
     """The month's full report, as `relais usage report` makes it, once per grain; this process's peak memory."""
     from relais.db import make_engine
-    from services.usage.handlers.report import make_report
+    from services.usage.handlers.report import PUBLICATION, make_reports
     from services.usage.outputs.files import render
 
     engine = make_engine(database_url)
     t = time.perf_counter()
     cells = 0
-    full = (("month", ("structure", "resource")), ("week", ("structure", "resource")), ("day", ("structure",)))
-    for grain, by in full:
-        made = make_report(engine, TENANT, "2026-11", by, grain, threshold=10)
-        (out / f"report-{grain}.csv").write_text(render("csv", made.rows, "2026-11", datetime.now(UTC)))
+    for made in make_reports(engine, TENANT, "2026-11", PUBLICATION, threshold=10):  # as `relais usage publish`
+        (out / f"report-{made.grain}.csv").write_text(render("csv", made.rows, "2026-11", datetime.now(UTC)))
         cells += len(made.rows)
     return {"report_s": round(time.perf_counter() - t, 2), "report_cells": cells,
             "report_peak_rss_mb": _peak_rss_mb()}

@@ -22,7 +22,7 @@ differential privacy instead (rules/privacy.py), charged to the period's privacy
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -76,31 +76,90 @@ def parse_by(text: str) -> tuple[str, ...]:
     return tuple(d for d in DIMENSIONS if d in names)
 
 
+# The month's publication (`relais usage publish`): the month and its weeks by structure and resource,
+# its days by structure (a day's cells are kept split one way at most).
+PUBLICATION: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("month", ("structure", "resource")), ("week", ("structure", "resource")), ("day", ("structure",)))
+
+
 def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], grain: str, *, threshold: int,
                 epsilon: float | None = None, budget: float = 10.0, bound: int = 1) -> Report:
+    """One report: the period's cells at `grain`, split by `by`, disclosure control applied."""
+    return make_reports(engine, tenant, period, [(grain, by)], threshold=threshold, epsilon=epsilon, budget=budget,
+                        bound=bound)[0]
+
+
+def make_reports(engine: Engine, tenant: str, period: str, asks: Sequence[tuple[str, Sequence[str]]], *,
+                 threshold: int, epsilon: float | None = None, budget: float = 10.0, bound: int = 1) -> list[Report]:
+    """Several reports of one period at once, each `(grain, by)` as make_report makes it alone: the cells are
+    read once for all, and a table protected for one report (the month's and its weeks' share their joint
+    tables of connections and visits) is protected once; with `epsilon`, their releases are charged together."""
     bounds(period)  # PeriodError for a malformed period
-    if grain not in GRAINS:
-        raise ReportError(f"--grain {grain!r}: one of {', '.join(GRAINS)}")
-    by = tuple(by)
-    if len(by) > MAX_DIMENSIONS[grain]:
-        raise ReportError(f"--grain {grain} splits by {MAX_DIMENSIONS[grain]} dimension(s) at most (cells are kept "
-                          f"so): ask for fewer than {', '.join(by)}, or a coarser grain")
-    time = _time_dimensions(len(by))
-    grains = {grain, *time, "month"}  # the finer grains are named as the time dimensions
+    asked = [_checked(grain, tuple(by)) for grain, by in asks]
     with engine.connect() as conn:
         state = conn.execute(select(usage_period.c.closed_at, usage_period.c.late_events).where(
             usage_period.c.tenant == tenant, usage_period.c.period == period)).first()
         closed = state is not None and state.closed_at is not None
-        if closed:  # the other grains only for the counts that add up over time (the joint tables)
-            cells = stored(conn, tenant, period, {grain}, by)
-            if grains - {grain}:
-                cells += stored(conn, tenant, period, grains - {grain}, by, indicators=IN_TIME)
-        else:
-            cells = [c for c in compute(conn, tenant, period) if c.grain in grains and _split_by(c, by)]
+        read = _read(conn, tenant, period, asked, closed)
+    decided: dict[tuple[Any, ...], set[tuple[str, ...]]] = {}
+    spends: list[Spend] = []
+    reports = []
+    for grain, by in asked:
+        rows = _rows(period, grain, by, _cells_of(read, grain, by), threshold, epsilon, bound, spends, decided)
+        reports.append(Report(period, by, grain, rows, provisional=not closed,
+                              late_events=state.late_events if state else 0, threshold=threshold, epsilon=epsilon))
+    if spends:
+        _charge(engine, tenant, period, budget, spends)
+    return reports
+
+
+def _checked(grain: str, by: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    if grain not in GRAINS:
+        raise ReportError(f"--grain {grain!r}: one of {', '.join(GRAINS)}")
+    if len(by) > MAX_DIMENSIONS[grain]:
+        raise ReportError(f"--grain {grain} splits by {MAX_DIMENSIONS[grain]} dimension(s) at most (cells are kept "
+                          f"so): ask for fewer than {', '.join(by)}, or a coarser grain")
+    return grain, by
+
+
+def _grains(grain: str, by: Sequence[str]) -> set[str]:
+    """The grains a report reads: its own, and the finer ones its joint tables are made of (and the month)."""
+    return {grain, *_time_dimensions(len(by)), "month"}
+
+
+def _read(conn: Connection, tenant: str, period: str, asked: Sequence[tuple[str, tuple[str, ...]]],
+          closed: bool) -> dict[str, list[Cell]]:
+    """The cells every report asked needs, per grain, read once: split by any dimension one of them splits by
+    at that grain; of every indicator at a report's own grain, else of those adding up over time only."""
+    wanted: dict[str, set[str]] = defaultdict(set)  # grain -> the dimensions some report splits it by
+    whole: set[str] = set()  # the grains some report is at (all their indicators)
+    for grain, by in asked:
+        whole.add(grain)
+        for g in _grains(grain, by):
+            wanted[g].update(by)
+    if not closed:
+        cells = compute(conn, tenant, period)
+        return {g: [c for c in cells if c.grain == g and _split_by(c, split)] for g, split in wanted.items()}
+    return {g: stored(conn, tenant, period, {g}, split, indicators=None if g in whole else IN_TIME)
+            for g, split in wanted.items()}
+
+
+def _cells_of(read: dict[str, list[Cell]], grain: str, by: tuple[str, ...]) -> list[Cell]:
+    """One report's cells out of those read for all (`_read`)."""
+    out: list[Cell] = []
+    for g in sorted(_grains(grain, by)):
+        out.extend(c for c in read[g] if (g == grain or c.indicator in IN_TIME) and _split_by(c, by))
+    return out
+
+
+def _rows(period: str, grain: str, by: tuple[str, ...], cells: list[Cell], threshold: int, epsilon: float | None,
+          bound: int, spends: list[Spend], decided: dict[tuple[Any, ...], set[tuple[str, ...]]]) -> list[Row]:
+    """One report's rows; `decided` holds the joint tables' suppressions already made for another report."""
+    time = _time_dimensions(len(by))
+    grains = _grains(grain, by)
     indexed: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for cell in cells:
         indexed[(cell.grain, cell.indicator)].append(cell)
-    spends: list[Spend] = []
     rows: list[Row] = []
     for indicator in sorted({i for g, i in indexed if g == grain and not i.startswith(PEOPLE)}):
         table = indexed[(grain, indicator)]
@@ -114,7 +173,10 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
         split = tuple(d for d in by if any(c.dimension(d) != ALL for g in grains for c in indexed[(g, indicator)]))
         place_of = _keyer(split)
         if indicator in ADDITIVE_IN_TIME:
-            hidden = _hidden_in_time(indexed, indicator, split, time, threshold)
+            joint = (indicator, split, time, tuple(sorted(grains)), by)  # the same cells, the same table
+            hidden = decided.get(joint)
+            if hidden is None:
+                hidden = decided[joint] = _hidden_in_time(indexed, indicator, split, time, threshold)
             keyed = [(c, _time_key(c, time) + place_of(c)) for c in table]
         else:
             hidden = set()
@@ -127,13 +189,10 @@ def make_report(engine: Engine, tenant: str, period: str, by: Sequence[str], gra
                              "suppressed" if secret else "published"))
     rows.sort(key=lambda r: (r.start, r.indicator, r.structure, r.profile, r.level, r.resource))
     rows.extend(_derived(rows))
-    if spends:
-        _charge(engine, tenant, period, budget, spends)
-    return Report(period, by, grain, rows, provisional=not closed, late_events=state.late_events if state else 0,
-                  threshold=threshold, epsilon=epsilon)
+    return rows
 
 
-def _split_by(cell: Cell, by: Sequence[str]) -> bool:
+def _split_by(cell: Cell, by: Collection[str]) -> bool:
     return all(cell.dimension(d) == ALL for d in DIMENSIONS if d not in by)
 
 
