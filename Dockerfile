@@ -36,8 +36,9 @@ RUN python -m venv /opt/relais/venv
 WORKDIR /src
 # What the context holds is decided by .dockerignore (no .venv, var, tests, .env...).
 COPY . .
-# Not editable: the image holds no source tree. Versions are the ones pinned in pyproject.toml.
-RUN /opt/relais/venv/bin/pip install /src
+# Not editable: the image holds no source tree. Versions are the ones pinned in pyproject.toml; the
+# connector SDK is its own distribution (connectors/sdk/pyproject.toml), which relais depends on.
+RUN /opt/relais/venv/bin/pip install /src/connectors/sdk /src
 
 # --- runtime: no compiler, no headers, no source tree, not root -------------
 FROM ${PYTHON_IMAGE}

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml connectors/sdk/pyproject.toml | cksum | cut -d' ' -f1)
 BENCH_PERSONS ?= 1000000
 BENCH_EVENTS  ?= 100000
 VAULT_PERSONS ?= 2000
@@ -28,10 +28,10 @@ help:
 	@echo "make bench-usage      usage statistics: USAGE_EVENTS=$(USAGE_EVENTS) SSO events over USAGE_PERSONS=$(USAGE_PERSONS) people ingested vs a bare consume-and-count floor, the month closed and reported (USAGE_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
 	@echo "make bench-scim       SCIM list requests with a filter over SCIM_USERS=$(SCIM_USERS) users vs the raw SQL floor (SCIM_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml connectors/sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' -e './connectors/sdk[kit]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)

@@ -9,8 +9,10 @@ Usage (see connectors/README.md)::
         def conformance_pair(self, my_server):
             yield ConformancePair(exporter=MyExporter(...), importer=MyImporter(...))
 
-The plugin is registered through the ``pytest11`` entry point of the ``relais`` package, so
-it is active wherever relais is installed; it adds the ``--conformance-examples`` option.
+The plugin (:mod:`connectors.sdk.pytest_plugin`) is registered through the ``pytest11`` entry
+point of the ``relais-connector-sdk`` distribution, so it is active wherever the SDK is installed;
+it adds the ``--conformance-examples`` option. This module needs the kit's extra
+(``pip install 'relais-connector-sdk[kit]'``: pytest and Hypothesis).
 Each generated item set goes to a fresh owner (:attr:`ConformancePair.new_owner`), so one
 target server serves every example.
 
@@ -36,16 +38,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on what is installed
+    raise ImportError("the conformance kit needs Hypothesis: pip install 'relais-connector-sdk[kit]'") from exc
 
 from .errors import BadItem, ConnectorError
 from .interfaces import Exporter, Importer, Outcome
 from .items import BytesContent, Item, ItemRef
+from .pytest_plugin import DEFAULT_EXAMPLES
 from .schemas import check_record
 from .strategies import items_for, sample_file
-
-DEFAULT_EXAMPLES = 8
 
 
 def _new_owner() -> str:
@@ -85,12 +90,6 @@ class ConformancePair:
 
     def strategy(self, owner: str) -> st.SearchStrategy[list[Item]]:
         return self.items(owner) if self.items else items_for(self.vertical, owner)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("relais-connectors", "Relais connector conformance kit")
-    group.addoption("--conformance-examples", type=int, default=None,
-                    help=f"generated item sets per round-trip property (default {DEFAULT_EXAMPLES})")
 
 
 def _examples(request: pytest.FixtureRequest, pair: ConformancePair) -> int:

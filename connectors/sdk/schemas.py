@@ -1,5 +1,9 @@
 """Checking item records and index files against contracts/vault/schemas/<vertical>.json.
 
+The SDK distribution carries those schemas (``vault_schemas/``, in the source tree a link to
+contracts/vault/schemas, so there is one copy); ``RELAIS_CONTRACTS_DIR`` points at another
+contracts folder (the server's image sets it).
+
 The schemas are the archive format's (contracts/vault/SPEC.md §3): one per vertical, each
 describing that vertical's ``index.json`` and, under ``$defs/item``, one item record
 (:meth:`Item.record`). Vendor fields go in an item's ``extra`` object, kept verbatim.
@@ -8,14 +12,13 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
-
-from relais.bus.contracts import contracts_dir
 
 from .errors import BadItem
 from .items import VERTICALS, check_vertical
@@ -24,7 +27,8 @@ FORMAT_VERSION = "1.1"
 
 
 def schemas_dir() -> Path:
-    return contracts_dir() / "vault" / "schemas"
+    contracts = os.environ.get("RELAIS_CONTRACTS_DIR")
+    return Path(contracts) / "vault" / "schemas" if contracts else Path(__file__).resolve().parent / "vault_schemas"
 
 
 @functools.lru_cache(maxsize=1)

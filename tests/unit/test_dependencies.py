@@ -19,13 +19,15 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 RUNTIME = ("app", "relais", "services", "connectors")  # the packages the image installs
 # Shipped in the connectors package for connector authors' tests (a pytest plugin, peers to test against): run
 # under pytest only, with the test extra.
-TEST_KITS = {"connectors/sdk/conformance.py", "connectors/sdk/strategies.py", "connectors/testing.py"}
+TEST_KITS = {"connectors/sdk/conformance.py", "connectors/sdk/strategies.py", "connectors/sdk/pytest_plugin.py",
+             "connectors/testing.py"}
 # Pinned without being imported, each for a reason.
 PINNED_NOT_IMPORTED = {
     "greenlet": "eventlet's, pinned with it",
     "kombu": "nameko's transport, pinned with it",
     "pydantic": "what scim2-models builds on",
     "psycopg": "the PostgreSQL driver SQLAlchemy loads for postgresql:// URLs",
+    "relais-connector-sdk": "connectors/sdk/ itself, a distribution of its own (connectors/sdk/pyproject.toml)",
 }
 
 
