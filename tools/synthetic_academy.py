@@ -6,6 +6,17 @@ Writes AAF files shaped like a real anonymised academy export (the sample
 subjects, staff with teaching assignments and functions, pupils in classes and
 groups, and their relatives.
 Streaming and deterministic for a seed; memory stays flat whatever the size.
+
+`generate_first_degree` writes the first-degree (école) side the same way, as
+an ONDE-fed aaf1d export names it: écoles with their circonscription (IEN),
+commune and RPI; pupils with `ENTPersonNom`/`ENTPersonPrenom`, a level and a
+cycle, classes (a third of them multi-level) with entry dates, groups, school
+services and `ENTEleveAutoriteParentale`; their parents; teachers and one
+director per école (`ENTEnsFonctionDir`). `generate_academy(...,
+first_degree_share=0.5)` writes a mixed export: that share of the persons in
+écoles (project `<project>1D`), the rest in collèges, in one folder.
+The level codes are four-character MEFSTAT4-shaped codes made up for the
+generator, not the national nomenclature.
 """
 
 from __future__ import annotations
@@ -81,8 +92,27 @@ class _Writer:
 
 
 def generate_academy(out_dir: Path, persons: int = 1_000_000, *, seed: int = 0, records_per_file: int = 50_000,
-                     project: str = "SYNTH", date: str = "20260901", kind: str = "Complet") -> dict:
-    """Write an academy of about `persons` persons (55 % pupils, 38 % relatives, 7 % staff)."""
+                     project: str = "SYNTH", date: str = "20260901", kind: str = "Complet",
+                     first_degree_share: float = 0.0) -> dict:
+    """Write an academy of about `persons` persons (55 % pupils, 38 % relatives, 7 % staff).
+
+    With `first_degree_share`, that share of them are in écoles (`generate_first_degree`), the rest in collèges.
+    """
+    first_degree = round(persons * first_degree_share)
+    if first_degree:
+        one = generate_first_degree(out_dir, first_degree, seed=seed + 1, records_per_file=records_per_file,
+                                    project=f"{project}1D", date=date, kind=kind)
+        two = _generate_second_degree(out_dir, persons - first_degree, seed=seed, records_per_file=records_per_file,
+                                      project=project, date=date, kind=kind)
+        counts = {f: one["counts"].get(f, 0) + two["counts"].get(f, 0) for f in two["counts"]}
+        return {"persons": one["persons"] + two["persons"], "counts": counts, "files": two["files"] + one["files"],
+                "first_degree": {k: v for k, v in one.items() if k != "files"}}
+    return _generate_second_degree(out_dir, persons, seed=seed, records_per_file=records_per_file, project=project,
+                                   date=date, kind=kind)
+
+
+def _generate_second_degree(out_dir: Path, persons: int, *, seed: int, records_per_file: int, project: str,
+                            date: str, kind: str) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -195,6 +225,128 @@ def generate_academy(out_dir: Path, persons: int = 1_000_000, *, seed: int = 0, 
     }
 
 
+# First degree: levels in the order pupils go through them, with their cycle; an école's classes.
+LEVELS_1D = [("0001", "TPS", "C1"), ("0002", "PS", "C1"), ("0003", "MS", "C1"), ("0004", "GS", "C1"),
+             ("0011", "CP", "C2"), ("0012", "CE1", "C2"), ("0013", "CE2", "C2"), ("0021", "CM1", "C3"),
+             ("0022", "CM2", "C3")]
+CYCLES_1D = {"C1": "CYCLE 1", "C2": "CYCLE 2", "C3": "CYCLE 3"}
+PERSONS_PER_ECOLE = 300
+PUPILS_PER_CLASS_1D = 24
+ECOLES_PER_DISTRICT = 40
+
+
+def _ecole_classes(school: str, n_pupils: int) -> list[tuple[str, str, list[int]]]:
+    """(code, label, level indexes) per class: elementary levels in turn, one class in three multi-level."""
+    classes = []
+    for c in range(max(1, n_pupils // PUPILS_PER_CLASS_1D)):
+        first = 1 + c % 8  # PS .. CM2
+        levels = [first, first + 1] if c % 3 == 2 and first < 8 else [first]
+        label = "-".join(LEVELS_1D[i][1] for i in levels)
+        classes.append((f"{school}C{c:02d}", f"{label} {chr(65 + c // 5)}", levels))
+    return classes
+
+
+def generate_first_degree(out_dir: Path, persons: int, *, seed: int = 0, records_per_file: int = 50_000,
+                          project: str = "SYNTH1D", date: str = "20260901", kind: str = "Complet") -> dict:
+    """Write a first-degree academy of about `persons` persons (50 % pupils, 46 % relatives, 4 % staff)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    writers = {f: _Writer(out, project, kind, date, f, records_per_file)
+               for f in ("EtabEducNat", "PersEducNat", "Eleve", "PersRelEleve")}
+    ecoles = max(1, persons // PERSONS_PER_ECOLE)
+    next_id = 9_000_000
+    pupils_by_level = {label: 0 for _code, label, _cycle in LEVELS_1D}
+    for s in range(ecoles):
+        school = str(70_000 + s)
+        uai = f"{rng.randrange(10**6, 10**7):07d}{chr(65 + s % 26)}"
+        town = f"COMMUNE {s // 3}"
+        writers["EtabEducNat"].write(_record("categorieStructure", "EtabEducNat", school, [
+            _attr("ENTStructureJointure", school), _attr("ENTStructureUAI", uai), _attr("ENTStructureSIREN"),
+            _attr("ENTStructureNomCourant", f"ECOLE ELEMENTAIRE {rng.choice(FAMILY).upper()} {s}"),
+            _attr("ENTStructureTypeStruct", "ECOLE ELEMENTAIRE PUBLIQUE"), _attr("ENTEtablissementContrat", "PU"),
+            _attr("ENTStructureAdresse", f"{rng.randrange(1, 200)} RUE {rng.choice(FAMILY).upper()}"),
+            _attr("ENTStructureCodePostal", f"{rng.randrange(1000, 96000):05d}"), _attr("ENTStructureVille", town),
+            _attr("ENTServAcAcademie", "SYNTH"), _attr("ENTEcoleSecteur", "PU"),
+            _attr("ENTEcoleCirconscription", f"{0 + s // ECOLES_PER_DISTRICT:07d}C"), _attr("ENTEcoleCommune", town),
+            *([_attr("ENTEcoleRPI", f"RPI{s // 3}")] if s % 10 == 0 else [_attr("ENTEcoleRPI")]),
+            _attr("ENTStructureEmail", f"ce.{uai.lower()}@ac-synth.fr")]))
+        share = persons // ecoles + (1 if s < persons % ecoles else 0)
+        n_staff, n_pupils = max(1, share * 4 // 100), share * 50 // 100
+        n_relatives = share - n_staff - n_pupils
+        classes = _ecole_classes(school, n_pupils)
+        groups = [(f"{school}G{g}", label) for g, label in enumerate(("CHORALE", "APC", "ULIS"))]
+
+        relatives = list(range(next_id, next_id + n_relatives))
+        next_id += n_relatives
+        for r in relatives:
+            last, first = rng.choice(FAMILY), rng.choice(GIVEN)
+            writers["PersRelEleve"].write(_record("categoriePersonne", "PersRelEleve", str(r), [
+                _attr("ENTPersonJointure", str(r)), _attr("ENTPersonDateNaissance"),
+                _attr("ENTPersonNomPatro", last.upper()), _attr("ENTPersonNom", last),
+                _attr("ENTPersonPrenom", first), _attr("ENTPersonCivilite", rng.choice(["M.", "Mme"])),
+                _attr("ENTPersonTelPerso", "0000000000"), _attr("ENTPersRelEleveTelMobile"),
+                _attr("ENTPersonAdresse", "XXXXXXXXXX XXXXXXXXXX XXXXXXXXXX"),
+                _attr("ENTPersonCodePostal", f"{rng.randrange(1000, 96000):05d}"), _attr("ENTPersonVille", town),
+                _attr("ENTPersonPays", "FRANCE"),
+                _attr("ENTPersonMail", f"parent{r}@example.org") if r % 2 else _attr("ENTPersonMail")]))
+
+        for i in range(n_staff):
+            j = str(next_id)
+            next_id += 1
+            last, first = rng.choice(FAMILY), rng.choice(GIVEN)
+            director = i == 0
+            taught = [classes[i % len(classes)]] if i < len(classes) else []
+            writers["PersEducNat"].write(_record("categoriePersonne", "PersEducNat", j, [
+                _attr("ENTPersonJointure", j), _attr("ENTPersonDateNaissance", _birth_date(rng, 1960, 1998)),
+                _attr("ENTPersonNomPatro", last.upper()), _attr("ENTPersonNom", last), _attr("ENTPersonPrenom", first),
+                _attr("ENTPersonCivilite", rng.choice(["M.", "Mme"])),
+                _attr("ENTPersonMail", f"{first.lower()}.{last.lower()}{j[-3:]}@ac-synth.fr"),
+                _attr("ENTPersonStructRattach", school),
+                _attr("ENTPersonFonctions", f"{school}$ENS$ENSEIGNEMENT$$" if taught or not director
+                      else f"{school}$DIR$DIRECTION$$"),
+                _attr("ENTEnsFonctionDir", *([school] if director else [])),
+                _attr("ENTPersonCategorieEnseignant", "O" if taught else "N"),
+                _attr("ENTPersonClasses", *[f"{school}$2026$-${c}${label}" for c, label, _lv in taught])]))
+
+        for p in range(n_pupils):
+            j = str(next_id)
+            next_id += 1
+            last, first = rng.choice(FAMILY), rng.choice(GIVEN)
+            code, label, levels = classes[p % len(classes)]
+            level_code, level, cycle = LEVELS_1D[levels[p // len(classes) % len(levels)]]
+            pupils_by_level[level] += 1
+            parents = rng.sample(relatives, min(len(relatives), rng.choice((1, 2, 2)))) if relatives else []
+            group = rng.choice(groups) if p % 4 == 0 else None
+            writers["Eleve"].write(_record("categoriePersonne", "Eleve", j, [
+                _attr("ENTPersonJointure", j),
+                _attr("ENTEleveINE", f"{rng.randrange(10**9, 10**10):010d}{chr(65 + rng.randrange(26))}"),
+                _attr("ENTPersonDateNaissance", _birth_date(rng, 2015, 2022)),
+                _attr("ENTPersonNomPatro", last.upper()), _attr("ENTPersonNom", last), _attr("ENTPersonPrenom", first),
+                _attr("ENTPersonAutresPrenoms", rng.choice(GIVEN)), _attr("ENTPersonCivilite"),
+                _attr("ENTEleveAutoriteParentale", *map(str, parents)),
+                _attr("ENTPersonStructRattach", school),
+                _attr("ENTPersonClasses", f"{school}$2026${label.split()[0]}${code}${label}"),
+                _attr("ENTPersonGroupes", *([f"{school}$2026$-${group[0]}${group[1]}"] if group else [])),
+                _attr("ENTEleveNiveau", f"{level_code}${level}"), _attr("ENTEleveCycle", f"{cycle}${CYCLES_1D[cycle]}"),
+                _attr("ENTEleveTypeClasse", "MULTINIVEAU" if len(levels) > 1 else "SIMPLE"),
+                _attr("ENTEleveDateEntreeClasses", f"{school}${code}$01/09/2026"), _attr("ENTEleveDateSortieClasses"),
+                _attr("ENTEleveDateEntreeStructRattach", f"0{rng.randrange(1, 5)}/09/{rng.randrange(2020, 2027)}"),
+                _attr("ENTEleveRestaurantScolaire", rng.choice("ON")), _attr("ENTEleveTransport", "N"),
+                _attr("ENTEleveGarderieMatin", rng.choice("NNO")), _attr("ENTEleveGarderieSoir", rng.choice("NNO")),
+                _attr("ENTEleveEtudesSurveillees", "N")]))
+
+    for w in writers.values():
+        w.close()
+    return {
+        "persons": sum(writers[f].count for f in ("PersEducNat", "Eleve", "PersRelEleve")),
+        "ecoles": ecoles,
+        "pupils_by_level": pupils_by_level,
+        "counts": {f: w.count for f, w in writers.items()},
+        "files": [str(p) for w in writers.values() for p in w.files],
+    }
+
+
 def main(argv: list[str]) -> int:
     import argparse
 
@@ -203,8 +355,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--records-per-file", type=int, default=50_000)
+    parser.add_argument("--first-degree-share", type=float, default=0.0,
+                        help="share of the persons in écoles (first degree), e.g. 0.5")
     args = parser.parse_args(argv)
-    summary = generate_academy(args.out_dir, args.persons, seed=args.seed, records_per_file=args.records_per_file)
+    summary = generate_academy(args.out_dir, args.persons, seed=args.seed, records_per_file=args.records_per_file,
+                               first_degree_share=args.first_degree_share)
     print(json.dumps({k: v for k, v in summary.items() if k != "files"} | {"files": len(summary["files"])}))
     return 0
 
