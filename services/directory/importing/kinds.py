@@ -9,6 +9,7 @@ from typing import Any
 from ..adapters import tables
 from ..rules.canonical_records import (
     PERSON_SCALARS,
+    STRUCTURE_SCALARS,
     mef_from_attributes,
     person_from_attributes,
     structure_from_attributes,
@@ -69,6 +70,8 @@ class Kind:
     def scalar_fields(self, record: dict) -> Iterable[str]:
         if self.name == "person":
             return PERSON_SCALARS
+        if self.name == "structure":
+            return STRUCTURE_SCALARS
         return [f for f in record if f not in ("jointure", "code")]
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import first_degree as d1
 from .aaf_values import RecordRejected, fields, first, iso_date, optional
-from .first_degree import normalize_1d
 from .profiles import profiles
 from .relatives import ATTRIBUTE as RELATIVES
 from .relatives import relative_membership
@@ -24,12 +24,15 @@ Record = dict[str, Any]
 # A person's fields other than `jointure` and `memberships`: those an `.updated` event compares one by one.
 PERSON_SCALARS = (
     "category", "profiles", "last_name", "first_name", "other_first_names", "title", "birth_date",
-    "email", "ine", "struct_rattach_id", "structure", "mef",
+    "email", "ine", "struct_rattach_id", "structure", "mef", "first_degree",
 )
+# A structure's fields other than `jointure`: those its `.updated` event compares.
+STRUCTURE_SCALARS = ("uai", "name", "type", "academy", "first_degree")
 
 
 def person_from_attributes(jointure: str, family: str, attrs: dict[str, list[str]]) -> Record:
-    attrs = normalize_1d(attrs)
+    attrs = d1.normalize_1d(attrs)
+    first_degree = d1.is_first_degree(attrs)
     own = first(attrs, "ENTPersonJointure")
     if own and own != jointure:
         raise RecordRejected(f"identifier/id {jointure!r} differs from ENTPersonJointure {own!r}")
@@ -42,19 +45,23 @@ def person_from_attributes(jointure: str, family: str, attrs: dict[str, list[str
     if structure:
         add({"kind": "structure", "structure": structure})
     teacher = family == "PersEducNat"
-    for name in (("ENTAuxEnsClasses",) if teacher else ("ENTEleveClasses",)):
-        for v in attrs.get(name, ()):
-            s, code = fields(name, v, 2)
-            add({"kind": "class", "structure": s, "code": code})
-    for name in (("ENTAuxEnsGroupes",) if teacher else ("ENTEleveGroupes",)):
-        for v in attrs.get(name, ()):
-            s, code = fields(name, v, 2)
-            add({"kind": "group", "structure": s, "code": code})
+    for kind, name in (("class", "ENTAuxEnsClasses" if teacher else "ENTEleveClasses"),
+                       ("group", "ENTAuxEnsGroupes" if teacher else "ENTEleveGroupes")):
+        split = (fields(name, v, 2) for v in attrs.get(name, ()))
+        units = [{"kind": kind, "structure": f[0], "code": f[1]} for f in split]
+        units = units or d1.unit_memberships(kind, attrs)
+        if kind == "class" and first_degree:
+            units = d1.date_classes(units, attrs)
+        for m in units:
+            add(m)
     for name, scope in (("ENTAuxEnsClassesMatieres", "class"), ("ENTAuxEnsGroupesMatieres", "group")):
         for v in attrs.get(name, ()):
             s, code, subject = fields(name, v, 3)
             add({"kind": "teaching", "structure": s, "scope": scope, "code": code, "subject": subject})
     functions = []
+    for m in d1.directorships(attrs):
+        functions.append(m["code"])
+        add(m)
     for v in attrs.get("ENTPersonFonctions", ()):
         parts = fields("ENTPersonFonctions", v, 2, at_least=True)
         functions.append(parts[1])
@@ -67,6 +74,9 @@ def person_from_attributes(jointure: str, family: str, attrs: dict[str, list[str
         })
     for v in attrs.get(RELATIVES, ()):
         add(relative_membership(v))
+    if not attrs.get(RELATIVES):  # a first-degree pupil's relatives: their legal guardians
+        for m in d1.guardians(attrs):
+            add(m)
     for m in list(memberships.values()):
         if m["kind"] in ("class", "group", "teaching", "function"):
             add({"kind": "structure", "structure": m["structure"]})
@@ -78,7 +88,7 @@ def person_from_attributes(jointure: str, family: str, attrs: dict[str, list[str
     return {
         "jointure": jointure,
         "category": family,
-        "profiles": profiles(family, attrs, functions),
+        "profiles": profiles(family, attrs, functions, teacher=d1.is_teacher(attrs)),
         "last_name": first(attrs, "sn"),
         "first_name": first(attrs, "givenName"),
         "title": first(attrs, "personalTitle"),
@@ -89,6 +99,8 @@ def person_from_attributes(jointure: str, family: str, attrs: dict[str, list[str
         "structure": structure,
         "mef": first(attrs, "ENTEleveMEF"),
         **({"other_first_names": other_first_names} if other_first_names else {}),
+        # A first-degree export's facts, absent from second-degree records (which they leave unchanged).
+        **({"first_degree": d1.pupil_facts(attrs)} if first_degree else {}),
         "memberships": [memberships[k] for k in sorted(memberships)],
     }
 
@@ -103,6 +115,7 @@ def structure_from_attributes(jointure: str, attrs: dict[str, list[str]]) -> Rec
         "name": first(attrs, "ENTStructureNomCourant"),
         "type": first(attrs, "ENTStructureTypeStruct"),
         "academy": first(attrs, "ENTServAcAcademie"),
+        **({"first_degree": school} if (school := d1.school_facts(attrs)) is not None else {}),
     }
 
 

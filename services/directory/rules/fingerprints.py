@@ -17,7 +17,7 @@ import hashlib
 
 import orjson
 
-MODEL_VERSION = b"directory-model-2"  # 2: persons' other_first_names
+MODEL_VERSION = b"directory-model-3"  # 2: persons' other_first_names; 3: first-degree facts
 
 
 def kept_attributes(attrs: dict[str, list[str]]) -> dict[str, list[str]]:

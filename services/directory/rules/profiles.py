@@ -4,7 +4,8 @@
 (`PersEducNat`) take `ENTPersonProfils` when the export has it, else one
 profile per function (`ENS` -> `National_ENS`, `DOC` -> `National_DOC`,
 `DIR` -> `National_DIR`, `EDU` -> `National_EVS`, any other `National_ETA`),
-plus `National_ENS` when `PersEducNatPresenceDevantEleves` is `O`; staff with
+plus `National_ENS` when `PersEducNatPresenceDevantEleves` is `O` (or, in a
+first-degree export, `ENTPersonCategorieEnseignant` is yes: `teacher`); staff with
 none of these are `National_ETA`. A declared `ENTPersonProfils` wins for
 every family.
 """
@@ -16,7 +17,7 @@ from .aaf_values import first
 FUNCTION_PROFILES = {"ENS": "National_ENS", "DOC": "National_DOC", "DIR": "National_DIR", "EDU": "National_EVS"}
 
 
-def profiles(family: str, attrs: dict[str, list[str]], functions: list[str]) -> list[str]:
+def profiles(family: str, attrs: dict[str, list[str]], functions: list[str], *, teacher: bool = False) -> list[str]:
     """The sorted profiles of a person of `family` with these attributes and function codes."""
     declared = attrs.get("ENTPersonProfils")
     if declared:
@@ -26,6 +27,6 @@ def profiles(family: str, attrs: dict[str, list[str]], functions: list[str]) -> 
     if family == "PersRelEleve":
         return ["National_TUT"]
     found = {FUNCTION_PROFILES.get(code, "National_ETA") for code in functions}
-    if first(attrs, "PersEducNatPresenceDevantEleves") == "O":
+    if teacher or first(attrs, "PersEducNatPresenceDevantEleves") == "O":
         found.add("National_ENS")
     return sorted(found) or ["National_ETA"]
