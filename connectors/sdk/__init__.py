@@ -8,7 +8,8 @@ Read connectors/README.md first. The public API:
   ``fetch_many``, ``export``), :class:`Importer` (``write``; gets ``put``, ``check``,
   ``import_items``), :class:`Page`, :class:`Body`, :class:`Outcome`, :class:`ImportReport`;
 * plumbing: :class:`HttpClient`, :class:`RetryPolicy`, :class:`RateLimiter`,
-  :class:`BasicAuth`, :class:`BearerToken`, :class:`Secret`, :func:`parse_xml`;
+  :class:`BasicAuth`, :class:`BearerToken`, :class:`OAuth2` (tokens refreshed), :class:`Secret`,
+  :func:`parse_xml`;
 * configuration and names: :class:`ConnectorConfig`, :mod:`connectors.sdk.registry`;
 * errors: :class:`ConnectorError` and its kinds;
 * the conformance kit: :mod:`connectors.sdk.conformance` (a pytest plugin).
@@ -29,6 +30,7 @@ from .errors import (
 from .http import HttpClient, redact_url
 from .interfaces import Body, Exporter, Fetched, Importer, ImportReport, Outcome, Page
 from .items import EMPTY_SHA256, KINDS, VERTICALS, BytesContent, Content, FileContent, Item, ItemRef, Kind, check_path
+from .oauth import OAuth2
 from .ratelimit import RateLimiter
 from .registry import ConnectorInfo, open_exporter, open_importer
 from .retry import RetryPolicy
@@ -41,5 +43,5 @@ __all__ = [
     "HttpClient", "redact_url", "Body", "Exporter", "Fetched", "Importer", "ImportReport", "Outcome", "Page",
     "EMPTY_SHA256", "KINDS", "VERTICALS", "BytesContent", "Content", "FileContent", "Item", "ItemRef", "Kind",
     "check_path", "RateLimiter", "ConnectorInfo", "open_exporter", "open_importer", "RetryPolicy", "parse_xml",
-    "FORMAT_VERSION", "check_index", "check_record", "index_document",
+    "FORMAT_VERSION", "check_index", "check_record", "index_document", "OAuth2",
 ]

@@ -32,6 +32,7 @@ import yaml
 from .auth import Auth, BasicAuth, BearerToken, Secret
 from .errors import ConfigError
 from .http import HttpClient
+from .oauth import OAuth2
 from .ratelimit import RateLimiter
 from .retry import RetryPolicy
 
@@ -146,15 +147,17 @@ def _auth(spec: Any, env: Mapping[str, str], where: str) -> Auth | None:
         return None
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: auth must be a mapping with a type")
-    for literal in ("password", "token", "secret"):
+    for literal in ("password", "token", "secret", "client_secret", "refresh_token"):
         if literal in spec:
             raise ConfigError(f"{where}: auth.{literal} must not be written in the configuration; "
                               f"put it in an environment variable and name it with auth.{literal}_env")
     kind = spec.get("type", "none")
     allowed = {"basic": {"type", "username", "username_env", "password_env"},
-               "bearer": {"type", "token_env"}, "none": {"type"}}
+               "bearer": {"type", "token_env"}, "none": {"type"},
+               "oauth2": {"type", "token_url", "client_id", "client_id_env", "client_secret_env", "grant",
+                          "refresh_token_env", "scope", "client_auth", "leeway"}}
     if kind not in allowed:
-        raise ConfigError(f"{where}: auth.type {kind!r} is not one of basic, bearer, none")
+        raise ConfigError(f"{where}: auth.type {kind!r} is not one of basic, bearer, oauth2, none")
     unknown = sorted(set(spec) - allowed[kind])
     if unknown:
         raise ConfigError(f"{where}: auth key(s) {', '.join(unknown)} do not apply to type {kind}")
@@ -162,6 +165,8 @@ def _auth(spec: Any, env: Mapping[str, str], where: str) -> Auth | None:
         return None
     if kind == "bearer":
         return BearerToken(_secret(env, spec, "token_env", where))
+    if kind == "oauth2":
+        return _oauth2(spec, env, where)
     username = spec.get("username")
     if username is None and spec.get("username_env"):
         username = env.get(str(spec["username_env"]))
@@ -171,3 +176,28 @@ def _auth(spec: Any, env: Mapping[str, str], where: str) -> Auth | None:
     if not username:
         raise ConfigError(f"{where}: auth type basic needs username or username_env")
     return BasicAuth(str(username), _secret(env, spec, "password_env", where))
+
+
+def _oauth2(spec: Mapping[str, Any], env: Mapping[str, str], where: str) -> OAuth2:
+    """``auth: {type: oauth2, token_url, client_id (or client_id_env), client_secret_env, grant,
+    refresh_token_env, scope, client_auth, leeway}``: secrets from the environment only."""
+    grant = str(spec.get("grant", "client_credentials"))
+    if not spec.get("token_url"):
+        raise ConfigError(f"{where}: auth type oauth2 needs token_url (the token endpoint)")
+    client_id = spec.get("client_id")
+    if client_id is None and spec.get("client_id_env"):
+        client_id = env.get(str(spec["client_id_env"]))
+        if not client_id:
+            raise ConfigError(f"{where}: environment variable {spec['client_id_env']} (named by auth.client_id_env) "
+                              "is not set or empty")
+    if not client_id:
+        raise ConfigError(f"{where}: auth type oauth2 needs client_id or client_id_env")
+    secret = _secret(env, spec, "client_secret_env", where) if (
+        grant == "client_credentials" or spec.get("client_secret_env")) else None
+    refresh = _secret(env, spec, "refresh_token_env", where) if grant == "refresh_token" else None
+    try:
+        return OAuth2(str(spec["token_url"]), str(client_id), client_secret=secret, grant=grant, refresh_token=refresh,
+                      scope=None if spec.get("scope") is None else str(spec["scope"]),
+                      client_auth=str(spec.get("client_auth", "basic")), leeway=float(spec.get("leeway", 60.0)))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: auth: {exc.reason}") from None

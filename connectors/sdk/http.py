@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from .auth import Auth
 from .errors import AuthError, BadResponse, NotFound, TransientError
 from .items import CHUNK
+from .oauth import OAuth2
 from .ratelimit import RateLimiter
 from .retry import RetryPolicy, call_with_retries
 
@@ -92,6 +93,8 @@ class HttpClient:
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self._requests_auth = _HeaderAuth(auth)
+        if isinstance(auth, OAuth2) and auth.connector == "oauth2":  # built from a configuration: now it has a name
+            auth.connector = connector
 
     def __repr__(self) -> str:
         who = self.auth.describe() if self.auth else "no auth"
@@ -137,7 +140,7 @@ class HttpClient:
             return attempt()
         return call_with_retries(attempt, self.retry, what=what)
 
-    def _once(self, method, url, item, headers, body, stream, ok) -> requests.Response:
+    def _once(self, method, url, item, headers, body, stream, ok, renewed=False) -> requests.Response:
         if self.rate_limit is not None:
             self.rate_limit.acquire()
         safe = redact_url(url)
@@ -168,6 +171,12 @@ class HttpClient:
             return resp
         snippet = _snippet(resp, stream)
         resp.close()
+        invalidate = getattr(self.auth, "invalidate", None)
+        if status == 401 and not renewed and callable(invalidate):
+            # A token that expired early or was revoked (OAuth2): a new one, and the request once more.
+            invalidate(resp.request.headers.get("Authorization"))
+            log.info("%s: %s %s answered 401, sending it again with a new token", self.connector, method, safe)
+            return self._once(method, url, item, headers, body, stream, ok, renewed=True)
         ctx = dict(connector=self.connector, url=safe, item=item)
         if status in (401, 403):
             raise AuthError(f"{method} refused: HTTP {status} {resp.reason} (check the credentials"
