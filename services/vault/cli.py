@@ -21,6 +21,7 @@ from relais.commands import Context, pass_ctx, relay_now
 
 from . import rights
 from .adapters.blob_store import StoreError
+from .bags.cli import register as register_bags
 from .items import Vault
 from .rules.item_ids import VERTICALS
 from .settings import VaultConfigError, VaultSettings
@@ -283,3 +284,4 @@ def access_log(ctx: Context, person: str, since: datetime | None, limit: int | N
 
 
 register_transfer(vault)  # export, import, verify: the contract end (transfer/cli.py)
+register_bags(vault)  # bag, unbag: the open archive (bags/cli.py)

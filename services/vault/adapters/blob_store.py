@@ -9,7 +9,7 @@ The S3 adapter (`s3_store.py`) keeps one bucket per tenant.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -50,6 +50,11 @@ class BlobStore(Protocol):
         """Store ``data`` (once, by content) and return its sha256 hex digest."""
 
     def get(self, digest: str) -> bytes: ...
+
+    def read_chunks(self, digest: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The blob's bytes in chunks of at most ``chunk_size``, never whole in memory (bags of multi-GB
+        files). Not checked against the digest: the caller hashes what it reads (it must anyway) and keeps
+        nothing unless the bytes hash to it. StoreError when the blob is not there."""
 
     def exists(self, digest: str) -> bool: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -91,6 +91,15 @@ class LocalStore:
         if hashlib.sha256(data).hexdigest() != digest:
             raise StoreError(f"blob {digest} for tenant {self.tenant} is corrupt (sha256 mismatch)")
         return data
+
+    def read_chunks(self, digest: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        try:
+            f = self._path(digest).open("rb")
+        except FileNotFoundError:
+            raise StoreError(f"blob {digest} not found for tenant {self.tenant}") from None
+        with f:
+            while block := f.read(chunk_size):
+                yield block
 
     def list_digests(self) -> list[str]:
         base = self.root / "blobs" / "sha256"

@@ -122,6 +122,19 @@ class S3Store:
             raise StoreError(f"blob {digest} for tenant {self.tenant} is corrupt (sha256 mismatch)")
         return data
 
+    def read_chunks(self, digest: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        key = blob_key(digest)
+        with self._errors("reading blob", digest):
+            try:
+                resp = self._client.get_object(self.bucket, key, ssec=self._ssec())
+            except S3Error as e:
+                raise StoreError(f"blob {digest} not found for tenant {self.tenant}: {e.code}") from None
+            try:
+                yield from resp.stream(chunk_size)
+            finally:
+                resp.close()
+                resp.release_conn()
+
     def delete(self, digest: str) -> bool:
         """Remove every version of the blob's key (a versioned bucket keeps old versions otherwise:
         a plain DELETE only adds a delete marker, and the content would survive an erasure)."""

@@ -35,8 +35,13 @@ _RECORD_ONLY = ("id", "path", "sha256", "size")  # record fields that are not th
 
 def item_record(v: ItemVersion, data: bytes) -> dict[str, Any]:
     """The index.json record of a live version whose content is ``data``."""
+    return record_of(v, len(data))
+
+
+def record_of(v: ItemVersion, size: int) -> dict[str, Any]:
+    """The index.json record of a live version whose content is ``size`` bytes (without reading it)."""
     base = {"id": v.item_id, "path": v.path or v.item_id, "kind": item_kind(v), "sha256": v.content_sha256,
-            "size": len(data)}
+            "size": size}
     record = {**connector_metadata(v), **base}
     try:
         check_record(v.vertical, record)
@@ -128,11 +133,11 @@ def _read_index(bag: Bag, vertical: str) -> list[tuple[str, str, bytes, dict, st
             data = bag.payload_path(path).read_bytes()
             if len(data) != r["size"]:
                 raise BagError(f"data/{path} is {len(data)} bytes, data/{rel} says {r['size']}")
-        out.append((vertical, r["id"], data, _metadata(r), r["path"]))
+        out.append((vertical, r["id"], data, record_metadata(r), r["path"]))
     return out
 
 
-def _metadata(record: dict[str, Any]) -> dict[str, Any]:
+def record_metadata(record: dict[str, Any]) -> dict[str, Any]:
     """What the vault keeps of a record: the verbatim metadata Relais put in ``extra``, else the record's
     fields but those the index row holds (id, path, sha256, size)."""
     extra = record.get("extra")
