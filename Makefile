@@ -21,7 +21,7 @@ help:
 	@echo "make test             make check, then the whole test suite (starts RabbitMQ/PostgreSQL if needed)"
 	@echo "make test-cluster     a three-node RabbitMQ cluster losing a node mid-import (tests/cluster; CI runs it)"
 	@echo "make check            the import contracts (no cycle, kernel below services, services apart), mypy, ruff"
-	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS); DIRECTORY_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); prints one JSON line last"
+	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS); BENCH_FIRST_DEGREE_SHARE=0.5 for a mixed academy, half écoles; DIRECTORY_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); prints one JSON line last"
 	@echo "make bench-provisioning  rules, event stream and GAR export (BENCH_PERSONS, BENCH_EVENTS; PROVISIONING_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
 	@echo "make bench-vault      contract-end export WebDAV -> S3 vs the naive copy, kill and resume, verify (VAULT_PERSONS, VAULT_FILES, VAULT_MB); JSON line last"
 	@echo "make bench-sso        federated logins: SAML ACS, matching, session, CAS ticket and validation, vs bare python3-saml (SSO_PERSONS, SSO_LOGINS; SSO_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); JSON line last"
@@ -56,7 +56,7 @@ demo: venv
 	$(PY) -m tools.demo
 
 bench-directory: venv services
-	$(PY) -m tools.bench.directory --persons $(BENCH_PERSONS) $(if $(DIRECTORY_DATABASE_URL),--database-url $(DIRECTORY_DATABASE_URL))
+	$(PY) -m tools.bench.directory --persons $(BENCH_PERSONS) $(if $(DIRECTORY_DATABASE_URL),--database-url $(DIRECTORY_DATABASE_URL)) $(if $(BENCH_FIRST_DEGREE_SHARE),--first-degree-share $(BENCH_FIRST_DEGREE_SHARE))
 
 bench-provisioning: venv services
 	$(PY) -m tools.bench.provisioning --persons $(BENCH_PERSONS) --events $(BENCH_EVENTS) $(if $(PROVISIONING_DATABASE_URL),--database-url $(PROVISIONING_DATABASE_URL))

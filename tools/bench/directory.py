@@ -7,6 +7,9 @@ In one run, on one synthetic academy (tools/synthetic_academy.py):
   database (or the one `--database-url` names, emptied first), with the peak
   memory of the whole process tree sampled;
 - the same import again, unchanged: it must write and publish nothing;
+- with `--first-degree-share 0.5`, a mixed academy: half its persons in écoles
+  (a first-degree export beside the second-degree one, in one run), the line
+  then saying how many écoles, first-degree persons and pupils it held;
 - the publish floor: bare pika, pipelined confirms, the same event bodies to the
   same exchange and queue; then our relay publishing every event of the import,
   both as rates and as CPU seconds of this process per 100,000 events.
@@ -165,11 +168,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--database-url", default=None,
                         help="Import into this database (emptied first) instead of a fresh SQLite file in the workdir, "
                              "e.g. postgresql://postgres@127.0.0.1/relais_bench.")
+    parser.add_argument("--first-degree-share", type=float, default=0.0,
+                        help="share of the persons in écoles (a mixed export), e.g. 0.5")
     parser.add_argument("--publish-floor-sample", type=int, default=100_000,
                         help="events the bare-pika floor publishes (a sample of the import's)")
     args = parser.parse_args(argv)
 
-    academy = args.workdir / f"academy-{args.persons}"
+    mixed = f"-1d{args.first_degree_share:g}" if args.first_degree_share else ""
+    academy = args.workdir / f"academy-{args.persons}{mixed}"
     marker = academy / "summary.json"
     if marker.exists():
         summary = json.loads(marker.read_text())
@@ -177,7 +183,7 @@ def main(argv: list[str]) -> int:
     else:
         shutil.rmtree(academy, ignore_errors=True)
         t = time.perf_counter()
-        summary = generate_academy(academy, args.persons)
+        summary = generate_academy(academy, args.persons, first_degree_share=args.first_degree_share)
         marker.write_text(json.dumps(summary))
         print(f"generated {summary['persons']} persons in {time.perf_counter() - t:.0f}s into {academy}",
               file=sys.stderr)
@@ -223,8 +229,14 @@ def main(argv: list[str]) -> int:
     print(f"publish: {published} events in {publish_s:.1f}s; bare pika floor {publish_floor:.0f}/s", file=sys.stderr)
 
     persons = summary["persons"]
+    one = summary.get("first_degree") or {"persons": 0, "ecoles": 0, "counts": {}}
     result = {
         "persons": persons,
+        "first_degree_share": args.first_degree_share,
+        "first_degree_persons": one["persons"],
+        "ecoles": one["ecoles"],
+        "first_degree_pupils": one["counts"].get("Eleve", 0),
+        "first_degree_imported": first.status == "completed" and not first.rejected,
         "database": engine.dialect.name,
         "records": records,
         "workers": args.workers,
