@@ -30,11 +30,12 @@ from relais.runtime.call_args import CallArgumentError, call_arguments
 from relais.runtime.status import StatusConfigError, gather, parse_endpoints, render_text
 
 # app/bootstrap.py's PROCESSES (a test holds them equal): what `relais serve` runs
-SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "usage", "vault")
+SERVICES = ("console", "directory", "provisioning", "provisioning-api", "sso", "usage", "vault")
 
 # Command groups, loaded when invoked: name -> "module:attribute".
 GROUPS = {
     "connectors": "connectors.cli:connectors",
+    "console": "services.console.cli:console",
     "deploy": "app.deploy:deploy",
     "directory": "services.directory.cli:directory",
     "provisioning": "services.provisioning.cli:provisioning",

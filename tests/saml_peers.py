@@ -470,11 +470,12 @@ class SpWorld:
     `idp="pysaml2"` (a PysamlIdp) or `idp="forged"` (metadata only; tests forge the responses).
 
     `saml` entries override the `saml:` section; `idp_settings` entries the IdP's entry in it.
+    `services`: more CAS services for the registry (the operator console's, in tests/console).
     """
 
     def __init__(self, engine, folder: Path, *, idp: str = "pysaml2", instances: int = 1, saml: dict | None = None,
                  idp_settings: dict | None = None, sp_keys: tuple[str, ...] = ("sp-2025",), directory: bool = True,
-                 idp_options: dict | None = None):
+                 idp_options: dict | None = None, services: list[dict] | None = None):
         from relais.db import make_engine
         from relais.ops.server import WsgiServer
         from services.directory.api import Directory
@@ -520,7 +521,8 @@ class SpWorld:
                                        **metadata_source, **(idp_settings or {})}], **(saml or {})}
         self.config = parse_config({
             "base_url": self.url, "cookie": {"secure": False}, "allow_http_callbacks": True,
-            "services": [{"id": "app", "prefix": self.app_url, "attributes": ["uid", "ENTPersonProfils"]}],
+            "services": [{"id": "app", "prefix": self.app_url, "attributes": ["uid", "ENTPersonProfils"]},
+                         *(services or ())],
             "saml": self.saml_section}, "test")
         self.settings = parse_saml(self.config.saml, where="test", base_url=self.url)
         if self.idp is not None:

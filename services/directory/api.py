@@ -45,6 +45,10 @@ class Directory:
     def find_by_email(self, email: str) -> list[dict]:
         return self._read(queries.by_email, email)
 
+    def search_people(self, text: str, structures: list[str] | None = None, limit: int = 50) -> list[dict]:
+        """By jointure, INE or name (the operator console's search); within `structures` when given."""
+        return self._read(queries.search, text, structures=structures, limit=limit)
+
     def members(self, structure: str, class_code: str | None = None, group_code: str | None = None) -> list[dict]:
         return self._read(queries.members, structure, class_code=class_code, group_code=group_code)
 

@@ -8,7 +8,7 @@ functions serve the RPC entrypoint, the command line and tests.
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 
 from ..rules.search_keys import search_key
 from . import tables
@@ -83,6 +83,29 @@ def by_ine(conn: Connection, ine: str) -> list[dict]:
 def by_email(conn: Connection, email: str) -> list[dict]:
     """Staff by academic e-mail, ignoring case."""
     return _records(conn, p.c.email_key == search_key(email))
+
+
+def search(conn: Connection, text: str, *, structures: list[str] | None = None, limit: int = 50) -> list[dict]:
+    """People whose jointure or INE is `text`, or whose last name (or "first last", "last first") starts
+    with it, ignoring case and accents; attached to one of `structures` (jointures or UAIs) when given.
+
+    At most `limit`, sorted by jointure. Names are matched on the stored search keys (no index on them yet:
+    a scan of the person table on a large directory; the console's benchmark says how long).
+    """
+    wanted = text.strip()
+    key = search_key(wanted)
+    if not key:
+        return []
+    clauses = [p.c.jointure == wanted, p.c.ine == wanted.upper(), p.c.last_key.startswith(key, autoescape=True)]
+    first, _, rest = key.partition(" ")
+    if rest:
+        clauses += [(p.c.first_key == first) & p.c.last_key.startswith(rest, autoescape=True),
+                    (p.c.last_key == first) & p.c.first_key.startswith(rest, autoescape=True)]
+    where = or_(*clauses)
+    if structures is not None:
+        jointures = [j for st in structures for j in _structure_jointures(conn, st)]
+        where = where & p.c.structure.in_(jointures)
+    return _loaded(conn.execute(select(p.c.data).where(where).order_by(p.c.jointure).limit(limit)))
 
 
 def members(conn: Connection, structure: str, *, class_code: str | None = None,

@@ -12,6 +12,6 @@ def test_the_command_serves_every_declared_service_and_only_those():
 
 
 def test_a_service_is_seen_running_on_its_rpc_queue_else_its_consumer_queue():
-    assert service_queues() == {"directory": "rpc-directory", "provisioning": "relais.q.provisioning",
+    assert service_queues() == {"console": None, "directory": "rpc-directory", "provisioning": "relais.q.provisioning",
                                 "provisioning-api": None, "sso": None, "usage": "relais.q.usage",
                                 "vault": "rpc-vault"}

@@ -1,0 +1,1 @@
+"""The console's adapters: its audit table, and the CAS client validating tickets with Relais's SSO."""

@@ -1,0 +1,165 @@
+"""The console's use cases, one method each: sign in, health, search, a person, grant and revoke, the audit log.
+
+Every call is checked against the caller's role and UAIs (`rules.roles.may`) and written to the audit log
+(who, what, when, from where, how it ended); a refusal raises `Forbidden` after it is logged, and the
+HTTP side answers 403. Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ..adapters import audit
+from ..adapters.cas import TicketRefused, validate
+from ..ports import Ports
+from ..rules.roles import Identity, RolePolicy, function_structures, identify, may, scope
+
+SEARCH_LIMIT = 50
+
+
+class Forbidden(Exception):
+    """Outside the caller's role or UAIs (logged before it is raised)."""
+
+
+class SignInRefused(Exception):
+    """The ticket was not vouched for, or the person has no role in the console; `reason` says which."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotFound(Exception):
+    """No such person."""
+
+
+class Rejected(Exception):
+    """Provisioning refused a grant or revocation; the message is its reason."""
+
+
+@dataclass
+class Desk:
+    engine: Engine
+    ports: Ports
+    policy: RolePolicy
+    cas_url: str
+    timeout_s: float = 10.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    # -- the audit log ---------------------------------------------------------------------------
+
+    def _log(self, who: Identity | None, action: str, outcome: str, address: str | None, *,
+             target: str | None = None, uai: str | None = None, detail: str | None = None) -> None:
+        audit.record(self.engine, audit.Entry(actor=who.user if who else "-", action=action, outcome=outcome,
+                                              address=address, target=target, uai=uai, detail=detail), self.clock())
+
+    def _check(self, who: Identity, action: str, address: str | None, uais: Iterable[str] | None = None, *,
+               target: str | None = None, uai: str | None = None) -> None:
+        if not may(who, action, uais):
+            self._log(who, action, "refused", address, target=target, uai=uai, detail="outside role or UAI")
+            raise Forbidden(action)
+
+    # -- use cases -------------------------------------------------------------------------------
+
+    def sign_in(self, service: str, ticket: str, address: str | None) -> Identity:
+        try:
+            validated = validate(self.cas_url, service, ticket, self.timeout_s)
+        except TicketRefused as exc:
+            self._log(None, "sign-in", "refused", address, detail=str(exc))
+            raise SignInRefused("ticket") from None
+        structures = function_structures(validated.attributes, self.policy.manager_functions)
+        uai_of = {}
+        for jointure in sorted(structures):
+            found = self.ports.directory.get_structure(jointure)
+            if found and found.get("uai"):
+                uai_of[jointure] = found["uai"]
+        who = identify(validated.user, validated.attributes, self.policy, uai_of)
+        if not who.roles:
+            self._log(who, "sign-in", "refused", address, detail="no console role")
+            raise SignInRefused("role")
+        self._log(who, "sign-in", "ok", address, detail=",".join(sorted(who.roles)))
+        return who
+
+    def sign_out(self, who: Identity, address: str | None) -> None:
+        self._log(who, "sign-out", "ok", address)
+
+    def health(self, who: Identity, address: str | None) -> dict[str, Any]:
+        self._check(who, "health", address)
+        self._log(who, "health", "ok", address)
+        return self.ports.status()
+
+    def search(self, who: Identity, text: str, address: str | None) -> list[dict[str, Any]]:
+        self._check(who, "directory", address)
+        bounds = scope(who, "directory")
+        found = self.ports.directory.search_people(text, sorted(bounds) if bounds is not None else None,
+                                                   SEARCH_LIMIT)
+        self._log(who, "search", "ok", address, detail=f"{len(found)} found")  # never the text searched
+        return [{"jointure": p["jointure"], "name": _name(p), "category": p.get("category"),
+                 "profiles": p.get("profiles") or [], "uais": self._uais(p)} for p in found]
+
+    def person(self, who: Identity, jointure: str, address: str | None) -> dict[str, Any]:
+        record = self.ports.directory.get_person(jointure)
+        if record is None:
+            self._log(who, "person", "failed", address, target=jointure, detail="not in the directory")
+            raise NotFound(jointure)
+        uais = self._uais(record)
+        self._check(who, "person", address, uais, target=jointure)
+        relatives = []
+        for m in record.get("memberships") or ():
+            if m["kind"] == "relative":
+                other = self.ports.directory.get_person(m["person"])
+                relatives.append({"jointure": m["person"], "name": _name(other) if other else None,
+                                  "legal_guardian": bool(m.get("legal_guardian"))})
+        classes = sorted(f"{self._uai(m['structure'])} {m['code']}" for m in record.get("memberships") or ()
+                         if m["kind"] in ("class", "group"))
+        resources = self.ports.provisioning.explain(jointure)
+        manageable = sorted(u for u in uais if may(who, "grant", [u]))
+        self._log(who, "person", "ok", address, target=jointure)
+        return {"jointure": jointure, "name": _name(record), "category": record.get("category"),
+                "profiles": record.get("profiles") or [], "ine": record.get("ine"), "uais": uais,
+                "classes": classes, "relatives": relatives, "grants": resources.get("grants", []),
+                "refusals": resources.get("refusals", []), "manageable": manageable,
+                "catalogue": self.ports.provisioning.resources() if manageable else []}
+
+    def change_grant(self, who: Identity, action: str, jointure: str, resource: str, uai: str,
+                     address: str | None) -> None:
+        """`action` grant or revoke, by a resource manager of `uai` (provisioning checks it again)."""
+        uai = uai.strip().upper()
+        self._check(who, "grant", address, [uai], target=f"{jointure} {resource}", uai=uai)
+        try:
+            (self.ports.provisioning.grant if action == "grant" else self.ports.provisioning.revoke)(
+                who.user, jointure, resource, uai)
+        except ValueError as exc:
+            self._log(who, action, "failed", address, target=f"{jointure} {resource}", uai=uai, detail=str(exc))
+            raise Rejected(str(exc)) from None
+        self._log(who, action, "ok", address, target=f"{jointure} {resource}", uai=uai)
+
+    def audit_log(self, who: Identity, address: str | None) -> list[dict[str, Any]]:
+        self._check(who, "audit", address)
+        self._log(who, "audit", "ok", address)
+        return audit.recent(self.engine)
+
+    def refused(self, who: Identity | None, what: str, address: str | None) -> None:
+        """Log a request refused before any use case (no session, a bad CSRF token...)."""
+        self._log(who, what, "refused", address)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _uai(self, structure: str) -> str:
+        found = self.ports.directory.get_structure(structure)
+        return str(found["uai"]) if found and found.get("uai") else structure
+
+    def _uais(self, record: dict[str, Any]) -> list[str]:
+        structures = {m["structure"] for m in record.get("memberships") or () if m["kind"] == "structure"}
+        if record.get("structure"):
+            structures.add(record["structure"])
+        return sorted({self._uai(s) for s in structures})
+
+
+def _name(record: dict[str, Any]) -> str:
+    return " ".join(p for p in (record.get("first_name"), record.get("last_name")) if p) or record["jointure"]

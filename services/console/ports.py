@@ -1,0 +1,43 @@
+"""What the console needs of the other services: ports the composition root (`app/bootstrap.py`) hands in.
+
+The console never imports another service: the directory's query facade, provisioning's desk and the
+stack's status arrive here as objects with these methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class DirectoryPort(Protocol):
+    def get_person(self, jointure: str) -> dict | None:
+        """The canonical Person record, or None."""
+
+    def get_structure(self, key: str) -> dict | None:
+        """A structure by jointure or UAI, or None."""
+
+    def search_people(self, text: str, structures: list[str] | None = None, limit: int = 50) -> list[dict]:
+        """People by jointure, INE or name, within `structures` (jointures or UAIs) when given."""
+
+
+class ProvisioningPort(Protocol):
+    def explain(self, person: str) -> dict[str, Any]:
+        """A person's grants with their causes, refusals and history (`relais provisioning explain`)."""
+
+    def resources(self) -> list[dict[str, Any]]:
+        """The catalogue: id and title of each resource."""
+
+    def grant(self, by: str, person: str, resource: str, uai: str) -> None:
+        """A manual grant by a resource manager; ValueError (provisioning's refusal) says why not."""
+
+    def revoke(self, by: str, person: str, resource: str, uai: str) -> None:
+        """Take back a manual grant; ValueError says why not."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    directory: DirectoryPort
+    provisioning: ProvisioningPort
+    status: Callable[[], dict[str, Any]]  # what `relais status --json` reports

@@ -1,0 +1,99 @@
+"""A console world for tests: the real SSO (SAML SP and CAS, `SpWorld`) in front of a pysaml2 agents' IdP,
+a directory imported by its real importer whose events reach provisioning's real consumer, and the
+console served as `relais serve console` serves it (cheroot), wired by app/bootstrap.py's `ports`.
+
+Two schools: S1 (0750001A) and S2 (0750002B). Staff, all signing in through the agents' IdP by e-mail:
+A1 (administrator by configuration, teacher in S1), P1 (data-protection officer by configuration),
+D1 (head of S1: function DIR there), D2 (head of S2), T1 (a teacher, no console role).
+Pupils 1001 (S1, class 6A, relatives R1) and 2001 (S2).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from app.bootstrap import ports
+from relais.config import Settings
+from relais.ops.server import WsgiServer
+from services.console.cli import RELEASED
+from services.console.entrypoints.http import make_app
+from services.console.handlers.desk import Desk
+from services.console.rules.sealing import REFERENCE, seal
+from services.console.settings import ConsoleSettings
+from tests import aaf_builder as aaf
+from tests.provisioning.test_grants import World
+from tests.saml_peers import Browser, SpWorld
+
+S1, S2 = "0750001A", "0750002B"
+MAIL = "urn:oid:0.9.2342.19200300.100.1.3"
+SECRET = "console-test-secret-" + "x" * 20
+ATTRIBUTES = RELEASED  # what `relais console check-config` says to register
+CATALOGUE = {"resources": [
+    {"id": "ark:/49591/atlas", "title": "Atlas", "publisher": "B", "licence": "per-user", "quota": 5},
+    {"id": "ark:/49591/dico", "title": "Dictionnaire", "publisher": "C", "licence": "unlimited",
+     "profiles": ["National_ELV"]},
+]}
+RULES = {"grace_days": 30,
+         "rules": [{"id": "dico-pupils", "resource": "ark:/49591/dico", "profiles": ["National_ELV"]}]}
+
+
+def staff(j: str, school: str, functions: tuple[str, ...] = (), profile: str = "National_ENS") -> str:
+    return aaf.add("PersEducNat", j, ENTPersonJointure=j, sn=f"Nom{j}", givenName="Claire",
+                   ENTPersonStructRattach=school, ENTPersonProfils=profile, ENTPersonFonctions=list(functions), mail=f"{j.lower()}@ac-test.fr")
+
+
+class _Late:
+    app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+class ConsoleWorld:
+    def __init__(self, engine, folder: Path, *, cookie_secure: bool = False):
+        self.engine = engine
+        self._late = _Late()
+        self.server = WsgiServer(self._late, "127.0.0.1", 0, what="the console", where="tests")
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.sso = SpWorld(engine, folder, directory=False, idp_settings={"kind": "agents", "label": "Personnels"},
+                           services=[{"id": "console", "prefix": f"{self.url}/callback/", "attributes": ATTRIBUTES}])
+        try:
+            self.provisioning = World(engine, folder)
+            self.provisioning.directory(aaf.school("S1", S1), aaf.school("S2", S2), kind="Complet",
+                                        family="EtabEducNat")
+            self.provisioning.directory(aaf.relative("R1", "Durand", "Paul"), kind="Complet", family="PersRelEleve")
+            self.provisioning.directory(aaf.pupil("1001", structure="S1", klass="6A", relatives=["R1"]),
+                                        aaf.pupil("2001", structure="S2", klass="3C"), kind="Complet", family="Eleve")
+            self.provisioning.directory(staff("A1", "S1"), staff("P1", "S1"), staff("T1", "S1"),
+                                        staff("D1", "S1", ("S1$DIR$DIRECTION",), "National_DIR"),
+                                        staff("D2", "S2", ("S2$DIR$DIRECTION",), "National_DIR"),
+                                        kind="Complet", family="PersEducNat")
+            self.provisioning.load(CATALOGUE, RULES)
+            self.settings = ConsoleSettings.from_env({
+                "RELAIS_CONSOLE_URL": self.url, "RELAIS_CONSOLE_CAS_URL": f"{self.sso.url}/cas",
+                "RELAIS_CONSOLE_SECRET": SECRET, "RELAIS_CONSOLE_ADMINS": "A1", "RELAIS_CONSOLE_DPOS": "P1",
+                "RELAIS_CONSOLE_COOKIE_SECURE": "true" if cookie_secure else "false", "RELAIS_CONSOLE_TIMEOUT_S": "5"})
+            relais = Settings(data_dir=folder, database_url=engine.url.render_as_string(hide_password=False),
+                              amqp_uri="amqp://guest:guest@127.0.0.1:5672/", tenant="test")
+            self.desk = Desk(engine, ports("console", relais, engine), self.settings.policy, self.settings.cas_url,
+                             self.settings.timeout_s)
+            self._late.app = make_app(engine, self.desk, self.settings)
+        except BaseException:
+            self.stop()
+            raise
+
+    def ref(self, jointure: str) -> str:
+        """The sealed reference a page would link a person by."""
+        return seal(jointure, self.settings.secret, REFERENCE, int(time.time()))
+
+    def sign_in(self, who: str, browser: Browser | None = None) -> Browser:
+        """Sign `who` in at the IdP, then into the console through the SSO (every redirect and SAML form)."""
+        browser = browser or Browser()
+        self.sso.idp.user = (f"agent-{who}", {MAIL: [f"{who.lower()}@ac-test.fr"]})
+        browser.response = browser.go(f"{self.url}/login")
+        return browser
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.sso.stop()

@@ -1,0 +1,210 @@
+"""The console over real parts: sign-in through the SSO (pysaml2 IdP, CAS 3 validation), roles and UAIs,
+403s logged, CSRF, manual grants through provisioning, the audit log, headers and cookies, languages.
+
+One world for the module (SSO, directory, provisioning and console: a few seconds to build); each test
+signs in afresh. Browser tests (chromium) are in test_browser.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from lxml import html
+from sqlalchemy import select
+
+from relais.db import make_engine
+from services.console.adapters.tables import audit
+from tests.console.conftest import S1, S2, ConsoleWorld
+from tests.saml_peers import Browser
+
+ATLAS = "ark:/49591/atlas"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, _sqlite_migrated):
+    folder = tmp_path_factory.mktemp("console")
+    shutil.copyfile(_sqlite_migrated, folder / "relais.db")
+    engine = make_engine(f"sqlite:///{folder / 'relais.db'}")
+    w = ConsoleWorld(engine, folder)
+    yield w
+    w.stop()
+    engine.dispose()
+
+
+def audit_rows(world, actor: str) -> list[tuple]:
+    with world.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(audit.c.action, audit.c.outcome, audit.c.target, audit.c.uai,
+                                                      audit.c.address).where(audit.c.actor == actor)
+                                               .order_by(audit.c.id))]
+
+
+def csrf(response: requests.Response) -> str:
+    return html.fromstring(response.content).xpath("//input[@name='csrf']/@value")[0]
+
+
+def search(world, browser: Browser, text: str) -> requests.Response:
+    home = browser.get(f"{world.url}/directory", timeout=10)
+    assert home.status_code == 200
+    return browser.post(f"{world.url}/directory", data={"q": text, "csrf": csrf(home)}, timeout=10)
+
+
+def links(response: requests.Response) -> dict[str, str]:
+    return {a.text_content(): a.get("href") for a in html.fromstring(response.content).xpath("//main//a")}
+
+
+def test_a_head_of_school_signs_in_through_the_sso_as_its_resource_manager(world):
+    b = world.sign_in("D1")
+    r = b.response
+    assert r.status_code == 200 and r.url == f"{world.url}/", r.text
+    assert any("/cas/login" in u for u in b.trail) and any("/saml/acs" in u for u in b.trail)
+    assert "Responsable d’affectation" in r.text and S1 in r.text and S2 not in r.text
+    assert ("sign-in", "ok", None, None, "127.0.0.1") in audit_rows(world, "D1")
+    session = next(c for c in b.cookies if c.name == "relais_console")
+    assert session.has_nonstandard_attr("HttpOnly") and session.get_nonstandard_attr("SameSite") == "Lax"
+    assert "D1" not in session.value  # sealed, not merely signed
+
+
+def test_a_manager_finds_people_of_their_school_only_and_no_name_goes_in_a_url(world):
+    b = world.sign_in("D1")
+    found = search(world, b, "nom1001")
+    assert found.status_code == 200 and "Élodie Nom1001" in found.text
+    person_url = links(found)["Élodie Nom1001"]
+    assert "1001" not in person_url and "Nom" not in person_url
+    assert all("1001" not in u and "nom" not in u.lower() for u in b.trail + [found.url])
+    assert "Nom2001" not in search(world, b, "nom2001").text  # of S2: not theirs
+    assert search(world, b, "INE1001").text.count("Nom1001") >= 1
+    page = b.get(world.url + person_url, timeout=10)
+    assert page.status_code == 200
+    assert "Dictionnaire" in page.text and "rule:dico-pupils" in page.text  # a grant with its cause
+    assert "Paul Durand" in page.text  # a relative
+    actions = [a for a, *_ in audit_rows(world, "D1")]
+    assert "search" in actions and "person" in actions
+    assert not [row for row in audit_rows(world, "D1") if "nom1001" in str(row).lower()]  # never the text searched
+
+
+def test_outside_one_s_role_or_uai_is_403_and_logged(world):
+    b = world.sign_in("D1")
+    other = b.get(f"{world.url}/people/{world.ref('2001')}", timeout=10)
+    assert other.status_code == 403 and "hors de votre rôle" in other.text
+    assert b.get(f"{world.url}/health", timeout=10).status_code == 403
+    assert b.get(f"{world.url}/audit", timeout=10).status_code == 403
+    refused = [(a, t) for a, o, t, _, _ in audit_rows(world, "D1") if o == "refused"]
+    assert ("person", "2001") in refused and ("health", None) in refused and ("audit", None) in refused
+    page = b.get(f"{world.url}/people/{world.ref('1001')}", timeout=10)
+    grant = b.post(f"{world.url}/people/{world.ref('1001')}/grant",
+                   data={"csrf": csrf(page), "resource": ATLAS, "uai": S2}, timeout=10, allow_redirects=False)
+    assert grant.status_code == 403
+    assert ("grant", "refused", f"1001 {ATLAS}", S2, "127.0.0.1") in audit_rows(world, "D1")
+
+
+def test_a_manager_grants_and_takes_back_by_hand_through_provisioning(world):
+    b = world.sign_in("D1")
+    url = f"{world.url}/people/{world.ref('1001')}"
+    page = b.get(url, timeout=10)
+    assert "Attribuer une ressource" in page.text
+    done = b.post(f"{url}/grant", data={"csrf": csrf(page), "resource": ATLAS, "uai": S1}, timeout=10)
+    assert done.status_code == 200 and "La ressource est attribuée." in done.text and "manual:D1" in done.text
+    assert world.provisioning.grants("1001")[("1001", ATLAS)] == "manual:D1"
+    again = b.post(f"{url}/grant", data={"csrf": csrf(done), "resource": ATLAS, "uai": S1}, timeout=10)
+    assert "Refus de l’attribution" in again.text and "already holds" in again.text  # provisioning's reason
+    back = b.post(f"{url}/revoke", data={"csrf": csrf(again), "resource": ATLAS, "uai": S1}, timeout=10)
+    assert "La ressource est retirée." in back.text
+    assert ("1001", ATLAS) not in world.provisioning.grants("1001")
+    outcomes = [(a, o) for a, o, t, *_ in audit_rows(world, "D1") if t == f"1001 {ATLAS}"]
+    assert ("grant", "ok") in outcomes and ("grant", "failed") in outcomes and ("revoke", "ok") in outcomes
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(world):
+    b = world.sign_in("D1")
+    url = f"{world.url}/people/{world.ref('1001')}"
+    for token in (None, "forged"):
+        data = {"resource": ATLAS, "uai": S1} | ({"csrf": token} if token else {})
+        assert b.post(f"{url}/grant", data=data, timeout=10, allow_redirects=False).status_code == 403
+    assert ("1001", ATLAS) not in world.provisioning.grants("1001")
+    assert b.post(f"{world.url}/directory", data={"q": "nom"}, timeout=10).status_code == 403
+    assert ("grant (CSRF)", "refused") in [(a, o) for a, o, *_ in audit_rows(world, "D1")]
+
+
+def test_the_administrator_sees_health_and_the_audit_log(world):
+    b = world.sign_in("A1")
+    assert "Administrateur" in b.response.text
+    health = b.get(f"{world.url}/health", timeout=30)
+    assert health.status_code == 200 and "relais.q.provisioning" in health.text
+    log = b.get(f"{world.url}/audit", timeout=10)
+    assert log.status_code == 200
+    rows = html.fromstring(log.content).xpath("//tbody/tr")
+    assert rows and any("D1" in r.text_content() and "sign-in" in r.text_content() for r in rows)
+    found = search(world, b, "nom2001")
+    assert "Élodie Nom2001" in found.text  # tenant-wide
+    assert b.post(f"{world.url}/people/{world.ref('2001')}/grant", data={"csrf": csrf(found), "resource": ATLAS,
+                  "uai": S2}, timeout=10, allow_redirects=False).status_code == 403  # only managers grant
+
+
+def test_someone_without_a_console_role_is_refused_at_sign_in(world):
+    b = world.sign_in("T1")
+    assert b.response.status_code == 403 and "aucun rôle" in b.response.text
+    assert audit_rows(world, "T1")[-1][:2] == ("sign-in", "refused")
+    assert b.get(f"{world.url}/directory", timeout=10, allow_redirects=False).headers["Location"] == "/login"
+
+
+def test_a_callback_that_did_not_start_here_or_a_forged_ticket_is_refused(world):
+    b = Browser()
+    r = b.get(f"{world.url}/callback/", params={"state": "x", "ticket": "ST-forged"}, timeout=10)
+    assert r.status_code == 403
+    start = b.get(f"{world.url}/login", timeout=10, allow_redirects=False)
+    service = parse_qs(urlsplit(start.headers["Location"]).query)["service"][0]
+    state = parse_qs(urlsplit(service).query)["state"][0]
+    r = b.get(f"{world.url}/callback/", params={"state": state, "ticket": "ST-forged"}, timeout=10)
+    assert r.status_code == 403 and "n’a pas confirmé" in r.text
+    with world.engine.connect() as conn:
+        details = [d for (d,) in conn.execute(select(audit.c.detail).where(audit.c.action == "sign-in",
+                                                                           audit.c.outcome == "refused"))]
+    assert any("INVALID_TICKET" in (d or "") for d in details)
+
+
+def test_every_answer_has_a_strict_csp_and_no_cache(world):
+    r = requests.get(f"{world.url}/", timeout=10)
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
+    assert f"form-action 'self' {world.sso.url}" in csp
+    assert r.headers["X-Frame-Options"] == "DENY" and r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert requests.get(f"{world.url}/readyz", timeout=10).status_code == 200
+
+
+def test_english_is_available_by_header_or_by_choice(world):
+    r = requests.get(f"{world.url}/", headers={"Accept-Language": "en-GB,en;q=0.9"}, timeout=10)
+    assert '<html lang="en">' in r.text and "Sign in" in r.text
+    b = requests.Session()
+    b.get(f"{world.url}/language/en", timeout=10)
+    assert "Sign in with your usual account" in b.get(f"{world.url}/", timeout=10).text
+    b.get(f"{world.url}/language/fr", timeout=10)
+    assert '<html lang="fr">' in b.get(f"{world.url}/", headers={"Accept-Language": "en"}, timeout=10).text
+    assert requests.get(f"{world.url}/language/xx", timeout=10).status_code == 404
+
+
+def test_a_session_ends_when_unused_and_sign_out_ends_it(world, monkeypatch):
+    b = world.sign_in("D1")
+    page = b.get(f"{world.url}/directory", timeout=10)
+    console = _console(world)
+    monkeypatch.setattr(console, "clock", lambda: time.time() + world.settings.idle_s + 5)
+    late = b.get(f"{world.url}/directory", timeout=10, allow_redirects=False)
+    assert late.status_code == 303 and late.headers["Location"] == "/login"
+    monkeypatch.undo()
+    out = b.post(f"{world.url}/logout", data={"csrf": csrf(page)}, timeout=10, allow_redirects=False)
+    assert out.status_code == 303 and out.headers["Location"] == f"{world.sso.url}/cas/logout"
+    assert b.get(f"{world.url}/directory", timeout=10, allow_redirects=False).status_code == 303
+
+
+def _console(world):
+    """The ConsoleApp inside the mounted probes (relais.ops.server.mount)."""
+    from services.console.entrypoints.http import ConsoleApp
+
+    for cell in world._late.app.__closure__ or ():
+        if isinstance(cell.cell_contents, ConsoleApp):
+            return cell.cell_contents
+    raise AssertionError("no ConsoleApp in the mounted app")
