@@ -27,6 +27,7 @@ from connectors.sdk import (
     BadItem,
     BadResponse,
     Body,
+    ConfigError,
     ConnectorConfig,
     Content,
     Exporter,
@@ -53,6 +54,7 @@ from connectors.webdav.multistatus import (
     quote_segments,
 )
 
+from .discovery import Discovery, discover
 from .objects import first_value, main_component, same_content
 
 
@@ -95,10 +97,27 @@ class _Dav:
     def __init__(self, config: ConnectorConfig, flavor: Flavor) -> None:
         self.flavor = flavor
         url = config.require_url(flavor.name)
-        self.base = url if url.endswith("/") else url + "/"
+        self.url = url if url.endswith("/") else url + "/"
         self.http = config.http_client(flavor.name)
         self.dav = DavClient(self.http)
         self.collection_props = [(DAV, "resourcetype"), (RELAIS, "metadata"), *flavor.props.values()]
+        discover_opt = config.options.get("discover", False)
+        if not isinstance(discover_opt, bool):
+            raise ConfigError(f"options.discover must be true or false, not {discover_opt!r}", connector=flavor.name)
+        self.discovery: Discovery | None = None
+        self._base: str | None = None if discover_opt else self.url
+        self._base_lock = threading.Lock()
+
+    @property
+    def base(self) -> str:
+        """Where the owners' homes are: the URL configured, or (``options.discover``) the parent of the
+        account's own home, found on first use (RFC 6764, :mod:`.discovery`)."""
+        if self._base is None:
+            with self._base_lock:
+                if self._base is None:
+                    self.discovery = discover(self.http, self.url, self.flavor.name)
+                    self._base = self.discovery.owners_base(self.flavor.name)
+        return self._base
 
     def home(self, owner: str) -> str:
         if not owner or "/" in owner:
