@@ -68,4 +68,27 @@ if ! command -v promtool >/dev/null 2>&1; then
     echo "Install it (Debian/Ubuntu: apt-get install prometheus; macOS: brew install prometheus) and run again." >&2
     exit 1; }
 fi
+# Chromium and its driver (Debian's chromium, chromium-driver): the operator console's browser tests
+# (tests/console/test_browser.py) drive it with selenium; axe-core, pinned in tests/console/axe/package-lock.json,
+# is what they run on every page (npm ci: the exact version locked, from the npm registry).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing chromium and chromium-driver (apt-get install -y chromium chromium-driver)…" >&2
+    apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1; } || true
+  fi
+  { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || {
+    echo "chromium or chromedriver is missing: the console's browser tests drive them." >&2
+    echo "Install them (Debian: apt-get install chromium chromium-driver) and run again." >&2
+    exit 1; }
+fi
+axe_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/console/axe"
+if [ -f "$axe_dir/package-lock.json" ] && [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
+  command -v npm >/dev/null 2>&1 || {
+    echo "npm is missing: the console's browser tests need axe-core from it (Debian: apt-get install npm)." >&2
+    exit 1; }
+  echo "installing axe-core for the console's browser tests (npm ci in tests/console/axe)…" >&2
+  (cd "$axe_dir" && npm ci --no-audit --no-fund --silent) || {
+    echo "npm ci in $axe_dir failed: the console's browser tests need axe-core." >&2
+    exit 1; }
+fi
 exit 0

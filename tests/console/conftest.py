@@ -10,11 +10,15 @@ Pupils 1001 (S1, class 6A, relatives R1) and 2001 (S2).
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from app.bootstrap import ports
 from relais.config import Settings
+from relais.db import make_engine
 from relais.ops.server import WsgiServer
 from services.console.cli import RELEASED
 from services.console.entrypoints.http import make_app
@@ -40,7 +44,8 @@ RULES = {"grace_days": 30,
 
 def staff(j: str, school: str, functions: tuple[str, ...] = (), profile: str = "National_ENS") -> str:
     return aaf.add("PersEducNat", j, ENTPersonJointure=j, sn=f"Nom{j}", givenName="Claire",
-                   ENTPersonStructRattach=school, ENTPersonProfils=profile, ENTPersonFonctions=list(functions), mail=f"{j.lower()}@ac-test.fr")
+                   ENTPersonStructRattach=school, ENTPersonProfils=profile, ENTPersonFonctions=list(functions),
+                   mail=f"{j.lower()}@ac-test.fr")
 
 
 class _Late:
@@ -97,3 +102,15 @@ class ConsoleWorld:
     def stop(self) -> None:
         self.server.stop()
         self.sso.stop()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, _sqlite_migrated):
+    """One console world per test module (on a copy of the session's migrated SQLite database)."""
+    folder = tmp_path_factory.mktemp("console")
+    shutil.copyfile(_sqlite_migrated, folder / "relais.db")
+    engine = make_engine(f"sqlite:///{folder / 'relais.db'}")
+    w = ConsoleWorld(engine, folder)
+    yield w
+    w.stop()
+    engine.dispose()

@@ -7,32 +7,18 @@ signs in afresh. Browser tests (chromium) are in test_browser.py.
 
 from __future__ import annotations
 
-import shutil
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
 from lxml import html
 from sqlalchemy import select
 
-from relais.db import make_engine
 from services.console.adapters.tables import audit
-from tests.console.conftest import S1, S2, ConsoleWorld
+from tests.console.conftest import S1, S2
 from tests.saml_peers import Browser
 
 ATLAS = "ark:/49591/atlas"
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory, _sqlite_migrated):
-    folder = tmp_path_factory.mktemp("console")
-    shutil.copyfile(_sqlite_migrated, folder / "relais.db")
-    engine = make_engine(f"sqlite:///{folder / 'relais.db'}")
-    w = ConsoleWorld(engine, folder)
-    yield w
-    w.stop()
-    engine.dispose()
 
 
 def audit_rows(world, actor: str) -> list[tuple]:
