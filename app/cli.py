@@ -40,6 +40,7 @@ GROUPS = {
     "directory": "services.directory.cli:directory",
     "provisioning": "services.provisioning.cli:provisioning",
     "sso": "services.sso.cli:sso",
+    "subject": "app.subject:subject",
     "usage": "services.usage.cli:usage",
     "vault": "services.vault.cli:vault",
 }

@@ -7,12 +7,15 @@ facade's own methods, run as they are; imports run from the command line
 Who may call each method (`RPC`), by the broker user RabbitMQ checked: the SSO, the
 methods of its directory port (`services/sso/directory_port.py`: matching a national
 identity, CAS and SAML attributes); the operator (`relais rpc`), every one.
+
+It also consumes erasure requests (`relais.q.directory.subject`, `subject.py`), confirmed through the relay.
 """
 
 from __future__ import annotations
 
 from relais.runtime import OPERATOR, Context, Parts, Process, RpcMethod
 
+from . import subject
 from .api import Directory
 
 SSO_AND_OPERATOR = RpcMethod(callers=("sso", OPERATOR))
@@ -33,7 +36,8 @@ RPC: dict[str, RpcMethod] = {
 
 def start(ctx: Context[None]) -> Parts:
     directory = Directory(ctx.engine, ctx.settings.tenant)
-    return Parts(rpc={name: getattr(directory, name) for name in RPC})
+    return Parts(rpc={name: getattr(directory, name) for name in RPC},
+                 consumers=[subject.consumer(ctx.settings.tenant)])  # erasure requests (relais.subject)
 
 
 PROCESS: Process[None] = Process(service="directory", start=start, readiness=("broker", "database"), rpc=RPC)

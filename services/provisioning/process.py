@@ -26,6 +26,7 @@ from relais.db import writer
 from relais.ops.server import HttpConfigError, http_address
 from relais.runtime import Consumer, Context, Http, Parts, Process, StartError, Timer
 
+from . import subject
 from .api.wsgi import make_app
 from .handlers.departures import sweep_departures
 from .handlers.directory_view import apply_directory_events
@@ -76,7 +77,8 @@ def start(ctx: Context[None]) -> Parts:
         with writer(ctx.engine).begin() as conn:
             sweep_departures(conn, Work(tenant))
 
-    return Parts(consumers=[consumer(tenant)], timers=[Timer("departures-sweep", SWEEP_EVERY_S, sweep)])
+    return Parts(consumers=[consumer(tenant), subject.consumer(tenant)],  # the second: erasure requests
+                 timers=[Timer("departures-sweep", SWEEP_EVERY_S, sweep)])
 
 
 def start_api(ctx: Context[None]) -> Parts:

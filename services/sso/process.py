@@ -6,7 +6,8 @@
   RELAIS_SSO_CONFIG names (`relais sso check-config` checks one);
 - the relay publishes its login and logout events; the broker being away stops no login;
 - every ten minutes, expired tickets, sessions, replay-cache entries and SAML requests go
-  (any instance may do it).
+  (any instance may do it);
+- the consumer of erasure requests (`relais.q.sso.subject`, `subject.py`), confirmed through the relay.
 
 Person data comes from the directory through `Ports.directory`, which the composition
 root hands in. Run several instances on one PostgreSQL database to share sessions.
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from relais.db import writer
 from relais.runtime import Context, Http, Parts, Process, StartError, Timer
 
+from . import subject
 from .app import SsoApp
 from .config import ConfigError, load_config
 from .directory_port import DirectoryPort
@@ -66,6 +68,7 @@ def start(ctx: Context[Ports]) -> Parts:
         http=Http(app, host, port,
                   describe=f"sso on http://{host}:{port}/cas/ ({len(config.services)} CAS service(s))"),
         timers=[Timer("sso-purge", PURGE_EVERY_S, purge)],
+        consumers=[subject.consumer(ctx.settings.tenant)],  # erasure requests (relais.subject)
         close=[app.close],
     )
 

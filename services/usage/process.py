@@ -4,8 +4,9 @@
   retries, dead letters, idempotent on event id) turns each batch into pseudonymous activity and
   counters (`handlers/ingest.py`), in the consumer's transaction;
 - every hour, the periods that have ended (and whose grace has passed) are closed: aggregates kept,
-  pseudonyms and key destroyed (`handlers/close.py`).
-It publishes nothing: no relay.
+  pseudonyms and key destroyed (`handlers/close.py`);
+- the consumer of erasure requests (`relais.q.usage.subject`, `subject.py`); its relay publishes
+  only their confirmations.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 
 from relais.runtime import Consumer, Context, Parts, Process, StartError, Timer
 
+from . import subject
 from .handlers.close import close_due
 from .handlers.ingest import UsageEvents
 from .settings import UsageConfigError, UsageSettings
@@ -37,7 +39,8 @@ def start(ctx: Context[None]) -> Parts:
     def close() -> None:
         close_due(ctx.engine, tenant, datetime.now(UTC), settings.zone, settings.grace)
 
-    return Parts(consumers=[consumer(tenant, settings)], timers=[Timer("close-periods", settings.close_every_s, close)])
+    return Parts(consumers=[consumer(tenant, settings), subject.consumer(tenant)],
+                 timers=[Timer("close-periods", settings.close_every_s, close)])
 
 
-PROCESS: Process[None] = Process(service="usage", start=start, readiness=("broker", "database"), relay=False)
+PROCESS: Process[None] = Process(service="usage", start=start, readiness=("broker", "database"))

@@ -20,7 +20,7 @@ from relais.ops.health import object_store_check
 from relais.runtime import OPERATOR, Consumer, Context, Parts, Process, RpcMethod, StartError, Timer
 from relais.runtime.callers import Caller, RpcRefused
 
-from . import rights
+from . import rights, subject
 from .adapters.blob_store import StoreError
 from .adapters.metered_store import MeteredBlobStore
 from .continuous.handler import CONSUMER, ItemEvents
@@ -81,7 +81,8 @@ def start(ctx: Context[None]) -> Parts:
     # SQLite has one writer: handlers taking turns beat handlers waiting on its lock (busy timeout).
     parallel = 1 if is_sqlite(ctx.engine) else 8
     return Parts(
-        consumers=[Consumer(CONSUMER, ItemEvents(store, default_retention=retention), parallel=parallel)],
+        consumers=[Consumer(CONSUMER, ItemEvents(store, default_retention=retention), parallel=parallel),
+                   subject.consumer(ctx.settings.tenant, store)],
         timers=[Timer("purge", settings.purge_interval_s, purge)],
         rpc={"status": status, "versions": versions, "restore": restore},
         checks={"object_store": object_store_check(settings.store_target)},

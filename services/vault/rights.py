@@ -27,7 +27,7 @@ from relais.db import writer
 from .adapters import index
 from .adapters.blob_store import BlobStore
 from .items import Vault
-from .rules.blob_deletion import blobs_to_delete, content_sizes
+from .rules.blob_deletion import BlobsToDelete, blobs_to_delete, content_sizes
 from .rules.erasure import AUDIT_EVENT, audit_payload, check_requester
 from .rules.retention import check_days, in_force
 
@@ -68,14 +68,7 @@ def erase_person(vault: Vault, person: str, *, actor: str, correlation_id: str |
     check_requester(actor)
     tenant = vault.tenant
     with writer(vault.engine).begin() as conn:
-        index.guard_blobs(conn, tenant, exclusive=True)
-        rows = index.person_rows(conn, tenant, person)
-        items = index.count_items(conn, tenant, person)
-        sizes = content_sizes(rows)
-        index.delete_person(conn, tenant, person)
-        blobs = blobs_to_delete(sizes, index.referenced(conn, tenant, sizes))  # by someone else: these rows are gone
-        _delete_blobs(conn, vault.store, blobs.digests)
-        index.forget_items_in_access_log(conn, tenant, person)
+        rows, items, blobs = erase_in(conn, vault.store, person)
         event_id = new_event_id()
         event = Event(type=AUDIT_EVENT, source=SOURCE, tenant=tenant, id=event_id,
                       correlation_id=correlation_id or event_id,
@@ -86,6 +79,22 @@ def erase_person(vault: Vault, person: str, *, actor: str, correlation_id: str |
              person, actor, p["versions"], p["blobs_deleted"], p["blobs_kept"])
     return ErasureReport(person, actor, p["versions"], p["items"], p["blobs_deleted"], p["blobs_kept"],
                          p["bytes_deleted"], event.id)
+
+
+def erase_in(conn: Connection, store: BlobStore, person: str) -> tuple[list[tuple[str | None, int | None]], int,
+                                                                       BlobsToDelete]:
+    """`erase_person`'s deletions in the caller's transaction, without its audit event (a subject request
+    across every service confirms on the bus instead: `services/vault/subject.py`): (rows, items, blobs)."""
+    tenant = store.tenant
+    index.guard_blobs(conn, tenant, exclusive=True)
+    rows = index.person_rows(conn, tenant, person)
+    items = index.count_items(conn, tenant, person)
+    sizes = content_sizes(rows)
+    index.delete_person(conn, tenant, person)
+    blobs = blobs_to_delete(sizes, index.referenced(conn, tenant, sizes))  # by someone else: these rows are gone
+    _delete_blobs(conn, store, blobs.digests)
+    index.forget_items_in_access_log(conn, tenant, person)
+    return rows, items, blobs
 
 
 def purge_expired(vault: Vault, *, now: datetime | None = None, dry_run: bool = False, batch: int = 500,

@@ -72,31 +72,35 @@ def test_a_consumer_reads_its_own_queues_only():
     assert not _matches(read, "vault.person.erased")
 
 
-def test_a_consumer_that_publishes_nothing_gets_its_own_queues_and_its_event_types_only():
-    """The usage service: no relay, no RPC. Its user declares, reads and dead-letters relais.q.usage (retries
-    and dead letters through the default exchange), binds it to the types the contracts give it, and nothing else."""
+def test_a_consumer_gets_its_own_queues_and_its_event_types_only():
+    """The usage service: no RPC; its relay publishes only its erasure confirmations. Its user declares, reads and
+    dead-letters relais.q.usage and relais.q.usage.subject (retries and dead letters through the default exchange),
+    binds them to the types the contracts give them, and nothing else."""
     contracts = subscriptions()
     (role,) = [r for r in roles(PROCESSES, contracts) if r.name == "usage"]
-    assert (role.publishes, role.consumers, role.answers, dict(role.calls), role.tags) == (False, ("usage",), False,
-                                                                                            {}, ())
+    assert (role.publishes, role.consumers, role.answers, dict(role.calls), role.tags) == (
+        True, ("usage", "usage.subject"), False, {}, ())
     granted = permissions(role, "relais-usage", contracts)
-    own = ("relais.q.usage", "relais.q.usage.retry.1", "relais.q.usage.retry.12", "relais.q.usage.dlq")
+    own = ("relais.q.usage", "relais.q.usage.retry.1", "relais.q.usage.retry.12", "relais.q.usage.dlq",
+           "relais.q.usage.subject", "relais.q.usage.subject.dlq")
     for queue in own:
         assert _matches(granted.configure, queue) and _matches(granted.read, queue) and _matches(granted.write, queue)
     for other in ("relais.q.provisioning", "relais.q.usage2", "relais.q.usage.retry.x", "relais.q.usage.dlq2",
-                  "relais.unrouted", "nameko-rpc", "rpc-usage", "rpc-directory", "relais.events"):
+                  "relais.q.vault.subject", "relais.unrouted", "nameko-rpc", "rpc-usage", "rpc-directory"):
         assert not _matches(granted.configure, other), other
-        assert not _matches(granted.write, other), other  # it publishes no event: no write on relais.events
+        assert not _matches(granted.write, other), other
     assert {n for n in ("relais.events", "amq.default", "nameko-rpc", "relais.unrouted")
-            if _matches(granted.read, n)} == {"relais.events"}  # to bind its queue, from which it reads nothing
-    assert {n for n in ("relais.events", "amq.default", "nameko-rpc") if _matches(granted.write, n)} == {"amq.default"}
+            if _matches(granted.read, n)} == {"relais.events"}  # to bind its queues, from which it reads nothing
+    assert {n for n in ("relais.events", "amq.default", "nameko-rpc") if _matches(granted.write, n)} == {
+        "relais.events", "amq.default"}
     events_write, events_read = granted.topics["relais.events"]
-    assert events_write == "^$" and granted.topics["nameko-rpc"] == ("^$", "^$")
-    receives = contracts["usage"]
-    assert {"sso.login.succeeded", "provisioning.grant.created"} <= set(receives)
+    assert granted.topics["nameko-rpc"] == ("^$", "^$")
+    receives = contracts["usage"] + contracts["usage.subject"]
+    assert {"sso.login.succeeded", "provisioning.grant.created", "subject.erasure.requested"} <= set(receives)
     for event_type in receives:
         assert _matches(events_read, event_type), event_type
-    for other in ("#", "sso.*", "directory.person.created", "vault.person.erased", "sso.login.succeeded.x"):
+    for other in ("#", "sso.*", "directory.person.created", "vault.person.erased", "sso.login.succeeded.x",
+                  "subject.erasure.confirmed"):
         assert not _matches(events_read, other), other
 
 

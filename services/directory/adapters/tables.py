@@ -90,3 +90,14 @@ seen = Table(
     Column("family", String(16), primary_key=True),
     Column("key", _ID, primary_key=True),
 )
+
+# Persons erased on request (migration 0021_subject_requests), by keyed hash (relais/subject/keys.py): the
+# next import that brings one back says so (`returned_*`), since the AAF still lists whom the directory forgot.
+erased = Table(
+    "dir_erased", metadata,
+    Column("subject_hash", String(64), primary_key=True),
+    Column("request_id", String(36), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("returned_at", DateTime(timezone=True)),
+    Column("returned_import", String(36)),
+)

@@ -31,6 +31,7 @@ from ..adapters.aaf.reader import AafFileError, iter_elements
 from ..rules.families import FAMILIES
 from .batches import Batch, prepared_batches
 from .complet_sweep import ImportRefused, sweep_absent
+from .erased_returns import note_returned
 from .events import EventMaker, PendingEvents, completed_payload
 from .options import ImportOptions, ProgressFn
 from .parser_processes import parallel_sources
@@ -63,6 +64,7 @@ class DirectoryImporter:
                     run.import_file(info, batches)
                 sweep_absent(conn, report, run.events, run.complet_ok, run.had_records, self.options)
                 note_unresolved(conn, report)
+                note_returned(conn, report, self.tenant)  # persons erased on request whom the AAF brings back
                 report.status = "completed"
                 report.finished_at = _now()
                 run.events.add("directory.import.completed", completed_payload(report))
