@@ -5,14 +5,15 @@
 | `/cas/…` (and any other path: 404) | the CAS server for the ENT's apps (cas/http.py) |
 | `/saml/…` | our SAML SP towards the national IdPs (sp/http.py); 404 without a `saml:` section |
 | `/idp/…` | our SAML IdP towards resource platforms (idp/http.py); 404 without an `idp:` section |
+| `/oidc/…`, `/.well-known/openid-configuration` | our OpenID Connect provider (oidc/http.py); 404 without `oidc:` |
 | `/healthz`, `/readyz` | the probes, for load balancers in front of this port (`/metrics` stays on the ops port) |
 
 The sides share the instance's engine, configuration, CAS registry, directory
 port, clock and deployment secret, and one back-channel logout: a session that
-ends anywhere (CAS logout, an IdP's or a platform's LogoutRequest) tells the CAS
-apps it logged into. Several instances over one database share sessions,
-tickets and pending SAML requests. Every answer is `Cache-Control: no-store`
-and `X-Content-Type-Options: nosniff` unless the side said otherwise.
+ends anywhere (CAS logout, an IdP's or a platform's LogoutRequest, an OIDC client's
+logout) tells the CAS apps it logged into, then the OIDC clients it got tokens for.
+Several instances over one database share sessions, tickets and pending SAML requests.
+Every answer is `Cache-Control: no-store` and `X-Content-Type-Options: nosniff` unless the side said otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .cas.http import CasHttp
 from .config import SsoConfig
 from .directory_port import DirectoryPort
 from .idp.http import IdpHttp
+from .oidc.http import DISCOVERY, OidcHttp
 from .rules.service_registry import ServiceRegistry
 from .sp.http import SpHttp
 
@@ -62,6 +64,9 @@ class SsoApp:
                          clock=self.clock, notify=notify, uai_of=self.attributes.uai_of)
         self.idp = IdpHttp(engine=engine, config=config, directory=directory, secret=secret, tenant=tenant,
                            clock=self.clock, notify=notify)
+        self.oidc = OidcHttp(engine=engine, config=config, attributes=self.attributes, secret=secret, tenant=tenant,
+                             clock=self.clock, notify=notify, http_timeout=http_timeout)
+        self.back_channel.listeners.append(self.oidc.session_ended)
         self.ops = OpsApp("sso", {"database": database_check(engine.url.render_as_string(hide_password=False))})
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -81,6 +86,8 @@ class SsoApp:
             return self.sp.handle(request)
         if request.path.startswith("/idp/"):
             return self.idp.handle(request)
+        if request.path.startswith("/oidc/") or request.path == DISCOVERY:
+            return self.oidc.handle(request)
         return self.cas.handle(request)
 
     @property
@@ -90,3 +97,4 @@ class SsoApp:
 
     def close(self) -> None:
         self.back_channel.close()
+        self.oidc.close()

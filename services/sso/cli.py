@@ -17,6 +17,8 @@ from .config import ConfigError, SsoConfig, load_config
 from .idp.config import IdentityProviderSettings, parse_idp
 from .idp.messages import idp_metadata as render_idp_metadata
 from .idp.nameid_secret import accept_secret, recorded_secret
+from .oidc.config import OidcSettings, parse_oidc
+from .oidc.store import purge as purge_oidc
 from .rules.pseudonyms import secret_fingerprint
 from .saml.xml import Refused
 from .sessions import purge_expired
@@ -57,7 +59,8 @@ def check_config(path: Path, as_json: bool, offline: bool) -> None:
         config = load_config(path)
         sections: dict[str, Any] = {}
         section_problems: list[str] = []
-        for name, parse_section in (("saml", parse_saml), ("idp", parse_idp)):  # every section's problems at once
+        parsers: tuple[tuple[str, Any], ...] = (("saml", parse_saml), ("idp", parse_idp), ("oidc", parse_oidc))
+        for name, parse_section in parsers:  # every section's problems at once
             try:
                 sections[name] = parse_section(getattr(config, name), where=str(path), base_url=config.base_url)
             except ConfigError as exc:
@@ -74,7 +77,7 @@ def check_config(path: Path, as_json: bool, offline: bool) -> None:
     summary: dict[str, Any] = {"ok": True, "base_url": config.base_url, "services": [s.id for s in config.services],
                                "lifetimes": vars(config.lifetimes), "cookie_secure": config.cookie.secure,
                                "allow_http_callbacks": config.allow_http_callbacks, "secret_env": config.secret_env,
-                               "saml": None, "idp": None}
+                               "saml": None, "idp": None, "oidc": None}
     warnings: list[str] = []
     if not config.cookie.secure or config.allow_http_callbacks:
         warnings.append("cookie.secure is off or allow_http_callbacks is on: for local tests only")
@@ -83,6 +86,8 @@ def check_config(path: Path, as_json: bool, offline: bool) -> None:
         summary["saml"] = _saml_summary(saml, str(path), offline, problems, warnings)
     if idp is not None:
         summary["idp"] = _idp_summary(idp, str(path), warnings)
+    if sections["oidc"] is not None:
+        summary["oidc"] = _oidc_summary(sections["oidc"], str(path), warnings)
     summary["warnings"] = warnings
     if problems:
         summary.update(ok=False, problems=problems)
@@ -94,8 +99,9 @@ def check_config(path: Path, as_json: bool, offline: bool) -> None:
         if not problems:
             idps = ", ".join(i["id"] for i in (summary["saml"] or {}).get("idps", [])) or "none"
             platforms = ", ".join(p["id"] for p in (summary["idp"] or {}).get("platforms", [])) or "none"
+            clients = ", ".join(c["id"] for c in (summary["oidc"] or {}).get("clients", [])) or "none"
             click.echo(f"{path}: OK, {len(config.services)} CAS service(s): {', '.join(summary['services']) or 'none'}"
-                       f"; SAML IdP(s): {idps}; resource platform(s): {platforms}")
+                       f"; SAML IdP(s): {idps}; resource platform(s): {platforms}; OIDC client(s): {clients}")
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
     sys.exit(1 if problems else 0)
@@ -172,6 +178,21 @@ def _idp_summary(idp: IdentityProviderSettings, where: str, warnings: list[str])
                             "cannot be authenticated (anyone can ask for a login to its registered ACS)")
     return {"entity_id": idp.entity_id, "sso": idp.sso_url, "metadata": idp.metadata_url, "keys": keys,
             "platforms": platforms}
+
+
+def _oidc_summary(oidc: OidcSettings, where: str, warnings: list[str]) -> dict[str, Any]:
+    """Our OIDC signing keys and every client, as check-config reports them."""
+    clients = []
+    for c in oidc.clients.values():
+        clients.append({"id": c.id, "public": c.public, "redirect_uris": list(c.redirect_uris),
+                        "post_logout_redirect_uris": list(c.post_logout_redirect_uris), "scopes": list(c.scopes),
+                        "claims": list(c.claims), "sector": c.sector, "backchannel_logout": c.backchannel_logout_uri})
+        if "offline_access" in c.scopes and c.public:
+            warnings.append(f"{where}: oidc.clients ({c.id}): a public client with refresh tokens (offline_access): "
+                            "they are rotated, but a confidential client keeps them safer")
+    return {"issuer": oidc.issuer, "signing_key": oidc.signing_key.id,
+            "keys": [{"id": k.id, "alg": k.alg} for k in oidc.keys], "lifetimes": vars(oidc.lifetimes),
+            "clients": clients}
 
 
 @sso.command("metadata")
@@ -270,9 +291,12 @@ def idp_secret(ctx: Context, config_path: Path, accept_change: bool, as_json: bo
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def purge(ctx: Context, as_json: bool) -> None:
-    """Delete expired tickets, sessions past their end, expired replay-cache entries and SAML requests."""
+    """Delete expired tickets, sessions past their end, expired replay-cache entries, SAML requests and OIDC codes
+    and tokens."""
     with writer(ctx.engine).begin() as conn:
         n = purge_expired(conn, datetime.now(UTC))
         saml = purge_saml(conn, datetime.now(UTC))
-    click.echo(json.dumps({"sessions_deleted": n, "saml_rows_deleted": saml}) if as_json
-               else f"{n} expired session(s) deleted, {saml} SAML request/choice/link row(s)")
+        oidc = purge_oidc(conn, datetime.now(UTC))
+    click.echo(json.dumps({"sessions_deleted": n, "saml_rows_deleted": saml, "oidc_rows_deleted": oidc}) if as_json
+               else f"{n} expired session(s) deleted, {saml} SAML request/choice/link row(s), "
+                    f"{oidc} OIDC code/token row(s)")

@@ -21,6 +21,7 @@ services:                                  # the CAS service registry (rules/ser
     logout: true                           # receive back-channel logout requests
 saml: {...}                                # the SAML SP towards national IdPs (sp/config.py)
 idp: {...}                                 # the SAML IdP towards resource platforms (idp/config.py)
+oidc: {...}                                # the OpenID Connect provider towards apps (oidc/config.py)
 ```
 
 `load_config(path)` reads it; `parse_config(document, where)` checks a mapping.
@@ -78,6 +79,7 @@ class SsoConfig:
     allow_http_callbacks: bool = False
     saml: dict[str, Any] = field(default_factory=dict)  # the SAML SP's section, checked by sp/config.py
     idp: dict[str, Any] = field(default_factory=dict)  # the SAML IdP's section, checked by idp/config.py
+    oidc: dict[str, Any] = field(default_factory=dict)  # the OpenID Connect provider's, checked by oidc/config.py
 
     def secret(self, env: dict[str, str] | None = None) -> bytes:
         """The deployment secret, read from the environment variable the configuration names."""
@@ -89,7 +91,8 @@ class SsoConfig:
         return value.encode()
 
 
-_TOP = {"base_url", "secret_env", "lifetimes", "cookie", "allow_http_callbacks", "services", "saml", "idp"}
+_TOP = {"base_url", "secret_env", "lifetimes", "cookie", "allow_http_callbacks", "services", "saml", "idp",
+        "oidc"}
 
 
 def load_config(path: str | Path) -> SsoConfig:
@@ -130,11 +133,15 @@ def parse_config(document: Any, where: str = "configuration") -> SsoConfig:
     idp = document.get("idp") or {}
     if not isinstance(idp, dict):
         problems.append(f"{where}: idp: must be a mapping")
+    oidc = document.get("oidc") or {}
+    if not isinstance(oidc, dict):
+        problems.append(f"{where}: oidc: must be a mapping")
     services = _services(document.get("services") or [], where, problems)
     if problems:
         raise ConfigError(problems)
     return SsoConfig(base_url=base_url.rstrip("/"), services=services, lifetimes=lifetimes, cookie=cookie,
-                     secret_env=secret_env, allow_http_callbacks=allow_http, saml=saml, idp=idp)
+                     secret_env=secret_env, allow_http_callbacks=allow_http, saml=saml, idp=idp,
+                     oidc=oidc)
 
 
 def _positive_int(value: Any) -> str | None:

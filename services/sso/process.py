@@ -5,7 +5,7 @@
   127.0.0.1:8430), behind a TLS-terminating proxy; its configuration is the file
   RELAIS_SSO_CONFIG names (`relais sso check-config` checks one);
 - the relay publishes its login and logout events; the broker being away stops no login;
-- every ten minutes, expired tickets, sessions, replay-cache entries and SAML requests go
+- every ten minutes, expired tickets, sessions, replay-cache entries, SAML requests and OIDC codes and tokens go
   (any instance may do it);
 - the consumer of erasure requests (`relais.q.sso.subject`, `subject.py`), confirmed through the relay.
 
@@ -28,6 +28,7 @@ from .app import SsoApp
 from .config import ConfigError, load_config
 from .directory_port import DirectoryPort
 from .idp.nameid_secret import SecretChanged, check_secret
+from .oidc.store import purge as purge_oidc
 from .sessions import purge_expired
 from .sp.store import purge as purge_saml
 
@@ -56,6 +57,8 @@ def start(ctx: Context[Ports]) -> Parts:
                      secret=config.secret())
         _check_saml(app)
         _check_idp(app, ctx)
+        if config.oidc:
+            app.oidc.provider()  # a bad oidc section (keys, clients' secrets) stops the start
     except ConfigError as exc:
         raise StartError(str(exc)) from None
 
@@ -63,6 +66,7 @@ def start(ctx: Context[Ports]) -> Parts:
         with writer(ctx.engine).begin() as conn:
             purge_expired(conn, datetime.now(UTC))
             purge_saml(conn, datetime.now(UTC))
+            purge_oidc(conn, datetime.now(UTC))
 
     return Parts(
         http=Http(app, host, port,

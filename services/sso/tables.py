@@ -129,3 +129,54 @@ idp_secret = Table(
     Column("since", DateTime(timezone=True), nullable=False),  # first NameID issued with it, or its acceptance
     Column("previous_fingerprint", String(64)),  # the secret it replaced, if an operator accepted a change
 )
+
+# -- the OpenID Connect provider (0022_sso_oidc) ----------------------------------------------------
+
+# Authorization codes: one-time, SHA-256 at rest, a minute long. `grant` names the tokens issued from the code,
+# so a code presented twice revokes them (RFC 6749 4.1.2).
+oidc_code = Table(
+    "sso_oidc_code", metadata,
+    Column("code_sha256", _HASH, primary_key=True),
+    Column("grant_id", String(32), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("session_sha256", _HASH, nullable=False),
+    Column("session_ref", String(32), nullable=False),  # sso_session.ref: the ID token's `sid` derives from it
+    Column("person_jointure", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),  # space-separated, as granted
+    Column("nonce", Text),
+    Column("code_challenge", String(128)),
+    Column("code_challenge_method", String(8)),
+    Column("auth_time", DateTime(timezone=True), nullable=False),  # the SSO session's login
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("consumed_at", DateTime(timezone=True)),  # kept until it expires, so a second use is told as such
+)
+
+# Access and refresh tokens (opaque, SHA-256 at rest). A refresh token used once is `replaced_at` (rotation);
+# presented again, its whole grant is revoked.
+oidc_token = Table(
+    "sso_oidc_token", metadata,
+    Column("token_sha256", _HASH, primary_key=True),
+    Column("kind", String(8), nullable=False),  # access | refresh
+    Column("grant_id", String(32), nullable=False, index=True),
+    Column("client", String(64), nullable=False),
+    Column("session_sha256", _HASH, nullable=False),
+    Column("session_ref", String(32), nullable=False, index=True),  # the tokens of a session that ended go
+    Column("person_jointure", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("auth_time", DateTime(timezone=True), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("replaced_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# The public keys that signed tokens, published in the JWKS until the last token they signed has expired, even
+# once their key file is gone from the configuration (key rotation).
+oidc_jwk = Table(
+    "sso_oidc_jwk", metadata,
+    Column("kid", String(128), primary_key=True),
+    Column("jwk", Text, nullable=False),  # JSON: the public key only
+    Column("published_until", DateTime(timezone=True), nullable=False),
+)

@@ -87,3 +87,16 @@ def test_instances_migrating_a_new_postgresql_database_together_do_it_once(pg_em
         expected = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     alone.dispose()
     assert sorted(versions) == sorted(expected)
+
+
+def test_sso_oidc_tables_match_the_service_tables(empty_engine):
+    """0022_sso_oidc makes the OpenID Connect provider's tables as services/sso/tables.py declares them."""
+    from services.sso import tables
+
+    upgrade(empty_engine)
+    schema = inspect(empty_engine)
+    for table in (tables.oidc_code, tables.oidc_token, tables.oidc_jwk):
+        assert [c["name"] for c in schema.get_columns(table.name)] == [c.name for c in table.columns]
+        assert schema.get_pk_constraint(table.name)["constrained_columns"] == [c.name for c in table.primary_key]
+    assert {tuple(i["column_names"]) for i in schema.get_indexes("sso_oidc_token")} >= {
+        ("grant_id",), ("session_ref",), ("expires_at",)}

@@ -3,12 +3,14 @@
 A SAML `logoutRequest` (responses.logout_request, naming the ticket the service
 validated) is POSTed to each registered service that takes logout requests
 (`logout: true`, the default), in parallel, each with a short timeout. The SAML
-SP and IdP call `notify` too when an IdP or a platform ends a session.
+SP and IdP call `notify` too when an IdP or a platform ends a session. Other
+listeners (the OpenID Connect provider's back-channel logout) are called after.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
@@ -27,6 +29,7 @@ class BackChannelLogout:
         self.registry = registry
         self.timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sso-slo")
+        self.listeners: list[Callable[[ClosedSession, datetime], object]] = []  # told after the CAS services
 
     def notify(self, closed: ClosedSession, now: datetime) -> dict[str, int | None]:
         """POST a SAML LogoutRequest to each service that validated a ticket of the closed session.
@@ -43,6 +46,8 @@ class BackChannelLogout:
         results = {name: job.result() for name, job in jobs.items()}
         for name, status in results.items():
             log.info("back-channel logout of session %s to %s: %s", closed.ref, name, status)
+        for listener in self.listeners:
+            listener(closed, now)
         return results
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """Where the SSO may send a browser after a login or a logout (pure).
 
-- After a national login, the browser goes back only to a local CAS or SAML IdP
-  path (`/cas/…`, `/idp/…`): never to another site, so a crafted `next` cannot
+- After a national login, the browser goes back only to a local CAS, SAML IdP or
+  OpenID Connect path (`/cas/…`, `/idp/…`, `/oidc/…`): never to another site, so a crafted `next` cannot
   make the login page an open redirector (`safe_next`; anything else: `/cas/login`).
 - After logout, EduConnect's `FrEduUrlRetour` is followed only when it is an
   https URL (http too for an http deployment, local tests) on a host the IdP may
@@ -20,8 +20,8 @@ LOCAL_NEXT_DEFAULT = "/cas/login"
 
 
 def safe_next(value: str | None) -> str:
-    """Only local CAS and SAML IdP paths are followed after login (never another site: one leading "/")."""
-    if (value and value.startswith(("/cas/", "/idp/")) and "\\" not in value and len(value) <= 4096
+    """Only local CAS, SAML IdP and OIDC paths are followed after login (never another site: one leading "/")."""
+    if (value and value.startswith(("/cas/", "/idp/", "/oidc/")) and "\\" not in value and len(value) <= 4096
             and not any(ord(c) < 32 or ord(c) == 127 for c in value)):
         return value
     return LOCAL_NEXT_DEFAULT
