@@ -22,6 +22,7 @@ from relais.commands import Context, pass_ctx, relay_now
 from . import rights
 from .adapters.blob_store import StoreError
 from .bags.cli import register as register_bags
+from .handover.cli import register as register_handover
 from .items import Vault
 from .rules.item_ids import VERTICALS
 from .settings import VaultConfigError, VaultSettings
@@ -285,3 +286,4 @@ def access_log(ctx: Context, person: str, since: datetime | None, limit: int | N
 
 register_transfer(vault)  # export, import, verify: the contract end (transfer/cli.py)
 register_bags(vault)  # bag, unbag: the open archive (bags/cli.py)
+register_handover(vault)  # the contract-end handover pack (handover/cli.py)
