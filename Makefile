@@ -13,8 +13,9 @@ SSO_LOGINS    ?= 2000
 SCIM_USERS    ?= 100000
 USAGE_PERSONS ?= 1000000
 USAGE_EVENTS  ?= 2000000
+CONSOLE_PERSONS ?= 1000000
 
-.PHONY: help venv services check test test-cluster demo bench-directory bench-provisioning bench-vault bench-sso bench-scim bench-usage clean
+.PHONY: help venv services check test test-cluster demo bench-directory bench-provisioning bench-vault bench-sso bench-scim bench-usage bench-console clean
 
 help:
 	@echo "make demo             import the sample academy end to end and show a summary"
@@ -26,6 +27,7 @@ help:
 	@echo "make bench-vault      contract-end export WebDAV -> S3 vs the naive copy, kill and resume, verify (VAULT_PERSONS, VAULT_FILES, VAULT_MB); JSON line last"
 	@echo "make bench-sso        federated logins: SAML ACS, matching, session, CAS ticket and validation, vs bare python3-saml (SSO_PERSONS, SSO_LOGINS; SSO_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); JSON line last"
 	@echo "make bench-usage      usage statistics: USAGE_EVENTS=$(USAGE_EVENTS) SSO events over USAGE_PERSONS=$(USAGE_PERSONS) people ingested vs a bare consume-and-count floor, the month closed and reported (USAGE_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
+	@echo "make bench-console    the operator console's server time per page and per person search over CONSOLE_PERSONS=$(CONSOLE_PERSONS) (CONSOLE_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
 	@echo "make bench-scim       SCIM list requests with a filter over SCIM_USERS=$(SCIM_USERS) users vs the raw SQL floor (SCIM_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
 
 $(STAMP): pyproject.toml connectors/sdk/pyproject.toml
@@ -69,6 +71,9 @@ bench-sso: venv services
 
 bench-usage: venv services
 	$(PY) -m tools.bench.usage --persons $(USAGE_PERSONS) --events $(USAGE_EVENTS) $(if $(USAGE_DATABASE_URL),--database-url $(USAGE_DATABASE_URL))
+
+bench-console: venv services
+	$(PY) -m tools.bench.console --persons $(CONSOLE_PERSONS) $(if $(CONSOLE_DATABASE_URL),--database-url $(CONSOLE_DATABASE_URL))
 
 bench-scim: venv services
 	$(PY) -m tools.bench.scim --users $(SCIM_USERS) $(if $(SCIM_DATABASE_URL),--database-url $(SCIM_DATABASE_URL))

@@ -96,16 +96,24 @@ def search(conn: Connection, text: str, *, structures: list[str] | None = None, 
     key = search_key(wanted)
     if not key:
         return []
-    clauses = [p.c.jointure == wanted, p.c.ine == wanted.upper(), p.c.last_key.startswith(key, autoescape=True)]
+    within = None
+    if structures is not None:
+        within = p.c.structure.in_([j for st in structures for j in _structure_jointures(conn, st)])
+
+    def found(where) -> list[dict]:
+        where = where if within is None else where & within
+        return _loaded(conn.execute(select(p.c.data).where(where).order_by(p.c.jointure).limit(limit)))
+
+    # An identifier first, each through its index; names only when it is none (their keys have no index).
+    exact = found(or_(p.c.jointure == wanted, p.c.ine == wanted.upper()))
+    if exact:
+        return exact
+    clauses = [p.c.last_key.startswith(key, autoescape=True)]
     first, _, rest = key.partition(" ")
     if rest:
         clauses += [(p.c.first_key == first) & p.c.last_key.startswith(rest, autoescape=True),
                     (p.c.last_key == first) & p.c.first_key.startswith(rest, autoescape=True)]
-    where = or_(*clauses)
-    if structures is not None:
-        jointures = [j for st in structures for j in _structure_jointures(conn, st)]
-        where = where & p.c.structure.in_(jointures)
-    return _loaded(conn.execute(select(p.c.data).where(where).order_by(p.c.jointure).limit(limit)))
+    return found(or_(*clauses))
 
 
 def members(conn: Connection, structure: str, *, class_code: str | None = None,
