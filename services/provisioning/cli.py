@@ -18,7 +18,8 @@ from relais.runtime.runner import event_consumer
 
 from .api.apps import SCOPES, AppError, add_app, entitled, load_apps, remove_app
 from .api.oneroster_view import AppView
-from .feeds.gar import export, record_feed, validate
+from .feeds.gar import GarReport, export, record_feed, validate
+from .feeds.gar_1d import export_1d, has_ecoles, state_key
 from .feeds.oneroster_csv import write_bundle
 from .grants.catalogue import CatalogueError
 from .grants.rules import RuleError
@@ -197,53 +198,75 @@ def sweep(ctx: Context, as_json: bool) -> None:
 @click.option("--ent-id", required=True, help="The ENT project's id at the GAR (file name prefix).")
 @click.option("--xsd", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="RELAIS_GAR_XSD",
               help="GAR-ENT.xsd to validate every file against (env RELAIS_GAR_XSD).")
+@click.option("--xsd-1d", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="RELAIS_GAR_XSD_1D",
+              help="GAR-ENT-1D.xsd to validate the écoles' feed against (env RELAIS_GAR_XSD_1D).")
 @click.option("--delta", is_flag=True,
               help="Only the records created or changed since the previous feed (a complete one if records were "
                    "removed since, or if there was none).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, delta: bool, as_json: bool) -> None:
+def gar_export(ctx: Context, out_dir: Path, ent_id: str, xsd: Path | None, xsd_1d: Path | None, delta: bool,
+               as_json: bool) -> None:
     """Write the GAR feed (Etab, Eleve, Enseignant, Groupe, RespAff files) into OUT_DIR.
 
-    Every feed written (and valid, when --xsd is given) is remembered for the
-    next --delta; an invalid one is not, so the next delta still compares with
-    the last feed that could be delivered.
+    When the directory holds écoles, their first-degree feed too (`…_1D_<Type>_…`
+    files, GAR-ENT-1D), reported under `first_degree`. Every feed written (and
+    valid, when its XSD is given) is remembered for the next --delta; an
+    invalid one is not, so the next delta still compares with the last feed
+    that could be delivered.
     """
     now = datetime.now(UTC)
     with ctx.engine.connect() as conn:
         report = export(conn, out_dir, ent_id, now, delta=delta)
-    result = report.to_dict()
+        report_1d = export_1d(conn, out_dir, ent_id, now, delta=delta) if has_ecoles(conn) else None
+    result = _checked_feed(ctx, report, ent_id, xsd, now)
+    problems = result.get("problems")
+    if report_1d is not None:
+        result["first_degree"] = _checked_feed(ctx, report_1d, state_key(ent_id), xsd_1d, now)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        _echo_feed(out_dir, report, xsd, problems)
+        if report_1d is not None:
+            click.echo("first degree (écoles):")
+            _echo_feed(out_dir, report_1d, xsd_1d, result["first_degree"].get("problems"))
+    sys.exit(1 if problems or (report_1d is not None and result["first_degree"].get("problems")) else 0)
+
+
+def _checked_feed(ctx: Context, report: GarReport, key: str, xsd: Path | None, now: datetime) -> dict[str, Any]:
+    """A feed's report, validated against `xsd` when given, and remembered for the next delta unless invalid."""
+    result: dict[str, Any] = report.to_dict()
     problems = validate(report.files, xsd) if xsd else None
     if not problems:
         with writer(ctx.engine).begin() as conn:
-            record_feed(conn, ent_id, report, now)
+            record_feed(conn, key, report, now)
     result["xsd"] = str(xsd) if xsd else None
     result["valid"] = None if problems is None else not problems
     if problems:
         result["problems"] = problems[:100]
-    if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False))
+    return result
+
+
+def _echo_feed(out_dir: Path, report: GarReport, xsd: Path | None, problems: list[str] | None) -> None:
+    click.echo(f"{report.mode}: {len(report.files)} file(s) in {out_dir}: " +
+               (", ".join(f"{k} {report.records.get(k, 0)} ({n} elements)" for k, n in report.elements.items())
+                or "nothing changed"))
+    if report.mode == "Delta":
+        click.echo(f"  {report.unchanged} element(s) unchanged since the previous feed, left out")
+    if report.reason:
+        click.echo(f"  {report.reason}")
+    for s in report.skipped[:20]:
+        click.echo(f"  left out {s['type']} {s['id']}: {s['reason']}")
+    if len(report.skipped) > 20:
+        click.echo(f"  … and {len(report.skipped) - 20} more (--json lists them all)")
+    if xsd is None:
+        click.echo("  not validated (give --xsd or RELAIS_GAR_XSD; --xsd-1d or RELAIS_GAR_XSD_1D for écoles)")
+    elif problems:
+        click.echo(f"  INVALID against {xsd}:")
+        for p in problems[:20]:
+            click.echo(f"    {p}")
     else:
-        click.echo(f"{report.mode}: {len(report.files)} file(s) in {out_dir}: " +
-                   (", ".join(f"{k} {report.records.get(k, 0)} ({n} elements)" for k, n in report.elements.items())
-                    or "nothing changed"))
-        if report.mode == "Delta":
-            click.echo(f"  {report.unchanged} element(s) unchanged since the previous feed, left out")
-        if report.reason:
-            click.echo(f"  {report.reason}")
-        for s in report.skipped[:20]:
-            click.echo(f"  left out {s['type']} {s['id']}: {s['reason']}")
-        if len(report.skipped) > 20:
-            click.echo(f"  … and {len(report.skipped) - 20} more (--json lists them all)")
-        if problems is None:
-            click.echo("  not validated (give --xsd or RELAIS_GAR_XSD)")
-        elif problems:
-            click.echo(f"  INVALID against {xsd}:")
-            for p in problems[:20]:
-                click.echo(f"    {p}")
-        else:
-            click.echo(f"  every file is valid against {xsd}")
-    sys.exit(1 if problems else 0)
+        click.echo(f"  every file is valid against {xsd}")
 
 
 @provisioning.command("oneroster-export")

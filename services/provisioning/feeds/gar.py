@@ -7,6 +7,10 @@ is in them) and `RespAff` (the resource managers of each structure). Each
 file holds at most 10,000 elements and is named as the GAR expects:
 `<idENT>_GAR-ENT_Complet_<yyyyMMdd_HHmmss>_<Type>_<NNNN>.xml`.
 
+Écoles (first-degree structures) and the people only in écoles are not in it:
+they have their own feed, `gar_1d.py`, against `GAR-ENT-1D.xsd` (`gar_degrees.py`
+says which goes where).
+
 Written from provisioning's view of the directory, streaming (lxml
 `xmlfile`), so memory does not grow with the academy. Records the XSD cannot
 take (a person without a name, a manager without an e-mail) are left out and
@@ -39,6 +43,7 @@ from sqlalchemy import Connection, delete, insert, select
 from ..adapters import tables as t
 from ..adapters.queries import ruleset, staff_records, uai_map
 from ..grants.managers import directors, managed_structures
+from .gar_degrees import Degrees, only_elsewhere, split_structures
 from .gar_exclusions import manager_left_out, person_left_out
 
 NS = "http://data.education.fr/ns/gar"
@@ -88,9 +93,11 @@ class _RollingWriter:
     """
 
     def __init__(self, out: Path, ent_id: str, stamp: str, kind: str, report: GarReport, limit: int,
-                 mode: str = "Complet"):
+                 mode: str = "Complet", *, ns: str = NS, version: str = VERSION, degree: str = ""):
         self.out, self.kind, self.report, self.limit = out, kind, report, limit
-        self.prefix = f"{ent_id}_GAR-ENT_{mode}_{stamp}_{kind}"
+        self.ns, self.version = ns, version
+        # `degree` "1D_" for the écoles' feed: `<idENT>_GAR-ENT_Complet_<stamp>_1D_<Type>_<NNNN>.xml`
+        self.prefix = f"{ent_id}_GAR-ENT_{mode}_{stamp}_{degree}{kind}"
         self.number, self.count = 0, 0
         self._file: IO[str] | None = None
         self._path: Path | None = None
@@ -99,7 +106,7 @@ class _RollingWriter:
         path = self._path = self.out / f"{self.prefix}_{self.number:04d}.xml"
         file = self._file = open(path.with_name(path.name + ".part"), "w", encoding="utf-8", buffering=1 << 20)
         file.write(f"<?xml version='1.0' encoding='UTF-8'?>\n"
-                   f'<men:GAR-ENT-{self.kind} xmlns:men="{NS}" Version="{VERSION}">')
+                   f'<men:GAR-ENT-{self.kind} xmlns:men="{self.ns}" Version="{self.version}">')
         return file
 
     def _close(self) -> None:
@@ -211,7 +218,9 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     if delta and previous is None:
         report.reason = f"no earlier feed for ENT id {ent_id!r}: a delta needs one to compare with"
     counts = {"unchanged": 0}
-    uai_of = uai_map(conn)
+    degrees = structure_degrees(conn)
+    uai_of = degrees.second  # écoles have their own feed (`gar_1d.py`)
+    ecole_uais = set(degrees.first.values())
     labels: dict[tuple[str, str], str | None] = {(k, c): lab for k, c, lab in conn.execute(
         select(t.reference.c.kind, t.reference.c.code, t.reference.c.label))}
 
@@ -232,6 +241,8 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     person_groups: set[tuple[str, str, str]] = set()  # a class and a group may share a code
     for p in _persons(conn, "Eleve"):
         etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
+        if not etabs and only_elsewhere(p, uai_of, degrees.first):
+            continue  # in écoles only: the first-degree feed's
         why_not = person_left_out(p, etabs)
         if why_not:
             report.skip("Eleve", p["jointure"], why_not)
@@ -258,6 +269,8 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     staff = writer("Enseignant")
     for p in _persons(conn, "PersEducNat"):
         etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
+        if not etabs and only_elsewhere(p, uai_of, degrees.first):
+            continue
         why_not = person_left_out(p, etabs)
         if why_not:
             report.skip("Enseignant", p["jointure"], why_not)
@@ -283,8 +296,9 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
 
     # Structures, their MEF and subjects.
     etab = writer("Etab")
-    structures = sorted(conn.execute(select(t.structure.c.uai, t.structure.c.data)
-                                     .where(t.structure.c.uai.is_not(None))))
+    structures = sorted((u, d) for u, d in conn.execute(select(t.structure.c.uai, t.structure.c.data)
+                                                        .where(t.structure.c.uai.is_not(None)))
+                        if u not in ecole_uais)
     for u, data in structures:
         rec = orjson.loads(data)
         etab.write(_el("GAREtab", _v("GARStructureUAI", u),
@@ -317,7 +331,10 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
 
     # Resource managers.
     rules = ruleset(conn)
-    managers = managed_structures(rules, directors(staff_records(conn), rules.manager_functions, uai_of))
+    every_uai = uai_map(conn)
+    managers = {j: uais - ecole_uais for j, uais in
+                managed_structures(rules, directors(staff_records(conn), rules.manager_functions, every_uai)).items()
+                if uais - ecole_uais}
     resp = writer("RespAff")
     for j in sorted(managers):
         row = conn.execute(select(t.person.c.data).where(t.person.c.jointure == j)).first()
@@ -345,6 +362,12 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
             delta_report.unchanged = counts["unchanged"]
             return delta_report
     return report
+
+
+def structure_degrees(conn: Connection) -> Degrees:
+    """The view's structures with a UAI, split into second-degree ones and écoles."""
+    return split_structures((j, u, orjson.loads(d)) for j, u, d in conn.execute(
+        select(t.structure.c.jointure, t.structure.c.uai, t.structure.c.data)))
 
 
 def _remove(paths: list[str]) -> None:
