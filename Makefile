@@ -23,7 +23,7 @@ help:
 	@echo "make test-cluster     a three-node RabbitMQ cluster losing a node mid-import (tests/cluster; CI runs it)"
 	@echo "make check            the import contracts (no cycle, kernel below services, services apart), mypy, ruff"
 	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS); BENCH_FIRST_DEGREE_SHARE=0.5 for a mixed academy, half écoles; DIRECTORY_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); prints one JSON line last"
-	@echo "make bench-provisioning  rules, event stream and GAR export (BENCH_PERSONS, BENCH_EVENTS; PROVISIONING_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
+	@echo "make bench-provisioning  rules, event stream and GAR export (BENCH_PERSONS, BENCH_EVENTS; BENCH_FIRST_DEGREE_SHARE=0.5: half écoles, their GAR-ENT-1D feed too; PROVISIONING_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
 	@echo "make bench-vault      contract-end export WebDAV -> S3 vs the naive copy, kill and resume, verify (VAULT_PERSONS, VAULT_FILES, VAULT_MB); JSON line last"
 	@echo "make bench-sso        federated logins: SAML ACS, matching, session, CAS ticket and validation, vs bare python3-saml (SSO_PERSONS, SSO_LOGINS; SSO_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); JSON line last"
 	@echo "make bench-usage      usage statistics: USAGE_EVENTS=$(USAGE_EVENTS) SSO events over USAGE_PERSONS=$(USAGE_PERSONS) people ingested vs a bare consume-and-count floor, the month closed and reported (USAGE_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
@@ -61,7 +61,7 @@ bench-directory: venv services
 	$(PY) -m tools.bench.directory --persons $(BENCH_PERSONS) $(if $(DIRECTORY_DATABASE_URL),--database-url $(DIRECTORY_DATABASE_URL)) $(if $(BENCH_FIRST_DEGREE_SHARE),--first-degree-share $(BENCH_FIRST_DEGREE_SHARE))
 
 bench-provisioning: venv services
-	$(PY) -m tools.bench.provisioning --persons $(BENCH_PERSONS) --events $(BENCH_EVENTS) $(if $(PROVISIONING_DATABASE_URL),--database-url $(PROVISIONING_DATABASE_URL))
+	$(PY) -m tools.bench.provisioning --persons $(BENCH_PERSONS) --events $(BENCH_EVENTS) $(if $(PROVISIONING_DATABASE_URL),--database-url $(PROVISIONING_DATABASE_URL)) $(if $(BENCH_FIRST_DEGREE_SHARE),--first-degree-share $(BENCH_FIRST_DEGREE_SHARE))
 
 bench-vault: venv
 	$(PY) -m tools.bench.vault --persons $(VAULT_PERSONS) --files $(VAULT_FILES) --total-mb $(VAULT_MB)

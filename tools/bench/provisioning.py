@@ -18,6 +18,10 @@ In one run, on a fresh SQLite database:
 - the complete GAR export (`gar_export_s`), then its XSD validation apart
   (`gar_validate_s`, when the XSD is found); the floor: bare lxml writing as
   many elements;
+- with `--first-degree-share 0.5`, half the structures are écoles, their
+  pupils with a level and their classes labelled as a first-degree export's
+  are: the écoles' GAR feed is then written too (`gar_1d_export_s`) and
+  validated against GAR-ENT-1D.xsd (`gar_1d_validate_s`, `gar_1d_valid`);
 - the peak memory of the process tree.
 The last line printed is one JSON object.
 """
@@ -45,17 +49,25 @@ from tools import SHARED
 
 SUBJECTS = [f"{n:06d}" for n in range(30100, 30110)]
 LEVELS = {"1001": "6", "1011": "5", "1021": "4", "1031": "3"}
+# First degree: level code, label, as tools/synthetic_academy.py writes them.
+LEVELS_1D = [("0011", "CP"), ("0012", "CE1"), ("0013", "CE2"), ("0021", "CM1"), ("0022", "CM2")]
 
 
-def seed(conn, persons: int, rng: random.Random) -> dict[str, list]:
-    """Write `persons` directory records into provisioning's view; returns what rules can name."""
+def seed(conn, persons: int, rng: random.Random, first_degree_share: float = 0.0) -> dict[str, list]:
+    """Write `persons` directory records into provisioning's view; returns what rules can name.
+
+    The first `first_degree_share` of the structures are écoles: their pupils have a first-degree level,
+    their classes labels, their teachers classes (no teaching of subjects)."""
     from relais.db import bulk_insert
     from services.provisioning.adapters import tables as t
 
     n_structures = max(1, persons // 800)
     structures = [(f"S{i}", f"{i:07d}X") for i in range(n_structures)]
+    n_ecoles = round(n_structures * first_degree_share)
+    ecole = {"district": "0000001C", "town": "COMMUNE", "sector": "PU", "rpi": None}
     bulk_insert(conn, t.structure.name, ("jointure", "uai", "data"),
-                [(j, u, orjson.dumps({"jointure": j, "uai": u, "name": f"COLLEGE {i}"}))
+                [(j, u, orjson.dumps({"jointure": j, "uai": u, "name": f"ECOLE {i}", "first_degree": ecole}
+                                     if i < n_ecoles else {"jointure": j, "uai": u, "name": f"COLLEGE {i}"}))
                  for i, (j, u) in enumerate(structures)])
     bulk_insert(conn, t.reference.name, ("kind", "code", "label"),
                 [("subject", s, f"MATIERE {s}") for s in SUBJECTS]
@@ -66,7 +78,9 @@ def seed(conn, persons: int, rng: random.Random) -> dict[str, list]:
         s, _uai = structures[n % n_structures]
         kind = rng.random()
         rec: dict[str, Any]
-        if kind < 0.55:
+        if n % n_structures < n_ecoles:
+            rec = _first_degree_person(j, n, s, kind, rng)
+        elif kind < 0.55:
             prefix = rng.choice(list(LEVELS))
             klass = f"{LEVELS[prefix]}{'ABCDEFG'[rng.randrange(7)]}"
             rec = {"jointure": j, "category": "Eleve", "profiles": ["National_ELV"], "mef": f"{prefix}0001110",
@@ -93,6 +107,28 @@ def seed(conn, persons: int, rng: random.Random) -> dict[str, list]:
             rows = []
     bulk_insert(conn, t.person.name, ("jointure", "category", "data"), rows)
     return {"structures": structures, "pupils": pupils}
+
+
+def _first_degree_person(j: str, n: int, s: str, kind: float, rng: random.Random) -> dict[str, Any]:
+    """A pupil (50 %), a parent (46 %) or a teacher of an école, as a first-degree export's records are."""
+    c = rng.randrange(len(LEVELS_1D))
+    klass = {"kind": "class", "structure": s, "code": f"C{c}", "label": f"{LEVELS_1D[c][1]} A"}
+    if kind < 0.5:
+        code, label = LEVELS_1D[c]
+        return {"jointure": j, "category": "Eleve", "profiles": ["National_ELV"], "mef": None,
+                "last_name": f"NOM{n}", "first_name": "Eleve", "birth_date": "2018-01-01", "structure": s,
+                "first_degree": {"level": {"code": code, "label": label}, "cycle": None, "class_type": "SIMPLE",
+                                 "entry_date": None, "exit_date": None, "services": ["canteen"]},
+                "memberships": [{"kind": "structure", "structure": s}, klass]}
+    if kind < 0.96:
+        return {"jointure": j, "category": "PersRelEleve", "profiles": ["National_TUT"], "mef": None,
+                "last_name": f"NOM{n}", "first_name": "Parent", "structure": None, "memberships": []}
+    ms: list[dict[str, Any]] = [{"kind": "structure", "structure": s}, klass]
+    if rng.random() < 0.1:
+        ms.append({"kind": "function", "structure": s, "code": "DIR", "label": "DIRECTION", "discipline": None})
+    return {"jointure": j, "category": "PersEducNat", "profiles": ["National_ENS"], "mef": None,
+            "last_name": f"NOM{n}", "first_name": "Prof", "email": f"prof{n}@ac-bench.fr", "structure": s,
+            "memberships": ms}
 
 
 def configuration(structures: list[tuple[str, str]], rng: random.Random) -> tuple[dict, dict]:
@@ -153,6 +189,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--database-url", default=None,
                         help="Run on this database (emptied first) instead of a fresh SQLite file in the workdir, "
                              "e.g. postgresql://postgres@127.0.0.1/relais_bench.")
+    parser.add_argument("--first-degree-share", type=float, default=0.0,
+                        help="share of the structures that are écoles (their GAR feed written and validated too)")
     parser.add_argument("--skip", action="append", default=[], choices=["stream", "gar"],
                         help="Leave a phase out (to measure the others; the JSON line then lacks its keys).")
     args = parser.parse_args(argv)
@@ -170,11 +208,12 @@ def main(argv: list[str]) -> int:
 
     rng = random.Random(0)
     engine = fresh_engine(args.database_url, args.workdir)
-    result: dict = {"persons": args.persons, "database": engine.dialect.name}
+    result: dict = {"persons": args.persons, "database": engine.dialect.name,
+                    "first_degree_share": args.first_degree_share}
     with PeakRss() as rss:
         t = time.perf_counter()
         with writer(engine).begin() as conn:
-            world = seed(conn, args.persons, rng)
+            world = seed(conn, args.persons, rng, args.first_degree_share)
             catalogue_doc, rules_doc = configuration(world["structures"], rng)
             store_config(conn, "catalogue", catalogue_doc)
         with engine.connect() as conn:  # start the timed part with the write-ahead log folded in
@@ -312,6 +351,30 @@ def gar(args, engine, result) -> None:
         problems = validate(report.files, xsd)
         result["gar_validate_s"] = round(time.perf_counter() - t, 2)
         result["gar_valid"] = not problems
+    if args.first_degree_share:
+        gar_1d(args, engine, result)
+
+
+def gar_1d(args, engine, result) -> None:
+    """The écoles' GAR feed, written and validated against GAR-ENT-1D.xsd (target: both in < 60 s at 1M mixed)."""
+    from services.provisioning.feeds.gar import validate
+    from services.provisioning.feeds.gar_1d import export_1d
+
+    out = args.workdir / "gar"
+    t = time.perf_counter()
+    with engine.connect() as conn:
+        report = export_1d(conn, out, "BENCH", datetime.now(UTC))
+    result["gar_1d_export_s"] = round(time.perf_counter() - t, 2)
+    result["gar_1d_records"] = sum(report.records.values())
+    result["gar_1d_elements"] = sum(report.elements.values())
+    result["gar_1d_pupils"] = report.records.get("Eleve", 0)
+    xsd = Path(os.environ.get("RELAIS_GAR_XSD_1D", SHARED / "schemas" / "gar" / "GAR-ENT-1D.xsd"))
+    if xsd.is_file():
+        t = time.perf_counter()
+        problems = validate(report.files, xsd)
+        result["gar_1d_validate_s"] = round(time.perf_counter() - t, 2)
+        result["gar_1d_valid"] = not problems
+        result["gar_1d_total_s"] = round(result["gar_1d_export_s"] + result["gar_1d_validate_s"], 2)
 
 
 if __name__ == "__main__":
