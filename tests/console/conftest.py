@@ -5,7 +5,7 @@ console served as `relais serve console` serves it (cheroot), wired by app/boots
 Two schools: S1 (0750001A) and S2 (0750002B). Staff, all signing in through the agents' IdP by e-mail:
 A1 (administrator by configuration, teacher in S1), P1 (data-protection officer by configuration),
 D1 (head of S1: function DIR there), D2 (head of S2), T1 (a teacher, no console role).
-Pupils 1001 (S1, class 6A, relatives R1) and 2001 (S2).
+Pupils 1001 (S1, class 6A, relatives R1) and 2001 (S2). The last import (staff) rejected one record.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class ConsoleWorld:
             self.provisioning.directory(staff("A1", "S1"), staff("P1", "S1"), staff("T1", "S1"),
                                         staff("D1", "S1", ("S1$DIR$DIRECTION",), "National_DIR"),
                                         staff("D2", "S2", ("S2$DIR$DIRECTION",), "National_DIR"),
+                                        aaf.add("PersEducNat", None, sn="SansJointure"),  # rejected: no jointure
                                         kind="Complet", family="PersEducNat")
             self.provisioning.load(CATALOGUE, RULES)
             self.settings = ConsoleSettings.from_env({

@@ -133,8 +133,11 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     browser.find_element(By.LINK_TEXT, "Health").click()
     pages.wait_for(lambda d: "relais.q.provisioning" in d.page_source, "the health page", timeout=30)
     pages.check("health")
+    browser.find_element(By.LINK_TEXT, "Imports").click()
+    assert "Rejected records" in pages.text() and "PersEducNat" in pages.text()
+    pages.check("imports")
     browser.find_element(By.LINK_TEXT, "Audit log").click()
     assert "refused" in pages.text() and "D1" in pages.text()
     pages.check("audit")
 
-    assert len(pages.shots) == 8 and all(p.stat().st_size > 5000 for p in pages.shots)
+    assert len(pages.shots) == 9 and all(p.stat().st_size > 5000 for p in pages.shots)

@@ -130,6 +130,16 @@ def test_the_administrator_sees_health_and_the_audit_log(world):
                   "uai": S2}, timeout=10, allow_redirects=False).status_code == 403  # only managers grant
 
 
+def test_the_administrator_sees_the_last_import_and_its_rejected_records(world):
+    b = world.sign_in("A1")
+    page = b.get(f"{world.url}/imports", timeout=10)
+    assert page.status_code == 200
+    rows = [r.text_content() for r in html.fromstring(page.content).xpath("//table[2]/tbody/tr")]
+    assert len(rows) == 1 and "PersEducNat" in rows[0] and "P_Complet_20260904_PersEducNat_0000.xml" in rows[0]
+    assert ("imports", "ok") in [(a, o) for a, o, *_ in audit_rows(world, "A1")]
+    assert world.sign_in("D1").get(f"{world.url}/imports", timeout=10).status_code == 403
+
+
 def test_someone_without_a_console_role_is_refused_at_sign_in(world):
     b = world.sign_in("T1")
     assert b.response.status_code == 403 and "aucun rôle" in b.response.text

@@ -6,6 +6,7 @@
 | `GET /login`, `GET /callback` | sign-in through Relais's SSO (CAS 3, `p3/serviceValidate`) | anyone |
 | `POST /logout` | sign out here and at the SSO | signed in |
 | `GET /health` | what `relais status` knows | administrator |
+| `GET /imports` | the directory's last import: files, counts, rejected records | administrator |
 | `GET`/`POST /directory` | search by name, INE or jointure (POST: no name in URLs) | admin, manager, DPO |
 | `GET /people/<ref>` | a person: schools, classes, relatives, resources and causes | same, in one's UAIs |
 | `POST /people/<ref>/grant`, `/revoke` | a manual grant or revocation | resource manager of the UAI |
@@ -63,6 +64,7 @@ URLS = Map([
     Rule("/callback/", endpoint="callback"),
     Rule("/logout", endpoint="logout", methods=["POST"]),
     Rule("/health", endpoint="health"),
+    Rule("/imports", endpoint="imports"),
     Rule("/directory", endpoint="directory", methods=["GET", "POST"]),
     Rule("/people/<ref>", endpoint="person"),
     Rule("/people/<ref>/<any(grant, revoke):action>", endpoint="change", methods=["POST"]),
@@ -237,6 +239,10 @@ class ConsoleApp:
     def on_health(self, page: Page) -> Response:
         who = self._signed_in(page, "health")
         return page.render("health.html", report=self.desk.health(who, page.address))
+
+    def on_imports(self, page: Page) -> Response:
+        who = self._signed_in(page, "imports")
+        return page.render("imports.html", report=self.desk.imports(who, page.address))
 
     def on_directory(self, page: Page) -> Response:
         who = self._signed_in(page, "directory")

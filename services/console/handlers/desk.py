@@ -93,6 +93,12 @@ class Desk:
         self._log(who, "health", "ok", address)
         return self.ports.status()
 
+    def imports(self, who: Identity, address: str | None) -> dict[str, Any] | None:
+        """The directory's last import, with its rejected records."""
+        self._check(who, "imports", address)
+        self._log(who, "imports", "ok", address)
+        return self.ports.directory.last_import()
+
     def search(self, who: Identity, text: str, address: str | None) -> list[dict[str, Any]]:
         self._check(who, "directory", address)
         bounds = scope(who, "directory")

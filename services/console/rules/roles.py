@@ -27,6 +27,7 @@ TENANT_WIDE = frozenset({ADMINISTRATOR, DPO})  # roles not bounded to UAIs
 # action -> the roles that may do it
 ACTIONS: dict[str, frozenset[str]] = {
     "health": frozenset({ADMINISTRATOR}),
+    "imports": frozenset({ADMINISTRATOR}),
     "directory": frozenset({ADMINISTRATOR, RESOURCE_MANAGER, DPO}),
     "person": frozenset({ADMINISTRATOR, RESOURCE_MANAGER, DPO}),
     "grant": frozenset({RESOURCE_MANAGER}),  # provisioning records the manager as the grant's cause

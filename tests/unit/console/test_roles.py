@@ -54,7 +54,7 @@ def test_a_manager_may_only_in_their_uai_and_only_what_managers_do():
     assert may(manager, "grant", ["0750001a"])
     assert not may(manager, "grant", ["0750002B"])
     assert not may(manager, "person", [])
-    assert not may(manager, "health") and not may(manager, "audit")
+    assert not may(manager, "health") and not may(manager, "audit") and not may(manager, "imports")
     assert may(manager, "directory") and scope(manager, "directory") == {"0750001A"}
 
 
