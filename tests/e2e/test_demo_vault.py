@@ -1,7 +1,7 @@
 """The demo's contract-end step (relais/demo_vault.py) on a small academy: a pupil's, a parent's and a teacher's
 documents, calendars and contacts go from ENT A (wsgidav, Radicale) to ENT B through the real ``relais vault``
-commands; verify finds nothing lost. Damaged at ENT B after the import, verify names the damage and the step
-fails."""
+commands; verify finds nothing lost, and the handover pack's bags validate with bagit. Damaged at ENT B after the
+import, verify and the pack name the damage and the step fails."""
 from __future__ import annotations
 
 import re
@@ -33,6 +33,13 @@ def test_everything_reaches_ent_b_and_verify_finds_nothing_lost(sqlite_engine, t
         assert {(n, b) for _, n, b in counts} == {(str(items), counts[0][2])}, sides
     # the worksheet two persons hold was stored once
     assert "8 contents stored in the vault (1 already there: stored once)" in out
+    # the handover pack: a bag per person, every one valid for the Library of Congress's bagit, lost = 0
+    assert "  handover pack in " in out and "3 person(s), 0 structure(s), 31 items" in out and "lost: 0\n" in out
+    assert "  bags validated by bagit (Library of Congress): 3 of 3\n" in out
+    pack = tmp_path / "contract-end" / "handover"
+    assert {p.name for p in (pack / "bags").iterdir()} == {f"person-{j}" for j in (PUPIL, PARENT, TEACHER)}
+    assert (pack / "summary-fr.pdf").read_bytes().startswith(b"%PDF-")
+    assert '<html lang="fr">' in (pack / "summary-fr.html").read_text()
 
     # ENT B really holds the bytes ENT A had, under the same names (NFC), and the empty folders
     (ent_b,) = seen
@@ -71,3 +78,6 @@ def test_damage_at_ent_b_is_named_by_verify_and_fails_the_step(sqlite_engine, tm
     assert "lost: 2, altered: 1, unverified: 0, extra: 0\n" in documents
     assert "lost: 1, altered: 0, unverified: 0, extra: 0\n" in calendars
     assert "lost: 0, altered: 0, unverified: 0, extra: 0 — nothing lost" in contacts  # untouched
+    # the handover pack names the same losses, and its bags (what the vault holds) still validate
+    assert "lost: 3\n" in out and f"  MISS verify-finding {PUPIL} verify " in out
+    assert "  bags validated by bagit (Library of Congress): 3 of 3\n" in out

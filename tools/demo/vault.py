@@ -7,7 +7,9 @@ same pair of servers, empty. Both run in this process's threads, on TCP ports of
 
 Then the step runs the commands a collectivité would run, as subprocesses of the ``relais`` CLI, for each
 connector (webdav, caldav, carddav): ``relais vault export --from`` ENT A, ``relais vault import --to`` ENT B,
-``relais vault verify`` ENT A / vault / ENT B, each with ``--json``. The vault is the local store under the
+``relais vault verify`` ENT A / vault / ENT B, each with ``--json``; then ``relais vault handover`` writes the
+pack the collectivité signs (a bag per person, handover.json, the summary in HTML and PDF, with the verify
+reports), and the Library of Congress's ``bagit`` validates every bag. The vault is the local store under the
 demo's data folder. The step prints per vertical what went through and verify's last line, and succeeds only
 when verify finds nothing lost, altered or unverified anywhere.
 
@@ -103,7 +105,7 @@ def run(engine, tenant: str, data_dir: Path, pupil_jointure: str, *,
     ok = True
     for name in CONNECTORS:
         ok = _summary(name, moved[name], checks[name]) and ok
-    return ok
+    return handover(base, env, checks) and ok
 
 
 # ---- the people and the servers ----------------------------------------------------------------------------
@@ -327,6 +329,50 @@ def check(name: str, ent_a: Ent, ent_b: Ent, env: Mapping[str, str]) -> Command:
     """``relais vault verify`` of ENT A, the vault and ENT B: every item downloaded and hashed on both ENTs."""
     return relais(["vault", "verify", "--source", name, "--source-config", str(ent_a.configs[name]),
                    "--target", name, "--target-config", str(ent_b.configs[name])], env)
+
+
+def handover(base: Path, env: Mapping[str, str], checks: Mapping[str, Command]) -> bool:
+    """``relais vault handover``: the pack the collectivité signs (a bag per person, handover.json, the summary in
+    HTML and PDF), with the verify reports of every connector; then the Library of Congress's ``bagit`` validates
+    every bag. True when the pack names no miss and every bag validates."""
+    reports = []
+    for name, verified in checks.items():
+        if verified.report is not None:
+            path = base / f"verify-{name}.json"
+            path.write_text(json.dumps(verified.report, ensure_ascii=False), encoding="utf-8")
+            reports += ["--verify-report", str(path)]
+    folder = base / "handover"
+    print(f"relais vault handover --to {folder} --by 'Démo Relais, opérateur' "
+          + " ".join(f"--verify-report verify-{name}.json" for name in checks) + " --json")
+    made = relais(["vault", "handover", "--to", str(folder), "--by", "Démo Relais, opérateur", *reports], env)
+    pack = made.report
+    if pack is None or "files" not in pack:
+        _no_report(made)
+        return False
+    print(f"  handover pack in {folder}: {pack['persons']} person(s), {pack['structures']} structure(s), "
+          f"{pack['items']} items, {pack['bytes']:,} bytes in {pack['bags']['bags']} bags; lost: {pack['lost']}")
+    for miss in pack["misses"]:
+        print(f"  MISS {miss['kind']} {miss['owner'] or ''} {miss['what']}: {miss['why']}")
+    print(f"  to sign: {pack['files']['summary-fr.pdf']} (and .html); seal of the bags {pack['bags_seal_sha256']}")
+    valid = _bagit(folder / "bags")  # what the vault holds, in bags, whatever the ENTs lost
+    return made.status == 0 and pack["lost"] == 0 and valid
+
+
+def _bagit(folder: Path) -> bool:
+    """Every bag validated by ``bagit`` (the Library of Congress's tool, not ours): fixity, completeness, oxum."""
+    import bagit  # type: ignore[import-untyped]  # no type hints
+
+    bags = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    failed = []
+    for path in bags:
+        try:
+            bagit.Bag(str(path)).validate()
+        except bagit.BagError as exc:
+            failed.append(f"{path.name}: {exc}")
+    print(f"  bags validated by bagit (Library of Congress): {len(bags) - len(failed)} of {len(bags)}")
+    for line in failed:
+        print(f"  INVALID {line}")
+    return bool(bags) and not failed
 
 
 # ---- the summary ---------------------------------------------------------------------------------------------
