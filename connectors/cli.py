@@ -1,4 +1,4 @@
-"""``relais connectors …``: which connectors exist, and whether a configuration reaches its peer.
+"""``relais connectors …``: which connectors exist, whether a configuration reaches its peer, a new one's package.
 
 Before a long export, ``relais connectors check webdav --config ent-a.yaml`` says whether the
 URL answers, the credentials are accepted and owners are listed, with the connector's own
@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from connectors.sdk import ConnectorConfig, ConnectorError, registry
+from connectors.sdk import VERTICALS, ConnectorConfig, ConnectorError, registry
+from connectors.sdk.template import TemplateError, write_skeleton
 
 
 @click.group("connectors")
@@ -90,3 +91,30 @@ def check(name: str, config_path: Path, vertical: str | None, owner: str | None,
     else:
         click.echo(report["error"], err=True)
     sys.exit(0 if report["ok"] else 1)
+
+
+@connectors.command()
+@click.argument("name")
+@click.option("--dir", "dest", default=".", show_default=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Where to write relais-connector-NAME/.")
+@click.option("--vertical", default="documents", show_default=True, type=click.Choice(VERTICALS))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def new(name: str, dest: Path, vertical: str, as_json: bool) -> None:
+    """Write a new connector's package: connector, configuration, tests running the kit (connectors/GUIDE.md)."""
+    try:
+        written = write_skeleton(name, dest, vertical=vertical)
+    except TemplateError as exc:
+        if as_json:
+            click.echo(json.dumps({"name": name, "ok": False, "error": str(exc)}, ensure_ascii=False))
+        else:
+            click.echo(f"relais connectors new: {exc}", err=True)
+        sys.exit(2)
+    root = written[0].parent
+    if as_json:
+        click.echo(json.dumps({"name": name, "ok": True, "root": str(root), "vertical": vertical,
+                               "files": [str(p.relative_to(root)) for p in written]}, ensure_ascii=False))
+        return
+    click.echo(f"{name}: wrote {root}/ ({len(written)} files)")
+    for path in written:
+        click.echo(f"  {path.relative_to(root)}")
+    click.echo(f"Next: cd {root} && pip install -e '.[test]' && pytest  (connectors/GUIDE.md)")

@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
 
 import pytest
 
@@ -45,9 +47,10 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     raise ImportError("the conformance kit needs Hypothesis: pip install 'relais-connector-sdk[kit]'") from exc
 
+from . import registry
 from .errors import BadItem, ConnectorError
 from .interfaces import Exporter, Importer, Outcome
-from .items import BytesContent, Item, ItemRef
+from .items import VERTICALS, BytesContent, Item, ItemRef
 from .pytest_plugin import DEFAULT_EXAMPLES
 from .schemas import check_record
 from .strategies import items_for, sample_file
@@ -187,6 +190,60 @@ def assert_same_items(expected: Sequence[Item], actual: Sequence[Item], *, exact
             for field_, value in w.metadata.items():
                 assert g.metadata.get(field_) == value, (f"{key}: metadata {field_!r} came back as "
                                                          f"{g.metadata.get(field_)!r}, was {value!r}")
+
+
+class ConnectorDeclaration:
+    """The kit's structural checks: subclass it with fixtures ``connector_name`` and ``connector_config``
+    (a configuration mapping that builds the connector; nothing is sent to the peer).
+
+    They hold once the package declares its connector (``[project.entry-points."relais.connectors"]``)
+    and is installed (``pip install -e .``), before any call to the vendor's API works."""
+
+    @pytest.fixture
+    def connector_name(self) -> str:  # pragma: no cover - the vendor overrides it
+        pytest.fail("define a connector_name fixture returning the name in your entry point")
+
+    @pytest.fixture
+    def connector_config(self) -> Mapping[str, Any]:  # pragma: no cover - the vendor overrides it
+        pytest.fail("define a connector_config fixture returning a configuration mapping")
+
+    def test_the_entry_point_declares_the_connector(self, connector_name: str) -> None:
+        declared = {ep.name: ep for ep in entry_points(group=registry.ENTRY_POINT_GROUP)}
+        assert connector_name in declared, (
+            f"no entry point {connector_name!r} in group {registry.ENTRY_POINT_GROUP!r}: declare it in pyproject.toml "
+            f'([project.entry-points."{registry.ENTRY_POINT_GROUP}"] {connector_name} = "your_package:CONNECTOR") '
+            "and install the package (pip install -e .)")
+        assert connector_name not in registry.BUILTIN, f"{connector_name!r} is a name Relais uses already"
+        info = declared[connector_name].load()
+        assert isinstance(info, registry.ConnectorInfo), f"{declared[connector_name].value} is not a ConnectorInfo"
+        assert info.name == connector_name, (f"the ConnectorInfo is named {info.name!r}, "
+                                             f"the entry point {connector_name!r}")
+
+    def test_the_connector_says_what_it_does(self, connector_name: str) -> None:
+        info = registry.get(connector_name)
+        assert info.verticals and set(info.verticals) <= set(VERTICALS), (
+            f"verticals {info.verticals} must be some of {', '.join(VERTICALS)}")
+        assert info.summary.strip(), "give a one-line summary (relais connectors list shows it)"
+        assert info.exporter is not None or info.importer is not None, "neither an exporter nor an importer"
+        for option, meaning in (info.options or {}).items():
+            assert isinstance(option, str) and isinstance(meaning, str) and meaning.strip(), (
+                f"option {option!r}: say what it means")
+
+    def test_it_builds_from_a_configuration(self, connector_name: str, connector_config: Mapping[str, Any]) -> None:
+        info = registry.get(connector_name)
+        for vertical in info.verticals:
+            halves: list[Exporter | Importer] = []
+            if info.exporter is not None:
+                halves.append(registry.open_exporter(connector_name, connector_config, vertical))
+            if info.importer is not None:
+                halves.append(registry.open_importer(connector_name, connector_config, vertical))
+            for half in halves:
+                kind = "exporter" if isinstance(half, Exporter) else "importer"
+                assert isinstance(half, Exporter | Importer), f"{type(half).__name__} is neither Exporter nor Importer"
+                assert half.connector == connector_name, (
+                    f"the {kind} calls itself {half.connector!r}, not {connector_name!r} (errors name it)")
+                assert half.vertical == vertical, f"the {kind} for {vertical} handles {half.vertical}"
+                half.close()
 
 
 class ConnectorConformance:

@@ -94,6 +94,8 @@ def server() -> Iterator[TokenServer]:
     state = TokenServer()
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+
         def log_message(self, *args):  # quiet
             pass
 

@@ -36,11 +36,17 @@ def sdk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(sdk_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment (not this one's site-packages) with the SDK and its kit extra installed."""
+    """A fresh virtual environment (not this one's site-packages) with the SDK and its kit extra installed.
+
+    Made without pip of its own (ensurepip takes seconds): this environment's pip installs into it."""
     env = tmp_path_factory.mktemp("venv") / "env"
-    run(sys.executable, "-m", "venv", env)
-    run(env / "bin" / "python", "-m", "pip", "install", "-q", f"{sdk_wheel}[kit]")
+    run(sys.executable, "-m", "venv", "--without-pip", env)
+    pip(env, "install", "-q", f"{sdk_wheel}[kit]")
     return env
+
+
+def pip(env: Path, *args: str | Path) -> str:
+    return run(sys.executable, "-m", "pip", "--python", env / "bin" / "python", *args)
 
 
 def test_the_wheel_holds_the_sdk_and_the_vault_schemas_only(sdk_wheel: Path):
@@ -58,7 +64,7 @@ def test_the_wheel_holds_the_sdk_and_the_vault_schemas_only(sdk_wheel: Path):
 
 def test_installed_alone_it_pulls_none_of_the_servers_libraries(venv: Path):
     installed = {d["name"].lower().replace("_", "-") for d in
-                 json.loads(run(venv / "bin" / "python", "-m", "pip", "list", "--format", "json"))}
+                 json.loads(pip(venv, "list", "--format", "json"))}
     assert {"relais-connector-sdk", "requests", "lxml", "jsonschema", "pytest", "hypothesis"} <= installed
     assert installed & SERVER_ONLY == set()
     assert "relais" not in installed
@@ -79,3 +85,20 @@ def test_the_sdk_works_and_the_plugin_loads_without_the_server(venv: Path, tmp_p
     (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
     header = run(python, "-m", "pytest", "test_nothing.py", cwd=tmp_path)
     assert "relais connector kit: relais-connector-sdk 0.1.0" in header and "1 passed" in header
+
+
+def test_a_new_connectors_package_passes_the_kit_as_soon_as_it_is_made(venv: Path, tmp_path: Path):
+    """The vendor's path, with the SDK alone: the template, the kit's structural checks failing until the package
+    is installed (its entry point declared), then the whole kit passing against the package's local stand-in."""
+    python = venv / "bin" / "python"
+    out = run(python, "-m", "connectors.sdk.template", "acme", "--dir", tmp_path, "--json", cwd=tmp_path)
+    root = Path(json.loads(out)["root"])
+    before = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "Declaration"],
+                            cwd=root, capture_output=True, text=True, timeout=120)
+    assert before.returncode == 1, before.stdout
+    assert "no entry point 'acme' in group 'relais.connectors'" in before.stdout
+    pip(venv, "install", "-q", "--no-deps", root)
+    after = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--conformance-examples", "3", cwd=root)
+    assert "3 passed" not in after and " failed" not in after, after
+    summary = after.strip().splitlines()[-1]
+    assert summary.startswith("17 passed, 1 skipped"), after  # 3 declaration + 15 conformance (1 skip: any bytes)
