@@ -38,6 +38,16 @@ class ProvisioningPort(Protocol):
     def revoke(self, by: str, person: str, resource: str, uai: str) -> None:
         """Take back a manual grant; ValueError says why not."""
 
+    def rules_document(self) -> dict[str, Any]:
+        """The rule set in force, as loaded."""
+
+    def preview_rules(self, document: dict[str, Any]) -> Any:
+        """What loading `document` would do: `.accounts`, `.added`, `.removed`, `.structures` (UAI -> `.added`,
+        `.removed`, `.added_sample`, `.removed_sample`); ValueError (the rules' problems) if it cannot be loaded."""
+
+    def save_rules(self, document: dict[str, Any]) -> dict[str, int]:
+        """Load `document` as the rule set (every account re-evaluated); ValueError if it cannot be."""
+
 
 @dataclass(frozen=True)
 class Ports:

@@ -1,23 +1,35 @@
 """Provisioning's use cases for people at a desk (the operator console), behind one facade.
 
 The console reaches provisioning only through this object, which the composition root (`app/bootstrap.py`)
-hands it as its provisioning port: a person's resources with their causes, the catalogue, and manual
+hands it as its provisioning port: a person's resources with their causes, the catalogue, manual
 grants and revocations by a resource manager (the same use cases as `relais provisioning explain`,
-`grant` and `revoke`). A refusal is a `ProvisioningError` (a ValueError) saying why; nothing is changed.
+`grant` and `revoke`), and the rules: the document in force, a change's preview (`grants/preview.py`),
+and saving it (`relais provisioning load`'s use case). A refusal is a ValueError (`ProvisioningError`,
+`RuleError`) saying why; nothing is changed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine
+import orjson
+from sqlalchemy import Connection, Engine, select
 
 from relais.db import writer
 
-from .adapters.queries import catalogue
+from .adapters import tables as t
+from .adapters.queries import catalogue, everyone, members, ruleset, structure_uais, uai_map
+from .grants.load_checks import check_references
+from .grants.member import Member
+from .grants.preview import RuleChange, rule_change
+from .grants.rules import parse_rules
+from .handlers.configuration import load_rules
 from .handlers.explain import explain
 from .handlers.manual_grants import grant_manually, revoke_manually
 from .handlers.work import Context as Work
+
+CHUNK = 5000  # accounts read at once by a preview
 
 
 class ProvisioningDesk:
@@ -40,3 +52,28 @@ class ProvisioningDesk:
     def revoke(self, by: str, person: str, resource: str, uai: str) -> None:
         with writer(self.engine).begin() as conn:
             revoke_manually(conn, by, person, resource, uai, Work(self.tenant))
+
+    def rules_document(self) -> dict[str, Any]:
+        """The rule set in force, as it was loaded (an empty one before the first load)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.config.c.data).where(t.config.c.name == "rules")).first()
+        return orjson.loads(row.data) if row else {"rules": []}
+
+    def preview_rules(self, document: dict[str, Any]) -> RuleChange:
+        """What loading `document` would add and remove, per structure (RuleError if it cannot be loaded)."""
+        new = parse_rules(document)
+        with self.engine.connect() as conn:
+            resources = catalogue(conn)
+            check_references(new, resources, structure_uais(conn))
+            return rule_change(self._everyone(conn), ruleset(conn), new, resources)
+
+    def save_rules(self, document: dict[str, Any]) -> dict[str, int]:
+        """Load `document` as the rule set: every account re-evaluated, in one transaction (all or nothing)."""
+        with writer(self.engine).begin() as conn:
+            return load_rules(conn, document, Work(self.tenant))
+
+    @staticmethod
+    def _everyone(conn: Connection) -> Iterator[Member]:
+        uai_of, accounts = uai_map(conn), everyone(conn)
+        for i in range(0, len(accounts), CHUNK):
+            yield from members(conn, accounts[i:i + CHUNK], uai_of).values()

@@ -136,8 +136,15 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     browser.find_element(By.LINK_TEXT, "Imports").click()
     assert "Rejected records" in pages.text() and "PersEducNat" in pages.text()
     pages.check("imports")
+    browser.find_element(By.LINK_TEXT, "Rules").click()
+    pages.check("rules")
+    browser.find_element(By.ID, "names").click()
+    browser.find_element(By.XPATH, "//button[normalize-space()='Preview']").click()
+    pages.wait_for(lambda d: "Preview of the rule change" in d.page_source, "the rules' preview")
+    assert "This change adds and removes nothing." in pages.text()  # the rules in force, unchanged
+    pages.check("rules-preview")
     browser.find_element(By.LINK_TEXT, "Audit log").click()
     assert "refused" in pages.text() and "D1" in pages.text()
     pages.check("audit")
 
-    assert len(pages.shots) == 9 and all(p.stat().st_size > 5000 for p in pages.shots)
+    assert len(pages.shots) == 11 and all(p.stat().st_size > 5000 for p in pages.shots)

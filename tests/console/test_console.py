@@ -204,3 +204,40 @@ def _console(world):
         if isinstance(cell.cell_contents, ConsoleApp):
             return cell.cell_contents
     raise AssertionError("no ConsoleApp in the mounted app")
+
+
+def test_a_rule_change_is_previewed_per_school_with_names_and_saved_only_once_previewed(world):
+    from tests.console.conftest import RULES
+
+    b = world.sign_in("A1")
+    page = b.get(f"{world.url}/rules", timeout=10)
+    assert page.status_code == 200 and "dico-pupils" in page.text
+    text = ("grace_days: 30\nrules:\n- {id: dico-pupils, resource: 'ark:/49591/dico', profiles: [National_ELV]}\n"
+            f"- {{id: atlas-6a, resource: '{ATLAS}', structures: ['{S1}'], classes: ['6A']}}\n")
+    try:
+        preview = b.post(f"{world.url}/rules/preview", data={"csrf": csrf(page), "rules": text, "names": "1"},
+                         timeout=30)
+        assert preview.status_code == 200, preview.text
+        rows = [r.text_content() for r in html.fromstring(preview.content).xpath("//tbody/tr")]
+        assert len(rows) == 1 and S1 in rows[0] and "Élodie Nom1001" in rows[0], rows
+        assert "+1" in preview.text and "−0" in preview.text
+        assert ("1001", ATLAS) not in world.provisioning.grants("1001")  # a preview saves nothing
+        form = {i.get("name"): i.get("value") for i in html.fromstring(preview.content).xpath(
+            "//form[@action='/rules/save']//input")}
+        forged = b.post(f"{world.url}/rules/save", data={**form, "rules": text + "# changed after the preview\n"},
+                        timeout=30)
+        assert forged.status_code == 409 and ("1001", ATLAS) not in world.provisioning.grants("1001")
+        saved = b.post(f"{world.url}/rules/save", data=form, timeout=30)
+        assert saved.status_code == 200 and "Les règles sont enregistrées" in saved.text
+        assert world.provisioning.grants("1001")[("1001", ATLAS)] == "rule:atlas-6a"
+        broken = b.post(f"{world.url}/rules/preview", data={"csrf": csrf(saved), "rules": "rules: [\n"}, timeout=10)
+        assert broken.status_code == 422 and "line 2" in broken.text
+        unknown = b.post(f"{world.url}/rules/preview", data={"csrf": csrf(saved), "rules": text.replace(
+            "ark:/49591/dico", "ark:/49591/nothing")}, timeout=10)
+        assert unknown.status_code == 422 and "ark:/49591/nothing" in unknown.text
+        actions = [(a, o) for a, o, *_ in audit_rows(world, "A1")]
+        assert ("rules-preview", "ok") in actions and ("rules-save (no preview)", "refused") in actions
+        assert ("rules-save", "ok") in actions and ("rules-preview", "failed") in actions
+        assert world.sign_in("D1").get(f"{world.url}/rules", timeout=10).status_code == 403
+    finally:
+        world.provisioning.load(catalogue=None, rules=RULES)

@@ -10,6 +10,7 @@
 | `GET`/`POST /directory` | search by name, INE or jointure (POST: no name in URLs) | admin, manager, DPO |
 | `GET /people/<ref>` | a person: schools, classes, relatives, resources and causes | same, in one's UAIs |
 | `POST /people/<ref>/grant`, `/revoke` | a manual grant or revocation | resource manager of the UAI |
+| `GET /rules`, `POST /rules/preview`, `/rules/save` | the rules: a change previewed, then saved | administrator |
 | `GET /audit` | the audit log | administrator, DPO |
 | `GET /language/<fr|en>` | the language of the pages (a cookie) | anyone |
 | `GET /healthz`, `/readyz` | probes (relais/ops) | |
@@ -45,7 +46,18 @@ from relais.ops.server import OpsApp, mount
 from ..handlers import desk as uc
 from ..handlers.desk import Desk
 from ..rules import roles
-from ..rules.sealing import REFERENCE, SESSION, STATE, new_token, same, seal, session_alive, unseal
+from ..rules.sealing import (
+    PREVIEW,
+    REFERENCE,
+    SESSION,
+    STATE,
+    digest,
+    new_token,
+    same,
+    seal,
+    session_alive,
+    unseal,
+)
 from ..settings import ConsoleSettings
 
 log = logging.getLogger(__name__)
@@ -53,6 +65,7 @@ log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parent.parent
 SESSION_COOKIE, STATE_COOKIE, LANG_COOKIE = "relais_console", "relais_console_state", "relais_console_lang"
 STATE_TTL_S = 600
+PREVIEW_TTL_S = 1800  # a preview vouches for its text this long
 ROLE_LABELS = {roles.ADMINISTRATOR: "Administrator", roles.RESOURCE_MANAGER: "Resource manager",
                roles.DPO: "Data-protection officer", roles.COLLECTIVITE: "Collectivité (read-only)"}
 
@@ -68,6 +81,9 @@ URLS = Map([
     Rule("/directory", endpoint="directory", methods=["GET", "POST"]),
     Rule("/people/<ref>", endpoint="person"),
     Rule("/people/<ref>/<any(grant, revoke):action>", endpoint="change", methods=["POST"]),
+    Rule("/rules", endpoint="rules"),
+    Rule("/rules/preview", endpoint="rules_preview", methods=["POST"]),
+    Rule("/rules/save", endpoint="rules_save", methods=["POST"]),
     Rule("/audit", endpoint="audit"),
 ])
 
@@ -287,6 +303,37 @@ class ConsoleApp:
         except uc.Rejected as exc:
             page.flash("error", page._("Provisioning refused:") + f" {exc}")
         return redirect(f"/people/{ref}", 303)
+
+    def on_rules(self, page: Page) -> Response:
+        who = self._signed_in(page, "rules")
+        return page.render("rules.html", text=self.desk.rules(who, page.address), error=None)
+
+    def on_rules_preview(self, page: Page) -> Response:
+        who = self._signed_in(page, "rules")
+        self._csrf(page, "rules-preview")
+        text = page.request.form.get("rules", "")
+        try:
+            preview = self.desk.preview_rules(who, text, page.address, names=page.request.form.get("names") == "1")
+        except uc.Rejected as exc:
+            return page.render("rules.html", status=422, text=text, error=str(exc))
+        token = seal(digest(text), self.settings.secret, PREVIEW, page.now)
+        return page.render("rules-preview.html", text=text, preview=preview, token=token)
+
+    def on_rules_save(self, page: Page) -> Response:
+        who = self._signed_in(page, "rules")
+        self._csrf(page, "rules-save")
+        text = page.request.form.get("rules", "")
+        vouched = unseal(page.request.form.get("preview"), self.settings.secret, PREVIEW, page.now, PREVIEW_TTL_S)
+        if not same(vouched, digest(text)):
+            self.desk.refused(who, "rules-save (no preview)", page.address)
+            return page.render("rules.html", status=409, text=text, error=page._(
+                "Nothing was saved: preview this exact text first (or the preview is older than 30 minutes)."))
+        try:
+            self.desk.save_rules(who, text, page.address)
+        except uc.Rejected as exc:
+            return page.render("rules.html", status=422, text=text, error=str(exc))
+        page.flash("ok", page._("The rules are saved and every account re-evaluated."))
+        return redirect("/rules", 303)
 
     def on_audit(self, page: Page) -> Response:
         who = self._signed_in(page, "audit")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
 from sqlalchemy import Engine
 
 from ..adapters import audit
@@ -145,6 +146,43 @@ class Desk:
             raise Rejected(str(exc)) from None
         self._log(who, action, "ok", address, target=f"{jointure} {resource}", uai=uai)
 
+    def rules(self, who: Identity, address: str | None) -> str:
+        """The rule set in force, as YAML to edit."""
+        self._check(who, "rules", address)
+        self._log(who, "rules", "ok", address)
+        return yaml.safe_dump(self.ports.provisioning.rules_document(), allow_unicode=True, sort_keys=False)
+
+    def preview_rules(self, who: Identity, text: str, address: str | None, *, names: bool = False) -> dict[str, Any]:
+        """What saving `text` (YAML) would add and remove per structure; with `names`, who (the first 20)."""
+        self._check(who, "rules", address)
+        document = _rules_document(text)
+        try:
+            change = self.ports.provisioning.preview_rules(document)
+        except ValueError as exc:
+            self._log(who, "rules-preview", "failed", address, detail=str(exc))
+            raise Rejected(str(exc)) from None
+        structures = []
+        for uai, s in sorted(change.structures.items()):
+            row: dict[str, Any] = {"uai": uai, "added": s.added, "removed": s.removed}
+            if names:
+                row["added_names"] = [self._name_of(j) for j in s.added_sample]
+                row["removed_names"] = [self._name_of(j) for j in s.removed_sample]
+            structures.append(row)
+        self._log(who, "rules-preview", "ok", address, detail=f"+{change.added} -{change.removed}")
+        return {"accounts": change.accounts, "added": change.added, "removed": change.removed,
+                "structures": structures, "names": names}
+
+    def save_rules(self, who: Identity, text: str, address: str | None) -> dict[str, int]:
+        """Save `text` as the rule set (the HTTP side lets only a previewed text through)."""
+        self._check(who, "rules", address)
+        try:
+            counts = self.ports.provisioning.save_rules(_rules_document(text))
+        except ValueError as exc:
+            self._log(who, "rules-save", "failed", address, detail=str(exc))
+            raise Rejected(str(exc)) from None
+        self._log(who, "rules-save", "ok", address, detail=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+        return counts
+
     def audit_log(self, who: Identity, address: str | None) -> list[dict[str, Any]]:
         self._check(who, "audit", address)
         self._log(who, "audit", "ok", address)
@@ -156,6 +194,10 @@ class Desk:
 
     # -- helpers ---------------------------------------------------------------------------------
 
+    def _name_of(self, jointure: str) -> str:
+        record = self.ports.directory.get_person(jointure)
+        return _name(record) if record else jointure
+
     def _uai(self, structure: str) -> str:
         found = self.ports.directory.get_structure(structure)
         return str(found["uai"]) if found and found.get("uai") else structure
@@ -165,6 +207,19 @@ class Desk:
         if record.get("structure"):
             structures.add(record["structure"])
         return sorted({self._uai(s) for s in structures})
+
+
+def _rules_document(text: str) -> dict[str, Any]:
+    """The YAML of a rule set, as a mapping; Rejected naming the line where it is not."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise Rejected(f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(document, dict):
+        raise Rejected("the rules must be a YAML mapping with a 'rules' list")
+    return document
 
 
 def _name(record: dict[str, Any]) -> str:

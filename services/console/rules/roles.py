@@ -32,6 +32,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "person": frozenset({ADMINISTRATOR, RESOURCE_MANAGER, DPO}),
     "grant": frozenset({RESOURCE_MANAGER}),  # provisioning records the manager as the grant's cause
     "audit": frozenset({ADMINISTRATOR, DPO}),
+    "rules": frozenset({ADMINISTRATOR}),  # a rule change, previewed before it is saved
 }
 
 

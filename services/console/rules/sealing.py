@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-SESSION, REFERENCE, STATE = "session", "reference", "state"
+SESSION, REFERENCE, STATE, PREVIEW = "session", "reference", "state", "preview"
 
 
 def _fernet(secret: bytes, purpose: str) -> Fernet:
@@ -39,6 +39,11 @@ def unseal(token: str | None, secret: bytes, purpose: str, now: int, max_age_s: 
         return json.loads(raw)
     except (InvalidToken, ValueError, UnicodeError):
         return None
+
+
+def digest(text: str) -> str:
+    """The SHA-256 of a text, its line ends made LF (browsers send CRLF): what a preview token vouches for."""
+    return hashlib.sha256(text.replace("\r\n", "\n").encode()).hexdigest()
 
 
 def new_token() -> str:
