@@ -22,7 +22,7 @@ from .adapters import tables as t
 from .adapters.queries import catalogue, everyone, members, ruleset, structure_uais, uai_map
 from .grants.load_checks import check_references
 from .grants.member import Member
-from .grants.preview import RuleChange, rule_change
+from .grants.preview import RuleChange, affected_structures, rule_change
 from .grants.rules import parse_rules
 from .handlers.configuration import load_rules
 from .handlers.explain import explain
@@ -63,9 +63,9 @@ class ProvisioningDesk:
         """What loading `document` would add and remove, per structure (RuleError if it cannot be loaded)."""
         new = parse_rules(document)
         with self.engine.connect() as conn:
-            resources = catalogue(conn)
+            resources, old = catalogue(conn), ruleset(conn)
             check_references(new, resources, structure_uais(conn))
-            return rule_change(self._everyone(conn), ruleset(conn), new, resources)
+            return rule_change(self._accounts(conn, affected_structures(old, new)), old, new, resources)
 
     def save_rules(self, document: dict[str, Any]) -> dict[str, int]:
         """Load `document` as the rule set: every account re-evaluated, in one transaction (all or nothing)."""
@@ -73,7 +73,19 @@ class ProvisioningDesk:
             return load_rules(conn, document, Work(self.tenant))
 
     @staticmethod
-    def _everyone(conn: Connection) -> Iterator[Member]:
-        uai_of, accounts = uai_map(conn), everyone(conn)
-        for i in range(0, len(accounts), CHUNK):
-            yield from members(conn, accounts[i:i + CHUNK], uai_of).values()
+    def _accounts(conn: Connection, uais: frozenset[str] | None) -> Iterator[Member]:
+        """Every account of the view (`uais` None), or those of structures `uais`: their records, read in
+        order, are parsed only when they name one of those structures (most are skipped unread)."""
+        uai_of = uai_map(conn)
+        if uais is None:
+            accounts = everyone(conn)
+            for i in range(0, len(accounts), CHUNK):
+                yield from members(conn, accounts[i:i + CHUNK], uai_of).values()
+            return
+        needles = [f'"{j}"'.encode() for j, u in uai_of.items() if u in uais] + [f'"{u}"'.encode() for u in uais]
+        rows = conn.execution_options(yield_per=CHUNK).execute(select(t.person.c.data))
+        for (data,) in rows:
+            if any(n in data for n in needles):
+                m = Member.from_record(orjson.loads(data), uai_of)
+                if m.structures & uais:
+                    yield m

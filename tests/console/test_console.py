@@ -222,6 +222,11 @@ def test_a_rule_change_is_previewed_per_school_with_names_and_saved_only_once_pr
         assert len(rows) == 1 and S1 in rows[0] and "Élodie Nom1001" in rows[0], rows
         assert "+1" in preview.text and "−0" in preview.text
         assert ("1001", ATLAS) not in world.provisioning.grants("1001")  # a preview saves nothing
+        everywhere = b.post(f"{world.url}/rules/preview", data={"csrf": csrf(page), "rules": text.replace(
+            f"structures: ['{S1}'], classes: ['6A']", "profiles: []")}, timeout=30)
+        counts = {r.xpath("th")[0].text_content(): [td.text_content() for td in r.xpath("td")]
+                  for r in html.fromstring(everywhere.content).xpath("//tbody/tr")}
+        assert counts == {S1: ["5", "0"], S2: ["2", "0"]}  # every account of each school, staff too
         form = {i.get("name"): i.get("value") for i in html.fromstring(preview.content).xpath(
             "//form[@action='/rules/save']//input")}
         forged = b.post(f"{world.url}/rules/save", data={**form, "rules": text + "# changed after the preview\n"},

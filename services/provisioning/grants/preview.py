@@ -41,6 +41,18 @@ class RuleChange:
         return sum(s.removed for s in self.structures.values())
 
 
+def affected_structures(old: RuleSet, new: RuleSet) -> frozenset[str] | None:
+    """The UAIs where replacing `old` by `new` can change a grant: those the rules added, removed or changed
+    name (None: one of them names none, so every structure). Accounts elsewhere keep what they have."""
+    before = {r.id: r for r in old.rules}
+    after = {r.id: r for r in new.rules}
+    changed = [r for rid in before.keys() | after.keys() for r in (before.get(rid), after.get(rid))
+               if r is not None and before.get(rid) != after.get(rid)]
+    if any(not r.structures for r in changed):
+        return None
+    return frozenset(u for r in changed for u in r.structures)
+
+
 def rule_change(members: Iterable[Member], old: RuleSet, new: RuleSet, catalogue: Mapping[str, Resource],
                 into: RuleChange | None = None) -> RuleChange:
     """Add to `into` (a new one by default) what replacing `old` by `new` does to `members`' grants."""

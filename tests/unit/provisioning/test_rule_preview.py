@@ -45,3 +45,13 @@ def test_names_are_sampled_but_every_grant_is_counted():
     members = [pupil(str(n), A, "6A") for n in range(SAMPLE + 5)]
     change = rule_change(members, rules(), rules(ATLAS_6A), CATALOGUE)
     assert change.structures[A].added == SAMPLE + 5 and len(change.structures[A].added_sample) == SAMPLE
+
+
+def test_only_the_structures_a_changed_rule_names_are_affected():
+    from services.provisioning.grants.preview import affected_structures
+
+    assert affected_structures(rules(DICO), rules(DICO, ATLAS_6A)) == {A}
+    assert affected_structures(rules(DICO, ATLAS_6A), rules(ATLAS_6A, DICO)) == frozenset()
+    moved = {**ATLAS_6A, "structures": [B]}
+    assert affected_structures(rules(ATLAS_6A), rules(moved)) == {A, B}  # where it was and where it goes
+    assert affected_structures(rules(ATLAS_6A), rules(ATLAS_6A, DICO)) is None  # a rule for every structure
