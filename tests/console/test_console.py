@@ -116,10 +116,14 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(world):
 
 
 def test_the_administrator_sees_health_and_the_audit_log(world):
+    world.sign_in("D1")
     b = world.sign_in("A1")
     assert "Administrateur" in b.response.text
     health = b.get(f"{world.url}/health", timeout=30)
     assert health.status_code == 200 and "relais.q.provisioning" in health.text
+    assert '<meta http-equiv="refresh"' not in health.text
+    live = b.get(f"{world.url}/health?live=1", timeout=30)
+    assert '<meta http-equiv="refresh" content="30">' in live.text and "Arrêter l’actualisation" in live.text
     log = b.get(f"{world.url}/audit", timeout=10)
     assert log.status_code == 200
     rows = html.fromstring(log.content).xpath("//tbody/tr")

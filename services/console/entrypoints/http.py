@@ -5,7 +5,7 @@
 | `GET /` | home: sign-in link, or who you are and what you may open | anyone |
 | `GET /login`, `GET /callback` | sign-in through Relais's SSO (CAS 3, `p3/serviceValidate`) | anyone |
 | `POST /logout` | sign out here and at the SSO | signed in |
-| `GET /health` | what `relais status` knows | administrator |
+| `GET /health` | what `relais status` knows (`?live=1`: refreshed every 30 s) | administrator |
 | `GET /imports` | the directory's last import: files, counts, rejected records | administrator |
 | `GET`/`POST /directory` | search by name, INE or jointure (POST: no name in URLs) | admin, manager, DPO |
 | `GET /people/<ref>` | a person: schools, classes, relatives, resources and causes | same, in one's UAIs |
@@ -66,6 +66,7 @@ PACKAGE = Path(__file__).resolve().parent.parent
 SESSION_COOKIE, STATE_COOKIE, LANG_COOKIE = "relais_console", "relais_console_state", "relais_console_lang"
 STATE_TTL_S = 600
 PREVIEW_TTL_S = 1800  # a preview vouches for its text this long
+LIVE_S = 30  # the Health page's refresh, when asked for
 ROLE_LABELS = {roles.ADMINISTRATOR: "Administrator", roles.RESOURCE_MANAGER: "Resource manager",
                roles.DPO: "Data-protection officer", roles.COLLECTIVITE: "Collectivité (read-only)"}
 
@@ -254,7 +255,8 @@ class ConsoleApp:
 
     def on_health(self, page: Page) -> Response:
         who = self._signed_in(page, "health")
-        return page.render("health.html", report=self.desk.health(who, page.address))
+        live = LIVE_S if page.request.args.get("live") == "1" else 0  # a refresh without script, stopped by a link
+        return page.render("health.html", report=self.desk.health(who, page.address), live=live)
 
     def on_imports(self, page: Page) -> Response:
         who = self._signed_in(page, "imports")
