@@ -239,7 +239,7 @@ def _ecole_classes(school: str, n_pupils: int) -> list[tuple[str, str, list[int]
     """(code, label, level indexes) per class: elementary levels in turn, one class in three multi-level."""
     classes = []
     for c in range(max(1, n_pupils // PUPILS_PER_CLASS_1D)):
-        first = 1 + c % 8  # PS .. CM2
+        first = 8 - c % 8  # CM2 down to PS
         levels = [first, first + 1] if c % 3 == 2 and first < 8 else [first]
         label = "-".join(LEVELS_1D[i][1] for i in levels)
         classes.append((f"{school}C{c:02d}", f"{label} {chr(65 + c // 5)}", levels))

@@ -106,3 +106,19 @@ def test_the_ecoles_feed_has_its_deltas(mixed_world, tmp_path):
     assert delta["files"] == [] and delta["first_degree"]["mode"] == "Delta"
     changed = elements(delta["first_degree"]["files"], "Eleve")
     assert [el.findtext(f"{NS1}GARPersonNom") for el in changed] == ["Nouveau-Nom"]
+
+
+def test_every_cm2_pupil_of_the_generated_ecoles_gets_the_resource(mixed_world):
+    world, summary = mixed_world
+    world.load({"resources": [{"id": "ark:/49591/cm2", "title": "Lecture CM2", "publisher": "Éditions A",
+                               "licence": "unlimited"},
+                              {"id": "ark:/49591/c2", "title": "Maths cycle 2", "publisher": "Éditions B",
+                               "licence": "unlimited"}]},
+               {"rules": [{"id": "cm2", "resource": "ark:/49591/cm2", "levels": ["CM2"]},
+                          {"id": "cycle-2", "resource": "ark:/49591/c2", "profiles": ["National_ELV"],
+                           "cycles": ["Cycle 2"]}]})
+    grants = world.grants()
+    by_level = summary["first_degree"]["pupils_by_level"]
+    assert sum(r == "ark:/49591/cm2" for _p, r in grants) == by_level["CM2"] > 0
+    assert sum(r == "ark:/49591/c2" for _p, r in grants) == by_level["CP"] + by_level["CE1"] + by_level["CE2"]
+    assert all(c == "rule:cm2" for (_p, r), c in grants.items() if r == "ark:/49591/cm2")

@@ -1,8 +1,11 @@
 """Assignment rules: which accounts of which structures get which resource.
 
 A rule names a resource and selects accounts of a structure by profile, MEF
-(prefix, so "1001" covers every 6e MEF), class, group, subject taught or
-function; every criterion given must hold, a criterion left out selects all.
+(prefix, so "1001" covers every 6e MEF), first-degree level or cycle (code or
+label, any case: `levels: [CM2]` is every CM2 pupil, `cycles: [C3]` or
+`["CYCLE 3"]` every cycle 3 pupil, whatever their class, multi-level ones
+included), class, group, subject taught or function; every criterion given
+must hold, a criterion left out selects all.
 Rules without `structures` apply in every structure of the tenant.
 
 A rule set is parsed whole: any problem refuses all of it (`RuleError`).
@@ -41,6 +44,8 @@ class Rule:
     groups: frozenset[str] = frozenset()
     subjects: frozenset[str] = frozenset()  # subjects taught there (teachers)
     functions: frozenset[str] = frozenset()  # function codes there (DIR, DOC, ...)
+    levels: frozenset[str] = frozenset()  # first-degree levels, code or label, upper case (CM2, 0022)
+    cycles: frozenset[str] = frozenset()  # first-degree cycles, code or label, upper case (C3, CYCLE 3)
 
     def selects(self, m: Member, uai: str) -> bool:
         """Does this rule give its resource to `m` in structure `uai`? (m is a member of uai)"""
@@ -49,6 +54,10 @@ class Rule:
         if self.profiles and not (self.profiles & m.profiles):
             return False
         if self.mefs and not (m.mef and m.mef.startswith(self.mefs)):
+            return False
+        if self.levels and not (self.levels & m.levels):
+            return False
+        if self.cycles and not (self.cycles & m.cycles):
             return False
         if self.classes and not any(c in self.classes for s, c in m.classes if s == uai):
             return False
@@ -62,7 +71,7 @@ class Rule:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "resource": self.resource}
-        for key in ("structures", "profiles", "classes", "groups", "subjects", "functions"):
+        for key in ("structures", "profiles", "classes", "groups", "subjects", "functions", "levels", "cycles"):
             if getattr(self, key):
                 out[key] = sorted(getattr(self, key))
         if self.mefs:
@@ -94,7 +103,7 @@ class RuleSet:
         }
 
 
-_LIST_KEYS = ("structures", "profiles", "mefs", "classes", "groups", "subjects", "functions")
+_LIST_KEYS = ("structures", "profiles", "mefs", "classes", "groups", "subjects", "functions", "levels", "cycles")
 
 
 def parse_rules(document: Mapping[str, Any]) -> RuleSet:
@@ -124,6 +133,8 @@ def parse_rules(document: Mapping[str, Any]) -> RuleSet:
             groups=frozenset(map(str, entry.get("groups") or ())),
             subjects=frozenset(map(str, entry.get("subjects") or ())),
             functions=frozenset(map(str, entry.get("functions") or ())),
+            levels=frozenset(str(x).upper() for x in entry.get("levels") or ()),
+            cycles=frozenset(str(x).upper() for x in entry.get("cycles") or ()),
         ))
     managers = document.get("managers") or {}
     if not isinstance(managers, dict) or not all(isinstance(v, list) for v in managers.values()):
