@@ -12,7 +12,11 @@ Read connectors/README.md first. The public API:
   :func:`parse_xml`;
 * configuration and names: :class:`ConnectorConfig`, :mod:`connectors.sdk.registry`;
 * errors: :class:`ConnectorError` and its kinds;
-* the conformance kit: :mod:`connectors.sdk.conformance` (a pytest plugin).
+* the conformance kit: :mod:`connectors.sdk.conformance` (its pytest plugin:
+  :mod:`connectors.sdk.pytest_plugin`), and a new connector's package: :mod:`connectors.sdk.template`.
+
+This package is the ``relais-connector-sdk`` distribution (``pyproject.toml`` here): it imports
+nothing of the Relais server. Vendors: connectors/GUIDE.md.
 """
 from .auth import Auth, BasicAuth, BearerToken, Secret
 from .config import ConnectorConfig
