@@ -13,9 +13,13 @@ from pathlib import Path
 import bagit
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from minio import Minio
 
 from app.cli import main
+from connectors.sdk import check_index
+from connectors.sdk.strategies import items_for
 from relais.config import Settings
 from relais.db import make_engine, upgrade, writer
 from services.vault.adapters import index
@@ -23,6 +27,7 @@ from services.vault.adapters.local_store import LocalStore
 from services.vault.adapters.s3_store import S3Store
 from services.vault.adapters.tables import vault_item_version
 from services.vault.bags.read import unbag
+from services.vault.bags.records import fast_check
 from services.vault.bags.targets import FolderTarget, S3Location, S3Target, ZipTarget
 from services.vault.bags.write import bag
 from services.vault.items import Vault
@@ -301,3 +306,29 @@ def test_bag_error_names_an_item_the_format_cannot_hold(sqlite_engine, tmp_path)
     vault.put("J1", "calendars", "x.ics", b"BEGIN:VCALENDAR", {"kind": "file"})  # no media_type: required
     run = bag(sqlite_engine, vault.store, FolderTarget(tmp_path / "bags"))
     assert run.state == "incomplete" and "calendars item 'x.ics'" in run.results[0].error
+
+
+_ANY_JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=8),
+                         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                      max_size=3), max_leaves=6)
+_FIELDS = ["id", "path", "kind", "sha256", "size", "media_type", "created", "modified", "title", "parent", "sharing",
+           "extra", "uid", "component", "role", "entry_type", "date", "due", "read", "flags", "from", "x-vendor"]
+
+
+@pytest.mark.parametrize("vertical", ["documents", "calendars", "contacts", "messages", "blogs", "homework"])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_fast_index_check_is_never_more_lenient_than_the_json_schema(vertical, data):
+    """records.py's compiled check against the SDK's exact one, on generated records, whole and damaged: what the
+    fast check accepts the exact one accepts, and the records the kit makes pass the fast check too."""
+    items = data.draw(items_for(vertical, "2605692"))
+    records = [item.record() for item in items]
+    fast = fast_check(vertical)
+    assert fast is not None and fast({"format_version": "1.1", "vertical": vertical, "items": records})
+    damaged = [dict(r) for r in records]
+    for r in damaged:
+        if data.draw(st.booleans()):
+            r[data.draw(st.sampled_from(_FIELDS))] = data.draw(_ANY_JSON)
+    doc = {"format_version": "1.1", "vertical": vertical, "items": damaged}
+    if fast(doc):
+        check_index(vertical, doc)  # raises if the fast check let through what the schema refuses

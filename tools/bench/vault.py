@@ -23,6 +23,13 @@
    vault must index exactly what the uninterrupted export did, every content present
    (``resume_lost``).
 
+6. Bagging (``--no-bagging`` to skip): the vault just exported, written as one BagIt bag per person by
+   ``relais vault bag`` (its own process: ``bag_peak_rss_mb`` is its peak resident memory) into a folder,
+   against the raw copy floor: one sequential loop reading each item's content from the same vault store
+   (in 1 MiB chunks) and writing it to a file, nothing else (no hashing, manifest, index.json nor tag
+   files). They take turns on the same slices of persons; ``bag_ratio`` is the bagging's MB/s over the
+   floor's. A sample of the bags is validated by the Library of Congress's ``bagit``.
+
 moto holds every object in memory: the floor's server is stopped before ``verify``, a fresh one
 serves the kill-and-resume phase. The last line printed is one JSON object.
 """
@@ -291,6 +298,101 @@ def killed_and_resumed(tree: Tree, dav_port: int, work: Path, workers: int, item
         s3.stop()
 
 
+def _items(engine) -> list[tuple[str, str, str, str, int]]:
+    """(person, vertical, item id, digest, size) of every live file item of the vault (folders have no file)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT v.person, v.vertical, v.item_id, v.content_sha256, v.size, v.metadata FROM vault_item_version v "
+            "JOIN (SELECT person, vertical, item_id, max(version) AS m FROM vault_item_version WHERE tenant = :t "
+            "GROUP BY person, vertical, item_id) l ON v.person = l.person AND v.vertical = l.vertical "
+            "AND v.item_id = l.item_id AND v.version = l.m WHERE v.tenant = :t AND v.content_sha256 IS NOT NULL "
+            "ORDER BY v.person"), {"t": TENANT}).all()
+    return [(p, v, i, d, n) for p, v, i, d, n, meta in rows if json.loads(meta).get("kind") != "folder"]
+
+
+def floor_bag(store, items: list[tuple[str, str, str, str, int]], out: Path) -> float:
+    """The raw copy floor of bagging: each item's content read from the store and written to a file."""
+    start = time.perf_counter()
+    for person, vertical, item_id, digest, _size in items:
+        path = out / person / vertical / item_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            for chunk in store.read_chunks(digest):
+                f.write(chunk)
+    return time.perf_counter() - start
+
+
+def bag_process(persons: list[str], out: Path, env: dict[str, str], workers: int) -> tuple[float, int, dict]:
+    """``relais vault bag`` for these persons in its own process: seconds, its peak RSS in bytes (os.wait4 reaps
+    it with its own rusage), its report."""
+    relais = Path(sys.executable).parent / "relais"
+    cmd = [str(relais), "vault", "bag", "--tenant", TENANT, "--to", str(out), "--workers", str(workers), "--json"]
+    for person in persons:
+        cmd += ["--person", person]
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        took = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"relais vault bag failed ({proc.returncode}): {stderr.read().decode()[-2000:]}")
+        return took, usage.ru_maxrss * 1024, json.loads(stdout.read())  # ru_maxrss: kilobytes on Linux
+
+
+def bagging(work: Path, engine_path: Path, s3_port: int, slices: list[list[str]], workers: int) -> dict:
+    """Phase 6: the bags of every person against the raw copy floor, taking turns on each slice."""
+    import bagit  # type: ignore[import-untyped]  # no type hints
+
+    engine = _engine(engine_path)
+    items = _items(engine)
+    engine.dispose()
+    store = _s3_store(s3_port)
+    env = {**os.environ, "RELAIS_DATA_DIR": str(work / "var"), "RELAIS_DATABASE_URL": f"sqlite:///{engine_path}",
+           "RELAIS_VAULT_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}", "RELAIS_VAULT_S3_ACCESS_KEY": "bench",
+           "RELAIS_VAULT_S3_SECRET_KEY": "bench-secret", "RELAIS_LOG_LEVEL": "ERROR"}
+    floor_s = bag_s = 0.0
+    peak = 0
+    reports = []
+    for n, group in enumerate(slices):
+        members = set(group)
+        mine = [i for i in items if i[0] in members]
+        for phase in (("floor", "bag") if n % 2 == 0 else ("bag", "floor")):
+            if phase == "floor":
+                took = floor_bag(store, mine, work / "floor-bags")
+                floor_s += took
+            else:
+                took, rss, report = bag_process(group, work / "bags", env, workers)
+                bag_s += took
+                peak = max(peak, rss)
+                reports.append(report)
+                if report["state"] != "completed":
+                    raise RuntimeError(f"bagging did not complete: {report}")
+            print(f"slice {n + 1}/{len(slices)} {phase}: {len(mine)} items, "
+                  f"{sum(i[4] for i in mine) / 1e6:,.0f} MB in {took:.1f} s", file=sys.stderr)
+        shutil.rmtree(work / "floor-bags", ignore_errors=True)  # the disk holds one slice of floor copies
+    content = sum(i[4] for i in items)
+    written = sum(r["bytes"] for r in reports)
+    bags = sorted(p for p in (work / "bags").iterdir() if p.is_dir() and not p.name.startswith("."))
+    sample = random.Random(0).sample(bags, min(20, len(bags)))
+    invalid = 0
+    for path in sample:
+        try:
+            bagit.Bag(str(path)).validate()
+        except bagit.BagError as exc:
+            invalid += 1
+            print(f"bag {path.name} INVALID for bagit: {exc}", file=sys.stderr)
+    shutil.rmtree(work / "bags", ignore_errors=True)
+    return {"bag_persons": sum(r["bags"] for r in reports), "bag_items": len(items), "bag_content_bytes": content,
+            "bag_payload_bytes": written, "bag_s": round(bag_s, 2),
+            "bag_mb_per_s": round(content / 1e6 / bag_s, 2), "bag_floor_s": round(floor_s, 2),
+            "bag_floor_mb_per_s": round(content / 1e6 / floor_s, 2), "bag_ratio": round(floor_s / bag_s, 3),
+            "bag_peak_rss_mb": round(peak / 2**20, 1), "bag_workers": workers,
+            "bagit_validated": len(sample), "bagit_invalid": invalid}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--persons", type=int, default=2000)
@@ -305,6 +407,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="persons split in this many groups, the floor and the export taking turns on each "
                         "(so both see the same load on a shared machine)")
     p.add_argument("--no-resume", action="store_true", help="skip the kill-and-resume phase")
+    p.add_argument("--no-bagging", action="store_true", help="skip the bagging phase")
+    p.add_argument("--bag-workers", type=int, default=4, help="bags `relais vault bag` writes at once")
     p.add_argument("--serve-webdav", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -360,6 +464,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"verify: {verify_s:.1f} s, lost {check.lost}, ok {check.ok}", file=sys.stderr)
             reference = _index(engine)
             engine.dispose()
+            bags = {} if args.no_bagging else bagging(work, work / "export.db", vault_s3.port, slices, args.bag_workers)
         finally:
             floor_s3.stop()
             vault_s3.stop()
@@ -377,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
         "floor_s": round(floor_s, 2), "floor_mb_per_s": round(floor_rate, 2), "ratio": round(mb_per_s / floor_rate, 3),
         "objects_stored": sum(r.this_run.uploaded for r in reports),
         "deduplicated": sum(r.this_run.deduplicated for r in reports),
-        **resume,
+        **resume, **bags,
         "verify_s": round(verify_s, 2), "lost": check.lost, "verify_ok": check.ok,
         "slices": args.slices,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, "

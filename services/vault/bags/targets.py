@@ -93,10 +93,13 @@ class _FolderWriter:
         self.final, self.partial = root / name, root / f".partial-{name}"
         shutil.rmtree(self.partial, ignore_errors=True)
         self.partial.mkdir(parents=True)
+        self.made: set[Path] = {self.partial}
 
     def add(self, rel: str, chunks: Iterable[bytes], size: int) -> tuple[str, int]:
         path = self.partial / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self.made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.made.add(path.parent)
         with path.open("wb") as f:
             return _copy(chunks, f.write)
 
