@@ -68,6 +68,9 @@ def check(name: str, config_path: Path, vertical: str | None, owner: str | None,
             owners = exporter.owners()
             report["owners_first_page"] = len(owners.items)
             report["more_owners"] = owners.next_cursor is not None
+            discovery = getattr(exporter, "discovery", None)  # caldav/carddav with options.discover
+            if discovery is not None:
+                report["discovery"] = discovery.to_dict()
             if owner is not None:
                 files = folders = 0
                 for ref in exporter.iter_refs(owner):
@@ -88,6 +91,11 @@ def check(name: str, config_path: Path, vertical: str | None, owner: str | None,
             o = report["owner"]
             line += f"; {owner}: {o['files']} files in {o['folders']} folders"
         click.echo(line + f" ({report['seconds']} s)")
+        if "discovery" in report:
+            found = report["discovery"]
+            click.echo(f"discovered: principal {found['principal_url']}, homes "
+                       f"{', '.join(found['calendar_homes'] + found['addressbook_homes'])}"
+                       f"{' (through /.well-known/)' if found['well_known'] else ''}")
     else:
         click.echo(report["error"], err=True)
     sys.exit(0 if report["ok"] else 1)

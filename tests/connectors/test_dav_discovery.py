@@ -3,10 +3,13 @@ and under /dav/ behind a front that redirects /.well-known/ there (a reverse pro
 The caldav and carddav connectors with options.discover find the owners' homes from the server's address alone."""
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 import pytest
+from click.testing import CliRunner
 
+from connectors.cli import connectors
 from connectors.dav import discover
 from connectors.sdk import (
     AuthError,
@@ -134,3 +137,18 @@ def test_discover_must_be_a_boolean():
     with pytest.raises(ConfigError) as info:
         open_exporter("caldav", ConnectorConfig(url="http://127.0.0.1:9/", options={"discover": "yes"}))
     assert "options.discover must be true or false" in str(info.value)
+
+
+def test_connectors_check_says_what_it_discovered(radicale_dav, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAV_PASSWORD", PASSWORD)
+    config = tmp_path / "ent.yaml"
+    config.write_text(f"url: {radicale_dav}\noptions: {{discover: true}}\n"
+                      "auth: {type: basic, username: relais, password_env: DAV_PASSWORD}\n")
+    result = CliRunner().invoke(connectors, ["check", "carddav", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["discovery"]["principal_url"] == radicale_dav + "/dav/relais/"
+    assert report["discovery"]["addressbook_homes"] == [radicale_dav + "/dav/relais/"]
+    text = CliRunner().invoke(connectors, ["check", "carddav", "--config", str(config)]).output
+    assert f"discovered: principal {radicale_dav}/dav/relais/" in text and "(through /.well-known/)" in text
+    assert PASSWORD not in result.output + text
