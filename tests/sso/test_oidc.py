@@ -106,13 +106,13 @@ class World:
                           clock=self.clock, http_timeout=3)
         self.holder.app = self.app
 
-    def restart(self, key_files, signing_key=None):
-        """The same database and server, a new configuration (a key rotation)."""
+    def restart(self, key_files, signing_key=None, secret=SECRET):
+        """The same database and server, a new configuration (a key rotation) or another deployment secret."""
         self.app.close()
         self.config = parse_config({"base_url": self.url, "cookie": {"secure": False},
                                     "oidc": oidc_section(self.rps.url, key_files, signing_key)}, "test")
         self.app = SsoApp(self.engine, self.config, directory=Directory(self.engine, "test"), tenant="test",
-                          secret=SECRET, clock=self.clock, http_timeout=3)
+                          secret=secret, clock=self.clock, http_timeout=3)
         self.holder.app = self.app
 
     def stop(self):
@@ -311,6 +311,17 @@ def test_discovery_and_jwks_keep_old_keys_until_their_tokens_expire(world, tmp_p
     del k1
 
 
+def test_a_changed_deployment_secret_stops_the_provider(world, tmp_path):
+    """Every subject derives from the secret: another one would make every person a new user of every client."""
+    sid = world.login()
+    tokens = world.exchange(world.code(sid)).json()  # records the secret's fingerprint
+    world.restart([("k1", str(tmp_path / "k1.pem"))], secret=b"t" * 40)
+    r = world.authorize(sid, client_id="rp", response_type="code", scope="openid", redirect_uri=world.redirect("rp"))
+    assert r.status_code == 503 and "Location" not in r.headers
+    assert world.userinfo(tokens["access_token"]).status_code == 503
+    assert world.token(grant_type="authorization_code", code="x", redirect_uri=world.redirect("rp")).status_code == 503
+
+
 # -- refusals ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", ["{rp}/elsewhere", "{rp}/cb/x", "{port}/cb", "{userinfo}/cb", "{rp}/cb#frag",
@@ -463,6 +474,7 @@ def test_logout_without_hint_asks_confirmation_then_tells_every_client(world, rp
     page = requests.get(f"{world.issuer}/logout", params={"client_id": "rp", "ui_locales": "en"},
                         headers={"Cookie": f"relais_sso={sid}"}, allow_redirects=False, timeout=10)
     assert page.status_code == 200 and 'lang="en"' in page.text and "Log out" in page.text
+    assert page.headers["Content-Security-Policy"].endswith("form-action 'self'")
     assert not rps.logout_tokens
     csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     forged = requests.post(f"{world.issuer}/logout", data={"csrf_token": "x"},

@@ -34,7 +34,9 @@ In one run, single-process (the target is per core):
   clients, each a browser then an app on one kept-alive connection; http.client), each login
   on its own prepared response; `http_logins_per_cpu_s` counts the server's CPU only;
 - afterwards, a response posted again is refused (replay), and the counts of sessions
-  and login events are checked against the logins, the HTTP ones included.
+  and login events are checked against the logins, the HTTP ones included;
+- then OpenID Connect code flows on live sessions (`oidc_*`, `--oidc-flows`; tools/bench/sso_oidc.py): authorize,
+  token, userinfo, against Authlib's bare ID token signing as the floor.
 The last line printed is one JSON object.
 """
 
@@ -81,7 +83,7 @@ from services.sso.rules.account_matching import match_identity
 from services.sso.rules.national_attributes import named_attributes
 from services.sso.saml.bindings import inflate_b64
 from services.sso.tables import session as session_t
-from tools.bench import empty
+from tools.bench import empty, sso_oidc
 from tools.local_idp import EDUCONNECT, write_key_pair
 from tools.synthetic_academy import generate_academy
 
@@ -370,7 +372,8 @@ class CryptoFloor:
 # -- in-process WSGI calls -------------------------------------------------------------------------
 
 def call(app, method: str, path: str, *, query: str = "", body: bytes = b"",
-         cookies: dict[str, str] | None = None) -> tuple[int, dict[str, list[str]], bytes]:
+         cookies: dict[str, str] | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, list[str]], bytes]:
     """One request straight into the WSGI application: (status, headers, body)."""
     environ = {
         "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
@@ -384,6 +387,8 @@ def call(app, method: str, path: str, *, query: str = "", body: bytes = b"",
         environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
     if cookies:
         environ["HTTP_COOKIE"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    for name, value in (headers or {}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
     seen: list = []
 
     def start_response(status, headers, exc_info=None):
@@ -394,10 +399,10 @@ def call(app, method: str, path: str, *, query: str = "", body: bytes = b"",
         content = b"".join(chunks)
     finally:
         getattr(chunks, "close", lambda: None)()
-    headers: dict[str, list[str]] = {}
+    answered: dict[str, list[str]] = {}
     for name, value in seen[1]:
-        headers.setdefault(name.lower(), []).append(value)
-    return seen[0], headers, content
+        answered.setdefault(name.lower(), []).append(value)
+    return seen[0], answered, content
 
 
 def _cookie(headers: dict[str, list[str]], name: str) -> str | None:
@@ -575,6 +580,7 @@ def build(args, engine):
                  "idps": [{"id": "educonnect", "kind": "educonnect", "label": "ÉduConnect",
                            "metadata_file": str(keys / "idp-metadata.xml"), "want_assertions_signed": True,
                            "want_assertions_encrypted": not args.plain}]},
+        **({"oidc": sso_oidc.oidc_section(args.workdir)} if args.oidc_flows else {}),
     }, "bench")
     app = SsoApp(engine, config, directory=Directory(engine, "bench"), tenant="bench", secret=os.urandom(32))
     sp = app.sp.provider()
@@ -640,6 +646,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--http-concurrency", type=int, default=4, help="HTTP clients logging in at once")
     parser.add_argument("--http-threads", type=int, default=HttpSettings().threads,
                         help="the server's threads (RELAIS_HTTP_THREADS)")
+    parser.add_argument("--oidc-flows", type=int, default=1000,
+                        help="timed OpenID Connect code flows (authorize, token, userinfo; 0: none)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -706,6 +714,12 @@ def main(argv: list[str]) -> int:
     if status != 400 or sessions != len(prepared) or events != len(prepared):
         raise SystemExit(f"after the run: replay answered {status}, {sessions} sessions and {events} login events "
                          f"for {len(prepared)} logins")
+    oidc_figures = {}
+    if args.oidc_flows:  # after the checks above: its flows open sessions of their own
+        people = [p.identity.jointure for p in prepared]
+        wanted = args.oidc_flows + args.warmup
+        oidc_figures = sso_oidc.flows(app, call, (people * (wanted // len(people) + 1))[:wanted], block=args.block,
+                                      warmup=args.warmup)
     app.close()
     log_file.close()
 
@@ -731,6 +745,7 @@ def main(argv: list[str]) -> int:
            for i, name in enumerate(("acs", "cas_login", "validate"))},
         "replay_refused": status == 400,
         **http_figures,
+        **oidc_figures,
     }
     print(json.dumps(result))
     return 0

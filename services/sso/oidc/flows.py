@@ -13,11 +13,17 @@ Outcomes are plain objects the HTTP side translates (`Redirect`, `Page`, `Json`)
 - **userinfo**: the pairwise `sub` and the claims the client's policy releases, from the directory.
 - **logout** (RP-initiated): with an `id_token_hint` we signed for this session, at once; else after the person
   confirms on our page. Redirected afterwards only to a `post_logout_redirect_uri` registered for the hint's client.
+
+Pairwise subjects derive from the deployment secret as the SAML IdP's NameIDs do, under the same guard
+(idp/nameid_secret.py): started with another secret than the one recorded, the provider issues no code, token or
+userinfo answer (every client would see new users) until the secret is restored or the change accepted
+(`relais sso idp-secret --accept-change`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -26,13 +32,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from relais.db import writer
 from relais.i18n import Translator, translator
 
 from ..attribute_source import AttributeSource
+from ..compiled_sql import Statement
 from ..config import Lifetimes
+from ..idp.nameid_secret import SecretChanged, check_secret
 from ..rules.oidc import (
     challenge_problem,
     pairwise_subject,
@@ -50,6 +58,8 @@ from .config import OidcClient, OidcSettings
 from .keys import BadToken, Keys
 
 log = logging.getLogger(__name__)
+_LIVE_SESSION = Statement(select(session_t.c.ref).where(session_t.c.sid_sha256 == bindparam("b_key"),
+                                                         session_t.c.expires_at > bindparam("b_now")))
 AUTHORIZE_PATH = "/oidc/authorize"
 _JSON_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -82,10 +92,15 @@ def language(params: dict[str, str]) -> Translator:
     """French, unless `ui_locales` asks English first (OpenID Connect Core 3.1.2.1)."""
     for tag in (params.get("ui_locales") or "").split():
         if tag.lower().startswith("en"):
-            return translator("en")
+            return _translator("en")
         if tag.lower().startswith("fr"):
             break
-    return translator("fr")
+    return _translator("fr")
+
+
+@functools.cache
+def _translator(lang: str) -> Translator:
+    return translator(lang)  # found and read once per process, not at every request
 
 
 class OidcProvider:
@@ -104,6 +119,20 @@ class OidcProvider:
         self.notify = notify
         life = settings.lifetimes
         self.keys = Keys(settings, lifetime=max(life.id_token, life.access_token, life.refresh_token))
+        self._secret_checked = False
+
+    def secret_changed(self) -> SecretChanged | None:
+        """Whether the deployment secret is not the one subjects derive from (checked until found right once)."""
+        if self._secret_checked:
+            return None
+        try:
+            with writer(self.engine).begin() as conn:
+                check_secret(conn, self._secret, self.clock())
+        except SecretChanged as exc:
+            log.error("OIDC provider answers nothing: %s", exc)
+            return exc
+        self._secret_checked = True
+        return None
 
     # -- discovery ---------------------------------------------------------------------------------
 
@@ -165,6 +194,9 @@ class OidcProvider:
             return error("request_not_supported", "request objects are not supported")
         if "request_uri" in params:
             return error("request_uri_not_supported", "request objects are not supported")
+        if self.secret_changed() is not None:
+            return Page(503, _("Single sign-on unavailable"), _("This application cannot be opened at the moment. "
+                                                                "Please try again later."), _.lang)
         if params.get("response_type") != "code":
             return error("unsupported_response_type", "only the authorization code flow (response_type=code)")
         if params.get("response_mode") not in (None, "query"):
@@ -222,6 +254,8 @@ class OidcProvider:
         if client is None:
             return Json(401, {"error": "invalid_client", "error_description": "client authentication failed"},
                         {"WWW-Authenticate": 'Basic realm="oidc"', **_JSON_HEADERS})
+        if self.secret_changed() is not None:
+            return Json(503, {"error": "temporarily_unavailable"}, dict(_JSON_HEADERS))
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             return self._code(client, form)
@@ -256,9 +290,7 @@ class OidcProvider:
             try:
                 grant = store.redeem_code(conn, form.get("code"), now)
                 self._check_code(grant, client, form)
-                ref = conn.execute(select(session_t.c.ref).where(session_t.c.sid_sha256 == grant.session_sha256,
-                                                                 session_t.c.expires_at > now)).scalar()
-                if ref is None:
+                if _LIVE_SESSION.first(conn, {"b_key": grant.session_sha256, "b_now": now}) is None:
                     raise store.GrantError("the SSO session has ended")
                 answer = self._issue(conn, grant, client, now=now, nonce=grant.nonce, refresh_until=(
                     now + timedelta(seconds=self.settings.lifetimes.refresh_token)
@@ -330,6 +362,8 @@ class OidcProvider:
         with self.engine.connect() as conn:
             grant = store.access_grant(conn, token, self.clock())
         client = self.settings.clients.get(grant.client) if grant is not None else None
+        if grant is not None and self.secret_changed() is not None:
+            return Json(503, {"error": "temporarily_unavailable"}, dict(_JSON_HEADERS))
         if grant is None or client is None:
             return Json(401, {"error": "invalid_token"},
                         {"WWW-Authenticate": 'Bearer error="invalid_token"', **_JSON_HEADERS})

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from html import escape
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from sqlalchemy import Engine
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -144,5 +144,8 @@ def _page(page: Page) -> Response:
     body = (f'<!doctype html><html lang="{escape(page.lang)}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(page.title)}</title>'
             f"</head><body><main><h1>{escape(page.title)}</h1><p>{escape(page.message)}</p>{form}</main></body></html>")
+    # The confirmation form's answer redirects to the client's registered return URI: the form may lead there.
+    target = urlsplit((page.form or {}).get("post_logout_redirect_uri", ""))
+    also = f" {target.scheme}://{target.netloc}" if target.scheme in ("https", "http") and target.netloc else ""
     return Response(body, status=page.status, mimetype="text/html", headers={
-        "X-Frame-Options": "DENY", "Content-Security-Policy": "default-src 'none'; form-action 'self'"})
+        "X-Frame-Options": "DENY", "Content-Security-Policy": f"default-src 'none'; form-action 'self'{also}"})

@@ -3,7 +3,8 @@
 Codes, access tokens and refresh tokens are 256 random bits handed out once and stored as SHA-256 only. A code is
 consumed by one conditional UPDATE before anything else is read from it, so a code raced on two instances is
 redeemed once; presented again, every token issued from it is revoked (`grant_id`). A refresh token is replaced
-at each use (rotation); presented again after that, its whole grant is revoked.
+at each use (rotation); presented again after that, its whole grant is revoked. The statements of a flow are
+compiled once (compiled_sql.py), as the CAS login path's are.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from ..compiled_sql import Statement
 from ..sessions import digest
 from ..tables import oidc_code as code_t
 from ..tables import oidc_token as token_t
@@ -22,6 +25,21 @@ from ..tables import session_service
 
 log = logging.getLogger(__name__)
 CLIENT_LINK = "oidc:"  # sso_session_service.service of a client that received tokens (back-channel logout)
+
+
+_INSERT_CODE = Statement(insert(code_t))
+_CONSUME_CODE = Statement(update(code_t).where(code_t.c.code_sha256 == bindparam("b_key"),
+                                               code_t.c.consumed_at.is_(None)).values(consumed_at=bindparam("b_now")))
+_FIND_CODE = Statement(select(code_t).where(code_t.c.code_sha256 == bindparam("b_key")))
+_INSERT_TOKEN = Statement(insert(token_t))
+_FIND_TOKEN = Statement(select(token_t).where(token_t.c.token_sha256 == bindparam("b_key"),
+                                              token_t.c.kind == bindparam("b_kind")))
+_ROTATE = Statement(update(token_t).where(token_t.c.token_sha256 == bindparam("b_key"), token_t.c.kind == "refresh",
+                                          token_t.c.replaced_at.is_(None), token_t.c.revoked_at.is_(None))
+                    .values(replaced_at=bindparam("b_now")))
+_FIND_LINK = Statement(select(session_service.c.ticket).where(
+    session_service.c.session_sha256 == bindparam("b_session"), session_service.c.ticket == bindparam("b_link")))
+_INSERT_LINK = Statement(insert(session_service))
 
 
 class GrantError(Exception):
@@ -53,12 +71,13 @@ class Grant:
 def issue_code(conn: Connection, grant: Grant, *, now: datetime, lifetime: int) -> str:
     """A new one-time authorization code for `grant` (its redirect URI, nonce and PKCE challenge)."""
     code = secrets.token_urlsafe(32)
-    conn.execute(insert(code_t).values(
-        code_sha256=digest(code), grant_id=grant.grant_id, client=grant.client,
-        session_sha256=grant.session_sha256, session_ref=grant.session_ref, person_jointure=grant.person_jointure,
-        redirect_uri=grant.redirect_uri, scope=" ".join(grant.scope), nonce=grant.nonce,
-        code_challenge=grant.code_challenge, code_challenge_method=grant.code_challenge_method,
-        auth_time=grant.auth_time, issued_at=now, expires_at=now + timedelta(seconds=lifetime)))
+    _INSERT_CODE.run(conn, {
+        "code_sha256": digest(code), "grant_id": grant.grant_id, "client": grant.client,
+        "session_sha256": grant.session_sha256, "session_ref": grant.session_ref,
+        "person_jointure": grant.person_jointure, "redirect_uri": grant.redirect_uri, "scope": " ".join(grant.scope),
+        "nonce": grant.nonce, "code_challenge": grant.code_challenge,
+        "code_challenge_method": grant.code_challenge_method, "auth_time": grant.auth_time, "issued_at": now,
+        "expires_at": now + timedelta(seconds=lifetime), "consumed_at": None})
     return code
 
 
@@ -75,19 +94,18 @@ def redeem_code(conn: Connection, code: str | None, now: datetime) -> Grant:
     if not code or len(code) > 128:
         raise GrantError("no code, or not one of ours")
     key = digest(code)
-    consumed = conn.execute(update(code_t).where(code_t.c.code_sha256 == key, code_t.c.consumed_at.is_(None))
-                            .values(consumed_at=now)).rowcount
-    row = conn.execute(select(code_t).where(code_t.c.code_sha256 == key)).first()
+    consumed = _CONSUME_CODE.run(conn, {"b_key": key, "b_now": now})
+    row = _FIND_CODE.first(conn, {"b_key": key})
     if row is None:
         raise GrantError("unknown code")
     if not consumed:
-        revoked = revoke_grant(conn, row.grant_id, now)
+        revoked = revoke_grant(conn, row["grant_id"], now)
         raise GrantError(f"code used twice: the {revoked} token(s) issued from it are revoked")
-    if _utc(row.expires_at) <= now:
+    if _utc(row["expires_at"]) <= now:
         raise GrantError("expired code")
-    return Grant(row.grant_id, row.client, row.session_sha256, row.session_ref, row.person_jointure,
-                 tuple(row.scope.split()), _utc(row.auth_time), row.nonce, row.redirect_uri, row.code_challenge,
-                 row.code_challenge_method)
+    return Grant(row["grant_id"], row["client"], row["session_sha256"], row["session_ref"], row["person_jointure"],
+                 tuple(row["scope"].split()), _utc(row["auth_time"]), row["nonce"], row["redirect_uri"],
+                 row["code_challenge"], row["code_challenge_method"])
 
 
 def issue_tokens(conn: Connection, grant: Grant, *, now: datetime, access_lifetime: int,
@@ -99,7 +117,8 @@ def issue_tokens(conn: Connection, grant: Grant, *, now: datetime, access_lifeti
     if refresh_until is not None:
         refresh = secrets.token_urlsafe(32)
         rows.append(_token_row(grant, "refresh", refresh, now, refresh_until))
-    conn.execute(insert(token_t), rows)
+    for row in rows:
+        _INSERT_TOKEN.run(conn, row)
     _link_client(conn, grant, now)
     return access, refresh
 
@@ -108,17 +127,15 @@ def _token_row(grant: Grant, kind: str, token: str, now: datetime, expires_at: d
     return {"token_sha256": digest(token), "kind": kind, "grant_id": grant.grant_id, "client": grant.client,
             "session_sha256": grant.session_sha256, "session_ref": grant.session_ref,
             "person_jointure": grant.person_jointure, "scope": " ".join(grant.scope), "auth_time": grant.auth_time,
-            "issued_at": now, "expires_at": expires_at}
+            "issued_at": now, "expires_at": expires_at, "replaced_at": None, "revoked_at": None}
 
 
 def _link_client(conn: Connection, grant: Grant, now: datetime) -> None:
     """Remember that this session's client received tokens, for back-channel logout (once per client)."""
     link = CLIENT_LINK + grant.client
-    known = conn.execute(select(session_service.c.ticket).where(
-        session_service.c.session_sha256 == grant.session_sha256, session_service.c.ticket == link)).first()
-    if known is None:
-        conn.execute(insert(session_service).values(session_sha256=grant.session_sha256, ticket=link, service=link,
-                                                    logged_in_at=now))
+    if _FIND_LINK.first(conn, {"b_session": grant.session_sha256, "b_link": link}) is None:
+        _INSERT_LINK.run(conn, {"session_sha256": grant.session_sha256, "ticket": link, "service": link,
+                                "logged_in_at": now})
 
 
 def rotate_refresh(conn: Connection, token: str | None, now: datetime) -> Grant:
@@ -126,21 +143,18 @@ def rotate_refresh(conn: Connection, token: str | None, now: datetime) -> Grant:
     if not token or len(token) > 128:
         raise GrantError("no refresh token, or not one of ours")
     key = digest(token)
-    used = conn.execute(update(token_t).where(token_t.c.token_sha256 == key, token_t.c.kind == "refresh",
-                                              token_t.c.replaced_at.is_(None), token_t.c.revoked_at.is_(None))
-                        .values(replaced_at=now)).rowcount
-    row = conn.execute(select(token_t).where(token_t.c.token_sha256 == key, token_t.c.kind == "refresh")).first()
+    used = _ROTATE.run(conn, {"b_key": key, "b_now": now})
+    row = _FIND_TOKEN.first(conn, {"b_key": key, "b_kind": "refresh"})
     if row is None:
         raise GrantError("unknown refresh token")
     if not used:
-        if row.revoked_at is not None:
+        if row["revoked_at"] is not None:
             raise GrantError("revoked refresh token")
-        revoked = revoke_grant(conn, row.grant_id, now)
+        revoked = revoke_grant(conn, row["grant_id"], now)
         raise GrantError(f"refresh token reused after rotation: its grant's {revoked} token(s) are revoked")
-    if _utc(row.expires_at) <= now:
+    if _utc(row["expires_at"]) <= now:
         raise GrantError("expired refresh token")
-    return Grant(row.grant_id, row.client, row.session_sha256, row.session_ref, row.person_jointure,
-                 tuple(row.scope.split()), _utc(row.auth_time), expires_at=_utc(row.expires_at))
+    return _grant(row, expires_at=_utc(row["expires_at"]))
 
 
 def revoke_grant(conn: Connection, grant_id: str, now: datetime) -> int:
@@ -159,12 +173,15 @@ def access_grant(conn: Connection, token: str | None, now: datetime) -> Grant | 
     """What a live access token was issued for, or None (unknown, expired or revoked)."""
     if not token or len(token) > 128:
         return None
-    row = conn.execute(select(token_t).where(token_t.c.token_sha256 == digest(token),
-                                             token_t.c.kind == "access")).first()
-    if row is None or row.revoked_at is not None or _utc(row.expires_at) <= now:
+    row = _FIND_TOKEN.first(conn, {"b_key": digest(token), "b_kind": "access"})
+    if row is None or row["revoked_at"] is not None or _utc(row["expires_at"]) <= now:
         return None
-    return Grant(row.grant_id, row.client, row.session_sha256, row.session_ref, row.person_jointure,
-                 tuple(row.scope.split()), _utc(row.auth_time))
+    return _grant(row)
+
+
+def _grant(row: dict[str, Any], expires_at: datetime | None = None) -> Grant:
+    return Grant(row["grant_id"], row["client"], row["session_sha256"], row["session_ref"], row["person_jointure"],
+                 tuple(row["scope"].split()), _utc(row["auth_time"]), expires_at=expires_at)
 
 
 def purge(conn: Connection, now: datetime) -> int:

@@ -101,3 +101,16 @@ def test_claims_follow_the_policy_and_the_scopes():
         "family_name": "Martin", "given_name": "Léa", "birthdate": "2012-03-05", "ENTPersonProfils": ["National_ELV"]}
     assert released_claims(attributes, ("email",), ("openid", "email", "profile")) == {"email": "lea@example.org"}
     assert released_claims(attributes, (), ("openid", "profile", "email")) == {}
+
+
+def test_every_message_of_the_oidc_pages_is_in_both_catalogues():
+    import re
+    from pathlib import Path
+
+    from relais.i18n import missing
+
+    source = (Path(__file__).parents[3] / "services" / "sso" / "oidc" / "flows.py").read_text()
+    msgids = [re.sub(r'"\s+"', "", m) for m in re.findall(r'_\(((?:"[^"]*"\s*)+)\)', source)]
+    msgids = [m.strip('"') for m in msgids]
+    assert len(msgids) >= 10
+    assert missing(msgids, "fr") == [] and missing(msgids, "en") == []
