@@ -26,6 +26,11 @@ _STRUCTURE_JOINTURES = select(s.c.jointure).where(_STRUCTURE_KEY)
 _PUPILS = (select(p.c.structure, p.c.data)
            .where(p.c.category == "Eleve", p.c.struct_rattach_id == bindparam("b_id"))
            .order_by(p.c.jointure))
+# A first-degree pupil (ONDE has no SIECLE id) by INE, the id their EduConnect vector carries: pupils without
+# a SIECLE id only, so a second-degree pupil is never found by another id than their SIECLE one.
+_PUPILS_1D = (select(p.c.structure, p.c.data)
+              .where(p.c.category == "Eleve", p.c.ine == bindparam("b_ine"), p.c.struct_rattach_id.is_(None))
+              .order_by(p.c.jointure))
 _NAMED_AMONG = (select(p.c.data)
                 .where(p.c.jointure.in_(bindparam("b_jointures", expanding=True)),
                        p.c.last_key == bindparam("b_last"), p.c.first_key == bindparam("b_first"))
@@ -60,9 +65,15 @@ def person(conn: Connection, jointure: str) -> dict | None:
 
 
 def pupils_by_attachment(conn: Connection, struct_rattach_id: str, uai: str) -> list[dict]:
-    """Pupils by SIECLE id (`ENTEleveStructRattachId`) within the structure of that UAI."""
+    """Pupils by SIECLE id (`ENTEleveStructRattachId`) within the structure of that UAI; a first-degree
+    pupil, who has none, by INE (`ENTEleveINE`) instead."""
     structures = set(_structure_jointures(conn, uai))
-    return _loaded(r for r in conn.execute(_PUPILS, {"b_id": struct_rattach_id}) if r.structure in structures)
+    found = _loaded(r for r in conn.execute(_PUPILS, {"b_id": struct_rattach_id}) if r.structure in structures)
+    if found:
+        return found
+    ine = struct_rattach_id.strip().upper()
+    return [rec for rec in _loaded(r for r in conn.execute(_PUPILS_1D, {"b_ine": ine}) if r.structure in structures)
+            if "first_degree" in rec]
 
 
 def parents_of_pupil(conn: Connection, pupil_struct_rattach_id: str, uai: str, last_name: str,
