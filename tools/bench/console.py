@@ -12,7 +12,13 @@ In one run:
   Pages: home, directory (the empty search form), person (random people); searches: by family name
   (a common prefix: many matches, the first 50 shown), by INE, by jointure, and a manager's by name.
   `--requests` of each; p50 and p95 server time in ms;
-- targets (issue 19): every page < 300 ms p95, a person search < 200 ms p95 (`met` says which hold).
+- then provisioning's view is seeded with N accounts (tools/bench/provisioning.py's academy: 800 a school,
+  its catalogue and rules; not timed) and a rule change adding one school's rule is previewed through
+  POST /rules/preview (`--previews` times): the preview reads every record of the view, parses those of the
+  schools the changed rules name and evaluates old and new rules on them (here one school of about 800
+  accounts: the issue's 50,000-pupil school is not generated, its evaluation is not measured);
+- targets (issue 19): every page < 300 ms p95, a person search < 200 ms p95, a rule-change preview < 2 s
+  (`met` says which hold).
 The last line printed is one JSON object.
 """
 
@@ -29,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PAGE_TARGET_MS, SEARCH_TARGET_MS = 300.0, 200.0
+PAGE_TARGET_MS, SEARCH_TARGET_MS, PREVIEW_TARGET_MS = 300.0, 200.0, 2000.0
 
 
 def quantiles(samples: list[float]) -> dict[str, float]:
@@ -51,6 +57,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=50, help="requests of each page and search kind")
+    parser.add_argument("--previews", type=int, default=5, help="rule-change previews timed")
     parser.add_argument("--workdir", type=Path, default=Path("bench-data"))
     parser.add_argument("--database-url", default=None,
                         help="this database (emptied first) instead of a fresh SQLite file in the workdir")
@@ -132,6 +139,33 @@ def main(argv: list[str]) -> int:
         "by_jointure": timed(n, lambda i: search(admin, admin_csrf, rng.choice(people))),
         "manager_by_name": timed(n, lambda i: search(manager, manager_csrf, rng.choice(names)[:4])),
     }
+    import yaml
+
+    from relais.db import writer
+    from services.provisioning.adapters.queries import store_config
+    from tools.bench.provisioning import configuration
+    from tools.bench.provisioning import seed as seed_view
+
+    with writer(engine).begin() as conn:
+        view = seed_view(conn, args.persons, random.Random(1))
+        catalogue_doc, rules_doc = configuration(view["structures"], random.Random(2))
+        catalogue_doc["resources"].append({"id": "ark:/49591/bench-preview", "title": "Bench", "publisher": "B",
+                                           "licence": "unlimited"})
+        store_config(conn, "catalogue", catalogue_doc)
+        store_config(conn, "rules", rules_doc)
+    school = view["structures"][0][1]
+    changed = {**rules_doc, "rules": [*rules_doc["rules"], {"id": "bench-preview", "structures": [school],
+                                                            "resource": "ark:/49591/bench-preview"}]}
+    text = yaml.safe_dump(changed)
+    previewed: list[int] = []
+
+    def preview(i: int) -> None:
+        r = admin.post("/rules/preview", data={"rules": text, "csrf": admin_csrf})
+        body = r.get_data(as_text=True)
+        assert r.status_code == 200 and f"<th scope=\"row\">{school}</th>" in body, body[:2000]
+        previewed.append(body.count("<tr>"))
+
+    previews = timed(args.previews, preview)
     page_stats = {k: quantiles(v) for k, v in pages.items()}
     search_stats = {k: quantiles(v) for k, v in searches.items()}
     line = {
@@ -139,10 +173,13 @@ def main(argv: list[str]) -> int:
         "pages": page_stats, "searches": search_stats,
         "page_p95_ms": max(s["p95_ms"] for s in page_stats.values()),
         "search_p95_ms": max(s["p95_ms"] for s in search_stats.values()),
-        "targets_ms": {"page_p95": PAGE_TARGET_MS, "search_p95": SEARCH_TARGET_MS},
-        "provisioning_view": "empty",
+        "rule_preview": {**quantiles(previews), "records_read": args.persons, "school_accounts": round(
+            args.persons / len(view["structures"])), "previews": args.previews},
+        "targets_ms": {"page_p95": PAGE_TARGET_MS, "search_p95": SEARCH_TARGET_MS, "rule_preview": PREVIEW_TARGET_MS},
+        "provisioning_view": "empty for the pages; seeded with N accounts for the preview",
     }
-    line["met"] = {"page": line["page_p95_ms"] < PAGE_TARGET_MS, "search": line["search_p95_ms"] < SEARCH_TARGET_MS}
+    line["met"] = {"page": line["page_p95_ms"] < PAGE_TARGET_MS, "search": line["search_p95_ms"] < SEARCH_TARGET_MS,
+                   "rule_preview": line["rule_preview"]["p95_ms"] < PREVIEW_TARGET_MS}
     engine.dispose()
     print(json.dumps(line))
     return 0
