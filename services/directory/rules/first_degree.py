@@ -40,8 +40,10 @@ them a teacher (`National_ENS`, `profiles.py`).
 Structures. An école carries `ENTEcoleCirconscription` (the circonscription
 of its inspector, IEN), `ENTEcoleCommune`, `ENTEcoleSecteur` and `ENTEcoleRPI`
 (a regrouping of schools across communes): the structure's `first_degree`
-object, present only on écoles; `ENTStructureTypeStruct` starting `ECOLE`
-marks one too.
+object, present only on first-degree structures; `ENTStructureTypeStruct`
+starting `ECOLE` marks one too, and so does a circonscription's own record
+(type starting `CIRCONSCRIPTION` or `IEN`: the inspector's office, where
+conseillers pédagogiques are attached), which is first degree as well.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ MARKERS = frozenset({
     DIRECTS, TEACHER, "ENTEleveRestaurantScolaire", "ENTEleveGarderieMatin", "ENTEleveGarderieSoir",
     "ENTEleveEtudesSurveillees",
 })
+
+# Structure types (`ENTStructureTypeStruct`, upper case) of the first degree: écoles and circonscriptions.
+FIRST_DEGREE_TYPES = ("ECOLE", "CIRCONSCRIPTION", "IEN")
 
 # An école's own attributes -> its `first_degree` field.
 SCHOOL_FIELDS = {
@@ -211,6 +216,6 @@ def school_facts(attrs: dict[str, list[str]]) -> dict | None:
     """An école's `first_degree` object (circonscription, commune, sector, RPI); None for other structures."""
     facts = {field: first(attrs, name) or None for name, field in SCHOOL_FIELDS.items()}
     kind = (first(attrs, "ENTStructureTypeStruct") or "").upper()
-    if not any(facts.values()) and not kind.startswith("ECOLE"):
+    if not any(facts.values()) and not kind.startswith(FIRST_DEGREE_TYPES):
         return None
     return facts

@@ -105,6 +105,8 @@ def test_an_ecole_and_its_circonscription():
     assert "first_degree" not in structure_from_attributes("S2", {"ENTStructureTypeStruct": ["CLG"]})
     assert structure_from_attributes("S3", {"ENTStructureTypeStruct": ["ECOLE MATERNELLE"]})["first_degree"] == {
         "district": None, "town": None, "sector": None, "rpi": None}
+    circonscription = structure_from_attributes("S4", {"ENTStructureTypeStruct": ["Circonscription IEN"]})
+    assert circonscription["first_degree"] == {"district": None, "town": None, "sector": None, "rpi": None}
 
 
 @pytest.mark.parametrize(("attrs", "message"), [
