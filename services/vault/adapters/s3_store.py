@@ -131,9 +131,11 @@ class S3Store:
                 raise StoreError(f"blob {digest} not found for tenant {self.tenant}: {e.code}") from None
             try:
                 yield from resp.stream(chunk_size)
-            finally:
+            except BaseException:  # the reader stopped (or failed) midway: the rest of the body is unread
                 resp.close()
-                resp.release_conn()
+                raise
+            finally:
+                resp.release_conn()  # read to the end, the connection is kept for the next request
 
     def delete(self, digest: str) -> bool:
         """Remove every version of the blob's key (a versioned bucket keeps old versions otherwise:
