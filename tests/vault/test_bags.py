@@ -332,3 +332,13 @@ def test_the_fast_index_check_is_never_more_lenient_than_the_json_schema(vertica
     doc = {"format_version": "1.1", "vertical": vertical, "items": damaged}
     if fast(doc):
         check_index(vertical, doc)  # raises if the fast check let through what the schema refuses
+
+
+def test_an_owner_whose_items_are_all_deleted_gets_no_bag(sqlite_engine, tmp_path):
+    vault = Vault(sqlite_engine, LocalStore(tmp_path / "store", TENANT))
+    vault.put("J1", "documents", "a.txt", b"a")
+    vault.put("J2", "documents", "b.txt", b"b")
+    vault.delete("J2", "documents", "b.txt")
+    run = bag(sqlite_engine, vault.store, FolderTarget(tmp_path / "bags"))
+    assert run.ok and {r.name: r.state for r in run.results} == {"person-J1": "written", "person-J2": "empty"}
+    assert run.to_dict()["empty"] == 1 and FolderTarget(tmp_path / "bags").names() == ["person-J1"]

@@ -55,8 +55,10 @@ def _finish(run: BagRun, as_json: bool) -> None:
         verb = "bags of" if run.kind == "bag" else "bags read into the vault of"
         click.echo(f"{verb} tenant {run.tenant}, {run.where}: {run.state}")
         click.echo(f"  {len(run.results):,} bag(s): {run.count('written'):,} written, {run.count('skipped'):,} "
-                   f"already there and up to date, {run.count('read'):,} read, {run.count(FAILED):,} failed; "
-                   f"{run.items:,} item(s), {_size(run.bytes)} in {run.seconds:.1f} s")
+                   f"already there and up to date, {run.count('read'):,} read, {run.count(FAILED):,} failed"
+                   + (f", {run.count('empty'):,} owner(s) with every item deleted (no bag)" if run.count("empty")
+                      else "")
+                   + f"; {run.items:,} item(s), {_size(run.bytes)} in {run.seconds:.1f} s")
         for r in run.results:
             if r.state == FAILED:
                 click.echo(f"  FAILED {r.name}: {r.error}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 WRITTEN, SKIPPED, READ, FAILED = "written", "skipped", "read", "failed"
+EMPTY = "empty"  # an owner whose items are all deleted: no bag
 COMPLETED, INCOMPLETE, STOPPED = "completed", "incomplete", "stopped"
 
 
@@ -71,7 +72,7 @@ class BagRun:
 
     @property
     def items(self) -> int:
-        return sum(r.items for r in self.results if r.state != FAILED)
+        return sum(r.items for r in self.results if r.state not in (FAILED, EMPTY))
 
     @property
     def bytes(self) -> int:
@@ -80,6 +81,7 @@ class BagRun:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "tenant": self.tenant, "where": self.where, "state": self.state,
                 "bags": len(self.results), "written": self.count(WRITTEN), "skipped": self.count(SKIPPED),
-                "read": self.count(READ), "failed": self.count(FAILED), "items": self.items, "bytes": self.bytes,
+                "read": self.count(READ), "empty": self.count(EMPTY), "failed": self.count(FAILED),
+                "items": self.items, "bytes": self.bytes,
                 "seconds": round(self.seconds, 3), "error": self.error,
                 "results": [r.to_dict() for r in sorted(self.results, key=lambda r: r.name)]}

@@ -43,7 +43,7 @@ from ..rules.bag_owners import BagOwner, owner_of
 from ..rules.item_metadata import connector_metadata, item_kind
 from .check import CheckedBag, check_bag
 from .records import fast_check
-from .report import FAILED, SKIPPED, WRITTEN, BagResult, BagRun
+from .report import EMPTY, FAILED, SKIPPED, WRITTEN, BagResult, BagRun
 from .targets import BagReader, BagTarget, BagWriter, TargetError
 
 log = logging.getLogger("relais.vault.bags")
@@ -172,6 +172,9 @@ class _Run:
         p = plan(self.engine, self.store, owner)
         result.items, result.verticals = len(p.versions), p.verticals
         result.files = len(p.manifest)
+        if not p.versions:  # every item deleted (tombstones): nothing to hand over, no bag
+            result.state = EMPTY
+            return
         reader = self.target.reader(owner.bag_name)
         if reader is not None:
             reason, there = self._same(reader, p)

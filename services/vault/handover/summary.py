@@ -14,7 +14,7 @@ from babel.numbers import format_decimal
 
 from relais.i18n import Translator
 
-from ..rules.handover import BAG, EXPORT_ITEM, EXPORT_JOB, VERIFY_FINDING, VERIFY_SIDE, Handover
+from ..rules.handover import BAG, EXPORT_ITEM, EXPORT_JOB, IN_PACK, VERIFY_FINDING, VERIFY_SIDE, Handover
 
 MAX_ROWS = 1000  # rows of a table printed; the rest are in handover.json and bags-sha256.txt
 
@@ -78,7 +78,7 @@ def summary(h: Handover, _: Translator, *, json_sha256: str) -> tuple[str, list[
         Heading(_("What the pack holds")),
         Table(_("Totals"), [_("Measure"), _("Count")], [
             [_("Persons"), _n(h.persons, lang)], [_("Structures"), _n(h.structures, lang)],
-            [_("Bags"), _n(sum(1 for b in h.bags if b["state"] != "failed"), lang)],
+            [_("Bags"), _n(sum(1 for b in h.bags if b["state"] in IN_PACK), lang)],
             [_("Items"), _n(h.items, lang)], [_("Bytes of the items"), _bytes(h.bytes, _)]],
             numeric={1}, widths=[2, 3]),
         Table(_("By vertical"), [_("Vertical"), _("Items"), _("Bytes")],
@@ -114,7 +114,7 @@ def summary(h: Handover, _: Translator, *, json_sha256: str) -> tuple[str, list[
               mono={1}, widths=[1, 4]),
         _table(_("Bags"), [_("Bag"), _("Items"), _("Bytes"), _("Tag manifest sha256")],
                [[b["name"], _n(b["items"], lang), _n(b["bytes"], lang), b["tagmanifest_sha256"] or ""]
-                for b in sorted(h.bags, key=lambda b: b["name"]) if b["state"] != "failed"], _,
+                for b in sorted(h.bags, key=lambda b: b["name"]) if b["state"] in IN_PACK], _,
                numeric={1, 2}, mono={3}, widths=[3, 1, 2, 7], more=_("see bags-sha256.txt")),
         Heading(_("Signatures")),
         Signatures([_(s) for s in SIGNERS], [_(line) for line in SIGNATURE_LINES]),

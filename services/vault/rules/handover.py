@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+IN_PACK = ("written", "skipped")  # states of a bag the pack holds (an "empty" owner has none; "failed" is a miss)
+
 #: Kinds of miss, in the order the summary lists them.
 BAG, EXPORT_JOB, EXPORT_ITEM, VERIFY_FINDING, VERIFY_SIDE = (
     "bag", "export-job", "export-item", "verify-finding", "verify-side")
@@ -54,17 +56,17 @@ class Handover:
 
     @property
     def persons(self) -> int:
-        return sum(1 for b in self.bags if b["kind"] == "person" and b["state"] != "failed")
+        return sum(1 for b in self.bags if b["kind"] == "person" and b["state"] in IN_PACK)
 
     @property
     def structures(self) -> int:
-        return sum(1 for b in self.bags if b["kind"] == "structure" and b["state"] != "failed")
+        return sum(1 for b in self.bags if b["kind"] == "structure" and b["state"] in IN_PACK)
 
     def verticals(self) -> dict[str, dict[str, int]]:
         """Per vertical, the items and bytes of the bags in the pack."""
         out: dict[str, dict[str, int]] = {}
         for b in self.bags:
-            if b["state"] == "failed":
+            if b["state"] not in IN_PACK:
                 continue
             for vertical, c in b["verticals"].items():
                 mine = out.setdefault(vertical, {"items": 0, "bytes": 0})
@@ -87,7 +89,7 @@ class Handover:
         """``bags-sha256.txt``: each bag's tag-manifest sha256 and name, sorted by name (a bag's tag manifest
         pins its every file; this file pins every bag)."""
         return "".join(f"{b['tagmanifest_sha256']}  {b['name']}\n" for b in sorted(self.bags, key=lambda b: b["name"])
-                       if b["state"] != "failed")
+                       if b["state"] in IN_PACK)
 
     def seal(self) -> str:
         """The sha256 of :meth:`bag_hashes`: one hash for every byte of every bag."""
