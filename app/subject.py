@@ -38,7 +38,7 @@ DIRECTORY_NOTE = ("The directory's next import brings the person back if the aca
 
 
 def services_erasing() -> list[str]:
-    """The services whose erasure consumer the contracts name (`<service>.subject`)."""
+    """The services whose erasure consumer the contracts name (`<service>-subject`)."""
     return sorted(c.removesuffix(SUFFIX) for c in consumers_of().get(REQUESTED, ()) if c.endswith(SUFFIX))
 
 
@@ -282,6 +282,6 @@ def _finish(state: dict[str, Any], as_json: bool, timeout: float | None) -> None
     if waiting:
         after = f" within {timeout:.0f} s" if timeout is not None else ""
         click.echo(f"not confirmed{after} by: {', '.join(waiting)}. Is `relais serve` running for each? Their "
-                   f"requests wait in relais.q.<service>.subject (or its dead-letter queue: `relais status`); "
+                   f"requests wait in relais.q.<service>-subject (or its dead-letter queue: `relais status`); "
                    f"then run `relais subject status {state['request_id']}`", err=True)
         sys.exit(1)

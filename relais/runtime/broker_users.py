@@ -7,7 +7,7 @@ from (read), derived from what the service's process declares and the contracts:
 
 | the role... | configure | write | read |
 |---|---|---|---|
-| publishes events (its relay) | | `relais.events` | |
+| publishes events (its relay) | | `relais.events` (on it: the types `Process.sends` names, else any) | |
 | runs consumer C | C's queues (1) | C's queues, `amq.default` (2) | C's queues, `relais.events` (3) |
 | answers RPC (service S) | `nameko-rpc`, `rpc-S` | `rpc-S`, `nameko-rpc` (replies) | `nameko-rpc`, `rpc-S` |
 | calls RPC (user U) | `nameko-rpc`, U's reply queues (4) | U's reply queues, `nameko-rpc` | the same |
@@ -78,6 +78,7 @@ class Role:
 
     name: str
     publishes: bool = False
+    sends: tuple[str, ...] = ()  # the event types it may publish, when fewer than any (`Process.sends`)
     consumers: tuple[str, ...] = ()  # consumer names whose queues it reads (`relais.q.<name>`)
     answers: bool = False  # answers RPC as the service `name` (`rpc-<name>`)
     calls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # service -> methods it may call
@@ -110,7 +111,7 @@ def roles(processes: Mapping[str, Process[Any]], subscriptions: Mapping[str, Ite
         head = re.split(r"[.-]", consumer, maxsplit=1)[0]
         return consumer if consumer in processes else head if head in processes else None
 
-    out = [Role(name=service, publishes=process.relay,
+    out = [Role(name=service, publishes=process.relay, sends=process.sends or (),
                 consumers=tuple(sorted(c for c in subscriptions if owner(c) == service)),
                 answers=bool(process.rpc),
                 calls={s: tuple(sorted(m)) for s, m in sorted(calls.get(service, {}).items())})
@@ -139,7 +140,7 @@ def permissions(role: Role, user: str, subscriptions: Mapping[str, Iterable[str]
     topics: dict[str, tuple[list[str], list[str]]] = {EVENTS_EXCHANGE: ([], []), RPC_EXCHANGE: ([], [])}
     if role.publishes:
         write.append(_name(EVENTS_EXCHANGE))
-        topics[EVENTS_EXCHANGE][0].append(".*")
+        topics[EVENTS_EXCHANGE][0].extend([_name(t) for t in role.sends] or [".*"])
     for consumer in role.consumers:
         queues = consumer_queues(consumer)
         own = f"{_name(queues.main)}(\\.retry\\.[0-9]+|\\.dlq)?"

@@ -127,6 +127,8 @@ class Process(Generic[P]):
     start: Callable[[Context[P]], Parts]
     readiness: tuple[str, ...] = ("database",)  # of READINESS
     relay: bool = True
+    # The event types its relay publishes, when fewer than any: its broker user may publish only those.
+    sends: tuple[str, ...] | None = None
     # The RPC methods `start` must provide, and who may call each; any: an RPC process runs beside the main one.
     rpc: Mapping[str, RpcMethod] = field(default_factory=dict)
 

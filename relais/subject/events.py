@@ -7,7 +7,7 @@ its transaction commits), so no copy stays on the bus once every service confirm
 the person: the audit trail keeps it (`audit`).
 
 A service erases by running `erasure_consumer(service, tenant, erase)`: the queue
-`relais.q.<service>.subject`, idempotent on the event id, dead-lettering what breaks the contract
+`relais.q.<service>-subject`, idempotent on the event id, dead-lettering what breaks the contract
 (`relais.bus.consumer`). `erase(conn, request)` is the service's own use case, in the consumer's
 transaction, with the confirmation written to the outbox in the same transaction: a service has
 confirmed exactly when its erasure committed.
@@ -28,7 +28,7 @@ from relais.runtime import Consumer
 REQUESTED = "subject.erasure.requested"
 CONFIRMED = "subject.erasure.confirmed"
 SOURCE = "relais.subject"
-SUFFIX = ".subject"  # a service's erasure consumer: `<service>.subject`, queue relais.q.<service>.subject
+SUFFIX = "-subject"  # a service's erasure consumer: `<service>-subject`, queue relais.q.<service>-subject
 
 
 class ErasureRequestError(ValueError):

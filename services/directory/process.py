@@ -8,7 +8,7 @@ Who may call each method (`RPC`), by the broker user RabbitMQ checked: the SSO, 
 methods of its directory port (`services/sso/directory_port.py`: matching a national
 identity, CAS and SAML attributes); the operator (`relais rpc`), every one.
 
-It also consumes erasure requests (`relais.q.directory.subject`, `subject.py`), confirmed through the relay.
+It also consumes erasure requests (`relais.q.directory-subject`, `subject.py`), confirmed through the relay.
 """
 
 from __future__ import annotations

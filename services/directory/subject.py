@@ -7,7 +7,7 @@
   import reports; a mark (keyed hash, request id) is kept so that the next import that brings them
   back (the AAF still lists them: the academy's export is the source, Relais cannot erase there)
   says so in its report (`importing/erased_returns.py`);
-- `consumer(tenant)`: the queue `relais.q.directory.subject` (relais.subject.events).
+- `consumer(tenant)`: the queue `relais.q.directory-subject` (relais.subject.events).
 """
 from __future__ import annotations
 

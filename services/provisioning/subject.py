@@ -6,7 +6,7 @@
   causes (`manual:<jointure>`, who granted a manual grant). Seats the person held are free at once;
   accounts a quota refused there get them at the next evaluation (an import, a rule load, a full
   evaluation), and the usage statistics' licence counts follow at the next grant event of that pool;
-- `consumer(tenant)`: the queue `relais.q.provisioning.subject` (relais.subject.events).
+- `consumer(tenant)`: the queue `relais.q.provisioning-subject` (relais.subject.events).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
 - the relay publishes its login and logout events; the broker being away stops no login;
 - every ten minutes, expired tickets, sessions, replay-cache entries, SAML requests and OIDC codes and tokens go
   (any instance may do it);
-- the consumer of erasure requests (`relais.q.sso.subject`, `subject.py`), confirmed through the relay.
+- the consumer of erasure requests (`relais.q.sso-subject`, `subject.py`), confirmed through the relay.
 
 Person data comes from the directory through `Ports.directory`, which the composition
 root hands in. Run several instances on one PostgreSQL database to share sessions.

@@ -9,7 +9,7 @@ pseudonyms per platform, and erasing what is stored.
 - `erase(conn, request)`: those rows, so every session of the person ends; a login choice pending
   that names them goes too. The pseudonyms are not stored: a platform keeps its own data under its
   pseudonym, which the platform's controller erases (the export tells which);
-- `consumer(tenant)`: the queue `relais.q.sso.subject` (relais.subject.events).
+- `consumer(tenant)`: the queue `relais.q.sso-subject` (relais.subject.events).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
   counters (`handlers/ingest.py`), in the consumer's transaction;
 - every hour, the periods that have ended (and whose grace has passed) are closed: aggregates kept,
   pseudonyms and key destroyed (`handlers/close.py`);
-- the consumer of erasure requests (`relais.q.usage.subject`, `subject.py`); its relay publishes
+- the consumer of erasure requests (`relais.q.usage-subject`, `subject.py`); its relay publishes
   only their confirmations.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from relais.runtime import Consumer, Context, Parts, Process, StartError, Timer
+from relais.subject.events import CONFIRMED
 
 from . import subject
 from .handlers.close import close_due
@@ -43,4 +44,5 @@ def start(ctx: Context[None]) -> Parts:
                  timers=[Timer("close-periods", settings.close_every_s, close)])
 
 
-PROCESS: Process[None] = Process(service="usage", start=start, readiness=("broker", "database"))
+PROCESS: Process[None] = Process(service="usage", start=start, readiness=("broker", "database"),
+                                 sends=(CONFIRMED,))  # its broker user may publish nothing else

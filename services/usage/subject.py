@@ -7,7 +7,7 @@ tell which rows were whose, and the aggregates count people without naming any.
 - `export(conn, tenant, jointure)`: the open months' rows under the person's pseudonym (recomputed with
   the month's key while it exists), and what cannot be given: closed months hold nothing linkable;
 - `erase(conn, request)`: those open months' rows; nothing else can be, or needs to be;
-- `consumer(tenant)`: the queue `relais.q.usage.subject` (relais.subject.events).
+- `consumer(tenant)`: the queue `relais.q.usage-subject` (relais.subject.events).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ erasing them.
 - `erase(store)(conn, request)`: every version of every item, the blobs no one else references
   (`rights.erase_in`), the transfer checkpoints naming the person; the access log keeps who read what
   and when under the keyed hash, not the jointure;
-- `consumer(tenant, store)`: the queue `relais.q.vault.subject` (relais.subject.events).
+- `consumer(tenant, store)`: the queue `relais.q.vault-subject` (relais.subject.events).
 """
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ def test_every_published_event_type_has_a_consumer_named_in_the_contracts():
     assert homeless == [], (f"no consumer named in contracts/asyncapi.yaml for {homeless}: add a receive operation "
                             "with x-relais-consumer (and x-relais-planned while it is not built)")
     built, planned = contracts.subscriptions(), contracts.planned_subscriptions()
-    assert set(built) == {"provisioning", "usage", "vault", "subject", *(f"{s}.subject" for s in (
+    assert set(built) == {"provisioning", "usage", "vault", "subject", *(f"{s}-subject" for s in (
         "directory", "provisioning", "sso", "usage", "vault"))}  # erasure requests, and their confirmations
     assert built["usage"] == ("provisioning.grant.created", "provisioning.grant.revoked",
                               "provisioning.quota.exhausted", "sso.cas.ticket.validated", "sso.login.failed",

@@ -73,20 +73,21 @@ def test_a_consumer_reads_its_own_queues_only():
 
 
 def test_a_consumer_gets_its_own_queues_and_its_event_types_only():
-    """The usage service: no RPC; its relay publishes only its erasure confirmations. Its user declares, reads and
-    dead-letters relais.q.usage and relais.q.usage.subject (retries and dead letters through the default exchange),
+    """The usage service: no RPC; its relay publishes only its erasure confirmations (`Process.sends`), the one type
+    its user may publish. It declares, reads and
+    dead-letters relais.q.usage and relais.q.usage-subject (retries and dead letters through the default exchange),
     binds them to the types the contracts give them, and nothing else."""
     contracts = subscriptions()
     (role,) = [r for r in roles(PROCESSES, contracts) if r.name == "usage"]
     assert (role.publishes, role.consumers, role.answers, dict(role.calls), role.tags) == (
-        True, ("usage", "usage.subject"), False, {}, ())
+        True, ("usage", "usage-subject"), False, {}, ())
     granted = permissions(role, "relais-usage", contracts)
     own = ("relais.q.usage", "relais.q.usage.retry.1", "relais.q.usage.retry.12", "relais.q.usage.dlq",
-           "relais.q.usage.subject", "relais.q.usage.subject.dlq")
+           "relais.q.usage-subject", "relais.q.usage-subject.dlq")
     for queue in own:
         assert _matches(granted.configure, queue) and _matches(granted.read, queue) and _matches(granted.write, queue)
     for other in ("relais.q.provisioning", "relais.q.usage2", "relais.q.usage.retry.x", "relais.q.usage.dlq2",
-                  "relais.q.vault.subject", "relais.unrouted", "nameko-rpc", "rpc-usage", "rpc-directory"):
+                  "relais.q.vault-subject", "relais.unrouted", "nameko-rpc", "rpc-usage", "rpc-directory"):
         assert not _matches(granted.configure, other), other
         assert not _matches(granted.write, other), other
     assert {n for n in ("relais.events", "amq.default", "nameko-rpc", "relais.unrouted")
@@ -95,7 +96,10 @@ def test_a_consumer_gets_its_own_queues_and_its_event_types_only():
         "relais.events", "amq.default"}
     events_write, events_read = granted.topics["relais.events"]
     assert granted.topics["nameko-rpc"] == ("^$", "^$")
-    receives = contracts["usage"] + contracts["usage.subject"]
+    assert _matches(events_write, "subject.erasure.confirmed")
+    for other in ("sso.login.succeeded", "subject.erasure.requested", "#", "subject.erasure.confirmedx"):
+        assert not _matches(events_write, other), other
+    receives = contracts["usage"] + contracts["usage-subject"]
     assert {"sso.login.succeeded", "provisioning.grant.created", "subject.erasure.requested"} <= set(receives)
     for event_type in receives:
         assert _matches(events_read, event_type), event_type
