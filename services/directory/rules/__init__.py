@@ -6,7 +6,8 @@
 | `aaf_values.py` | how an attribute value is read: first values, `$` fields, dates, yes/no flags; `RecordRejected` |
 | `profiles.py` | a person's profiles (pupils, relatives, staff from their functions) |
 | `relatives.py` | a pupil's relatives, and which are legal guardians |
-| `first_degree.py` | what a first-degree (école) record says: its names, classes, level and cycle, dates, services, guardians, directors, the école's circonscription |
+| `first_degree.py` | what a first-degree (école) record says: names, classes, level, cycle, dates, services, |
+| | guardians, directors; an école's circonscription |
 | `families.py` | the six AAF families, which are persons, which family a category names |
 | `fingerprints.py` | unchanged means unchanged: the record hashes and `MODEL_VERSION` |
 | `changes.py` | what changed between two versions of a record (the `.updated` changes, memberships moved) |
