@@ -27,6 +27,7 @@ import click
 from relais.bus.contracts import consumers_of
 from relais.commands import Context, pass_ctx, relay_now
 from relais.db import writer
+from relais.runtime import Consumer
 from relais.runtime.runner import event_consumer
 from relais.subject import audit
 from relais.subject.bag import BagError, SubjectBag
@@ -195,7 +196,7 @@ def export_cmd(ctx: Context, jointure: str, out: Path, actor: str, as_json: bool
 def wait_for_confirmations(ctx: Context, request_id: str, timeout: float,
                            progress: Callable[[str, dict[str, Any]], object] = lambda s, c: None) -> dict[str, Any]:
     """Take in confirmations from relais.q.subject until every expected service confirmed or `timeout` passed."""
-    consumer = event_consumer(audit.confirmations_consumer(), ctx.engine)
+    consumer = event_consumer(Consumer(audit.CONSUMER, audit.record_confirmation, batch_size=50), ctx.engine)
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
     while True:

@@ -53,6 +53,8 @@ import amqp
 
 from relais.bus.topology import EVENTS_EXCHANGE, consumer_queues, declare_consumer, declare_events_exchange
 from relais.config import parse_amqp_uri, redact_url
+from relais.subject.audit import CONSUMER as SUBJECT_CONSUMER
+from relais.subject.events import REQUESTED
 
 from .process import OPERATOR, Process
 
@@ -99,7 +101,8 @@ def roles(processes: Mapping[str, Process[Any]], subscriptions: Mapping[str, Ite
     A process that neither publishes, consumes, answers nor calls RPC (the provisioning API) gets none.
 
     A consumer belongs to the service of its name, or of the name before its first `.` or `-`
-    (`vault`, `provisioning.full`); one that belongs to no service is read by no service user.
+    (`vault`, `provisioning.full`); one that belongs to no service is read by no service user. The operator
+    (`relais subject erase`) publishes erasure requests only, and reads their confirmations (`relais.q.subject`).
     """
     calls: dict[str, dict[str, list[str]]] = {}
     for service, process in processes.items():
@@ -117,8 +120,11 @@ def roles(processes: Mapping[str, Process[Any]], subscriptions: Mapping[str, Ite
                 calls={s: tuple(sorted(m)) for s, m in sorted(calls.get(service, {}).items())})
            for service, process in sorted(processes.items())]
     out = [r for r in out if r.publishes or r.consumers or r.answers or r.calls]  # the others: no broker
+    # `relais subject erase` runs as the operator: it publishes the erasure request and reads the confirmations.
+    subject = SUBJECT_CONSUMER in subscriptions
     out.append(Role(name=OPERATOR, calls={s: tuple(sorted(m)) for s, m in sorted(calls.get(OPERATOR, {}).items())},
-                    tags=("monitoring",)))
+                    publishes=subject, sends=(REQUESTED,) if subject else (),
+                    consumers=(SUBJECT_CONSUMER,) if subject else (), tags=("monitoring",)))
     return out
 
 

@@ -2,7 +2,7 @@
 
 - `keys`: the keyed hash that names an erased person in audit records, never their jointure;
 - `events`: the erasure request every service receives, and the confirmation each sends back,
-  and `erasure_consumer`, the consumer a service runs to erase on request (its own use case);
+  and `erasure_handler`, the handler of the consumer a service runs to erase on request (its own use case);
 - `tables` and `audit`: the audit trail of requests and confirmations (request id, keyed hash);
 - `bag`: a BagIt (RFC 8493) writer for the export a person is given.
 

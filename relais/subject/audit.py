@@ -1,7 +1,7 @@
 """The erasure audit trail: a request recorded with the event that carries it, confirmations as they come.
 
 `record_request` writes the request's row and its `subject.erasure.requested` event in one
-transaction (the event reaches the bus by the outbox). `confirmations_consumer` is the consumer of
+transaction (the event reaches the bus by the outbox). `record_confirmation` handles the consumer of
 `subject.erasure.confirmed` (queue `relais.q.subject`), which `relais subject erase` and
 `relais subject status` run while they wait: each confirmation is recorded once (idempotent on the
 event id and on (request, service)), and the request is complete when every expected service has
@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from relais.bus.outbox import add_events
-from relais.runtime import Consumer
 
 from .events import ErasureRequest, request_event
 from .tables import subject_confirmation as conf_t
@@ -54,10 +53,6 @@ def record_confirmation(event: dict[str, Any], conn: Connection) -> None:
         done = [*done, p["service"]]
     if request.completed_at is None and set(json.loads(request.services)) <= set(done):
         conn.execute(update(req_t).where(req_t.c.request_id == p["request_id"]).values(completed_at=now))
-
-
-def confirmations_consumer() -> Consumer:
-    return Consumer(CONSUMER, record_confirmation, batch_size=50)
 
 
 def status(conn: Connection, request_id: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ its transaction commits), so no copy stays on the bus once every service confirm
 `subject.erasure.confirmed` names the request, the service and what it erased (counts), never
 the person: the audit trail keeps it (`audit`).
 
-A service erases by running `erasure_consumer(service, tenant, erase)`: the queue
+A service erases by running `erasure_handler(service, tenant, erase)` as the consumer `<service>-subject`: the queue
 `relais.q.<service>-subject`, idempotent on the event id, dead-lettering what breaks the contract
 (`relais.bus.consumer`). `erase(conn, request)` is the service's own use case, in the consumer's
 transaction, with the confirmation written to the outbox in the same transaction: a service has
@@ -23,7 +23,6 @@ from sqlalchemy import Connection
 
 from relais.bus.envelope import Event
 from relais.bus.outbox import add_events
-from relais.runtime import Consumer
 
 REQUESTED = "subject.erasure.requested"
 CONFIRMED = "subject.erasure.confirmed"
@@ -83,8 +82,9 @@ def consumer_name(service: str) -> str:
     return service + SUFFIX
 
 
-def erasure_consumer(service: str, tenant: str, erase: EraseFn) -> Consumer:
-    """The consumer `service` runs so that each erasure request erases its data and is confirmed."""
+def erasure_handler(service: str, tenant: str, erase: EraseFn) -> Callable[[dict[str, Any], Connection], None]:
+    """The handler of `service`'s erasure consumer (`consumer_name(service)`): each request erases its data and
+    is confirmed, in the consumer's transaction."""
 
     def handle(event: dict[str, Any], conn: Connection) -> None:
         if event.get("tenant") != tenant:
@@ -93,4 +93,4 @@ def erasure_consumer(service: str, tenant: str, erase: EraseFn) -> Consumer:
         request = parse_request(event)
         add_events(conn, [confirmation_event(service, request, erase(conn, request))])
 
-    return Consumer(consumer_name(service), handle, batch_size=1)
+    return handle

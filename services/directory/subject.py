@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from relais.runtime import Consumer
-from relais.subject.events import Erased, ErasureRequest, erasure_consumer
+from relais.subject.events import Erased, ErasureRequest, consumer_name, erasure_handler
 
 from .adapters import queries, subject_rows
 
@@ -57,4 +57,4 @@ def erase(conn: Connection, request: ErasureRequest) -> Erased:
 
 
 def consumer(tenant: str) -> Consumer:
-    return erasure_consumer(SERVICE, tenant, erase)
+    return Consumer(consumer_name(SERVICE), erasure_handler(SERVICE, tenant, erase), batch_size=1)

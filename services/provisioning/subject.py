@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from relais.runtime import Consumer
-from relais.subject.events import Erased, ErasureRequest, erasure_consumer
+from relais.subject.events import Erased, ErasureRequest, consumer_name, erasure_handler
 
 from .adapters import subject_rows
 from .handlers.explain import explain
@@ -40,4 +40,4 @@ def erase(conn: Connection, request: ErasureRequest) -> Erased:
 
 
 def consumer(tenant: str) -> Consumer:
-    return erasure_consumer(SERVICE, tenant, erase)
+    return Consumer(consumer_name(SERVICE), erasure_handler(SERVICE, tenant, erase), batch_size=1)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, inspect, select, text
 
 from relais.runtime import Consumer
-from relais.subject.events import Erased, ErasureRequest, erasure_consumer
+from relais.subject.events import Erased, ErasureRequest, consumer_name, erasure_handler
 
 from . import tables as t
 from .rules.pseudonyms import persistent_name_id
@@ -82,7 +82,7 @@ def erase(conn: Connection, request: ErasureRequest) -> Erased:
 
 
 def consumer(tenant: str) -> Consumer:
-    return erasure_consumer(SERVICE, tenant, erase)
+    return Consumer(consumer_name(SERVICE), erasure_handler(SERVICE, tenant, erase), batch_size=1)
 
 
 def _oidc_tables(conn: Connection) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from relais.runtime import Consumer
-from relais.subject.events import Erased, ErasureRequest, erasure_consumer
+from relais.subject.events import Erased, ErasureRequest, consumer_name, erasure_handler
 
 from .adapters.tables import usage_activity as a
 from .adapters.tables import usage_period as p
@@ -54,4 +54,4 @@ def erase(conn: Connection, request: ErasureRequest) -> Erased:
 
 
 def consumer(tenant: str) -> Consumer:
-    return erasure_consumer(SERVICE, tenant, erase)
+    return Consumer(consumer_name(SERVICE), erasure_handler(SERVICE, tenant, erase), batch_size=1)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from relais.db import writer
 from relais.runtime import Consumer
-from relais.subject.events import Erased, EraseFn, ErasureRequest, erasure_consumer
+from relais.subject.events import Erased, EraseFn, ErasureRequest, consumer_name, erasure_handler
 
 from . import rights
 from .adapters import index, subject_rows
@@ -69,4 +69,4 @@ def eraser(store: BlobStore) -> EraseFn:
 
 
 def consumer(tenant: str, store: BlobStore) -> Consumer:
-    return erasure_consumer(SERVICE, tenant, eraser(store))
+    return Consumer(consumer_name(SERVICE), erasure_handler(SERVICE, tenant, eraser(store)), batch_size=1)

@@ -150,3 +150,19 @@ def test_a_process_that_does_not_use_the_broker_gets_no_user_and_each_other_one_
     expected = {name for name, p in PROCESSES.items() if p.relay or p.rpc or name in subscriptions()}
     assert made == expected | {OPERATOR}
     assert {"directory", "provisioning", "sso", "usage", "vault"} <= made
+
+
+def test_the_operator_may_publish_erasure_requests_only_and_read_their_confirmations():
+    """`relais subject erase` runs as the operator: it publishes subject.erasure.requested and consumes
+    relais.q.subject (the confirmations); no other event, no service's queue."""
+    contracts = subscriptions()
+    (role,) = [r for r in roles(PROCESSES, contracts) if r.name == OPERATOR]
+    assert (role.publishes, role.sends, role.consumers) == (True, ("subject.erasure.requested",), ("subject",))
+    granted = permissions(role, "relais-operator", contracts)
+    events_write, events_read = granted.topics["relais.events"]
+    assert _matches(events_write, "subject.erasure.requested")
+    assert not any(_matches(events_write, t) for t in ("subject.erasure.confirmed", "directory.person.deleted", "#"))
+    assert _matches(events_read, "subject.erasure.confirmed") and not _matches(events_read, "#")
+    for queue in ("relais.q.subject", "relais.q.subject.dlq"):
+        assert _matches(granted.read, queue) and _matches(granted.configure, queue)
+    assert not any(_matches(granted.read, q) for q in ("relais.q.vault-subject", "relais.q.usage", "relais.unrouted"))
