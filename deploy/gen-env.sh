@@ -26,6 +26,7 @@ trap 'rm -f "$tmp"' EXIT
 while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in
     POSTGRES_PASSWORD=|RABBITMQ_PASSWORD=|MINIO_ROOT_PASSWORD=|RELAIS_SSO_SECRET=|GRAFANA_ADMIN_PASSWORD=|\
+    RELAIS_CONSOLE_SECRET=|\
     RELAIS_BROKER_PASSWORD_*=)
       printf '%s%s\n' "$line" "$(secret)" ;;
     *) printf '%s\n' "$line" ;;

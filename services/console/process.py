@@ -25,7 +25,7 @@ def start(ctx: Context[Ports]) -> Parts:
         host, port = http_address(DEFAULT_HOST, DEFAULT_PORT)
     except (ConsoleConfigError, HttpConfigError) as exc:
         raise StartError(str(exc)) from None
-    desk = Desk(ctx.engine, ctx.ports, settings.policy, settings.cas_url, settings.timeout_s)
+    desk = Desk(ctx.engine, ctx.ports, settings.policy, settings.cas_validate_url, settings.timeout_s)
     return Parts(http=Http(make_app(ctx.engine, desk, settings), host, port,
                            describe=f"console on http://{host}:{port}/ (signs in through {settings.cas_url})"))
 

@@ -4,6 +4,7 @@
 |---|---|---|
 | `RELAIS_CONSOLE_URL` | `http://127.0.0.1:8440` | the console's public address (its CAS service URL too) |
 | `RELAIS_CONSOLE_CAS_URL` | `http://127.0.0.1:8430/cas` | Relais's SSO's CAS base (login, p3/serviceValidate) |
+| `RELAIS_CONSOLE_CAS_VALIDATE_URL` | the CAS URL | where the console itself validates tickets (`http://sso:8430/cas`) |
 | `RELAIS_CONSOLE_SECRET` | none (required) | ≥ 32 characters: seals session cookies and URL references |
 | `RELAIS_CONSOLE_ADMINS` | none | comma-separated user ids (the CAS user: a jointure) who are administrators |
 | `RELAIS_CONSOLE_DPOS` | none | user ids of data-protection officers |
@@ -37,13 +38,18 @@ class ConsoleConfigError(ValueError):
 @dataclass(frozen=True)
 class ConsoleSettings:
     url: str
-    cas_url: str
+    cas_url: str  # where browsers are sent to sign in and out
     secret: bytes
     policy: RolePolicy
     idle_s: int = 30 * 60
     max_s: int = 8 * 3600
     cookie_secure: bool = True
     timeout_s: float = 10.0
+    validate_url: str = ""  # where the console validates tickets, server to server (default: cas_url)
+
+    @property
+    def cas_validate_url(self) -> str:
+        return self.validate_url or self.cas_url
 
     @property
     def service_url(self) -> str:
@@ -60,6 +66,7 @@ class ConsoleSettings:
         env = os.environ if env is None else env
         url = _url(env, "RELAIS_CONSOLE_URL", DEFAULT_URL)
         cas_url = _url(env, "RELAIS_CONSOLE_CAS_URL", DEFAULT_CAS_URL)
+        validate_url = _url(env, "RELAIS_CONSOLE_CAS_VALIDATE_URL", cas_url)
         secret = env.get("RELAIS_CONSOLE_SECRET") or ""
         if len(secret) < MIN_SECRET:
             raise ConsoleConfigError(f"RELAIS_CONSOLE_SECRET must hold at least {MIN_SECRET} characters (it signs "
@@ -69,7 +76,7 @@ class ConsoleSettings:
             collectivite=_ids(env, "RELAIS_CONSOLE_COLLECTIVITE"),
             manager_functions=_ids(env, "RELAIS_CONSOLE_MANAGER_FUNCTIONS", "DIR"),
             manager_profiles=_ids(env, "RELAIS_CONSOLE_MANAGER_PROFILES", "National_DIR"))
-        return cls(url=url, cas_url=cas_url, secret=secret.encode(), policy=policy,
+        return cls(url=url, cas_url=cas_url, validate_url=validate_url, secret=secret.encode(), policy=policy,
                    idle_s=_int(env, "RELAIS_CONSOLE_SESSION_MINUTES", 30) * 60,
                    max_s=_int(env, "RELAIS_CONSOLE_SESSION_MAX_HOURS", 8) * 3600,
                    cookie_secure=_flag(env, "RELAIS_CONSOLE_COOKIE_SECURE", True),

@@ -82,8 +82,8 @@ class ConsoleWorld:
                 "RELAIS_CONSOLE_COOKIE_SECURE": "true" if cookie_secure else "false", "RELAIS_CONSOLE_TIMEOUT_S": "5"})
             relais = Settings(data_dir=folder, database_url=engine.url.render_as_string(hide_password=False),
                               amqp_uri="amqp://guest:guest@127.0.0.1:5672/", tenant="test")
-            self.desk = Desk(engine, ports("console", relais, engine), self.settings.policy, self.settings.cas_url,
-                             self.settings.timeout_s)
+            self.desk = Desk(engine, ports("console", relais, engine), self.settings.policy,
+                             self.settings.cas_validate_url, self.settings.timeout_s)
             self._late.app = make_app(engine, self.desk, self.settings)
         except BaseException:
             self.stop()

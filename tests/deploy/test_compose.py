@@ -32,7 +32,8 @@ ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
 BROKER_USERS = {"DIRECTORY", "PROVISIONING", "SSO", "USAGE", "VAULT", "OPERATOR"}  # relais deploy broker-users' roles
 REQUIRED_SECRETS = {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "MINIO_ROOT_PASSWORD", "RELAIS_SSO_SECRET",
-                    "GRAFANA_ADMIN_PASSWORD", *(f"RELAIS_BROKER_PASSWORD_{role}" for role in BROKER_USERS)}
+                    "GRAFANA_ADMIN_PASSWORD", "RELAIS_CONSOLE_SECRET",
+                    *(f"RELAIS_BROKER_PASSWORD_{role}" for role in BROKER_USERS)}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_PASS$")
 INFRA = {"postgres", "rabbitmq", "minio"}
 
@@ -289,7 +290,7 @@ def test_the_http_services_run_the_production_server_on_their_published_port(com
 
     services = relais_services(compose)
     http = {served(s): s for s in services.values() if any(k.startswith("RELAIS_HTTP_") for k in s["environment"])}
-    assert set(http) == {"sso", "provisioning-api"}
+    assert set(http) == {"sso", "provisioning-api", "console"}
     for name, service in http.items():
         env = {k: str(v) for k, v in service["environment"].items()}
         assert env["RELAIS_HTTP_HOST"] == "0.0.0.0"

@@ -74,7 +74,7 @@ def test_every_service_has_an_instance_file_with_its_own_ops_port():
     # The HTTP services' ports: their own, apart from every ops port; none shared by every unit.
     assert "RELAIS_HTTP_PORT" not in shared
     http = {name: own["RELAIS_HTTP_PORT"] for name, own in instances.items() if "RELAIS_HTTP_PORT" in own}
-    assert http == {"sso": "8430", "provisioning-api": "8420"}
+    assert http == {"sso": "8430", "provisioning-api": "8420", "console": "8440"}
     assert not set(http.values()) & set(ports)
 
 

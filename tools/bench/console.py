@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
     settings = ConsoleSettings.from_env({"RELAIS_CONSOLE_SECRET": secret, "RELAIS_CONSOLE_COOKIE_SECURE": "false"})
     relais = Settings(data_dir=args.workdir, database_url=engine.url.render_as_string(hide_password=False),
                       amqp_uri="amqp://guest:guest@127.0.0.1:5672/", tenant="bench")
-    desk = Desk(engine, ports("console", relais, engine), settings.policy, settings.cas_url)
+    desk = Desk(engine, ports("console", relais, engine), settings.policy, settings.cas_validate_url)
     app = make_app(engine, desk, settings)
 
     def client(roles: list[str], uais: list[str]) -> tuple[Client, str]:

@@ -18,6 +18,9 @@ def test_defaults_and_lists():
     assert s.cas_url == "http://127.0.0.1:8430/cas" and s.cas_origin == "http://127.0.0.1:8430"
     assert s.policy == RolePolicy(administrators=frozenset({"A1", "A2"}))
     assert s.cookie_secure and s.idle_s == 1800 and s.max_s == 8 * 3600
+    assert s.cas_validate_url == s.cas_url
+    inside = ConsoleSettings.from_env({**SECRET, "RELAIS_CONSOLE_CAS_VALIDATE_URL": "http://sso:8430/cas"})
+    assert inside.cas_validate_url == "http://sso:8430/cas" and inside.cas_url == "http://127.0.0.1:8430/cas"
 
 
 @pytest.mark.parametrize("env, named", [
