@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,16 @@ from click.testing import CliRunner
 from lxml import etree
 
 from app.cli import main
+from relais.db import writer
 from services.directory.importing.options import ImportOptions
 from services.directory.importing.run import DirectoryImporter
+from services.provisioning.api import apps
+from services.provisioning.api.oneroster_view import AppView
+from services.provisioning.feeds.oneroster_csv import write_bundle
 from tests import aaf_builder as aaf
 from tests.conftest import SHARED
 from tests.provisioning.test_grants import World
+from tests.provisioning.test_oneroster import read_csv
 from tools.synthetic_academy import generate_academy
 
 GAR = SHARED / "schemas" / "gar"
@@ -122,3 +128,26 @@ def test_every_cm2_pupil_of_the_generated_ecoles_gets_the_resource(mixed_world):
     assert sum(r == "ark:/49591/cm2" for _p, r in grants) == by_level["CM2"] > 0
     assert sum(r == "ark:/49591/c2" for _p, r in grants) == by_level["CP"] + by_level["CE1"] + by_level["CE2"]
     assert all(c == "rule:cm2" for (_p, r), c in grants.items() if r == "ark:/49591/cm2")
+
+
+def test_oneroster_carries_the_ecoles_classes_and_levels(mixed_world, tmp_path):
+    world, _summary = mixed_world
+    with world.engine.connect() as conn:
+        uai = conn.exec_driver_sql("SELECT uai FROM prov_structure WHERE jointure = '70000'").scalar_one()
+    world.load({"resources": [{"id": "ark:/49591/lire", "title": "Lire", "publisher": "A", "licence": "unlimited",
+                               "attributes": ["id", "profiles", "classes", "mef", "last_name", "first_name"]}]},
+               {"rules": [{"id": "lire", "resource": "ark:/49591/lire", "structures": [uai]}]})
+    with writer(world.engine).begin() as conn:
+        apps.add_app(conn, "lire-app", ["ark:/49591/lire"])
+    with world.engine.connect() as conn:
+        app = apps.load_apps(conn)["lire-app"]
+        write_bundle(AppView(conn, app, now=datetime(2026, 10, 1, tzinfo=UTC)), tmp_path / "or")
+    users = {u["sourcedId"]: u for u in read_csv(tmp_path / "or", "users.csv")}
+    classes = {c["classCode"]: c for c in read_csv(tmp_path / "or", "classes.csv")}
+    pupils = [u for u in users.values() if u["grades"]]
+    assert pupils and all(u["grades"] in {"0001", "0002", "0003", "0004", "0011", "0012", "0013", "0021", "0022"}
+                          for u in pupils)
+    assert classes and all(c["title"] != c["classCode"] and c["classType"] == "homeroom" for c in classes.values()
+                           if c["classCode"].startswith("70000C"))
+    roles = {(e["userSourcedId"], e["role"]) for e in read_csv(tmp_path / "or", "enrollments.csv")}
+    assert {r for _u, r in roles} >= {"student", "teacher"}  # pupils and their teachers in the écoles' classes

@@ -158,6 +158,9 @@ class AppView:
         self._uai_of = uai_map(conn)
         self._schools: list[str] | None = None
         self._guardians: set[str] | None = None
+        # Class and group labels a first-degree export gives (ENTPersonClasses' fifth field), met while walking
+        # accounts: a class's title, else its code.
+        self._labels: dict[ClassKey, str] = {}
 
     # -- references ----------------------------------------------------------------
     def _ref(self, kind: str, collection: str, sourced_id: str) -> dict[str, str]:
@@ -252,6 +255,8 @@ class AppView:
                 continue
             key = (uai, "homeroom" if scope == "class" else "scheduled", m["code"])
             out[key] = out.get(key, False) or kind == "teaching"
+            if m.get("label"):
+                self._labels[key] = m["label"]
         return out
 
     def walk(self, account: Account) -> Walked:
@@ -270,8 +275,9 @@ class AppView:
             user["primaryOrg"] = self.org_ref(home)
         if "email" in a and rec.get("email"):
             user["email"] = rec["email"]
-        if "mef" in a and rec.get("mef"):
-            user["grades"] = [rec["mef"]]  # the MEF code: the deployment's grade vocabulary
+        grade = rec.get("mef") or _level(rec)
+        if "mef" in a and grade:
+            user["grades"] = [grade]  # the MEF code, or a first-degree pupil's level: the deployment's vocabulary
         out = Walked(user)
         for (uai, ctype, code), teaches in sorted(self._sections(account).items()):
             out.classes.add((uai, ctype, code))
@@ -322,7 +328,8 @@ class AppView:
     def class_entity(self, key: ClassKey) -> dict[str, Any]:
         uai, ctype, code = key
         return {"sourcedId": class_id(self.year, uai, ctype, code), "status": "active",
-                "dateLastModified": self.modified, "title": code, "classCode": code, "classType": ctype,
+                "dateLastModified": self.modified, "title": self._labels.get(key, code), "classCode": code,
+                "classType": ctype,
                 "course": self._ref("course", "courses", course_id(self.year, uai, ctype)),
                 "school": self.org_ref(uai), "terms": [self._year_ref()]}
 
@@ -343,3 +350,9 @@ class AppView:
             for account in self.accounts():
                 keys.update(self._sections(account))
         return keys
+
+
+def _level(record: dict[str, Any]) -> str | None:
+    """A first-degree pupil's level (ENTEleveNiveau) as a grade: its code, else its label."""
+    level = (record.get("first_degree") or {}).get("level") or {}
+    return level.get("code") or level.get("label")
