@@ -27,6 +27,7 @@ import click
 from relais.bus.contracts import consumers_of
 from relais.commands import Context, pass_ctx, relay_now
 from relais.db import writer
+from relais.i18n import DEFAULT_LANGUAGE, UnknownLanguage, translator
 from relais.runtime import Consumer
 from relais.runtime.runner import event_consumer
 from relais.subject import audit
@@ -132,42 +133,45 @@ def _vault(ctx: Context, actor: str) -> Any:
                  retention=settings.default_retention)
 
 
-_README = """Vos données dans Relais / Your data in Relais
+# What the bag tells the person (relais/locale: French by default, English with --lang en), one paragraph each.
+README = (
+    "Your data in Relais",
+    "This folder is a BagIt bag (RFC 8493): manifest-sha256.txt holds each file's checksum, and any BagIt tool "
+    "checks it. The data/ folder holds what each service of Relais keeps about you:",
+    "data/directory.json: your record in the academic directory, your memberships (schools, classes, groups) and "
+    "the persons linked to you (legal guardians, children).",
+    "data/provisioning.json: the resources and licences given to you, each with its cause, and their history.",
+    "data/sso.json: your login sessions still open, the services you logged into, and the pseudonym each "
+    "resource platform knows you by.",
+    "data/usage.json: the statistics keep only pseudonyms, destroyed when each month closes: after that nothing "
+    "can be linked to you.",
+    "data/vault.json and data/vault/items/: your documents, calendars and contacts kept, their versions, and who "
+    "accessed them.",
+)
+README_FILE = "README.txt"  # its name: translated too (LISEZMOI.txt in French)
 
-Ce dossier est un « bag » BagIt (RFC 8493) : manifest-sha256.txt donne l'empreinte de chaque fichier,
-tout outil BagIt le vérifie. data/ contient, par service :
-- directory.json : votre fiche de l'annuaire académique (AAF), vos rattachements (établissements,
-  classes, groupes) et les personnes liées (responsables, enfants) ;
-- provisioning.json : les ressources et licences attribuées, avec leur cause, et l'historique ;
-- sso.json : vos sessions de connexion en cours, les services où vous vous êtes connecté, et
-  l'identifiant (pseudonyme) que chaque plateforme de ressources connaît ;
-- usage.json : les statistiques ne gardent que des pseudonymes, détruits à la clôture de chaque mois :
-  après, rien ne peut vous être relié ;
-- vault.json et vault/items/ : vos documents, agendas et contacts conservés, leurs versions, et le
-  journal de qui y a accédé.
 
-This folder is a BagIt bag (RFC 8493): manifest-sha256.txt holds each file's checksum, and any BagIt
-tool checks it. data/ holds, per service: directory.json (your academic directory record, memberships
-and linked persons), provisioning.json (resources and licences with their causes, and history),
-sso.json (login sessions still open, services logged into, and the pseudonym each resource platform
-knows you by), usage.json (the statistics keep only pseudonyms, destroyed when each month closes:
-after that nothing can be linked to you), vault.json and vault/items/ (your documents, calendars and
-contacts kept, their versions, and who accessed them).
-"""
+def readme(lang: str) -> tuple[str, bytes]:
+    """The bag's explanation for the person, in `lang`: (file name, text)."""
+    _ = translator(lang)
+    return _(README_FILE), ("\n\n".join(_(part) for part in README) + "\n").encode("utf-8")
 
 
 @subject.command("export")
 @click.argument("jointure")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="A new (or empty) folder for the bag.")
+@click.option("--lang", default=DEFAULT_LANGUAGE, show_default=True,
+              help="The language of the bag's explanation for the person (fr, en).")
 @_ACTOR
 @_JSON
 @pass_ctx
-def export_cmd(ctx: Context, jointure: str, out: Path, actor: str, as_json: bool) -> None:
+def export_cmd(ctx: Context, jointure: str, out: Path, lang: str, actor: str, as_json: bool) -> None:
     """Gather what every service holds about JOINTURE into one BagIt bag the person can be given (art. 15, 20)."""
     try:
+        translator(lang)
         bag = SubjectBag(out)
-    except BagError as exc:
+    except (BagError, UnknownLanguage) as exc:
         raise click.UsageError(str(exc)) from None
 
     def progress(name: str, held: bool) -> None:
@@ -175,7 +179,8 @@ def export_cmd(ctx: Context, jointure: str, out: Path, actor: str, as_json: bool
             click.echo(f"{name:<13} {'exported' if held else 'holds nothing about this person'}", err=True)
 
     found = gather(ctx, jointure, bag, actor, progress)
-    bag.add("LISEZMOI-README.txt", [_README.encode("utf-8")])
+    name, text = readme(lang)
+    bag.add(name, [text])
     bag.finish({"Source-Organization": f"Relais, tenant {ctx.settings.tenant}",
                 "External-Description": "Data-subject access and portability export (GDPR art. 15 and 20)",
                 "External-Identifier": f"relais-subject-export-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"})

@@ -12,8 +12,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from app.cli import main
+from app.subject import README, README_FILE
 from relais.bus.envelope import dumps
 from relais.bus.outbox import read_events
+from relais.i18n import missing
 from relais.runtime.runner import event_consumer
 from relais.subject.events import CONFIRMED, new_request, request_event
 from services.directory import subject as directory_subject
@@ -51,7 +53,11 @@ def test_export_is_a_bag_bagit_validates_with_what_every_service_holds(world, tm
     content = (out / "data" / "vault" / "items" / item["file"]).read_bytes()
     assert NEEDLES["last name"].encode() in content and item["sha256"] == hashlib.sha256(content).hexdigest()
     assert {e["actor"] for e in data["vault"]["access_log"]} >= {"test:teacher"}
-    assert "BagIt" in (out / "data" / "LISEZMOI-README.txt").read_text(encoding="utf-8")
+    assert "plus rien ne peut vous être relié" in (out / "data" / "LISEZMOI.txt").read_text(encoding="utf-8")
+    assert missing([*README, README_FILE], "fr") == missing([*README, README_FILE], "en") == []
+    english = CliRunner().invoke(main, ["subject", "export", PUPIL, "--out", str(tmp_path / "en"), "--lang", "en"])
+    assert english.exit_code == 0, english.output
+    assert "nothing can be linked to you" in (tmp_path / "en" / "data" / "README.txt").read_text(encoding="utf-8")
 
     (out / "data" / "vault" / "items" / item["file"]).write_bytes(content.replace(b"Bulletin", b"Bulletin!"))
     with pytest.raises(bagit.BagValidationError):
