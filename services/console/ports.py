@@ -21,6 +21,9 @@ class DirectoryPort(Protocol):
     def search_people(self, text: str, structures: list[str] | None = None, limit: int = 50) -> list[dict]:
         """People by jointure, INE or name, within `structures` (jointures or UAIs) when given."""
 
+    def children(self, relative: str) -> list[dict]:
+        """The pupils naming this person as a relative."""
+
     def last_import(self) -> dict | None:
         """The last import's report: status, files, counts per family, rejected records (file, line, reason)."""
 

@@ -67,6 +67,8 @@ def test_a_manager_finds_people_of_their_school_only_and_no_name_goes_in_a_url(w
     assert page.status_code == 200
     assert "Dictionnaire" in page.text and "rule:dico-pupils" in page.text  # a grant with its cause
     assert "Paul Durand" in page.text  # a relative
+    parent = b.get(world.url + links(page)["Paul Durand"], timeout=10)
+    assert parent.status_code == 200 and links(parent)["Élodie Nom1001"].startswith("/people/")  # their child
     actions = [a for a, *_ in audit_rows(world, "D1")]
     assert "search" in actions and "person" in actions
     assert not [row for row in audit_rows(world, "D1") if "nom1001" in str(row).lower()]  # never the text searched
@@ -85,6 +87,8 @@ def test_outside_one_s_role_or_uai_is_403_and_logged(world):
                    data={"csrf": csrf(page), "resource": ATLAS, "uai": S2}, timeout=10, allow_redirects=False)
     assert grant.status_code == 403
     assert ("grant", "refused", f"1001 {ATLAS}", S2, "127.0.0.1") in audit_rows(world, "D1")
+    # a relative is in their children's schools: R1 (parent of 1001, in S1) is not for the head of S2
+    assert world.sign_in("D2").get(f"{world.url}/people/{world.ref('R1')}", timeout=10).status_code == 403
 
 
 def test_a_manager_grants_and_takes_back_by_hand_through_provisioning(world):

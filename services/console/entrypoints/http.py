@@ -288,7 +288,7 @@ class ConsoleApp:
             person = self.desk.person(who, self._jointure(page, ref), page.address)
         except uc.NotFound:
             raise NotFound() from None
-        for r in person["relatives"]:
+        for r in person["relatives"] + person["children"]:
             r["ref"] = page.ref(r["jointure"])
         return page.render("person.html", person=person, ref=ref)
 

@@ -114,7 +114,9 @@ class Desk:
         if record is None:
             self._log(who, "person", "failed", address, target=jointure, detail="not in the directory")
             raise NotFound(jointure)
-        uais = self._uais(record)
+        kids = self.ports.directory.children(jointure)
+        # A relative belongs to no structure: they are in their children's schools.
+        uais = self._uais(record) or sorted({u for c in kids for u in self._uais(c)})
         self._check(who, "person", address, uais, target=jointure)
         relatives = []
         for m in record.get("memberships") or ():
@@ -122,6 +124,7 @@ class Desk:
                 other = self.ports.directory.get_person(m["person"])
                 relatives.append({"jointure": m["person"], "name": _name(other) if other else None,
                                   "legal_guardian": bool(m.get("legal_guardian"))})
+        children = [{"jointure": c["jointure"], "name": _name(c)} for c in kids]
         classes = sorted(f"{self._uai(m['structure'])} {m['code']}" for m in record.get("memberships") or ()
                          if m["kind"] in ("class", "group"))
         resources = self.ports.provisioning.explain(jointure)
@@ -129,7 +132,8 @@ class Desk:
         self._log(who, "person", "ok", address, target=jointure)
         return {"jointure": jointure, "name": _name(record), "category": record.get("category"),
                 "profiles": record.get("profiles") or [], "ine": record.get("ine"), "uais": uais,
-                "classes": classes, "relatives": relatives, "grants": resources.get("grants", []),
+                "classes": classes, "relatives": relatives, "children": children,
+                "grants": resources.get("grants", []),
                 "refusals": resources.get("refusals", []), "manageable": manageable,
                 "catalogue": self.ports.provisioning.resources() if manageable else []}
 
