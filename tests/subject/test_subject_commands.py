@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 import bagit
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app.cli import main
 from app.subject import README, README_FILE
 from relais.bus.envelope import dumps
 from relais.bus.outbox import read_events
+from relais.db import writer
 from relais.i18n import missing
 from relais.runtime.runner import event_consumer
 from relais.subject.events import CONFIRMED, new_request, request_event
@@ -116,3 +118,16 @@ def test_an_erasure_request_is_handled_once_and_poison_is_dead_lettered(world):
     other["id"], other["tenant"] = other["id"][:-4] + "cafe", "elsewhere"
     refused = consumer.handle(json.dumps(other).encode())
     assert refused.status == "retry" and "elsewhere" in (refused.reason or "")
+
+
+def test_erasure_takes_the_jointure_out_of_import_reports_and_leaves_longer_numbers(sqlite_engine):
+    report = {"rejected": [{"record_id": "7731905", "reason": "person 7731905: bad date"}],
+              "files": [{"records": 177319050, "path": "P_Delta_7731905_Eleve.xml"}], "id": "x7731905"}
+    with writer(sqlite_engine).begin() as conn:
+        conn.execute(insert(dt.import_run).values(id="r1", started_at=datetime.now(UTC), status="completed",
+                                                  report=json.dumps(report)))
+        erased = directory_subject.erase(conn, new_request("7731905", "cd" * 32, TENANT))
+        left = json.loads(conn.execute(select(dt.import_run.c.report)).scalar_one())
+    assert erased.counts["import_reports_scrubbed"] == 1 and erased.counts["person"] == 0
+    assert left == {"rejected": [{"record_id": "(erased)", "reason": "person (erased): bad date"}],
+                    "files": [{"records": 177319050, "path": "P_Delta_(erased)_Eleve.xml"}], "id": "x7731905"}

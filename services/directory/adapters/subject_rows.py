@@ -7,6 +7,7 @@ report (a rejected or warned record's id).
 """
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,19 +78,20 @@ def scrub_reports(conn: Connection, jointure: str) -> int:
     t = tables.import_run
     n = 0
     for r in conn.execute(select(t.c.id, t.c.report).where(t.c.report.contains(jointure))).all():
-        report = _without(orjson.loads(r.report), jointure)
+        report = _without(orjson.loads(r.report), re.compile(rf"(?<![0-9A-Za-z]){re.escape(jointure)}(?![0-9A-Za-z])"))
         conn.execute(update(t).where(t.c.id == r.id).values(report=orjson.dumps(report).decode()))
         n += 1
     return n
 
 
-def _without(value: Any, jointure: str) -> Any:
+def _without(value: Any, jointure: re.Pattern[str]) -> Any:
+    """`value` with the jointure, as a word of its own (not inside a longer number or date), replaced."""
     if isinstance(value, dict):
         return {k: _without(v, jointure) for k, v in value.items()}
     if isinstance(value, list):
         return [_without(v, jointure) for v in value]
-    if isinstance(value, str) and jointure in value:
-        return value.replace(jointure, "(erased)")
+    if isinstance(value, str):
+        return jointure.sub("(erased)", value)
     return value
 
 
