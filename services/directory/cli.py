@@ -114,6 +114,16 @@ def get(ctx: Context, jointure: str, as_json: bool) -> None:
     for field in ("birth_date", "email", "ine", "struct_rattach_id", "structure", "mef"):
         if person.get(field):
             click.echo(f"  {field}: {person[field]}")
+    first_degree = person.get("first_degree") or {}
+    for field in ("level", "cycle"):  # a first-degree export's {code, label}
+        if first_degree.get(field):
+            click.echo(f"  {field}: {first_degree[field]['label']}"
+                       + (f" ({first_degree[field]['code']})" if first_degree[field]["code"] else ""))
+    for field in ("class_type", "entry_date", "exit_date"):
+        if first_degree.get(field):
+            click.echo(f"  {field}: {first_degree[field]}")
+    if first_degree.get("services"):
+        click.echo(f"  services: {', '.join(first_degree['services'])}")
     for m in person["memberships"]:
         click.echo("  " + " ".join(f"{k}={v}" for k, v in m.items()))
     if person["children"]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from app.cli import main
 from relais.bus import contracts
 from services.directory.adapters import queries
 from tests import aaf_builder as aaf
@@ -124,3 +126,16 @@ def test_a_broken_first_degree_record_is_rejected_and_named(sqlite_engine, tmp_p
     assert "ENTPersonClasses" in rejected["E1"].reason and "got 4 fields" in rejected["E1"].reason
     assert "ENTEleveNiveau" in rejected["E2"].reason
     assert "C9" in rejected["E3"].reason and "not one of the pupil's classes" in rejected["E3"].reason
+
+
+def test_relais_directory_get_shows_a_pupils_first_degree_facts(sqlite_engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("RELAIS_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("RELAIS_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    run(sqlite_engine, aaf.write(tmp_path, "P1D_Complet_20260901_Eleve_0000.xml", aaf.add(
+        "Eleve", "E1", ENTPersonJointure="E1", ENTPersonNom="Petit", ENTPersonPrenom="Léo",
+        ENTPersonClasses="S1$2026$CE2$C1$CE2-CM1 A", ENTEleveNiveau="0021$CM1", ENTEleveCycle="C3$CYCLE 3",
+        ENTEleveTypeClasse="MULTINIVEAU", ENTEleveRestaurantScolaire="O")))
+    out = CliRunner().invoke(main, ["directory", "get", "E1"])
+    assert out.exit_code == 0, out.output
+    assert "  level: CM1 (0021)\n  cycle: CYCLE 3 (C3)\n  class_type: MULTINIVEAU\n  services: canteen" in out.output
+
