@@ -12,9 +12,9 @@ def _vector(kind: str, person: dict, ident: str, uai: str) -> str:
     return f"{kind}|{person['last_name'].upper()}|{person['first_name']}|{ident}|{uai}"
 
 
-def test_an_ecole_pupil_and_their_parent_log_in(sqlite_engine, tmp_path):
+def test_an_ecole_pupil_and_their_parent_log_in(engine, tmp_path):
     generate_academy(tmp_path / "academy", 700, seed=5, first_degree_share=0.5)
-    directory = Directory(sqlite_engine, "test")
+    directory = Directory(engine, "test")
     assert directory.import_files([tmp_path / "academy"]).ok
     uai = directory.get_structure("70000")["uai"]
     pupil = next(p for p in directory.members("70000") if p["category"] == "Eleve")
