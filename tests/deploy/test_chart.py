@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "relais"
 EXAMPLES = sorted((CHART / "ci").glob("*-values.yaml"))
-SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "usage", "vault")
+SERVICES = ("directory", "provisioning", "provisioning-api", "sso", "usage", "vault", "console")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$")
 
 try:
@@ -190,7 +190,7 @@ def test_a_deployment_per_enabled_service_with_probes_and_resources(rendered):
 def test_the_http_services_run_the_server_as_their_values_say(rendered):
     values, docs = rendered
     deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in by_kind(docs, "Deployment")}
-    http_services = {"sso": 8430, "provisioning-api": 8420}
+    http_services = {"sso": 8430, "provisioning-api": 8420, "console": 8440}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
@@ -388,7 +388,7 @@ def test_each_service_reaches_the_broker_as_its_own_user(rendered):
         name = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert "RELAIS_RABBITMQ_API" not in env, name  # no service reads the management API
-        if name == "provisioning-api":  # it does not use the broker
+        if name in ("provisioning-api", "console"):  # they do not use the broker
             assert "RELAIS_AMQP_URI" not in env and "RELAIS_RABBITMQ_PASSWORD" not in env
             continue
         assert env["RELAIS_AMQP_URI"]["value"].split("://", 1)[1].startswith(f"{mq['userPrefix']}{name}:$(")

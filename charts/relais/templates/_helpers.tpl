@@ -32,6 +32,10 @@ usage:
 vault:
   name: vault
   args: [serve, vault]
+console:
+  name: console
+  args: [serve, console]
+  httpPort: 8440
 {{- end -}}
 
 {{- define "relais.selectorLabels" -}}
