@@ -26,18 +26,22 @@ def test_everything_reaches_ent_b_and_verify_finds_nothing_lost(sqlite_engine, t
     assert f"of pupil {PUPIL}, parent {PARENT} and teacher {TEACHER}" in out
     assert out.count("lost: 0, altered: 0, unverified: 0, extra: 0 — nothing lost") == 3
     # every item at each of the three sides, same counts and bytes, for each vertical
-    for vertical, items in (("documents", 18), ("calendars", 8), ("contacts", 5)):
+    for vertical, items in (("documents", 23), ("calendars", 8), ("contacts", 5)):  # documents: 18 + the school's 5
         sides = _sides(out, vertical)
         counts = re.findall(r"(source|vault|target) (\d+) items ([\d,]+) bytes", sides)
         assert [c[0] for c in counts] == ["source", "vault", "target"], sides
         assert {(n, b) for _, n, b in counts} == {(str(items), counts[0][2])}, sides
     # the worksheet two persons hold was stored once
-    assert "8 contents stored in the vault (1 already there: stored once)" in out
+    assert "10 contents stored in the vault (1 already there: stored once)" in out
     # the handover pack: a bag per person, every one valid for the Library of Congress's bagit, lost = 0
-    assert "  handover pack in " in out and "3 person(s), 0 structure(s), 31 items" in out and "lost: 0\n" in out
-    assert "  bags validated by bagit (Library of Congress): 3 of 3\n" in out
+    assert "  handover pack in " in out and "3 person(s), 1 structure(s), 36 items" in out and "lost: 0\n" in out
+    assert "  bags validated by bagit (Library of Congress): 4 of 4\n" in out
     pack = tmp_path / "contract-end" / "handover"
-    assert {p.name for p in (pack / "bags").iterdir()} == {f"person-{j}" for j in (PUPIL, PARENT, TEACHER)}
+    uai = re.search(r"and their school (\w+)'s shared space", out).group(1)
+    assert {p.name for p in (pack / "bags").iterdir()} == {f"person-{j}" for j in (PUPIL, PARENT, TEACHER)} | {
+        f"structure-{uai}"}
+    rules = pack / "bags" / f"structure-{uai}" / "data/documents/files/Établissement/Règlement intérieur.txt"
+    assert rules.read_bytes().startswith(b"Article 1 : le respect")
     assert (pack / "summary-fr.pdf").read_bytes().startswith(b"%PDF-")
     assert '<html lang="fr">' in (pack / "summary-fr.html").read_text()
 
@@ -80,4 +84,4 @@ def test_damage_at_ent_b_is_named_by_verify_and_fails_the_step(sqlite_engine, tm
     assert "lost: 0, altered: 0, unverified: 0, extra: 0 — nothing lost" in contacts  # untouched
     # the handover pack names the same losses, and its bags (what the vault holds) still validate
     assert "lost: 3\n" in out and f"  MISS verify-finding {PUPIL} verify " in out
-    assert "  bags validated by bagit (Library of Congress): 3 of 3\n" in out
+    assert "  bags validated by bagit (Library of Congress): 4 of 4\n" in out

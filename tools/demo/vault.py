@@ -65,6 +65,8 @@ class People:
     pupil: dict[str, Any]
     parent: dict[str, Any]
     teacher: dict[str, Any]
+    uai: str | None = None  # the pupil's school: its shared space is the owner ``structure:<UAI>``
+    class_code: str | None = None
 
     def by_role(self) -> dict[str, dict[str, Any]]:
         return {"pupil": self.pupil, "parent": self.parent, "teacher": self.teacher}
@@ -91,7 +93,8 @@ def run(engine, tenant: str, data_dir: Path, pupil_jointure: str, *,
         counts = seed(ent_a, people)
         print(f"ENT A (outgoing): WebDAV {ent_a.urls['webdav']} and CalDAV/CardDAV {ent_a.urls['dav']}, holding "
               + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" of pupil {people.pupil['jointure']}, "
-              f"parent {people.parent['jointure']} and teacher {people.teacher['jointure']}")
+              f"parent {people.parent['jointure']} and teacher {people.teacher['jointure']}"
+              + (f", and their school {people.uai}'s shared space" if people.uai else ""))
         print(f"ENT B (incoming): WebDAV {ent_b.urls['webdav']} and CalDAV/CardDAV {ent_b.urls['dav']}, empty")
         print(f"for each connector C of {', '.join(CONNECTORS)}, with the configurations in {base}:\n"
               "  relais vault export --from C --config ent-a-C.yaml --json\n"
@@ -130,7 +133,8 @@ def _people(engine, tenant: str, pupil_jointure: str) -> People | None:
     if not teachers:
         print(f"no teacher nor staff in pupil {pupil_jointure}'s class or structure {pupil['structure']}")
         return None
-    return People(pupil, guardians[0], teachers[0])
+    school = directory.get_structure(pupil["structure"]) or {}
+    return People(pupil, guardians[0], teachers[0], school.get("uai"), classes[0] if classes else None)
 
 
 def _environment(engine, tenant: str, data_dir: Path) -> dict[str, str]:
@@ -176,8 +180,16 @@ WORKSHEET = _binary("pdf", "fiche-exercices-RUS1TERM", 18_000)  # handed out by 
 
 
 def documents(people: People) -> dict[str, dict[str, bytes | None]]:
-    """Each person's document tree at ENT A: path -> bytes, None for an empty folder."""
-    return {
+    """Each person's document tree at ENT A, and the pupil's school's shared space (owner ``structure:<UAI>``,
+    contracts/vault/SPEC.md §1): path -> bytes, None for an empty folder."""
+    shared: dict[str, dict[str, bytes | None]] = {}
+    if people.uai:
+        shared[f"structure:{people.uai}"] = {
+            f"Classes/{people.class_code or 'classe'}/Sortie au musée - programme.pdf":
+                _binary("pdf", "programme-sortie", 12_000),
+            "Établissement/Règlement intérieur.txt": "Article 1 : le respect de chacun s’impose à tous.\n".encode(),
+        }
+    return shared | {
         people.pupil["jointure"]: {
             "Mes documents/Cours/Mathématiques/Théorème de Pythagore.pdf": _binary("pdf", "pythagore", 42_000),
             "Mes documents/Cours/Fiche d'exercices.pdf": WORKSHEET,
