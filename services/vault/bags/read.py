@@ -180,6 +180,6 @@ def unbag(engine: Engine, store: BlobStore, source: BagTarget, *, names: list[st
             break
         except (BagError, StoreError, TargetError, OSError) as exc:
             result.state, result.error = FAILED, str(exc)
-            log.warning("unbag %s failed: %s", name, exc)
+            log.warning("unbag %s failed (%s; the report says why)", name, type(exc).__name__)  # no item ids
     run.seconds = time.monotonic() - started
     return run

@@ -160,7 +160,7 @@ class _Run:
             result.error = str(exc)
         except (BagError, StoreError, TargetError, OSError, ValueError) as exc:
             result.error = str(exc)
-            log.warning("bag %s failed: %s", owner.bag_name, exc)
+            log.warning("bag %s failed (%s; the report says why)", owner.bag_name, type(exc).__name__)  # no item ids
         with self.lock:
             self.done += 1
         self.moved(0)
