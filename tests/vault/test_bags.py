@@ -342,3 +342,27 @@ def test_an_owner_whose_items_are_all_deleted_gets_no_bag(sqlite_engine, tmp_pat
     run = bag(sqlite_engine, vault.store, FolderTarget(tmp_path / "bags"))
     assert run.ok and {r.name: r.state for r in run.results} == {"person-J1": "written", "person-J2": "empty"}
     assert run.to_dict()["empty"] == 1 and FolderTarget(tmp_path / "bags").names() == ["person-J1"]
+
+
+def test_a_bag_made_by_the_library_of_congress_tool_is_read_back(sqlite_engine, tmp_path):
+    """The other way round: a vendor's bag made by stock `bagit` (sha256 and sha512 manifests, its own tag
+    fields) with the archive format's payload, read into the vault."""
+    from connectors.sdk import index_document
+
+    folder = tmp_path / "vendor-bag"
+    (folder / "documents" / "files" / "Classe").mkdir(parents=True)
+    content = b"Compte rendu du conseil de classe\n"
+    (folder / "documents" / "files" / "Classe" / "compte-rendu.txt").write_bytes(content)
+    record = {"id": "Classe/compte-rendu.txt", "path": "Classe/compte-rendu.txt", "kind": "file",
+              "sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "media_type": "text/plain"}
+    (folder / "documents" / "index.json").write_text(json.dumps(index_document("documents", [record])))
+    bagit.make_bag(str(folder), {"Source-Organization": "ENT du fournisseur B", "Relais-Format-Version": "1.1",
+                                 "Relais-Tenant": TENANT, "Relais-Structure-UAI": UAI},
+                   checksums=["sha256", "sha512"])
+    vault = Vault(sqlite_engine, LocalStore(tmp_path / "store", TENANT))
+    run = unbag(sqlite_engine, vault.store, FolderTarget(tmp_path), names=["vendor-bag"])
+    assert run.ok, run.to_dict()
+    (item,) = vault.current(f"structure:{UAI}")
+    assert (item.item_id, item.size, item.metadata) == ("Classe/compte-rendu.txt", len(content),
+                                                        {"kind": "file", "media_type": "text/plain"})
+    assert b"".join(vault.store.read_chunks(item.content_sha256)) == content
