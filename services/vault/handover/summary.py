@@ -115,7 +115,7 @@ def summary(h: Handover, _: Translator, *, json_sha256: str) -> tuple[str, list[
         _table(_("Bags"), [_("Bag"), _("Items"), _("Bytes"), _("Tag manifest sha256")],
                [[b["name"], _n(b["items"], lang), _n(b["bytes"], lang), b["tagmanifest_sha256"] or ""]
                 for b in sorted(h.bags, key=lambda b: b["name"]) if b["state"] in IN_PACK], _,
-               numeric={1, 2}, mono={3}, widths=[3, 1, 2, 7], more=_("see bags-sha256.txt")),
+               numeric={1, 2}, mono={3}, widths=[28, 15, 18, 69], more=_("see bags-sha256.txt")),
         Heading(_("Signatures")),
         Signatures([_(s) for s in SIGNERS], [_(line) for line in SIGNATURE_LINES]),
     ]
