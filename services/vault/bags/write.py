@@ -251,7 +251,6 @@ class _Run:
                 for v in versions])
 
 
-
 def bag(engine: Engine, store: BlobStore, target: BagTarget, *, owners_: Iterable[str] | None = None,
         workers: int = 4, actor: str = "vault-bag", source_org: str = "Relais",
         progress: Progress | None = None) -> BagRun:
