@@ -35,6 +35,9 @@ class ProvisioningPort(Protocol):
     def resources(self) -> list[dict[str, Any]]:
         """The catalogue: id and title of each resource."""
 
+    def seats(self) -> list[dict[str, Any]]:
+        """The catalogue: per resource its licence, quota and pools (UAI, licences held, seats there)."""
+
     def grant(self, by: str, person: str, resource: str, uai: str) -> None:
         """A manual grant by a resource manager; ValueError (provisioning's refusal) says why not."""
 

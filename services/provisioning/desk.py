@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from relais.db import writer
 
 from .adapters import tables as t
-from .adapters.queries import catalogue, everyone, members, ruleset, structure_uais, uai_map
+from .adapters.queries import catalogue, everyone, held_counts, members, ruleset, structure_uais, uai_map
 from .grants.load_checks import check_references
 from .grants.member import Member
 from .grants.preview import RuleChange, affected_structures, rule_change
@@ -44,6 +44,20 @@ class ProvisioningDesk:
     def resources(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [{"id": r.id, "title": r.title} for r in sorted(catalogue(conn).values(), key=lambda r: r.title)]
+
+    def seats(self) -> list[dict[str, Any]]:
+        """The catalogue with its licence pools: per resource, per UAI holding some, licences held and seats
+        (per-user: the UAI's seats; per-structure: `quota` is the structures it may be held in; None: unlimited)."""
+        with self.engine.connect() as conn:
+            resources, held = catalogue(conn), held_counts(conn)
+        pools: dict[str, list[dict[str, Any]]] = {}
+        for res, uai, n in sorted(held):
+            r = resources.get(res)
+            seats = r.seats(uai) if r is not None and r.licence == "per-user" else None
+            pools.setdefault(res, []).append({"uai": uai, "held": n, "seats": seats})
+        return [{"id": r.id, "title": r.title, "publisher": r.publisher, "licence": r.licence, "quota": r.quota,
+                 "structures": len(pools.get(r.id, [])), "pools": pools.get(r.id, [])}
+                for r in sorted(resources.values(), key=lambda r: r.title)]
 
     def grant(self, by: str, person: str, resource: str, uai: str) -> None:
         with writer(self.engine).begin() as conn:

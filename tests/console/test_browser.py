@@ -136,6 +136,9 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     browser.find_element(By.LINK_TEXT, "Imports").click()
     assert "Rejected records" in pages.text() and "PersEducNat" in pages.text()
     pages.check("imports")
+    browser.find_element(By.LINK_TEXT, "Resources").click()
+    assert "Licences held" in pages.text() and "Atlas" in pages.text()
+    pages.check("resources")
     browser.find_element(By.LINK_TEXT, "Rules").click()
     pages.check("rules")
     browser.find_element(By.ID, "names").click()
@@ -147,4 +150,4 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     assert "refused" in pages.text() and "D1" in pages.text()
     pages.check("audit")
 
-    assert len(pages.shots) == 11 and all(p.stat().st_size > 5000 for p in pages.shots)
+    assert len(pages.shots) == 12 and all(p.stat().st_size > 5000 for p in pages.shots)

@@ -148,6 +148,35 @@ def test_the_administrator_sees_the_last_import_and_its_rejected_records(world):
     assert world.sign_in("D1").get(f"{world.url}/imports", timeout=10).status_code == 403
 
 
+def test_the_catalogue_shows_licences_held_and_seats_per_school_a_manager_seeing_only_theirs(world):
+    def pools(response) -> dict[str, dict[str, list[str]]]:
+        """Per resource (its h2), the rows of its table: UAI -> [held, seats]."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for h2 in html.fromstring(response.content).xpath("//main//h2"):
+            rows = out.setdefault(h2.text_content(), {})
+            for sibling in h2.itersiblings():
+                if sibling.tag == "h2":
+                    break
+                for r in sibling.xpath("self::table/tbody/tr"):
+                    rows[r.xpath("th")[0].text_content()] = [td.text_content().strip() for td in r.xpath("td")]
+        return out
+
+    admin = pools(world.sign_in("A1").get(f"{world.url}/resources", timeout=10))
+    assert admin["Dictionnaire"] == {S1: ["1", "-"], S2: ["1", "-"]}  # unlimited: no seats
+    manager = world.sign_in("D1")
+    page = manager.get(f"{world.url}/resources", timeout=10)
+    assert page.status_code == 200 and pools(page)["Dictionnaire"] == {S1: ["1", "-"]}
+    url = f"{world.url}/people/{world.ref('1001')}"
+    manager.post(f"{url}/grant", data={"csrf": csrf(manager.get(url, timeout=10)), "resource": ATLAS, "uai": S1},
+                 timeout=10)
+    try:
+        assert pools(manager.get(f"{world.url}/resources", timeout=10))["Atlas"] == {S1: ["1", "5"]}  # quota 5
+    finally:
+        manager.post(f"{url}/revoke", data={"csrf": csrf(manager.get(url, timeout=10)), "resource": ATLAS, "uai": S1},
+                     timeout=10)
+    assert world.sign_in("P1").get(f"{world.url}/resources", timeout=10).status_code == 403  # not the DPO's
+
+
 def test_someone_without_a_console_role_is_refused_at_sign_in(world):
     b = world.sign_in("T1")
     assert b.response.status_code == 403 and "aucun rôle" in b.response.text

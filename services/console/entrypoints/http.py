@@ -10,6 +10,7 @@
 | `GET`/`POST /directory` | search by name, INE or jointure (POST: no name in URLs) | admin, manager, DPO |
 | `GET /people/<ref>` | a person: schools, classes, relatives, resources and causes | same, in one's UAIs |
 | `POST /people/<ref>/grant`, `/revoke` | a manual grant or revocation | resource manager of the UAI |
+| `GET /resources` | the catalogue: licences held and seats per school (a manager: theirs) | admin, manager |
 | `GET /rules`, `POST /rules/preview`, `/rules/save` | the rules: a change previewed, then saved | administrator |
 | `GET /audit` | the audit log | administrator, DPO |
 | `GET /language/<fr|en>` | the language of the pages (a cookie) | anyone |
@@ -82,6 +83,7 @@ URLS = Map([
     Rule("/directory", endpoint="directory", methods=["GET", "POST"]),
     Rule("/people/<ref>", endpoint="person"),
     Rule("/people/<ref>/<any(grant, revoke):action>", endpoint="change", methods=["POST"]),
+    Rule("/resources", endpoint="resources"),
     Rule("/rules", endpoint="rules"),
     Rule("/rules/preview", endpoint="rules_preview", methods=["POST"]),
     Rule("/rules/save", endpoint="rules_save", methods=["POST"]),
@@ -305,6 +307,10 @@ class ConsoleApp:
         except uc.Rejected as exc:
             page.flash("error", page._("Provisioning refused:") + f" {exc}")
         return redirect(f"/people/{ref}", 303)
+
+    def on_resources(self, page: Page) -> Response:
+        who = self._signed_in(page, "resources")
+        return page.render("resources.html", resources=self.desk.resources(who, page.address))
 
     def on_rules(self, page: Page) -> Response:
         who = self._signed_in(page, "rules")

@@ -150,6 +150,17 @@ class Desk:
             raise Rejected(str(exc)) from None
         self._log(who, action, "ok", address, target=f"{jointure} {resource}", uai=uai)
 
+    def resources(self, who: Identity, address: str | None) -> list[dict[str, Any]]:
+        """The catalogue with licences held and seats per school: every school, or a manager's own."""
+        self._check(who, "resources", address)
+        bounds = scope(who, "resources")
+        out = self.ports.provisioning.seats()
+        if bounds is not None:
+            for r in out:
+                r["pools"] = [p for p in r["pools"] if p["uai"] in bounds]
+        self._log(who, "resources", "ok", address)
+        return out
+
     def rules(self, who: Identity, address: str | None) -> str:
         """The rule set in force, as YAML to edit."""
         self._check(who, "rules", address)

@@ -30,6 +30,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "imports": frozenset({ADMINISTRATOR}),
     "directory": frozenset({ADMINISTRATOR, RESOURCE_MANAGER, DPO}),
     "person": frozenset({ADMINISTRATOR, RESOURCE_MANAGER, DPO}),
+    "resources": frozenset({ADMINISTRATOR, RESOURCE_MANAGER}),  # the catalogue and seats used
     "grant": frozenset({RESOURCE_MANAGER}),  # provisioning records the manager as the grant's cause
     "audit": frozenset({ADMINISTRATOR, DPO}),
     "rules": frozenset({ADMINISTRATOR}),  # a rule change, previewed before it is saved
