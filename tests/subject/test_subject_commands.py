@@ -98,9 +98,8 @@ def test_erase_names_the_services_that_did_not_confirm_and_status_takes_in_late_
     assert not [w for w in again.warnings if w.record_id == PUPIL]
 
 
-@SQLITE
-def test_an_erasure_request_is_handled_once_and_poison_is_dead_lettered(world):
-    engine = world["engine"]
+def test_an_erasure_request_is_handled_once_and_poison_is_dead_lettered(sqlite_engine):
+    engine = sqlite_engine
     consumer = event_consumer(directory_subject.consumer(TENANT), engine)
     body = dumps(request_event(new_request(PUPIL, "ab" * 32, TENANT)).to_dict())
     assert consumer.handle(body).status == "handled"
