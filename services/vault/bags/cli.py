@@ -54,8 +54,9 @@ def _finish(run: BagRun, as_json: bool) -> None:
     else:
         verb = "bags of" if run.kind == "bag" else "bags read into the vault of"
         click.echo(f"{verb} tenant {run.tenant}, {run.where}: {run.state}")
-        click.echo(f"  {len(run.results):,} bag(s): {run.count('written'):,} written, {run.count('skipped'):,} "
-                   f"already there and up to date, {run.count('read'):,} read, {run.count(FAILED):,} failed"
+        done = (f"{run.count('written'):,} written, {run.count('skipped'):,} already there and up to date"
+                if run.kind == "bag" else f"{run.count('read'):,} read")
+        click.echo(f"  {len(run.results):,} bag(s): {done}, {run.count(FAILED):,} failed"
                    + (f", {run.count('empty'):,} owner(s) with every item deleted (no bag)" if run.count("empty")
                       else "")
                    + f"; {run.items:,} item(s), {_size(run.bytes)} in {run.seconds:.1f} s")
