@@ -19,7 +19,7 @@ from relais.bus.outbox import read_events
 from relais.db import writer
 from relais.i18n import missing
 from relais.runtime.runner import event_consumer
-from relais.subject.events import CONFIRMED, new_request, request_event
+from relais.subject.events import CONFIRMED, REQUESTED, new_request, request_event
 from services.directory import subject as directory_subject
 from services.directory.adapters import tables as dt
 from services.directory.importing.options import ImportOptions
@@ -130,3 +130,18 @@ def test_erasure_takes_the_jointure_out_of_import_reports_and_leaves_longer_numb
     assert erased.counts["import_reports_scrubbed"] == 1 and erased.counts["person"] == 0
     assert left == {"rejected": [{"record_id": "(erased)", "reason": "person (erased): bad date"}],
                     "files": [{"records": 177319050, "path": "P_Delta_(erased)_Eleve.xml"}], "id": "x7731905"}
+
+
+@pytest.mark.parametrize("service", ["directory", "provisioning", "usage", "vault"])
+def test_each_service_process_runs_its_erasure_consumer(service, sqlite_engine, settings_env):
+    """What `relais serve SERVICE` starts holds the consumer the contracts name for its erasure requests (the SSO's
+    start needs its configuration: its process is declared the same way, services/sso/process.py)."""
+    from app.bootstrap import PROCESSES, ports
+    from relais.bus.contracts import consumers_of
+    from relais.config import Settings
+    from relais.runtime import Context
+
+    assert f"{service}-subject" in consumers_of()[REQUESTED]
+    settings = Settings.from_env()
+    parts = PROCESSES[service].start(Context(settings, sqlite_engine, ports(service, settings, sqlite_engine)))
+    assert f"{service}-subject" in [c.name for c in parts.consumers]
