@@ -1,16 +1,19 @@
 """`make demo`: the sample academy through the directory and provisioning, end to end.
 
 Starts the directory and provisioning services, imports the anonymised AAF
-sample export (`SAMPLE` below), lets the directory relay its events to RabbitMQ
-with confirms while provisioning consumes them, asks the directory a question
-over RPC, loads a resource catalogue and assignment rules, shows one pupil's
-resources with their causes, writes the GAR feed and validates it against the
-GAR's XSD, logs a pupil and a parent in through a local ÉduConnect stand-in into
-a CAS app (sso.py), moves documents, calendars and contacts from an
-outgoing ENT to an incoming one through the vault and verifies nothing was lost
-(vault.py), reports a month of simulated logins with the usage statistics, anonymised
-(usage.py), then stops everything it started. State (the SSO keys
-included, made at run time, and the vault) goes to ./var/demo (fresh each run).
+sample export (`SAMPLE` below) with a few generated écoles (a first-degree
+export, `tools/synthetic_academy.generate_first_degree`) in the same run,
+lets the directory relay its events to RabbitMQ with confirms while
+provisioning consumes them, asks the directory a question over RPC, loads a
+resource catalogue and assignment rules, shows one pupil's resources with
+their causes, writes the GAR feeds (the écoles' too) and validates them
+against the GAR's XSDs, logs a pupil and a parent in through a local
+ÉduConnect stand-in into a CAS app (sso.py), moves documents, calendars and
+contacts from an outgoing ENT to an incoming one through the vault and
+verifies nothing was lost (vault.py), reports a month of simulated logins with
+the usage statistics, anonymised (usage.py), then stops everything it started.
+State (the SSO keys included, made at run time, and the vault) goes to
+./var/demo (fresh each run).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from . import RELAIS
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = SHARED / "fixtures" / "aaf" / "entcore-2013"
 GAR_XSD = SHARED / "schemas" / "gar" / "GAR-ENT.xsd"
+GAR_XSD_1D = SHARED / "schemas" / "gar" / "GAR-ENT-1D.xsd"
+ECOLES_PERSONS = 600  # two écoles
 PROVISIONING_CONFIG = ROOT / "services" / "provisioning" / "examples" / "sample-academy.yaml"
 PUPIL = "2605692"
 AUDIT_QUEUE = "relais.q.demo-audit"
@@ -91,18 +96,23 @@ def main() -> int:
         _wait_for_queue(ch, "relais.q.provisioning", provisioning)
         print("directory and provisioning services are up")
 
-        say(f"2/9 importing the sample academy from {SAMPLE}")
         from tqdm import tqdm
 
         from services.directory.api import Directory
         from services.directory.importing.options import ImportOptions
+        from tools.synthetic_academy import generate_first_degree
+
+        ecoles = generate_first_degree(data_dir / "ecoles", ECOLES_PERSONS, project="DEMO1D")
+        say(f"2/9 importing the sample academy from {SAMPLE}, and {ecoles['ecoles']} generated écoles (a "
+            "first-degree export) in the same run")
 
         bar = tqdm(unit=" records", file=sys.stderr, disable=not sys.stderr.isatty())
 
         def progress(_file, records: int) -> None:
             bar.update(records)
 
-        report = Directory(engine, settings.tenant).import_files([SAMPLE], ImportOptions(), progress)
+        report = Directory(engine, settings.tenant).import_files([SAMPLE, data_dir / "ecoles"], ImportOptions(),
+                                                                 progress)
         bar.close()
         for line in report.summary_lines()[:8]:
             print(line)
@@ -126,11 +136,13 @@ def main() -> int:
               f"structure {pupil['structure']}, class {', '.join(classes)}")
         for g in guardians:
             print(f"  legal guardian: {g['first_name']} {g['last_name']} ({g['jointure']})")
+        _show_ecolier(Directory(engine, settings.tenant))
 
         say(f"5/9 provisioning: catalogue and rules from {PROVISIONING_CONFIG.relative_to(ROOT)}")
         granted = _provision(engine, settings.tenant)
 
-        say(f"6/9 the GAR feed of the academy, validated against {GAR_XSD.name}; an app's OneRoster roster")
+        say(f"6/9 the GAR feeds of the academy, validated against {GAR_XSD.name} and, the écoles', "
+            f"{GAR_XSD_1D.name}; an app's OneRoster roster")
         gar_ok = _gar_feed(engine, data_dir / "gar")
         rosters_ok = _rosters(engine, data_dir / "oneroster-langues.zip")
 
@@ -165,7 +177,8 @@ def main() -> int:
         ch.queue_delete(AUDIT_QUEUE)
         conn.close()
     print("\ndemo " + ("succeeded" if ok else "FAILED") + ": the sample academy's directory is loaded and on the "
-          "bus, the services answer, resources are assigned by rules with their causes, the GAR feed is valid, an "
+          "bus with its écoles, the services answer, resources are assigned by rules with their causes, the GAR "
+          "feeds (écoles' too) are valid, an "
           "app reads its roster, a pupil and a parent log in through ÉduConnect into a CAS app, and the data of ENT A "
           "reached ENT B through the vault with nothing lost; a month of usage is reported, anonymised.")
     return 0 if ok else 1
@@ -212,21 +225,38 @@ def _provision(engine, tenant: str) -> bool:
     return work.counts["granted"] > 0 and bool(why["grants"])
 
 
+def _show_ecolier(directory) -> None:
+    """An écolier of the generated écoles: level, cycle, class (multi-level ones have two levels), guardians."""
+    pupils = [p for p in directory.members("70000") if p["category"] == "Eleve"]
+    p = next((p for p in pupils if (p["first_degree"] or {}).get("class_type") == "MULTINIVEAU"), pupils[0])
+    fd = p["first_degree"]
+    klass = next(m for m in p["memberships"] if m["kind"] == "class")
+    guardians = directory.legal_guardians(p["jointure"])
+    print(f"an écolier: {p['first_name']} {p['last_name']}, {fd['level']['label']} ({fd['cycle']['label']}), "
+          f"class {klass.get('label') or klass['code']} ({fd['class_type'].lower()}), "
+          f"{len(guardians)} legal guardian(s) from ENTEleveAutoriteParentale")
+
+
 def _gar_feed(engine, out: Path) -> bool:
     from datetime import UTC, datetime
 
     from services.provisioning.feeds.gar import export, validate
+    from services.provisioning.feeds.gar_1d import export_1d
 
+    now = datetime.now(UTC)
     with engine.connect() as c:
-        report = export(c, out, "RELAIS-DEMO", datetime.now(UTC))
+        report = export(c, out, "RELAIS-DEMO", now)
+        report_1d = export_1d(c, out, "RELAIS-DEMO", now)
     print(f"{len(report.files)} files in {out}: " + ", ".join(f"{k} {v}" for k, v in report.records.items()))
     print(f"{len(report.skipped)} record(s) left out, with their reason (e.g. staff attached to no known "
           "structure, resource managers without an e-mail)")
-    if not GAR_XSD.is_file():
-        print(f"GAR XSD not found at {GAR_XSD}: not validated")
+    print(f"écoles: {len(report_1d.files)} more files (…_1D_…): "
+          + ", ".join(f"{k} {v}" for k, v in report_1d.records.items()))
+    if not GAR_XSD.is_file() or not GAR_XSD_1D.is_file():
+        print(f"GAR XSDs not found at {GAR_XSD.parent}: not validated")
         return False
-    problems = validate(report.files, GAR_XSD)
-    print("every file is valid against the GAR XSD" if not problems else f"INVALID: {problems[:5]}")
+    problems = validate(report.files, GAR_XSD) + validate(report_1d.files, GAR_XSD_1D)
+    print("every file is valid against its GAR XSD" if not problems else f"INVALID: {problems[:5]}")
     return not problems
 
 
