@@ -145,3 +145,49 @@ def test_each_service_process_runs_its_erasure_consumer(service, sqlite_engine, 
     settings = Settings.from_env()
     parts = PROCESSES[service].start(Context(settings, sqlite_engine, ports(service, settings, sqlite_engine)))
     assert f"{service}-subject" in [c.name for c in parts.consumers]
+
+
+SP_METADATA = """<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+                                 Location="https://{host}/acs" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"""
+
+
+@SQLITE
+def test_export_gives_the_pseudonym_each_saml_platform_knows_the_person_by(world, tmp_path, monkeypatch):
+    """With the SSO's configuration, the export computes each platform's NameID by the documented formula
+    (services/sso/rules/pseudonyms.py), which the SSO never stores."""
+    import base64
+    import hmac
+
+    import yaml
+
+    from tests.saml_peers import key_pair
+
+    key, cert = key_pair("relais-idp-subject").write(tmp_path / "keys", "idp")
+    platforms = {"maths": "https://maths.example/sp", "atlas": "https://atlas.example/saml"}
+    for name, entity in platforms.items():
+        (tmp_path / f"{name}.xml").write_text(SP_METADATA.format(entity=entity, host=f"{name}.example"))
+    config = {"base_url": "https://ent.example/sso", "secret_env": "SUBJECT_TEST_SSO_SECRET",
+              "idp": {"keys": [{"id": "k1", "key_file": str(key), "cert_file": str(cert), "signing": True}],
+                      "platforms": [{"id": name, "label": name, "metadata_file": str(tmp_path / f"{name}.xml")}
+                                    for name in platforms]}}
+    (tmp_path / "sso.yaml").write_text(yaml.safe_dump(config))
+    secret = "territory-secret-for-the-subject-test-0123456789"
+    monkeypatch.setenv("RELAIS_SSO_CONFIG", str(tmp_path / "sso.yaml"))
+    monkeypatch.setenv("SUBJECT_TEST_SSO_SECRET", secret)
+    result = CliRunner().invoke(main, ["subject", "export", PUPIL, "--out", str(tmp_path / "bag")])
+    assert result.exit_code == 0, result.output
+    sso = json.loads((tmp_path / "bag" / "data" / "sso.json").read_text(encoding="utf-8"))
+
+    def documented(entity: str) -> str:
+        mac = hmac.new(secret.encode(), b"relais:saml-nameid:v1\0" + entity.encode() + b"\0" + PUPIL.encode(),
+                       hashlib.sha256).digest()
+        return base64.b32encode(mac).decode().rstrip("=").lower()
+
+    assert sso["platform_pseudonyms"] == {name: documented(entity) for name, entity in platforms.items()}
+    bagit.Bag(str(tmp_path / "bag")).validate()
