@@ -85,6 +85,8 @@ def gather(ctx: Context, jointure: str, bag: SubjectBag, actor: str,
                                      lambda name, chunks: bag.add(f"vault/items/{name}", chunks))
     for name, section in sections.items():
         found[name] = _holds(name, section)
+        if section is None:
+            section = {"note": "this service holds nothing about this person"}
         bag.add(f"{name}.json", [json.dumps(section, indent=2, ensure_ascii=False, default=str).encode("utf-8")])
         progress(name, found[name])
     return found
