@@ -159,3 +159,37 @@ def _api(method: str, path: str, body: dict | None = None):
         return json.loads(response.read())
 
 
+
+
+def test_erasing_a_parent_takes_them_out_of_their_children_s_records(world):
+    """The pupils' records name their relatives (memberships and raw AAF values): erasing the parent scrubs both,
+    in the directory and in provisioning's view, and marks the children for a full re-read at the next import."""
+    from relais.db import writer
+    from relais.subject.events import new_request
+    from services.directory import subject as directory_subject
+    from services.provisioning import subject as provisioning_subject
+
+    engine = world["engine"]
+    request = new_request(PARENT, "ef" * 32, TENANT)
+    with writer(engine).begin() as conn:
+        d = directory_subject.erase(conn, request)
+        p = provisioning_subject.erase(conn, request)
+    assert (d.counts["person"], d.counts["linked_records_scrubbed"]) == (1, 2)  # the parent; both pupils
+    assert (p.counts["person"], p.counts["records_scrubbed"]) == (1, 2)
+    with engine.connect() as conn:
+        for table in ("dir_person", "prov_person"):
+            rows = conn.execute(text(f"SELECT data FROM {table}")).scalars().all()
+            assert len(rows) == 2 and not any(PARENT.encode() in bytes(r) for r in rows), table
+        assert conn.execute(text("SELECT count(*) FROM dir_membership WHERE other = :p"), {"p": PARENT}).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM dir_person WHERE raw_hash IS NULL")).scalar() == 2
+    # The AAF still lists the parent: the next import brings them back, and the children's links with them.
+    from services.directory.adapters.queries import children
+    from services.directory.importing.options import ImportOptions
+    from services.directory.importing.run import DirectoryImporter
+    from tests.subject.world import files
+
+    folder = world["tmp"] / "again"
+    folder.mkdir()
+    assert DirectoryImporter(engine, TENANT, ImportOptions()).run(files(folder)).ok
+    with engine.connect() as conn:
+        assert sorted(c["jointure"] for c in children(conn, PARENT)) == sorted([PUPIL, "7731906"])
