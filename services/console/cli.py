@@ -35,7 +35,7 @@ def check_config(as_json: bool) -> None:
         s = ConsoleSettings.from_env()
     except ConsoleConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    entry = {"id": "console", "prefix": s.service_url, "attributes": RELEASED, "logout": False}
+    entry = {"id": "console", "prefix": s.service_url, "attributes": RELEASED, "logout": True}
     report = {"url": s.url, "cas_url": s.cas_url, "service": entry, "cookie_secure": s.cookie_secure,
               "session_idle_s": s.idle_s, "session_max_s": s.max_s,
               "roles": {"administrator": sorted(s.policy.administrators), "dpo": sorted(s.policy.dpos),

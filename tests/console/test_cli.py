@@ -22,7 +22,7 @@ def test_check_config_prints_the_sso_registry_entry_and_refuses_a_bad_setting():
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
     assert report["service"] == {"id": "console", "prefix": "https://console.example.org/callback/",
-                                 "attributes": RELEASED, "logout": False}
+                                 "attributes": RELEASED, "logout": True}
     assert report["roles"]["administrator"] == ["A1", "A2"] and report["cookie_secure"] is True
     text = CliRunner().invoke(main, ["console", "check-config"], env=env)
     assert yaml.safe_load(text.output.split("(RELAIS_SSO_CONFIG):\n", 1)[1]) == [report["service"]]

@@ -283,3 +283,28 @@ def test_a_rule_change_is_previewed_per_school_with_names_and_saved_only_once_pr
         assert world.sign_in("D1").get(f"{world.url}/rules", timeout=10).status_code == 403
     finally:
         world.provisioning.load(catalogue=None, rules=RULES)
+
+
+def test_signing_out_at_the_sso_ends_the_console_session_too(world):
+    """The SSO's back-channel logout names the ticket the console's session was opened with."""
+    b = world.sign_in("D1")
+    assert b.get(f"{world.url}/directory", timeout=10, allow_redirects=False).status_code == 200
+    b.go(world.sso.url + "/cas/logout")  # the ENT's logout: the SSO tells its CAS services
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and ("sso-logout", "ok") not in [(a, o) for a, o, *_ in audit_rows(world, "D1")]:
+        time.sleep(0.1)
+    assert ("sso-logout", "ok") in [(a, o) for a, o, *_ in audit_rows(world, "D1")]
+    assert b.get(f"{world.url}/directory", timeout=10, allow_redirects=False).headers["Location"] == "/login"
+    forged = requests.post(f"{world.url}/callback/", data={"logoutRequest": "<x/>"}, timeout=10)
+    assert forged.status_code == 200 and forged.text == "0\n"
+    assert ("sso-logout", "refused") in [(a, o) for a, o, *_ in audit_rows(world, "-")]
+
+
+def test_a_sealed_cookie_is_worthless_once_signed_out(world):
+    b = world.sign_in("D1")
+    page = b.get(f"{world.url}/directory", timeout=10)
+    cookie = b.cookies.get("relais_console")
+    b.post(f"{world.url}/logout", data={"csrf": csrf(page)}, timeout=10, allow_redirects=False)
+    replay = requests.get(f"{world.url}/directory", cookies={"relais_console": cookie}, timeout=10,
+                          allow_redirects=False)
+    assert replay.status_code == 303 and replay.headers["Location"] == "/login"  # closed server-side

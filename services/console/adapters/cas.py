@@ -1,4 +1,5 @@
-"""The console as a CAS client of Relais's SSO: validating a service ticket with CAS 3's `p3/serviceValidate`.
+"""The console as a CAS client of Relais's SSO: validating a service ticket with CAS 3's `p3/serviceValidate`,
+and reading the SSO's back-channel logout requests (`logout_ticket`).
 
 The answer is parsed as untrusted XML (connectors.sdk.safexml: no DTD, no entity, no network). The
 user id and the released attributes (the console's `attributes:` in the SSO's service registry) come
@@ -15,6 +16,7 @@ from connectors.sdk.errors import BadResponse
 from connectors.sdk.safexml import parse_xml
 
 CAS_NS = "http://www.yale.edu/tp/cas"
+SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 
 
 class TicketRefused(Exception):
@@ -37,6 +39,18 @@ def validate(cas_url: str, service: str, ticket: str, timeout: float) -> Validat
     if response.status_code != 200:
         raise TicketRefused(f"the SSO at {cas_url} answered HTTP {response.status_code} to p3/serviceValidate")
     return read_answer(response.content)
+
+
+def logout_ticket(body: bytes) -> str | None:
+    """The ticket a back-channel `logoutRequest` (a SAML LogoutRequest the SSO POSTs) names, or None."""
+    try:
+        root = parse_xml(body, what="the SSO's logoutRequest")
+    except BadResponse:
+        return None
+    if root.tag != f"{{{SAMLP_NS}}}LogoutRequest":
+        return None
+    ticket = root.findtext(f"{{{SAMLP_NS}}}SessionIndex")
+    return ticket.strip() if ticket and ticket.strip() else None
 
 
 def read_answer(body: bytes) -> Validated:

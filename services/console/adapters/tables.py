@@ -1,4 +1,4 @@
-"""The console's table (migration 0020_console_audit): the audit log of every action."""
+"""The console's tables: the audit log of every action (migration 0020_console_audit), its open sessions (0023)."""
 
 from __future__ import annotations
 
@@ -19,4 +19,14 @@ audit = Table(
     Column("detail", String(500)),
     Index("ix_console_audit_at", "at"),
     Index("ix_console_audit_actor", "actor", "at"),
+)
+
+session = Table(
+    "console_session", metadata,
+    Column("sid", String(64), primary_key=True),  # the random id the sealed cookie carries
+    Column("actor", String(128), nullable=False),
+    Column("ticket", String(255), nullable=False),  # the CAS ticket it was opened with: single logout names it
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Index("ix_console_session_ticket", "ticket"),
+    Index("ix_console_session_opened", "opened_at"),
 )

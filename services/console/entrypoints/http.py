@@ -3,7 +3,8 @@
 | path | what | who |
 |---|---|---|
 | `GET /` | home: sign-in link, or who you are and what you may open | anyone |
-| `GET /login`, `GET /callback` | sign-in through Relais's SSO (CAS 3, `p3/serviceValidate`) | anyone |
+| `GET /login`, `GET /callback/` | sign-in through Relais's SSO (CAS 3, `p3/serviceValidate`) | anyone |
+| `POST /callback/` | the SSO's back-channel logout: the sessions opened with the ticket it names end | the SSO |
 | `POST /logout` | sign out here and at the SSO | signed in |
 | `GET /health` | what `relais status` knows (`?live=1`: refreshed every 30 s) | administrator |
 | `GET /imports` | the directory's last import: files, counts, rejected records | administrator |
@@ -76,7 +77,7 @@ URLS = Map([
     Rule("/static/console.css", endpoint="css"),
     Rule("/language/<lang>", endpoint="language"),
     Rule("/login", endpoint="login"),
-    Rule("/callback/", endpoint="callback"),
+    Rule("/callback/", endpoint="callback", methods=["GET", "POST"]),
     Rule("/logout", endpoint="logout", methods=["POST"]),
     Rule("/health", endpoint="health"),
     Rule("/imports", endpoint="imports"),
@@ -142,6 +143,8 @@ class ConsoleApp:
         data = unseal(request.cookies.get(SESSION_COOKIE), self.settings.secret, SESSION, now,
                       self.settings.max_s)
         if not isinstance(data, dict) or not session_alive(data, now, self.settings.idle_s, self.settings.max_s):
+            return None
+        if not self.desk.session_open(str(data.get("sid") or "")):  # signed out, here or at the SSO
             return None
         return data
 
@@ -222,6 +225,9 @@ class ConsoleApp:
         return response
 
     def on_callback(self, page: Page) -> Response:
+        if page.request.method == "POST":  # the SSO's back-channel logout: no session, no form of ours
+            closed = self.desk.single_logout(page.request.form.get("logoutRequest", "").encode(), page.address)
+            return Response(f"{closed}\n", mimetype="text/plain")
         state, ticket = page.request.args.get("state", ""), page.request.args.get("ticket", "")
         expected = unseal(page.request.cookies.get(STATE_COOKIE), self.settings.secret, STATE, page.now,
                           STATE_TTL_S)
@@ -238,7 +244,8 @@ class ConsoleApp:
                 "The SSO did not confirm your sign-in. Please sign in again.")
             return page.render("error.html", status=403, code=403, message=message, retry=exc.reason != "role")
         page.session = {"u": who.user, "n": who.name, "r": sorted(who.roles), "s": sorted(who.uais),
-                        "iat": page.now, "seen": page.now, "csrf": new_token()}
+                        "iat": page.now, "seen": page.now, "csrf": new_token(),
+                        "sid": self.desk.open_session(who, ticket, self.settings.max_s)}
         page.who = who
         response = redirect("/", 303)
         response.delete_cookie(STATE_COOKIE, path="/", secure=self.settings.cookie_secure, httponly=True,
@@ -247,8 +254,8 @@ class ConsoleApp:
 
     def on_logout(self, page: Page) -> Response:
         self._csrf(page, "sign-out")
-        if page.who is not None:
-            self.desk.sign_out(page.who, page.address)
+        if page.who is not None and page.session is not None:
+            self.desk.sign_out(page.who, str(page.session.get("sid") or ""), page.address)
         response = redirect(f"{self.settings.cas_url}/logout", 303)
         response.delete_cookie(SESSION_COOKIE, path="/", secure=self.settings.cookie_secure, httponly=True,
                                samesite="Lax")

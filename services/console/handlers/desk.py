@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
 from sqlalchemy import Engine
 
-from ..adapters import audit
-from ..adapters.cas import TicketRefused, validate
+from ..adapters import audit, sessions
+from ..adapters.cas import TicketRefused, logout_ticket, validate
 from ..ports import Ports
 from ..rules.roles import Identity, RolePolicy, function_structures, identify, may, scope
+from ..rules.sealing import new_token
 
 SEARCH_LIMIT = 50
 
@@ -86,8 +87,29 @@ class Desk:
         self._log(who, "sign-in", "ok", address, detail=",".join(sorted(who.roles)))
         return who
 
-    def sign_out(self, who: Identity, address: str | None) -> None:
+    def open_session(self, who: Identity, ticket: str, max_s: int) -> str:
+        """A new session's id, recorded with the ticket it was opened with (what single logout names)."""
+        sid = new_token()
+        sessions.open_session(self.engine, sid, who.user, ticket, self.clock(), timedelta(seconds=max_s))
+        return sid
+
+    def session_open(self, sid: str) -> bool:
+        return bool(sid) and sessions.is_open(self.engine, sid)
+
+    def sign_out(self, who: Identity, sid: str, address: str | None) -> None:
+        sessions.close(self.engine, sid)
         self._log(who, "sign-out", "ok", address)
+
+    def single_logout(self, body: bytes, address: str | None) -> int:
+        """The SSO ended a session: close the console's sessions opened with the ticket it names."""
+        ticket = logout_ticket(body)
+        if ticket is None:
+            self._log(None, "sso-logout", "refused", address, detail="not a logoutRequest naming a ticket")
+            return 0
+        actors = sessions.close_ticket(self.engine, ticket)
+        for actor in actors:
+            self._log(Identity(actor, actor, frozenset()), "sso-logout", "ok", address)
+        return len(actors)
 
     def health(self, who: Identity, address: str | None) -> dict[str, Any]:
         self._check(who, "health", address)

@@ -58,3 +58,16 @@ def test_a_success_gives_the_user_and_every_attribute_value():
 def test_a_failure_or_a_bad_answer_is_refused_saying_why(body, says):
     with pytest.raises(TicketRefused, match=says):
         read_answer(body.encode())
+
+
+def test_a_back_channel_logout_request_names_its_ticket_and_anything_else_names_none():
+    from services.console.adapters.cas import logout_ticket
+
+    request = ('<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+               'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="LR-1" Version="2.0" '
+               'IssueInstant="2026-12-07T10:00:00Z"><saml:NameID>@NOT_USED@</saml:NameID>'
+               "<samlp:SessionIndex>ST-abc</samlp:SessionIndex></samlp:LogoutRequest>")
+    assert logout_ticket(request.encode()) == "ST-abc"
+    assert logout_ticket(request.replace("ST-abc", " ").encode()) is None
+    assert logout_ticket(b"<x/>") is None and logout_ticket(b"") is None
+    assert logout_ticket(b'<!DOCTYPE x [<!ENTITY e "ST-1">]><x>&e;</x>') is None
