@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
     from relais.config import Settings
     from services.console.entrypoints.http import SESSION_COOKIE, make_app
     from services.console.handlers.desk import Desk
-    from services.console.rules.roles import ADMINISTRATOR, RESOURCE_MANAGER
+    from services.console.rules.roles import ADMINISTRATOR, RESOURCE_MANAGER, Identity
     from services.console.rules.sealing import REFERENCE, SESSION, seal
     from services.console.settings import ConsoleSettings
     from services.directory.adapters import tables as dt
@@ -110,8 +110,10 @@ def main(argv: list[str]) -> int:
         now = int(time.time())
         c = Client(app)
         csrf = "bench-csrf-token"
+        sid = desk.open_session(Identity("bench", "Bench", frozenset(roles), frozenset(uais)), "ST-bench",
+                                settings.max_s)
         c.set_cookie(SESSION_COOKIE, seal({"u": "bench", "n": "Bench", "r": roles, "s": uais, "iat": now,
-                                           "seen": now, "csrf": csrf}, settings.secret, SESSION, now))
+                                           "seen": now, "csrf": csrf, "sid": sid}, settings.secret, SESSION, now))
         return c, csrf
 
     admin, admin_csrf = client([ADMINISTRATOR], [])
