@@ -504,6 +504,22 @@ def test_without_session_the_browser_goes_to_the_national_login_and_back(world):
     assert parse_qs(location.query)["next"][0].startswith("/oidc/authorize?")
 
 
+def test_cors_only_for_the_clients_origins(world, rps):
+    """A browser application (public client) may call the token endpoint; another site's page may not."""
+    ok = requests.options(f"{world.issuer}/token", headers={"Origin": rps.url,
+                                                             "Access-Control-Request-Method": "POST"}, timeout=10)
+    assert ok.status_code == 204 and ok.headers["Access-Control-Allow-Origin"] == rps.url
+    evil = requests.options(f"{world.issuer}/token", headers={"Origin": "https://evil.example",
+                                                               "Access-Control-Request-Method": "POST"}, timeout=10)
+    assert "Access-Control-Allow-Origin" not in evil.headers
+    verifier = secrets.token_urlsafe(48)
+    answer = requests.post(f"{world.issuer}/token", headers={"Origin": rps.url}, timeout=10, data={
+        "grant_type": "authorization_code", "client_id": "spa", "redirect_uri": world.redirect("spa"),
+        "code": world.code(world.login(), "spa", verifier=verifier), "code_verifier": verifier})
+    assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == rps.url
+    assert requests.get(f"{world.issuer}/jwks", timeout=10).headers["Access-Control-Allow-Origin"] == "*"
+
+
 def test_codes_and_tokens_hashed_at_rest(world):
     tokens = world.exchange(world.code(world.login(), scope="openid offline_access")).json()
     with world.engine.connect() as conn:

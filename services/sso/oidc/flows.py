@@ -120,6 +120,8 @@ class OidcProvider:
         life = settings.lifetimes
         self.keys = Keys(settings, lifetime=max(life.id_token, life.access_token, life.refresh_token))
         self._secret_checked = False
+        self.origins = frozenset(f"{u.scheme}://{u.netloc}" for c in settings.clients.values()
+                                 for u in map(urlsplit, c.redirect_uris))  # CORS: the clients' own origins
 
     def secret_changed(self) -> SecretChanged | None:
         """Whether the deployment secret is not the one subjects derive from (checked until found right once)."""

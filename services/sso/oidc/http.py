@@ -8,7 +8,9 @@ it only translates (flows.py acts).
 /oidc/userinfo                           GET/POST  the claims, for a Bearer access token
 /oidc/logout                             GET/POST  RP-initiated logout (POST: our confirmation form)
 
-Every path answers 404 when the configuration has no `oidc:` section.
+Every path answers 404 when the configuration has no `oidc:` section. Browser applications (public clients) call
+the token and userinfo endpoints across origins: those answer CORS only to the origins of registered redirect URIs
+(preflights included); discovery and the JWKS, public documents, to any origin.
 """
 
 from __future__ import annotations
@@ -74,7 +76,22 @@ class OidcHttp:
         provider = self.provider() if self.config.oidc else None
         if provider is None:
             raise NotFound()
+        response = self._answer(request, provider)
         path = request.path.rstrip("/")
+        origin = request.headers.get("Origin")
+        if path in (DISCOVERY, "/oidc" + DISCOVERY, "/oidc/jwks"):
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        elif path in ("/oidc/token", "/oidc/userinfo") and origin and origin in provider.origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    def _answer(self, request: Request, provider: OidcProvider) -> Response:
+        path = request.path.rstrip("/")
+        if request.method == "OPTIONS" and path in ("/oidc/token", "/oidc/userinfo"):  # a CORS preflight
+            return Response(status=204, headers={"Access-Control-Allow-Methods": "GET, POST",
+                                                 "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                                                 "Access-Control-Max-Age": "600"})
         if path in (DISCOVERY, "/oidc" + DISCOVERY):
             return _json(Json(200, provider.discovery(), {"Cache-Control": "public, max-age=3600"}))
         if path == "/oidc/jwks":
