@@ -520,6 +520,20 @@ def test_cors_only_for_the_clients_origins(world, rps):
     assert requests.get(f"{world.issuer}/jwks", timeout=10).headers["Access-Control-Allow-Origin"] == "*"
 
 
+def test_prompt_login_and_max_age_send_an_old_login_to_the_national_idp_again(world):
+    sid = world.login()
+    world.clock.offset += __import__("datetime").timedelta(seconds=30)
+    base = {"client_id": "rp", "response_type": "code", "scope": "openid", "redirect_uri": world.redirect("rp")}
+    for extra in ({"prompt": "login"}, {"max_age": "10"}):
+        r = world.authorize(sid, **base, **extra)
+        location = urlsplit(r.headers["Location"])
+        assert location.path == "/saml/login" and parse_qs(location.query)["force_authn"] == ["true"]
+        assert "auth_after" in parse_qs(location.query)["next"][0]
+    assert "code" in error_of(world.authorize(sid, **base, max_age="3600"))  # recent enough
+    assert error_of(world.authorize(sid, **base, max_age="10", prompt="none"))["error"] == "login_required"
+    assert error_of(world.authorize(sid, **base, max_age="-1"))["error"] == "invalid_request"
+
+
 def test_codes_and_tokens_hashed_at_rest(world):
     tokens = world.exchange(world.code(world.login(), scope="openid offline_access")).json()
     with world.engine.connect() as conn:

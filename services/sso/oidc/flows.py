@@ -5,8 +5,8 @@ Outcomes are plain objects the HTTP side translates (`Redirect`, `Page`, `Json`)
 - **authorize**: a request that names an unknown client or a redirect URI not registered for it (exact match) gets
   a page, never a redirect. Other refusals go back to the redirect URI as OAuth errors (with `state` and `iss`,
   RFC 9207). With the SSO's live session: a one-time code (PKCE challenge, nonce, redirect URI and scopes kept with
-  it). Without: the national login, then back here (`prompt=none`: `login_required`; `prompt=login`: only a login
-  after the request will do, as CAS `renew=true`).
+  it). Without: the national login, then back here (`prompt=none`: `login_required`; `prompt=login`, or a login
+  older than `max_age` seconds: only a login after the request will do, as CAS `renew=true`).
 - **token**: client authentication (`client_secret_basic` or `client_secret_post` for confidential clients; public
   clients name themselves and prove the code with PKCE), the code consumed first, then checked: its client, its
   redirect URI, its PKCE verifier, its age. A refresh token is rotated; a reused one revokes its grant.
@@ -214,15 +214,21 @@ class OidcProvider:
         if nonce is not None and len(nonce) > 512:
             return error("invalid_request", "nonce longer than 512 characters")
         prompt = set((params.get("prompt") or "").split())
+        raw_max_age = params.get("max_age")
+        if raw_max_age is not None and not (raw_max_age.isdigit() and len(raw_max_age) <= 9):
+            return error("invalid_request", "max_age must be a number of seconds")
         now = self.clock()
         with writer(self.engine).begin() as conn:
             session = get_session(conn, sid, now, lifetimes=self.lifetimes)
-            if session is not None and "login" in prompt and not self._fresh(params.get("auth_after"), session):
+            too_old = session is not None and raw_max_age is not None \
+                and (now - session.created_at).total_seconds() > int(raw_max_age)
+            renew = "login" in prompt or too_old
+            if session is not None and renew and not self._fresh(params.get("auth_after"), session):
                 session = None
             if session is None:
                 if "none" in prompt:
-                    return error("login_required", "no single sign-on session")
-                return self._login(query, renew="login" in prompt, now=now)
+                    return error("login_required", "no single sign-on session, or one older than max_age")
+                return self._login(query, renew=renew, now=now)
             self.keys.publish(conn, now)  # before any token this key signs
             grant = store.Grant(store.new_grant_id(), client.id, digest(session.id), session.ref,
                                 session.person_jointure, scopes, session.created_at, nonce, redirect_uri,
