@@ -1,7 +1,7 @@
 """The SSO service's bus events, written to the transactional outbox in the caller's transaction.
 
 `sso.login.succeeded`, `sso.login.failed`, `sso.logout`, `sso.cas.ticket.validated`,
-`sso.saml.response.sent` (schemas in contracts/schemas/). Payloads never carry session ids,
+`sso.saml.response.sent`, `sso.oidc.token.issued` (schemas in contracts/schemas/). Payloads never carry session ids,
 tickets, assertion contents, URLs with their query strings, names, e-mails or addresses: a
 session is named by its public `ref`, a person by their directory jointure, a CAS service or
 a SAML platform by its id in the configuration. The usage statistics count by the `profile`,
@@ -55,6 +55,13 @@ def cas_ticket_validated(conn: Connection, *, session: str, person: str, service
     """A CAS service ticket was validated: `service` is the registry's id of the service, never its URL."""
     return emit(conn, "sso.cas.ticket.validated", {"session": session, "person": person, "service": service,
                                                    **usage.payload()}, tenant=tenant, now=now)
+
+
+def oidc_token_issued(conn: Connection, *, session: str, person: str, client: str, usage: UsageFacts,
+                      now: datetime, tenant: str) -> Event:
+    """A code was exchanged for tokens: `client` is the configuration's id of the OIDC client (refreshes: none)."""
+    return emit(conn, "sso.oidc.token.issued", {"session": session, "person": person, "client": client,
+                                                **usage.payload()}, tenant=tenant, now=now)
 
 
 def saml_response_sent(conn: Connection, *, session: str, person: str, platform: str, usage: UsageFacts,

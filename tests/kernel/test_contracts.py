@@ -158,7 +158,8 @@ def test_every_published_event_type_has_a_consumer_named_in_the_contracts():
         "directory", "provisioning", "sso", "usage", "vault"))}  # erasure requests, and their confirmations
     assert built["usage"] == ("provisioning.grant.created", "provisioning.grant.revoked",
                               "provisioning.quota.exhausted", "sso.cas.ticket.validated", "sso.login.failed",
-                              "sso.login.succeeded", "sso.logout", "sso.saml.response.sent")
+                              "sso.login.succeeded", "sso.logout", "sso.oidc.token.issued",
+                              "sso.saml.response.sent")
     assert set(planned) == {"audit"}
     assert planned["audit"] == ("directory.import.completed", "vault.person.erased")
     # A planned subscription is bound nowhere: publishers declare only the built consumers' queues.

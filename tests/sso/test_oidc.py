@@ -15,20 +15,25 @@ import secrets
 import warnings
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sqlalchemy import select
 from werkzeug.wrappers import Request, Response
 
+from relais.bus import contracts
+from relais.bus.tables import outbox
 from relais.db import make_engine, writer
 from services.directory.api import Directory
 from services.sso import sessions
 from services.sso.app import SsoApp
 from services.sso.cli import sso as sso_cli
 from services.sso.config import parse_config
+from services.sso.rules.usage_facts import UsageFacts
 from tests.sso.test_cas import Clock, Serving, import_directory
 
 with warnings.catch_warnings():
@@ -273,6 +278,23 @@ def test_authlib_client_code_flow_with_pkce_refresh_userinfo_and_logout(world, r
     assert world.authorize(client.cookies.get("relais_sso"), client_id="rp", response_type="code",
                            redirect_uri=f"{rps.url}/cb", scope="openid", prompt="none").headers["Location"] \
         .find("error=login_required") > 0
+
+
+def test_a_code_exchanged_is_a_visit_for_the_usage_statistics(world):
+    """sso.oidc.token.issued: the client by its id, the session's usage facts; a refresh is no new visit."""
+    with writer(world.engine).begin() as conn:
+        s = sessions.open_session(conn, person_jointure="1001", auth_source="educonnect", national_id="n",
+                                  attributes={}, now=world.clock(), tenant="test",
+                                  usage=UsageFacts("National_ELV", "0750001A", "10010012110"))
+    tokens = world.exchange(world.code(s.id, scope="openid offline_access")).json()
+    world.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+    with world.engine.connect() as conn:
+        bodies = [orjson.loads(b) for (b,) in conn.execute(select(outbox.c.body)
+                                                         .where(outbox.c.type == "sso.oidc.token.issued"))]
+    assert [b["payload"] for b in bodies] == [{"session": s.ref, "person": "1001", "client": "rp",
+                                               "profile": "National_ELV", "structure": "0750001A",
+                                               "level": "10010012110"}]
+    contracts.validate_event(bodies[0])
 
 
 def test_public_client_with_pkce_and_pairwise_subjects_unlinkable(world, rps):

@@ -7,7 +7,8 @@ Outcomes are plain objects the HTTP side translates (`Redirect`, `Page`, `Json`)
   RFC 9207). With the SSO's live session: a one-time code (PKCE challenge, nonce, redirect URI and scopes kept with
   it). Without: the national login, then back here (`prompt=none`: `login_required`; `prompt=login`, or a login
   older than `max_age` seconds: only a login after the request will do, as CAS `renew=true`).
-- **token**: client authentication (`client_secret_basic` or `client_secret_post` for confidential clients; public
+- **token**: (a code exchanged writes `sso.oidc.token.issued` for the usage statistics, in its transaction) client
+  authentication (`client_secret_basic` or `client_secret_post` for confidential clients; public
   clients name themselves and prove the code with PKCE), the code consumed first, then checked: its client, its
   redirect URI, its PKCE verifier, its age. A refresh token is rotated; a reused one revokes its grant.
 - **userinfo**: the pairwise `sub` and the claims the client's policy releases, from the directory.
@@ -37,6 +38,7 @@ from sqlalchemy import Engine, bindparam, select
 from relais.db import writer
 from relais.i18n import Translator, translator
 
+from .. import events
 from ..attribute_source import AttributeSource
 from ..compiled_sql import Statement
 from ..config import Lifetimes
@@ -51,6 +53,7 @@ from ..rules.oidc import (
     verifier_matches,
 )
 from ..rules.renew_stamps import ForgedStamp, logged_in_after, renew_stamp
+from ..rules.usage_facts import UsageFacts
 from ..sessions import ClosedSession, Session, close_session, digest, get_session
 from ..tables import session as session_t
 from . import store
@@ -58,8 +61,8 @@ from .config import OidcClient, OidcSettings
 from .keys import BadToken, Keys
 
 log = logging.getLogger(__name__)
-_LIVE_SESSION = Statement(select(session_t.c.ref).where(session_t.c.sid_sha256 == bindparam("b_key"),
-                                                         session_t.c.expires_at > bindparam("b_now")))
+_LIVE_SESSION = Statement(select(session_t.c.profile, session_t.c.structure, session_t.c.level).where(
+    session_t.c.sid_sha256 == bindparam("b_key"), session_t.c.expires_at > bindparam("b_now")))
 AUTHORIZE_PATH = "/oidc/authorize"
 _JSON_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -298,8 +301,12 @@ class OidcProvider:
             try:
                 grant = store.redeem_code(conn, form.get("code"), now)
                 self._check_code(grant, client, form)
-                if _LIVE_SESSION.first(conn, {"b_key": grant.session_sha256, "b_now": now}) is None:
+                live = _LIVE_SESSION.first(conn, {"b_key": grant.session_sha256, "b_now": now})
+                if live is None:
                     raise store.GrantError("the SSO session has ended")
+                events.oidc_token_issued(conn, session=grant.session_ref, person=grant.person_jointure,
+                                         client=client.id, now=now, tenant=self.tenant,
+                                         usage=UsageFacts(live["profile"], live["structure"], live["level"]))
                 answer = self._issue(conn, grant, client, now=now, nonce=grant.nonce, refresh_until=(
                     now + timedelta(seconds=self.settings.lifetimes.refresh_token)
                     if "offline_access" in grant.scope else None))

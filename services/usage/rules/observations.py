@@ -5,6 +5,7 @@
 | `sso.login.succeeded` | a connection (session opened): person, structure, profile, level |
 | `sso.cas.ticket.validated` | a visit to a CAS service |
 | `sso.saml.response.sent` | a visit to a SAML platform |
+| `sso.oidc.token.issued` | a visit to an OpenID Connect client |
 | `sso.logout` | nothing counted (consumed so that it does not pile up; no indicator uses it yet) |
 | `sso.login.failed` | nothing counted (no person: failures are the SSO's own metrics) |
 | `provisioning.grant.created` | one more licence held, per structure and resource (the person is not read) |
@@ -96,6 +97,8 @@ def observe(event: Mapping[str, Any], zone: ZoneInfo, services: Mapping[str, str
         activity, resource = VISIT, str(payload["service"])
     elif kind == "sso.saml.response.sent":
         activity, resource = VISIT, str(payload["platform"])
+    elif kind == "sso.oidc.token.issued":
+        activity, resource = VISIT, str(payload["client"])
     else:
         raise UnknownEventType(f"no usage rule for event type {kind!r}")
     return Activity(activity, _day(event, zone), str(payload["person"]), _text(payload, "structure"),

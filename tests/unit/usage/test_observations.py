@@ -35,6 +35,13 @@ def test_a_visit_names_the_resource_its_service_serves_and_missing_facts_are_unk
     assert (seen.structure, seen.profile, seen.level) == (UNKNOWN, UNKNOWN, UNKNOWN)
 
 
+def test_an_oidc_client_opened_is_a_visit_to_its_resource():
+    seen = observe(event("sso.oidc.token.issued", {"person": "J1", "client": "elea", "structure": "0750001A",
+                                                   "profile": "National_ELV", "level": None}),
+                   PARIS, services_to_resources({"ark:/49591/elea": ["elea"]}))
+    assert isinstance(seen, Activity) and seen.resource == "ark:/49591/elea" and seen.person == "J1"
+
+
 def test_grants_count_without_their_person_and_logouts_count_nothing():
     assert observe(event("provisioning.grant.revoked", {"person": "J1", "resource": "r", "structure": "s"}),
                    PARIS, {}) == LicenceChange("s", "r", -1)
