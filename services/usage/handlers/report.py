@@ -128,9 +128,10 @@ def _grains(grain: str, by: Sequence[str]) -> set[str]:
 
 
 def _read(conn: Connection, tenant: str, period: str, asked: Sequence[tuple[str, tuple[str, ...]]],
-          closed: bool) -> dict[str, list[Cell]]:
+          closed: bool) -> dict[str, tuple[set[str], list[Cell]]]:
     """The cells every report asked needs, per grain, read once: split by any dimension one of them splits by
-    at that grain; of every indicator at a report's own grain, else of those adding up over time only."""
+    at that grain (given with them); of every indicator at a report's own grain, else of those adding up over
+    time only."""
     wanted: dict[str, set[str]] = defaultdict(set)  # grain -> the dimensions some report splits it by
     whole: set[str] = set()  # the grains some report is at (all their indicators)
     for grain, by in asked:
@@ -139,16 +140,21 @@ def _read(conn: Connection, tenant: str, period: str, asked: Sequence[tuple[str,
             wanted[g].update(by)
     if not closed:
         cells = compute(conn, tenant, period)
-        return {g: [c for c in cells if c.grain == g and _split_by(c, split)] for g, split in wanted.items()}
-    return {g: stored(conn, tenant, period, {g}, split, indicators=None if g in whole else IN_TIME)
+        return {g: (split, [c for c in cells if c.grain == g and _split_by(c, split)]) for g, split in wanted.items()}
+    return {g: (split, stored(conn, tenant, period, {g}, split, indicators=None if g in whole else IN_TIME))
             for g, split in wanted.items()}
 
 
-def _cells_of(read: dict[str, list[Cell]], grain: str, by: tuple[str, ...]) -> list[Cell]:
-    """One report's cells out of those read for all (`_read`)."""
+def _cells_of(read: dict[str, tuple[set[str], list[Cell]]], grain: str, by: tuple[str, ...]) -> list[Cell]:
+    """One report's cells out of those read for all (`_read`): of its grains, not split by more than `by`."""
     out: list[Cell] = []
+    in_time = frozenset(IN_TIME)
     for g in sorted(_grains(grain, by)):
-        out.extend(c for c in read[g] if (g == grain or c.indicator in IN_TIME) and _split_by(c, by))
+        split, cells = read[g]
+        if g != grain:
+            cells = [c for c in cells if c.indicator in in_time]
+        more = [Cell._fields.index(d) for d in sorted(split - set(by))]  # read split by these, not asked
+        out.extend([c for c in cells if all(c[i] == ALL for i in more)] if more else cells)
     return out
 
 
@@ -170,7 +176,8 @@ def _rows(period: str, grain: str, by: tuple[str, ...], cells: list[Cell], thres
             continue
         # The dimensions this indicator is split by at all: connections never by resource, licences never
         # by profile or level; their cells are then the totals of the others, protected as such.
-        split = tuple(d for d in by if any(c.dimension(d) != ALL for g in grains for c in indexed[(g, indicator)]))
+        split = tuple(d for d in by if any(any(map(ALL.__ne__, map(itemgetter(Cell._fields.index(d)),
+                                                                    indexed[(g, indicator)]))) for g in grains))
         place_of = _keyer(split)
         if indicator in ADDITIVE_IN_TIME:
             joint = (indicator, split, time, tuple(sorted(grains)), by)  # the same cells, the same table
@@ -215,8 +222,8 @@ def _keyer(by: Sequence[str]) -> Callable[[Cell], tuple[str, ...]]:
 
 
 def _row(period: str, grain: str, indicator: str, cell: Cell, value: float | None, status: str) -> Row:
-    return Row(period=period, grain=grain, start=cell.start, indicator=indicator, structure=cell.structure,
-               profile=cell.profile, level=cell.level, resource=cell.resource, value=value, status=status)
+    return Row(period, grain, cell.start, indicator, cell.structure, cell.profile, cell.level, cell.resource, value,
+               status)
 
 
 def _time_dimensions(n: int) -> tuple[str, ...]:
