@@ -47,6 +47,10 @@ ADDITIVE_IN_TIME = ("connections", "visits", "quota_exhausted")  # a month is th
 IN_TIME = (*ADDITIVE_IN_TIME, *(PEOPLE + i for i in ADDITIVE_IN_TIME))  # what the joint tables read
 
 
+# A report's rows in order: by start, indicator, then structure, profile, level and resource.
+_ROW_ORDER = itemgetter(*(Row._fields.index(f) for f in ("start", "indicator", *DIMENSIONS)))
+
+
 class ReportError(ValueError):
     """A report that cannot be made as asked; the message says what to change."""
 
@@ -190,11 +194,11 @@ def _rows(period: str, grain: str, by: tuple[str, ...], cells: list[Cell], thres
             for part in _by_start(table).values():
                 hidden |= _hidden(part, split, threshold, distinct=indicator in DISTINCT)
             keyed = [(c, (c.start.isoformat(), *place_of(c))) for c in table]
-        for cell, key in keyed:
-            secret = key in hidden
-            rows.append(_row(period, grain, indicator, cell, None if secret else cell.value,
-                             "suppressed" if secret else "published"))
-    rows.sort(key=lambda r: (r.start, r.indicator, r.structure, r.profile, r.level, r.resource))
+        rows.extend(Row(period, grain, cell.start, indicator, cell.structure, cell.profile, cell.level,
+                        cell.resource, None, "suppressed") if key in hidden else
+                    Row(period, grain, cell.start, indicator, cell.structure, cell.profile, cell.level,
+                        cell.resource, cell.value, "published") for cell, key in keyed)
+    rows.sort(key=_ROW_ORDER)
     rows.extend(_derived(rows))
     return rows
 
@@ -219,11 +223,6 @@ def _keyer(by: Sequence[str]) -> Callable[[Cell], tuple[str, ...]]:
     else:
         read = (lambda cell: (cell[at[0]],)) if at else (lambda cell: ())
     return cast(Callable[[Cell], tuple[str, ...]], read)
-
-
-def _row(period: str, grain: str, indicator: str, cell: Cell, value: float | None, status: str) -> Row:
-    return Row(period, grain, cell.start, indicator, cell.structure, cell.profile, cell.level, cell.resource, value,
-               status)
 
 
 def _time_dimensions(n: int) -> tuple[str, ...]:

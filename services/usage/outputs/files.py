@@ -64,6 +64,8 @@ def to_csv(rows: Iterable[Row]) -> str:
 
 
 def _csv_value(row: Row) -> str:
+    if type(row.value) is int:  # most cells: a count, written as it is
+        return str(row.value)
     try:
         return csv_number(row.value)
     except ValueError as e:

@@ -39,6 +39,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain, islice
 
 from services.usage.rules.derivation import Equation, derivable
@@ -100,7 +101,7 @@ class CountTable:
                 self._check(key, count, "margin")
                 if ALL not in key:
                     raise TableError(f"margin {key!r}: a margin has {ALL!r} on at least one dimension")
-            lattice = set(self._sums()) - set(self.cells)
+            lattice = self._summed.keys() - self.cells.keys()
             unknown = sorted(set(self.margins) - lattice)
             if unknown:
                 raise TableError(f"margin {unknown[0]!r} totals no cell of the table")
@@ -130,6 +131,11 @@ class CountTable:
     def is_margin(self, key: Key) -> bool:
         return ALL in key
 
+    @cached_property
+    def _summed(self) -> dict[Key, int]:
+        """`_sums()`, computed once (the table is frozen): read, never changed."""
+        return self._sums()
+
     def _sums(self) -> dict[Key, int]:
         """Every cell and every sum of cells: summed one dimension after the other, so that each margin
         gets each cell once (through the sums over the dimensions before its own)."""
@@ -145,7 +151,7 @@ class CountTable:
 
     def entries(self) -> dict[Key, int]:
         """Every cell and every margin (each key with `ALL` on any set of dimensions), with its count."""
-        totals = self._sums()
+        totals = dict(self._summed)
         if self.margins is not None:
             totals.update({key: self.margins[key] for key in totals if key in self.margins})
         return totals
@@ -298,10 +304,12 @@ class _Hiding:
         self.lines = lines
         self.counts = counts
         self.hidden: set[Key] = set()
-        self.holding: dict[Key, list[int]] = {}  # entry -> the indices of the lines it is in
+        holding: defaultdict[Key, list[int]] = defaultdict(list)
         for index, line in enumerate(lines):
-            for key in line.entries:
-                self.holding.setdefault(key, []).append(index)
+            for key in line.members:
+                holding[key].append(index)
+            holding[line.total].append(index)
+        self.holding: dict[Key, list[int]] = dict(holding)  # entry -> the indices of the lines it is in
         self.in_line = [0] * len(lines)  # suppressed entries of each line
         for key in hidden:
             self.hide(key)
