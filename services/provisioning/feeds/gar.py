@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -170,6 +170,88 @@ class _Sink:
             self.delta.finish(empty_file=False)
 
 
+class _Feed:
+    """One feed being written (this module's, or the écoles' of `gar_1d.py`): its complete files, in delta mode
+    those of the records that changed, the people it holds, its resource managers, and at the end which files stay.
+
+    `key` names its delta state (`prov_gar_feed.ent_id`); `name` and `files` say in its report's reasons which feed
+    it is and what its files cannot say.
+    """
+
+    def __init__(self, conn: Connection, out_dir: Path, ent_id: str, now: datetime, limit: int, delta: bool, *,
+                 key: str, name: str, files: str, ns: str = NS, version: str = VERSION, degree: str = ""):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir, self.ent_id, self.stamp, self.limit = out_dir, ent_id, now.strftime("%Y%m%d_%H%M%S"), limit
+        self.name, self.files, self.ns, self.version, self.degree = name, files, ns, version, degree
+        self.report, self.delta_report = GarReport(), GarReport(mode="Delta")
+        self.previous = previous_feed(conn, key) if delta else None
+        if delta and self.previous is None:
+            self.report.reason = f"no earlier {name} for ENT id {ent_id!r}: a delta needs one to compare with"
+        self.counts = {"unchanged": 0}
+
+    def _rolling(self, kind: str, report: GarReport) -> _RollingWriter:
+        return _RollingWriter(self.out_dir, self.ent_id, self.stamp, kind, report, self.limit, report.mode,
+                              ns=self.ns, version=self.version, degree=self.degree)
+
+    def writer(self, kind: str) -> _Sink:
+        return _Sink(self._rolling(kind, self.report),
+                     self._rolling(kind, self.delta_report) if self.previous is not None else None,
+                     self.previous or {}, self.report.state, self.counts)
+
+    def people(self, conn: Connection, category: str, kind: str, uai_of: dict[str, str],
+               other: dict[str, str]) -> Iterator[tuple[dict[str, Any], list[str]]]:
+        """The people of `category` this feed holds, each with the UAIs of its structures (`uai_of`); those only
+        in the other degree's structures (`other`) are that feed's, those the XSD cannot take are reported."""
+        for p in _persons(conn, category):
+            etabs = sorted({u for m in p["memberships"]
+                            if m["kind"] == "structure" and (u := uai_of.get(m["structure"]))})
+            if not etabs and only_elsewhere(p, uai_of, other):
+                continue
+            why_not = person_left_out(p, etabs)
+            if why_not:
+                self.report.skip(kind, p["jointure"], why_not)
+                continue
+            yield p, etabs
+
+    def managers(self, conn: Connection, keep: Callable[[set[str]], set[str]]) -> None:
+        """The RespAff files: each resource manager with the UAIs (`keep` of those they manage) of this feed."""
+        rules = ruleset(conn)
+        managed = managed_structures(rules, directors(staff_records(conn), rules.manager_functions, uai_map(conn)))
+        managers = {j: kept for j, uais in managed.items() if (kept := keep(uais))}
+        resp = self.writer("RespAff")
+        for j in sorted(managers):
+            row = conn.execute(select(t.person.c.data).where(t.person.c.jointure == j)).first()
+            manager = orjson.loads(row.data) if row is not None else None
+            why_not = manager_left_out(manager)
+            if why_not:
+                self.report.skip("RespAff", j, why_not)
+                continue
+            assert manager is not None  # manager_left_out says why a missing one is left out
+            resp.write(_el("GARRespAff", _v("GARPersonIdentifiant", j), _v("GARPersonNom", manager["last_name"]),
+                           _v("GARPersonPrenom", manager["first_name"]),
+                           _opt("GARPersonCivilite", manager.get("title"), 30),
+                           _v("GARPersonMail", manager["email"], 255),
+                           *(_v("GARRespAffEtab", u) for u in sorted(managers[j]))), "GARRespAff", j)
+        resp.finish()
+
+    def done(self) -> GarReport:
+        """The report of the files that stay: a delta's, unless records of the previous feed are gone (a delta
+        cannot say so: the complete files stay, and the report says why); the other files are removed."""
+        report, delta_report, previous = self.report, self.delta_report, self.previous
+        if previous is None:
+            return report
+        report.removed = sum(1 for key in previous if key not in report.state)
+        if report.removed:
+            report.reason = (f"{report.removed} record(s) of the previous {self.name} are gone, and {self.files} "
+                             "files cannot say so in a delta: a complete feed is written instead")
+            _remove(delta_report.files)
+            return report
+        _remove(report.files)
+        delta_report.skipped, delta_report.state = report.skipped, report.state
+        delta_report.unchanged = self.counts["unchanged"]
+        return delta_report
+
+
 # -- records as text: lxml element trees cost ~4 µs an element, and a feed has millions ------
 
 _ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -211,24 +293,13 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     were removed since (see the module's docstring). Either way the report's
     `state` is what `record_feed` keeps for the next delta.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = now.strftime("%Y%m%d_%H%M%S")
-    report, delta_report = GarReport(), GarReport(mode="Delta")
-    previous = previous_feed(conn, ent_id) if delta else None
-    if delta and previous is None:
-        report.reason = f"no earlier feed for ENT id {ent_id!r}: a delta needs one to compare with"
-    counts = {"unchanged": 0}
+    feed = _Feed(conn, out_dir, ent_id, now, limit, delta, key=ent_id, name="feed", files=f"GAR-ENT {VERSION}")
+    writer = feed.writer
     degrees = structure_degrees(conn)
     uai_of = degrees.second  # écoles have their own feed (`gar_1d.py`)
     ecole_uais = set(degrees.first.values())
     labels: dict[tuple[str, str], str | None] = {(k, c): lab for k, c, lab in conn.execute(
         select(t.reference.c.kind, t.reference.c.code, t.reference.c.label))}
-
-    def writer(kind: str) -> _Sink:
-        return _Sink(_RollingWriter(out_dir, ent_id, stamp, kind, report, limit),
-                     _RollingWriter(out_dir, ent_id, stamp, kind, delta_report, limit, "Delta")
-                     if previous is not None else None,
-                     previous or {}, report.state, counts)
 
     def uai(structure: str | None) -> str | None:
         return uai_of.get(structure) if structure else None
@@ -239,21 +310,14 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     eleves = writer("Eleve")
     person_mef: list[tuple[str, str, str]] = []
     person_groups: set[tuple[str, str, str]] = set()  # a class and a group may share a code
-    for p in _persons(conn, "Eleve"):
-        etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
-        if not etabs and only_elsewhere(p, uai_of, degrees.first):
-            continue  # in écoles only: the first-degree feed's
-        why_not = person_left_out(p, etabs)
-        if why_not:
-            report.skip("Eleve", p["jointure"], why_not)
-            continue
+    for p, etabs in feed.people(conn, "Eleve", "Eleve", uai_of, degrees.first):  # pupils only in écoles: gar_1d's
         eleves.write(_el("GAREleve", *_identity(p, etabs, ["National_elv"], uai(p.get("structure"))),
                          *(_v("GARPersonEtab", u) for u in etabs),
                          _opt("GARPersonDateNaissance", p.get("birth_date"))), "GAREleve", p["jointure"])
-        for u in etabs:
+        for etab_uai in etabs:
             if p.get("mef"):
-                person_mef.append((u, p["jointure"], p["mef"]))
-                mefs.setdefault(u, set()).add(p["mef"])
+                person_mef.append((etab_uai, p["jointure"], p["mef"]))
+                mefs.setdefault(etab_uai, set()).add(p["mef"])
         for m in p["memberships"]:
             if m["kind"] in ("class", "group") and (u := uai(m["structure"])):
                 groups[(u, m["code"])] = "DIVISION" if m["kind"] == "class" else "GROUPE"
@@ -267,14 +331,7 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
     subjects: dict[str, set[str]] = {}
     teaching: dict[tuple[str, str, str, str], set[str]] = {}  # (UAI, person, scope, code) -> subjects
     staff = writer("Enseignant")
-    for p in _persons(conn, "PersEducNat"):
-        etabs = sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai(m["structure"]))})
-        if not etabs and only_elsewhere(p, uai_of, degrees.first):
-            continue
-        why_not = person_left_out(p, etabs)
-        if why_not:
-            report.skip("Enseignant", p["jointure"], why_not)
-            continue
+    for p, etabs in feed.people(conn, "PersEducNat", "Enseignant", uai_of, degrees.first):
         profiles = sorted({_PROFILES.get(x, "National_eta") for x in p.get("profiles") or ()}) or ["National_eta"]
         postes: dict[str, set[str]] = {}
         for m in p["memberships"]:
@@ -329,39 +386,8 @@ def export(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit
                           tag, u, j, code)
     grp.finish()
 
-    # Resource managers.
-    rules = ruleset(conn)
-    every_uai = uai_map(conn)
-    managers = {j: uais - ecole_uais for j, uais in
-                managed_structures(rules, directors(staff_records(conn), rules.manager_functions, every_uai)).items()
-                if uais - ecole_uais}
-    resp = writer("RespAff")
-    for j in sorted(managers):
-        row = conn.execute(select(t.person.c.data).where(t.person.c.jointure == j)).first()
-        manager = orjson.loads(row.data) if row is not None else None
-        why_not = manager_left_out(manager)
-        if why_not:
-            report.skip("RespAff", j, why_not)
-            continue
-        assert manager is not None  # manager_left_out says why a missing one is left out
-        resp.write(_el("GARRespAff", _v("GARPersonIdentifiant", j), _v("GARPersonNom", manager["last_name"]),
-                       _v("GARPersonPrenom", manager["first_name"]),
-                       _opt("GARPersonCivilite", manager.get("title"), 30),
-                       _v("GARPersonMail", manager["email"], 255),
-                       *(_v("GARRespAffEtab", u) for u in sorted(managers[j]))), "GARRespAff", j)
-    resp.finish()
-    if previous is not None:
-        report.removed = sum(1 for key in previous if key not in report.state)
-        if report.removed:
-            report.reason = (f"{report.removed} record(s) of the previous feed are gone, and GAR-ENT {VERSION} "
-                             "files cannot say so in a delta: a complete feed is written instead")
-            _remove(delta_report.files)
-        else:
-            _remove(report.files)
-            delta_report.skipped, delta_report.state = report.skipped, report.state
-            delta_report.unchanged = counts["unchanged"]
-            return delta_report
-    return report
+    feed.managers(conn, lambda uais: uais - ecole_uais)  # the resource managers
+    return feed.done()
 
 
 def structure_degrees(conn: Connection) -> Degrees:

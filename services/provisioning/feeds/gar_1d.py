@@ -30,24 +30,16 @@ import orjson
 from sqlalchemy import Connection, select
 
 from ..adapters import tables as t
-from ..adapters.queries import ruleset, staff_records, uai_map
-from ..grants.managers import directors, managed_structures
 from .gar import (
     _PROFILES,
     GarReport,
     _el,
+    _Feed,
     _identity,
     _opt,
-    _persons,
-    _remove,
-    _RollingWriter,
-    _Sink,
     _v,
-    previous_feed,
     structure_degrees,
 )
-from .gar_degrees import only_elsewhere
-from .gar_exclusions import manager_left_out, person_left_out
 
 NS_1D = "http://data.education.fr/ns/gar/1d"
 VERSION_1D = "1.4"  # GAR-ENT-1D.xsd's own version
@@ -70,28 +62,20 @@ def level_code(p: dict[str, Any]) -> str | None:
     return code if code and len(code) <= MEFSTAT4_MAX else None
 
 
+def _mefstat4(uai: str, jointure: str, code: str) -> str:
+    """A person's level in a structure: GARPersonMEFSTAT4 (pupils in `Eleve`, their teachers in `Enseignant`)."""
+    return _el("GARPersonMEFSTAT4", _v("GARStructureUAI", uai), _v("GARPersonIdentifiant", jointure),
+               _v("GARMEFSTAT4Code", code, MEFSTAT4_MAX))
+
+
 def export_1d(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit: int = 10_000,
               delta: bool = False) -> GarReport:
     """Write the écoles' GAR feed into `out_dir`; the report as `gar.export`'s (its `state` under `state_key`)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = now.strftime("%Y%m%d_%H%M%S")
-    report, delta_report = GarReport(), GarReport(mode="Delta")
-    previous = previous_feed(conn, state_key(ent_id)) if delta else None
-    if delta and previous is None:
-        report.reason = f"no earlier first-degree feed for ENT id {ent_id!r}: a delta needs one to compare with"
-    counts = {"unchanged": 0}
+    feed = _Feed(conn, out_dir, ent_id, now, limit, delta, key=state_key(ent_id), name="first-degree feed",
+                 files="GAR-ENT-1D", ns=NS_1D, version=VERSION_1D, degree="1D_")
+    writer = feed.writer
     degrees = structure_degrees(conn)
     uai_of = degrees.first
-
-    def writer(kind: str) -> _Sink:
-        def rolling(rep: GarReport, mode: str) -> _RollingWriter:
-            return _RollingWriter(out_dir, ent_id, stamp, kind, rep, limit, mode, ns=NS_1D, version=VERSION_1D,
-                                  degree="1D_")
-        return _Sink(rolling(report, "Complet"), rolling(delta_report, "Delta") if previous is not None else None,
-                     previous or {}, report.state, counts)
-
-    def etabs_of(p: dict[str, Any]) -> list[str]:
-        return sorted({u for m in p["memberships"] if m["kind"] == "structure" and (u := uai_of.get(m["structure"]))})
 
     groups: dict[tuple[str, str], tuple[str, str]] = {}  # (UAI, code) -> (DIVISION | GROUPE, label)
     person_groups: set[tuple[str, str, str]] = set()
@@ -107,14 +91,7 @@ def export_1d(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, li
 
     eleves = writer("Eleve")
     levels: list[tuple[str, str, str]] = []
-    for p in _persons(conn, "Eleve"):
-        etabs = etabs_of(p)
-        if not etabs and only_elsewhere(p, uai_of, degrees.second):
-            continue  # a collégien: the second-degree feed's
-        why_not = person_left_out(p, etabs)
-        if why_not:
-            report.skip("Eleve", p["jointure"], why_not)
-            continue
+    for p, etabs in feed.people(conn, "Eleve", "Eleve", uai_of, degrees.second):  # collégiens: the other feed's
         eleves.write(_el("GAREleve", *_identity(p, etabs, ["National_elv"], uai_of.get(p.get("structure") or "")),
                          *(_v("GARPersonEtab", u) for u in etabs),
                          _opt("GARPersonDateNaissance", p.get("birth_date"))), "GAREleve", p["jointure"])
@@ -126,20 +103,12 @@ def export_1d(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, li
                 if m["kind"] == "class" and (u := uai_of.get(m["structure"])):
                     class_levels.setdefault((u, m["code"]), set()).add(code)
     for u, j, code in sorted(set(levels)):
-        eleves.write(_el("GARPersonMEFSTAT4", _v("GARStructureUAI", u), _v("GARPersonIdentifiant", j),
-                         _v("GARMEFSTAT4Code", code, MEFSTAT4_MAX)), "GARPersonMEFSTAT4", u, j, code)
+        eleves.write(_mefstat4(u, j, code), "GARPersonMEFSTAT4", u, j, code)
     eleves.finish()
 
     staff = writer("Enseignant")
     taught: set[tuple[str, str, str]] = set()
-    for p in _persons(conn, "PersEducNat"):
-        etabs = etabs_of(p)
-        if not etabs and only_elsewhere(p, uai_of, degrees.second):
-            continue
-        why_not = person_left_out(p, etabs)
-        if why_not:
-            report.skip("Enseignant", p["jointure"], why_not)
-            continue
+    for p, etabs in feed.people(conn, "PersEducNat", "Enseignant", uai_of, degrees.second):
         profiles = sorted({_PROFILES.get(x, "National_eta") for x in p.get("profiles") or ()}) or ["National_eta"]
         specialities: dict[str, set[str]] = {}
         for m in p["memberships"]:
@@ -156,8 +125,7 @@ def export_1d(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, li
                           for u, ds in sorted(specialities.items()))), "GAREnseignant", p["jointure"])
         note_units(p)
     for u, j, code in sorted(taught):
-        staff.write(_el("GARPersonMEFSTAT4", _v("GARStructureUAI", u), _v("GARPersonIdentifiant", j),
-                        _v("GARMEFSTAT4Code", code, MEFSTAT4_MAX)), "GARPersonMEFSTAT4", u, j, code)
+        staff.write(_mefstat4(u, j, code), "GARPersonMEFSTAT4", u, j, code)
     staff.finish()
 
     etab = writer("Etab")
@@ -179,33 +147,5 @@ def export_1d(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, li
     grp.finish()
 
     ecole_uais = set(uai_of.values())
-    rules = ruleset(conn)
-    managed = managed_structures(rules, directors(staff_records(conn), rules.manager_functions, uai_map(conn)))
-    managers = {j: uais & ecole_uais for j, uais in managed.items() if uais & ecole_uais}
-    resp = writer("RespAff")
-    for j in sorted(managers):
-        row = conn.execute(select(t.person.c.data).where(t.person.c.jointure == j)).first()
-        manager = orjson.loads(row.data) if row is not None else None
-        why_not = manager_left_out(manager)
-        if why_not:
-            report.skip("RespAff", j, why_not)
-            continue
-        assert manager is not None
-        resp.write(_el("GARRespAff", _v("GARPersonIdentifiant", j), _v("GARPersonNom", manager["last_name"]),
-                       _v("GARPersonPrenom", manager["first_name"]),
-                       _opt("GARPersonCivilite", manager.get("title"), 30),
-                       _v("GARPersonMail", manager["email"], 255),
-                       *(_v("GARRespAffEtab", u) for u in sorted(managers[j]))), "GARRespAff", j)
-    resp.finish()
-    if previous is not None:
-        report.removed = sum(1 for key in previous if key not in report.state)
-        if report.removed:
-            report.reason = (f"{report.removed} record(s) of the previous first-degree feed are gone, and GAR-ENT-1D "
-                             "files cannot say so in a delta: a complete feed is written instead")
-            _remove(delta_report.files)
-        else:
-            _remove(report.files)
-            delta_report.skipped, delta_report.state = report.skipped, report.state
-            delta_report.unchanged = counts["unchanged"]
-            return delta_report
-    return report
+    feed.managers(conn, lambda uais: uais & ecole_uais)  # the écoles' resource managers (directors among them)
+    return feed.done()
