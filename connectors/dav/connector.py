@@ -14,6 +14,10 @@ whose metadata says more, rather than drop it silently.
 
 A server may rewrite what it stores (Radicale reorders properties and refolds lines): an
 object already there is ``unchanged`` when it says the same thing (:func:`.objects.same_content`).
+
+Incremental sync (:meth:`DavExporter.changes`) asks each calendar or address book what changed
+since its last sync token (RFC 6578 ``sync-collection``; a token refused lists it in full again);
+a collection's own metadata is compared as it is, and a collection gone takes its items with it.
 """
 from __future__ import annotations
 
@@ -41,7 +45,9 @@ from connectors.sdk import (
 )
 from connectors.sdk.http import announced_sha256, iter_body
 from connectors.sdk.items import ref_label
+from connectors.sdk.sync import ETAG, SYNC_COLLECTION, Changes, known_etags
 from connectors.webdav.client import DavClient
+from connectors.webdav.connector import norm_etag
 from connectors.webdav.multistatus import (
     APPLE_ICAL,
     CALDAV,
@@ -53,6 +59,7 @@ from connectors.webdav.multistatus import (
     mkcol_body,
     quote_segments,
 )
+from connectors.webdav.sync import sync_collection
 
 from .discovery import Discovery, discover
 from .objects import first_value, main_component, same_content
@@ -182,6 +189,83 @@ class DavExporter(_Dav, Exporter):
             refs.append(ItemRef(owner, self.vertical, item_id, item_id, "file", {"media_type": self.flavor.media_type},
                                 int(length) if length and length.isdigit() else None, locator=r.href))
         return Page(refs, json.dumps({"todo": todo}) if todo else None)
+
+    sync_modes = (ETAG, SYNC_COLLECTION)
+
+    def changes(self, owner: str, state: dict[str, Any] | None = None) -> Changes:
+        """What changed in the owner's collections since ``state``, each asked with its sync token."""
+        home = self.home(owner)
+        try:
+            found = self.dav.propfind(home, self.collection_props, depth=1, item=f"owner {owner}")
+        except NotFound as exc:
+            exc.with_context(item=f"owner {owner}")
+            raise
+        here = decode_path(urlsplit(home).path)
+        mine = sorted((r for r in found if r.path != here and self.flavor.collection in
+                       {_pair(t) for t in r.resourcetypes}), key=lambda r: r.path)
+        before = known_etags(state)
+        tokens_before = state.get("tokens") if isinstance(state, dict) else None
+        tokens_before = tokens_before if isinstance(tokens_before, dict) else {}
+        out = Changes(mode=SYNC_COLLECTION, full=not before)
+        etags: dict[str, str] = {}
+        tokens: dict[str, str] = {}
+        for r in mine:
+            meta = self.collection_metadata(r)
+            tag = "meta:" + json.dumps(meta, sort_keys=True, ensure_ascii=False)
+            etags[r.name] = tag
+            if before.get(r.name) != tag:
+                out.changed.append(ItemRef(owner, self.vertical, r.name, r.name, "folder", meta, 0, locator=r.href,
+                                           etag=tag))
+            tokens[r.name] = self._sync_one(owner, r, before, tokens_before.get(r.name), etags, out)
+        names = {r.name for r in mine}
+        out.deleted.extend(i for i in before if i.split("/", 1)[0] not in names)  # collections gone, with items
+        out.deleted.sort()
+        out.state = {"etags": etags, "tokens": tokens}
+        return out
+
+    def _sync_one(self, owner: str, coll: DavResource, before: dict[str, str], token: object,
+                  etags: dict[str, str], out: Changes) -> str:
+        """One collection's changes into ``etags`` and ``out``; returns its new token."""
+        name, url = coll.name, self.absolute(coll.href)
+        label = f"{owner}:{self.vertical}/{name}"
+        prior = {k: v for k, v in before.items() if k.startswith(name + "/")}
+        props = [(DAV, "getetag"), (DAV, "getcontentlength"), (DAV, "resourcetype")]
+        answer = sync_collection(self.http, url, token if isinstance(token, str) and token else None, props,
+                                 item=label) if isinstance(token, str) and token else None
+        incremental = answer is not None
+        if answer is None:  # first sync of this collection, or its token refused: every member
+            answer = sync_collection(self.http, url, None, props, item=label)
+            assert answer is not None  # an empty token is never refused
+        if not incremental:
+            prior_kept: dict[str, str] = {}
+            out.full = True
+        else:
+            prior_kept = dict(prior)
+        here = decode_path(urlsplit(url).path)
+        seen: set[str] = set()
+        for res in answer.changed:
+            if res.path == here or res.is_collection:
+                continue
+            item_id = f"{name}/{res.name}"
+            tag = norm_etag(res.text(DAV, "getetag")) or ""
+            seen.add(item_id)
+            prior_kept.pop(item_id, None)
+            etags[item_id] = tag
+            if not tag or prior.get(item_id) != tag:
+                length = res.text(DAV, "getcontentlength")
+                out.changed.append(ItemRef(owner, self.vertical, item_id, item_id, "file",
+                                           {"media_type": self.flavor.media_type},
+                                           int(length) if length and length.isdigit() else None,
+                                           locator=res.href, etag=tag or None))
+        for path in answer.removed:
+            item_id = f"{name}/{path.rsplit('/', 1)[-1]}"
+            prior_kept.pop(item_id, None)
+            if item_id in prior and item_id not in seen:
+                out.deleted.append(item_id)
+        if not incremental:
+            out.deleted.extend(i for i in prior if i not in seen)
+        etags.update(prior_kept)
+        return answer.token
 
     def open(self, ref: ItemRef) -> Body:
         url = self.absolute(ref.locator) if ref.locator else self.home(ref.owner) + quote_segments(ref.id)

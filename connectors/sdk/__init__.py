@@ -5,7 +5,8 @@ Read connectors/README.md first. The public API:
 * items: :class:`Item`, :class:`ItemRef`, :class:`Content` (:class:`BytesContent`,
   :class:`FileContent`), ``VERTICALS``;
 * interfaces: :class:`Exporter` (``owners``, ``list``, ``open``; gets ``fetch``,
-  ``fetch_many``, ``export``), :class:`Importer` (``write``; gets ``put``, ``check``,
+  ``fetch_many``, ``export``, ``changes``: incremental sync, :mod:`connectors.sdk.sync`),
+  :class:`Importer` (``write``; gets ``put``, ``check``,
   ``import_items``), :class:`Page`, :class:`Body`, :class:`Outcome`, :class:`ImportReport`;
 * plumbing: :class:`HttpClient`, :class:`RetryPolicy`, :class:`RateLimiter`,
   :class:`BasicAuth`, :class:`BearerToken`, :class:`OAuth2` (tokens refreshed), :class:`Secret`,
@@ -40,6 +41,7 @@ from .registry import ConnectorInfo, open_exporter, open_importer
 from .retry import RetryPolicy
 from .safexml import parse_xml
 from .schemas import FORMAT_VERSION, check_index, check_record, index_document
+from .sync import Changes
 
 __all__ = [
     "Auth", "BasicAuth", "BearerToken", "Secret", "ConnectorConfig", "AuthError", "BadItem", "BadResponse",
@@ -47,5 +49,5 @@ __all__ = [
     "HttpClient", "redact_url", "Body", "Exporter", "Fetched", "Importer", "ImportReport", "Outcome", "Page",
     "EMPTY_SHA256", "KINDS", "VERTICALS", "BytesContent", "Content", "FileContent", "Item", "ItemRef", "Kind",
     "check_path", "RateLimiter", "ConnectorInfo", "open_exporter", "open_importer", "RetryPolicy", "parse_xml",
-    "FORMAT_VERSION", "check_index", "check_record", "index_document", "OAuth2",
+    "FORMAT_VERSION", "check_index", "check_record", "index_document", "OAuth2", "Changes",
 ]

@@ -36,6 +36,7 @@ from .items import (
 )
 from .retry import RetryPolicy, call_with_retries
 from .schemas import check_record
+from .sync import ETAG, Changes, diff_listing
 
 T = TypeVar("T")
 log = logging.getLogger("connectors")
@@ -105,6 +106,15 @@ class Exporter(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional: a connector holding nothing need not override it
         """Release connections."""
+
+    #: How :meth:`changes` finds what changed (:mod:`connectors.sdk.sync`); a connector that
+    #: overrides it with the server's own change tracking adds ``"sync-collection"``.
+    sync_modes: tuple[str, ...] = (ETAG,)
+
+    def changes(self, owner: str, state: dict[str, Any] | None = None) -> Changes:
+        """What changed for ``owner`` since ``state`` (None: the first time, everything is new).
+        Default: the whole listing, compared by ETag (:func:`connectors.sdk.sync.diff_listing`)."""
+        return diff_listing(self.iter_refs(owner), state)
 
     # -- what every connector gets ---------------------------------------------------------
     def iter_owners(self) -> Iterator[str]:

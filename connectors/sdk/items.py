@@ -71,6 +71,7 @@ class ItemRef:
     ``size`` and ``sha256`` are what the source *announces* (None when it announces nothing);
     :meth:`Exporter.fetch` checks the content against them. ``locator`` is the connector's own
     address for the item (an href, a database key); it is not part of the archive format.
+    ``etag`` changes whenever the item does (:mod:`connectors.sdk.sync`); None when the source has none.
     """
 
     owner: str
@@ -82,6 +83,7 @@ class ItemRef:
     size: int | None = None
     sha256: str | None = None
     locator: str | None = None
+    etag: str | None = None  # the source's version tag (an HTTP ETag), compared by incremental sync
 
 
 class Content:

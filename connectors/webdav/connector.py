@@ -118,6 +118,14 @@ def _etag_unchanged(res: DavResource) -> bool:
     return stored is not None and stored == live
 
 
+def _etag(res: DavResource, kind: str) -> str | None:
+    """What incremental sync compares: a file's ETag; a folder's metadata (its ETag, where a server
+    gives one, moves with every member)."""
+    if kind == "file":
+        return norm_etag(res.text(DAV, "getetag"))
+    return "meta:" + json.dumps(_metadata(res, kind), sort_keys=True, ensure_ascii=False)
+
+
 def _stored_sha256(res: DavResource) -> str | None:
     sha = res.text(RELAIS, "sha256")
     if sha and _etag_unchanged(res):
@@ -170,7 +178,8 @@ class WebDavExporter(_WebDav, Exporter):
                     size = int(length) if length and length.isdigit() else None
                 refs.append(ItemRef(owner=owner, vertical=self.vertical, id=rel, path=rel, kind=kind,
                                     metadata=_metadata(res, kind), size=size if kind == "file" else 0,
-                                    sha256=_stored_sha256(res) if kind == "file" else None, locator=res.href))
+                                    sha256=_stored_sha256(res) if kind == "file" else None, locator=res.href,
+                                    etag=_etag(res, kind)))
                 if kind == "folder":
                     subfolders.append([rel, res.href])
             todo.extend(reversed(subfolders))  # depth first, in name order

@@ -26,6 +26,7 @@ from .handover.cli import register as register_handover
 from .items import Vault
 from .rules.item_ids import VERTICALS
 from .settings import VaultConfigError, VaultSettings
+from .sync.cli import register as register_sync
 from .transfer.cli import register as register_transfer
 
 _ITEM_OPTIONS = [
@@ -287,3 +288,4 @@ def access_log(ctx: Context, person: str, since: datetime | None, limit: int | N
 register_transfer(vault)  # export, import, verify: the contract end (transfer/cli.py)
 register_bags(vault)  # bag, unbag: the open archive (bags/cli.py)
 register_handover(vault)  # the contract-end handover pack (handover/cli.py)
+register_sync(vault)  # sync: the vault follows the ENT (sync/cli.py)

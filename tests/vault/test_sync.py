@@ -1,0 +1,145 @@
+"""Incremental sync on real servers: wsgidav (no sync-collection: ETags compared) and Radicale (RFC 6578
+sync tokens) for documents, calendars and contacts; a change, an addition and a deletion each found,
+only they read; a refused token; the completeness check catching a miss; the command's --json."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from app.cli import main
+from connectors.sdk import Item, open_importer
+from services.vault.adapters.local_store import LocalStore
+from services.vault.items import Vault
+from services.vault.rules.completeness import NOT_IN_VAULT
+from services.vault.sync import state as sync_state
+from services.vault.sync.run import sync
+from services.vault.transfer.peers import open_peer
+from tests.connectors.test_dav import ICS, VCF
+from tests.vault.test_transfer import TENANT, seed_source, servers  # noqa: F401 - the fixture
+
+PASSWORD = "s3cret"
+
+
+def live(engine, store, person, vertical):
+    return {v.item_id: v for v in Vault(engine, store).current(person) if v.vertical == vertical}
+
+
+def test_webdav_without_sync_collection_compares_etags(engine, tmp_path, servers):  # noqa: F811
+    store = LocalStore(tmp_path / "vault", TENANT)
+    source = open_peer("webdav", {"url": servers["source"], "workers": 4})
+    first = sync(engine, store, source, workers=4)
+    assert first.complete, first.to_dict()["incomplete"]
+    assert {p.mode for p in first.persons} == {"etag"} and all(p.full for p in first.persons)
+    assert first.total("new_versions") == 10 and first.total("source_items") == 10  # 6 files, 4 folders
+
+    quiet = sync(engine, store, source, workers=4)
+    assert quiet.complete and (quiet.total("changed"), quiet.total("bytes"), quiet.total("new_versions")) == (0, 0, 0)
+
+    root = servers["source_root"]
+    (root / "2605692/Mes documents/Cours/maths.txt").write_bytes(b"Thales\n")  # a change
+    (root / "2605693/nouveau.txt").write_bytes(b"ajout du jour\n")  # an addition
+    (root / "2605692/Mes documents/Cours/partage.txt").unlink()  # a deletion
+    after = sync(engine, store, source, workers=4)
+    assert after.complete, after.to_dict()["incomplete"]
+    assert after.total("bytes") == len(b"Thales\n") + len(b"ajout du jour\n")  # only they were read
+    assert after.total("deleted") == 1
+    a, b = live(engine, store, "2605692", "documents"), live(engine, store, "2605693", "documents")
+    assert Vault(engine, store).read(a["Mes documents/Cours/maths.txt"]) == b"Thales\n"
+    assert "Mes documents/Cours/partage.txt" not in a and "nouveau.txt" in b
+    versions = Vault(engine, store).versions("2605692", "documents", "Mes documents/Cours/partage.txt")
+    assert versions[-1].content_sha256 is None  # a tombstone: restorable
+    assert sync(engine, store, source, workers=4).total("changed") == 0
+
+
+def test_completeness_check_names_what_the_vault_misses(sqlite_engine, tmp_path, servers):  # noqa: F811
+    engine, store = sqlite_engine, LocalStore(tmp_path / "vault", TENANT)
+    source = open_peer("webdav", {"url": servers["source"]})
+    assert sync(engine, store, source, persons=["2605693"]).complete
+    Vault(engine, store).delete("2605693", "documents", "vide.txt")  # lost from the vault, unchanged at the source
+    again = sync(engine, store, source, persons=["2605693"])
+    assert not again.complete
+    assert again.persons[0].misses == [{"item": "vide.txt", "reason": NOT_IN_VAULT}]
+
+
+@pytest.fixture
+def radicale(tmp_path, monkeypatch):
+    from connectors.testing import radicale_app, serve_wsgi
+    monkeypatch.setenv("DAV_PASSWORD", PASSWORD)
+    with serve_wsgi(radicale_app(tmp_path / "radicale", {"relais": PASSWORD})) as url:
+        yield url + "/"
+
+
+def cfg(url):
+    return {"url": url, "auth": {"type": "basic", "username": "relais", "password_env": "DAV_PASSWORD"}}
+
+
+def _event(uid: str, summary: str) -> bytes:
+    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//ENT A//FR\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+            f"DTSTAMP:20260901T080000Z\r\nDTSTART:20260902T080000Z\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\n"
+            "END:VCALENDAR\r\n").encode()
+
+
+def _card(uid: str, name: str) -> bytes:
+    return f"BEGIN:VCARD\r\nVERSION:4.0\r\nUID:{uid}\r\nFN:{name}\r\nEND:VCARD\r\n".encode()
+
+
+@pytest.mark.parametrize("name,vertical,coll,first,make,ext", [
+    ("caldav", "calendars", "perso", ICS, _event, "ics"),
+    ("carddav", "contacts", "parents", VCF, _card, "vcf"),
+])
+def test_dav_sync_tokens_find_a_change_an_addition_and_a_deletion(sqlite_engine, tmp_path, radicale, name,
+                                                                    vertical, coll, first, make, ext):
+    engine, store = sqlite_engine, LocalStore(tmp_path / "vault", TENANT)
+    media = "text/calendar" if ext == "ics" else "text/vcard"
+    imp = open_importer(name, cfg(radicale))
+    imp.import_items([
+        Item.folder("2605692", vertical, coll, metadata={"displayname": "Vie de classe"}),
+        Item.from_bytes("2605692", vertical, f"{coll}/a.{ext}", first, metadata={"media_type": media}),
+        Item.from_bytes("2605692", vertical, f"{coll}/b.{ext}", make("b@ent", "Bérénice"),
+                        metadata={"media_type": media}),
+        Item.from_bytes("2605692", vertical, f"{coll}/c.{ext}", make("c@ent", "Camille"),
+                        metadata={"media_type": media})], stop_on_error=True)
+    source = open_peer(name, cfg(radicale))
+    one = sync(engine, store, source)
+    assert one.complete and one.persons[0].mode == "sync-collection" and one.persons[0].full
+    assert one.total("new_versions") == 4
+
+    imp.import_items([Item.from_bytes("2605692", vertical, f"{coll}/b.{ext}", make("b@ent", "Bérénice 2"),
+                                      metadata={"media_type": media}),
+                      Item.from_bytes("2605692", vertical, f"{coll}/d.{ext}", make("d@ent", "Dora"),
+                                      metadata={"media_type": media})], stop_on_error=True)
+    gone = requests.delete(f"{radicale}2605692/{coll}/c.{ext}", auth=("relais", PASSWORD), timeout=10)
+    assert gone.status_code in (200, 204)
+    two = sync(engine, store, source)
+    p = two.persons[0]
+    assert two.complete, two.to_dict()["incomplete"]
+    assert (p.full, p.changed, p.new_versions, p.deleted) == (False, 2, 2, 1)
+    items = live(engine, store, "2605692", vertical)
+    assert set(items) == {coll, f"{coll}/a.{ext}", f"{coll}/b.{ext}", f"{coll}/d.{ext}"}
+    assert "Bérénice 2".encode() in Vault(engine, store).read(items[f"{coll}/b.{ext}"])
+
+    # a token the server refuses (expired): the collection is listed in full again, nothing lost nor re-added
+    with engine.begin() as conn:
+        state = sync_state.load(conn, TENANT, name, vertical, "2605692")
+        state["tokens"][coll] = "http://radicale.org/ns/sync/0000"
+        sync_state.save(conn, TENANT, name, vertical, "2605692", state, two.started_at)
+    three = sync(engine, store, source)
+    assert three.complete and three.persons[0].full
+    assert (three.total("new_versions"), three.total("deleted")) == (0, 0)
+
+
+def test_relais_vault_sync_prints_json(sqlite_engine, tmp_path, servers, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("RELAIS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RELAIS_DATABASE_URL", str(sqlite_engine.url))
+    monkeypatch.setenv("RELAIS_TENANT", TENANT)
+    conf = tmp_path / "webdav.yaml"
+    conf.write_text(json.dumps({"url": servers["source"]}))
+    out = CliRunner().invoke(main, ["vault", "sync", "--from", "webdav", "--config", str(conf), "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert (report["complete"], report["persons"], report["new_versions"]) == (True, 2, 10)
+    bad = CliRunner().invoke(main, ["vault", "sync", "--from", "nosuch", "--json"])
+    assert bad.exit_code == 2 and "nosuch" in bad.output
