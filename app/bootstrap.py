@@ -29,7 +29,9 @@ from services.provisioning.process import API_PROCESS as PROVISIONING_API
 from services.provisioning.process import PROCESS as PROVISIONING
 from services.sso.process import PROCESS as SSO
 from services.sso.process import Ports as SsoPorts
+from services.usage.desk import UsageDesk
 from services.usage.process import PROCESS as USAGE
+from services.usage.settings import UsageSettings
 from services.vault.process import PROCESS as VAULT
 
 PROCESSES: dict[str, Process[Any]] = {p.service: p for p in (CONSOLE, DIRECTORY, PROVISIONING, PROVISIONING_API, SSO,
@@ -43,7 +45,8 @@ def ports(service: str, settings: Settings, engine: Engine) -> Any:
     if service == "console":
         return ConsolePorts(directory=Directory(engine, settings.tenant),
                             provisioning=ProvisioningDesk(engine, settings.tenant),
-                            status=lambda: stack_status(settings))
+                            status=lambda: stack_status(settings),
+                            usage=UsageDesk(engine, settings.tenant, UsageSettings.from_env().threshold))
     return None
 
 

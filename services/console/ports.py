@@ -1,6 +1,6 @@
 """What the console needs of the other services: ports the composition root (`app/bootstrap.py`) hands in.
 
-The console never imports another service: the directory's query facade, provisioning's desk and the
+The console never imports another service: the directory's query facade, provisioning's desk, usage's desk and the
 stack's status arrive here as objects with these methods.
 """
 
@@ -55,8 +55,28 @@ class ProvisioningPort(Protocol):
         """Load `document` as the rule set (every account re-evaluated); ValueError if it cannot be."""
 
 
+class UsagePort(Protocol):
+    def periods(self) -> list[dict[str, Any]]:
+        """The months the usage statistics know, newest first: `period`, `closed`."""
+
+    def statistics(self, period: str, structure: str | None = None) -> dict[str, Any]:
+        """One month, every structure or one UAI: `provisional`, `threshold`, `structures`, `licences` (per
+        resource: licences_granted, _used, _unused, adoption_rate, None where suppressed), `weeks` (start,
+        active_users); ValueError if `period` is not a month."""
+
+    def licences_svg(self, period: str, structure: str | None, lang: str, names: dict[str, str]) -> bytes:
+        """The month's licences chart (granted, used, unused per resource), SVG."""
+
+    def active_users_svg(self, period: str, structure: str | None, lang: str) -> bytes:
+        """The weekly active users per profile over the year's months up to `period`, SVG."""
+
+    def csv(self, period: str, structure: str | None = None) -> str:
+        """The month's report by structure and resource, CSV (the data dictionary's columns)."""
+
+
 @dataclass(frozen=True)
 class Ports:
     directory: DirectoryPort
     provisioning: ProvisioningPort
     status: Callable[[], dict[str, Any]]  # what `relais status --json` reports
+    usage: UsagePort

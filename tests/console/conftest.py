@@ -4,19 +4,26 @@ console served as `relais serve console` serves it (cheroot), wired by app/boots
 
 Two schools: S1 (0750001A) and S2 (0750002B). Staff, all signing in through the agents' IdP by e-mail:
 A1 (administrator by configuration, teacher in S1), P1 (data-protection officer by configuration),
-D1 (head of S1: function DIR there), D2 (head of S2), T1 (a teacher, no console role).
-Pupils 1001 (S1, class 6A, relatives R1) and 2001 (S2). The last import (staff) rejected one record.
+D1 (head of S1: function DIR there), D2 (head of S2), T1 (a teacher, no console role), C1 (the collectivité's,
+by configuration). Pupils 1001 (S1, class 6A, relatives R1) and 2001 (S2). The last import (staff) rejected one
+record. The usage service counted November 2026 (closed): 12 pupils of S1 granted Atlas, signing in each week,
+10 of them reaching it; 3 pupils of S2 granted it (too few: suppressed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from app.bootstrap import ports
+from relais.bus.consumer import EventConsumer
+from relais.bus.contracts import subscriptions
 from relais.config import Settings
 from relais.db import make_engine
 from relais.ops.server import WsgiServer
@@ -25,9 +32,12 @@ from services.console.entrypoints.http import make_app
 from services.console.handlers.desk import Desk
 from services.console.rules.sealing import REFERENCE, seal
 from services.console.settings import ConsoleSettings
+from services.usage.handlers.close import close_period
+from services.usage.handlers.ingest import UsageEvents
 from tests import aaf_builder as aaf
 from tests.provisioning.test_grants import World
 from tests.saml_peers import Browser, SpWorld
+from tests.usage import helpers as usage_events
 
 S1, S2 = "0750001A", "0750002B"
 MAIL = "urn:oid:0.9.2342.19200300.100.1.3"
@@ -40,6 +50,27 @@ CATALOGUE = {"resources": [
 ]}
 RULES = {"grace_days": 30,
          "rules": [{"id": "dico-pupils", "resource": "ark:/49591/dico", "profiles": ["National_ELV"]}]}
+
+
+TENANT = "test"
+PARIS = ZoneInfo("Europe/Paris")
+ATLAS = "ark:/49591/atlas"
+
+
+def count_usage(engine) -> None:
+    """November 2026 as the usage service counts it from the SSO's and provisioning's events, then closed."""
+    nov = datetime(2026, 11, 2, 8, 30, tzinfo=PARIS)
+    s1, s2 = [f"U-S1-{i:02d}" for i in range(12)], [f"U-S2-{i}" for i in range(3)]
+    events = [usage_events.grant(p, ATLAS, nov - timedelta(days=30), structure=S1) for p in s1]
+    events += [usage_events.grant(p, ATLAS, nov - timedelta(days=30), structure=S2) for p in s2]
+    for week in range(4):
+        events += [usage_events.login(p, nov + timedelta(days=7 * week), structure=S1) for p in s1[:12 - week]]
+    events += [usage_events.cas_visit(p, nov + timedelta(hours=1), "atlas-cas", structure=S1) for p in s1[:10]]
+    handler = UsageEvents(TENANT, PARIS, {"atlas-cas": ATLAS})
+    consumer = EventConsumer("usage", list(subscriptions()["usage"]), handler, engine, batch_handler=handler.many)
+    outcomes = consumer.handle_many([(dataclasses.replace(e, tenant=TENANT).to_json(), 0) for e in events])
+    assert {o.status for o in outcomes} == {"handled"}, outcomes
+    close_period(engine, TENANT, "2026-11", datetime.now(UTC), PARIS, force=True)
 
 
 def staff(j: str, school: str, functions: tuple[str, ...] = (), profile: str = "National_ENS") -> str:
@@ -72,16 +103,18 @@ class ConsoleWorld:
                                         aaf.pupil("2001", structure="S2", klass="3C"), kind="Complet", family="Eleve")
             self.provisioning.directory(staff("A1", "S1"), staff("P1", "S1"), staff("T1", "S1"),
                                         staff("D1", "S1", ("S1$DIR$DIRECTION",), "National_DIR"),
-                                        staff("D2", "S2", ("S2$DIR$DIRECTION",), "National_DIR"),
+                                        staff("D2", "S2", ("S2$DIR$DIRECTION",), "National_DIR"), staff("C1", "S2"),
                                         aaf.add("PersEducNat", None, sn="SansJointure"),  # rejected: no jointure
                                         kind="Complet", family="PersEducNat")
             self.provisioning.load(CATALOGUE, RULES)
+            count_usage(engine)
             self.settings = ConsoleSettings.from_env({
                 "RELAIS_CONSOLE_URL": self.url, "RELAIS_CONSOLE_CAS_URL": f"{self.sso.url}/cas",
                 "RELAIS_CONSOLE_SECRET": SECRET, "RELAIS_CONSOLE_ADMINS": "A1", "RELAIS_CONSOLE_DPOS": "P1",
+                "RELAIS_CONSOLE_COLLECTIVITE": "C1",
                 "RELAIS_CONSOLE_COOKIE_SECURE": "true" if cookie_secure else "false", "RELAIS_CONSOLE_TIMEOUT_S": "5"})
             relais = Settings(data_dir=folder, database_url=engine.url.render_as_string(hide_password=False),
-                              amqp_uri="amqp://guest:guest@127.0.0.1:5672/", tenant="test")
+                              amqp_uri="amqp://guest:guest@127.0.0.1:5672/", tenant=TENANT)
             self.desk = Desk(engine, ports("console", relais, engine), self.settings.policy,
                              self.settings.cas_validate_url, self.settings.timeout_s)
             self._late.app = make_app(engine, self.desk, self.settings)

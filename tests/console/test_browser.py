@@ -1,7 +1,7 @@
 """The console in a real browser: Debian's chromium driven by selenium (chromedriver), signing in through the
-SSO and the pysaml2 agents' IdP, browsing every page, granting by hand as a resource manager, refused outside
-its UAI; axe-core (tests/console/axe, pinned) on every page, no serious or critical violation; a screenshot
-of each page in the test's folder.
+SSO and the pysaml2 agents' IdP, browsing every page (usage's charts drawn), granting by hand as a resource
+manager, refused outside its UAI; axe-core (tests/console/axe, pinned) on every page, no serious or critical
+violation; a screenshot of each page in the test's folder.
 
 `scripts/ensure-services.sh` (run by `make test`) installs chromium, chromium-driver and axe-core.
 """
@@ -146,8 +146,15 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     pages.wait_for(lambda d: "Preview of the rule change" in d.page_source, "the rules' preview")
     assert "This change adds and removes nothing." in pages.text()  # the rules in force, unchanged
     pages.check("rules-preview")
+    browser.find_element(By.LINK_TEXT, "Usage").click()
+    assert "Licences granted and used" in pages.text() and "Atlas" in pages.text()
+    charts = browser.find_elements(By.CSS_SELECTOR, "img.chart")
+    pages.wait_for(lambda d: all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", c)
+                                 for c in charts), "the usage charts drawn")
+    assert len(charts) == 2 and all(c.size["width"] > 300 for c in charts)
+    pages.check("usage")
     browser.find_element(By.LINK_TEXT, "Audit log").click()
     assert "refused" in pages.text() and "D1" in pages.text()
     pages.check("audit")
 
-    assert len(pages.shots) == 12 and all(p.stat().st_size > 5000 for p in pages.shots)
+    assert len(pages.shots) == 13 and all(p.stat().st_size > 5000 for p in pages.shots)

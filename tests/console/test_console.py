@@ -263,7 +263,7 @@ def test_a_rule_change_is_previewed_per_school_with_names_and_saved_only_once_pr
             f"structures: ['{S1}'], classes: ['6A']", "profiles: []")}, timeout=30)
         counts = {r.xpath("th")[0].text_content(): [td.text_content() for td in r.xpath("td")]
                   for r in html.fromstring(everywhere.content).xpath("//tbody/tr")}
-        assert counts == {S1: ["5", "0"], S2: ["2", "0"]}  # every account of each school, staff too
+        assert counts == {S1: ["5", "0"], S2: ["3", "0"]}  # every account of each school, staff too (C1 in S2)
         form = {i.get("name"): i.get("value") for i in html.fromstring(preview.content).xpath(
             "//form[@action='/rules/save']//input")}
         forged = b.post(f"{world.url}/rules/save", data={**form, "rules": text + "# changed after the preview\n"},
@@ -308,3 +308,54 @@ def test_a_sealed_cookie_is_worthless_once_signed_out(world):
     replay = requests.get(f"{world.url}/directory", cookies={"relais_console": cookie}, timeout=10,
                           allow_redirects=False)
     assert replay.status_code == 303 and replay.headers["Location"] == "/login"  # closed server-side
+
+
+def test_the_collectivite_reads_the_usage_statistics_with_charts_and_csv_and_nothing_else(world):
+    b = world.sign_in("C1")
+    assert "Collectivité" in b.response.text
+    page = b.get(f"{world.url}/usage", timeout=30)
+    assert page.status_code == 200, page.text
+    tree = html.fromstring(page.content)
+    row = [c.text_content().strip() for c in tree.xpath("//table[1]/tbody/tr[1]/*")]
+    assert row == ["Atlas", "15", "10", "5", "67\u00a0%"]  # every school: granted 12 + 3, used 10, unused, rate
+    assert [o.get("value") for o in tree.xpath("//select[@id='period']/option")] == ["2026-11"]
+    weeks = [[c.text_content().strip() for c in r] for r in tree.xpath("//table[2]/tbody/tr")]
+    assert weeks == [["2026-11-02", "12"], ["2026-11-09", "11"], ["2026-11-16", "10"],
+                     ["2026-11-23", "secret statistique"]]  # 9 people that week: under 10, suppressed
+
+    s2 = b.get(f"{world.url}/usage", params={"period": "2026-11", "structure": S2}, timeout=30)
+    cells = [c.text_content().strip() for c in html.fromstring(s2.content).xpath("//table[1]/tbody/tr[1]/*")]
+    assert cells == ["Atlas"] + ["secret statistique"] * 4  # 3 pupils: never shown, never as 0
+
+    for chart in ("licences", "active-users"):
+        svg = b.get(f"{world.url}/usage/{chart}.svg", params={"period": "2026-11"}, timeout=30)
+        assert svg.status_code == 200 and svg.headers["Content-Type"].startswith("image/svg+xml")
+        root = html.etree.fromstring(svg.content)
+        assert root.get("role") == "img" and root.find("{http://www.w3.org/2000/svg}desc") is not None
+        assert "script" not in svg.headers["Content-Security-Policy"]
+    assert "Atlas" in b.get(f"{world.url}/usage/licences.svg", params={"period": "2026-11"}, timeout=30).text
+
+    got = b.get(f"{world.url}/usage/usage.csv", params={"period": "2026-11", "structure": S1}, timeout=30)
+    assert got.status_code == 200 and got.headers["Content-Type"].startswith("text/csv")
+    assert got.headers["Content-Disposition"] == f'attachment; filename="usage-2026-11-{S1}.csv"'
+    lines = got.text.splitlines()
+    assert lines[0].startswith("period,grain,start,indicator,structure")
+    assert f"2026-11,month,2026-11-01,licences_used,{S1},*,*,{ATLAS},10,published" in lines
+    assert all(f",{S2}," not in line for line in lines)
+
+    assert b.get(f"{world.url}/usage", params={"period": "2025-01"}, timeout=10).status_code == 404
+    assert b.get(f"{world.url}/usage", params={"structure": "x\"y"}, timeout=10).status_code == 404
+    assert b.get(f"{world.url}/directory", timeout=10).status_code == 403  # read-only: usage only
+    assert b.get(f"{world.url}/resources", timeout=10).status_code == 403
+    logged = audit_rows(world, "C1")
+    assert ("usage", "ok", None, S2, "127.0.0.1") in logged and ("usage-csv", "ok", None, S1, "127.0.0.1") in logged
+    assert ("directory", "refused", None, None, "127.0.0.1") in logged
+
+
+def test_usage_is_the_administrators_and_the_collectivites_only(world):
+    assert world.sign_in("A1").get(f"{world.url}/usage", timeout=30).status_code == 200
+    for who in ("D1", "P1"):
+        b = world.sign_in(who)
+        assert b.get(f"{world.url}/usage", timeout=10).status_code == 403
+        assert b.get(f"{world.url}/usage/usage.csv", params={"period": "2026-11"}, timeout=10).status_code == 403
+        assert ("usage", "refused", None, None, "127.0.0.1") in audit_rows(world, who)

@@ -13,6 +13,8 @@
 | `POST /people/<ref>/grant`, `/revoke` | a manual grant or revocation | resource manager of the UAI |
 | `GET /resources` | the catalogue: licences held and seats per school (a manager: theirs) | admin, manager |
 | `GET /rules`, `POST /rules/preview`, `/rules/save` | the rules: a change previewed, then saved | administrator |
+| `GET /usage` (`?period=YYYY-MM&structure=UAI`) | usage: licences, active users, charts | admin, collectivité |
+| `GET /usage/licences.svg`, `/usage/active-users.svg`, `/usage/usage.csv` | its charts; its CSV (logged) | same |
 | `GET /audit` | the audit log | administrator, DPO |
 | `GET /language/<fr|en>` | the language of the pages (a cookie) | anyone |
 | `GET /healthz`, `/readyz` | probes (relais/ops) | |
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException, NotFound
@@ -88,8 +91,14 @@ URLS = Map([
     Rule("/rules", endpoint="rules"),
     Rule("/rules/preview", endpoint="rules_preview", methods=["POST"]),
     Rule("/rules/save", endpoint="rules_save", methods=["POST"]),
+    Rule("/usage", endpoint="usage"),
+    Rule("/usage/licences.svg", endpoint="usage_chart", defaults={"chart": "licences"}),
+    Rule("/usage/active-users.svg", endpoint="usage_chart", defaults={"chart": "active-users"}),
+    Rule("/usage/usage.csv", endpoint="usage_csv"),
     Rule("/audit", endpoint="audit"),
 ])
+# An SVG chart is an image of ours (matplotlib's, no script): its styles are inline attributes.
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
 class Page:
@@ -177,7 +186,7 @@ class ConsoleApp:
             self._cookie(response, SESSION_COOKIE, seal(page.session, self.settings.secret, SESSION, page.now),
                          self.settings.max_s)
         headers = response.headers
-        headers["Content-Security-Policy"] = self.csp
+        headers["Content-Security-Policy"] = SVG_CSP if response.mimetype == "image/svg+xml" else self.csp
         headers["X-Frame-Options"] = "DENY"
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Referrer-Policy"] = "no-referrer"
@@ -349,6 +358,44 @@ class ConsoleApp:
             return page.render("rules.html", status=422, text=text, error=str(exc))
         page.flash("ok", page._("The rules are saved and every account re-evaluated."))
         return redirect("/rules", 303)
+
+    def _usage_args(self, page: Page) -> tuple[str, str | None]:
+        args = page.request.args
+        structure = args.get("structure", "").strip().upper()
+        if structure and not (structure.isascii() and structure.isalnum() and len(structure) <= 8):
+            raise NotFound()  # not a UAI
+        return args.get("period", "")[:7], structure or None
+
+    def on_usage(self, page: Page) -> Response:
+        who = self._signed_in(page, "usage")
+        period, structure = self._usage_args(page)
+        try:
+            found = self.desk.usage(who, period or None, structure, page.address)
+        except uc.NotFound:
+            raise NotFound() from None
+        query = urlencode({k: v for k, v in (("period", found["period"]), ("structure", structure)) if v})
+        return page.render("usage.html", usage=found, query=query,
+                           number=lambda v: format_decimal(v, locale=page.lang),
+                           percent=lambda v: format_percent(v, locale=page.lang))
+
+    def on_usage_chart(self, page: Page, chart: str) -> Response:
+        who = self._signed_in(page, "usage")
+        period, structure = self._usage_args(page)
+        try:
+            svg = self.desk.usage_chart(who, chart, period, structure, page.lang, page.address)
+        except uc.NotFound:
+            raise NotFound() from None
+        return Response(svg, mimetype="image/svg+xml")
+
+    def on_usage_csv(self, page: Page) -> Response:
+        who = self._signed_in(page, "usage")
+        period, structure = self._usage_args(page)
+        try:
+            text = self.desk.usage_csv(who, period, structure, page.address)
+        except uc.NotFound:
+            raise NotFound() from None
+        name = f"usage-{period}{'-' + structure if structure else ''}.csv"
+        return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     def on_audit(self, page: Page) -> Response:
         who = self._signed_in(page, "audit")

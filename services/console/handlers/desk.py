@@ -37,7 +37,7 @@ class SignInRefused(Exception):
 
 
 class NotFound(Exception):
-    """No such person."""
+    """No such person; no usage figures of such a month or structure."""
 
 
 class Rejected(Exception):
@@ -220,6 +220,36 @@ class Desk:
         self._log(who, "rules-save", "ok", address, detail=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
         return counts
 
+    def usage(self, who: Identity, period: str | None, structure: str | None, address: str | None) -> dict[str, Any]:
+        """The usage statistics of a month (the newest usage knows unless `period` is given), of every structure
+        or of one UAI: NotFound for a month or a structure usage has no figures of."""
+        self._check(who, "usage", address)
+        periods = self.ports.usage.periods()
+        chosen = self._usage_period(periods, period)
+        statistics = self.ports.usage.statistics(chosen, structure) if chosen else None
+        if structure and (statistics is None or structure not in statistics["structures"]):
+            raise NotFound(structure)
+        self._log(who, "usage", "ok", address, uai=structure, detail=chosen)
+        return {"periods": periods, "period": chosen, "structure": structure, "statistics": statistics,
+                "names": self._resource_names()}
+
+    def usage_chart(self, who: Identity, chart: str, period: str, structure: str | None, lang: str,
+                    address: str | None) -> bytes:
+        """One of the usage page's charts (`licences` or `active-users`), SVG: part of the page, not logged again."""
+        self._check(who, "usage", address)
+        self._usage_period(self.ports.usage.periods(), period)
+        if chart == "licences":
+            return self.ports.usage.licences_svg(period, structure or None, lang, self._resource_names())
+        return self.ports.usage.active_users_svg(period, structure or None, lang)
+
+    def usage_csv(self, who: Identity, period: str, structure: str | None, address: str | None) -> str:
+        """The month's report by structure and resource as CSV: a download, logged."""
+        self._check(who, "usage", address)
+        self._usage_period(self.ports.usage.periods(), period)
+        text = self.ports.usage.csv(period, structure or None)
+        self._log(who, "usage-csv", "ok", address, uai=structure or None, detail=period)
+        return text
+
     def audit_log(self, who: Identity, address: str | None) -> list[dict[str, Any]]:
         self._check(who, "audit", address)
         self._log(who, "audit", "ok", address)
@@ -230,6 +260,18 @@ class Desk:
         self._log(who, what, "refused", address)
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _usage_period(periods: list[dict[str, Any]], period: str | None) -> str | None:
+        """`period` if usage knows it (NotFound if not), else the newest it knows (None: none yet)."""
+        if not period:
+            return str(periods[0]["period"]) if periods else None
+        if period not in {p["period"] for p in periods}:
+            raise NotFound(period)
+        return period
+
+    def _resource_names(self) -> dict[str, str]:
+        return {r["id"]: r.get("title") or r["id"] for r in self.ports.provisioning.resources()}
 
     def _name_of(self, jointure: str) -> str:
         record = self.ports.directory.get_person(jointure)

@@ -7,7 +7,7 @@ Roles come from the CAS attributes the SSO releases to the console and from conf
   the head of the school, the GAR's RESP-AFFECT), or a profile of `manager_profiles` (default
   `National_DIR`) in the schools they belong to; only their UAI(s);
 - **data-protection officer**: listed in `RELAIS_CONSOLE_DPOS`; the audit log and people, tenant-wide;
-- **collectivité** (read-only): listed in `RELAIS_CONSOLE_COLLECTIVITE`; usage statistics (page not built yet).
+- **collectivité** (read-only): listed in `RELAIS_CONSOLE_COLLECTIVITE`; usage statistics.
 
 `may(identity, action, uais)` is the one authorisation decision every page asks.
 """
@@ -34,6 +34,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "grant": frozenset({RESOURCE_MANAGER}),  # provisioning records the manager as the grant's cause
     "audit": frozenset({ADMINISTRATOR, DPO}),
     "rules": frozenset({ADMINISTRATOR}),  # a rule change, previewed before it is saved
+    "usage": frozenset({ADMINISTRATOR, COLLECTIVITE}),  # the usage statistics, anonymised: tenant-wide, read-only
 }
 
 

@@ -66,7 +66,11 @@ def test_tenant_wide_roles_are_not_bounded_to_uais_but_only_managers_grant():
     assert not may(admin, "grant", ["0750001A"])  # provisioning records a manager as the grant's cause
 
 
-def test_the_collectivite_and_unknown_actions_are_refused_everything_built():
+def test_the_collectivite_sees_usage_only_and_unknown_actions_are_refused():
     collectivite = Identity("C1", "C", frozenset({COLLECTIVITE}))
-    assert not any(may(collectivite, a) for a in ("health", "directory", "person", "grant", "audit"))
+    assert not any(may(collectivite, a) for a in ("health", "directory", "person", "grant", "audit", "resources",
+                                                   "rules", "imports"))
+    assert may(collectivite, "usage") and may(Identity("A1", "A", frozenset({ADMINISTRATOR})), "usage")
+    assert not any(may(Identity("X", "X", frozenset({r}), frozenset({"0750001A"})), "usage")
+                   for r in (RESOURCE_MANAGER, DPO))
     assert not may(Identity("A1", "A", frozenset({ADMINISTRATOR})), "no-such-action")
