@@ -8,13 +8,17 @@
   the caller the broker vouched for, which `actor` may only narrow (`operator:jdupont`:
   `rules.access_log.rpc_actor`), never change;
 - the relay publishes the `vault.person.erased` audit events;
-- every RELAIS_VAULT_PURGE_INTERVAL seconds, tombstones past retention are purged.
+- every RELAIS_VAULT_PURGE_INTERVAL seconds, tombstones past retention are purged;
+- every RELAIS_VAULT_SYNC_INTERVAL seconds (default one hour), a sync pass from each connector of
+  RELAIS_VAULT_SYNC (`sync/run.py`: only what changed is read, within the connector's rate limit, and
+  every person's completeness checked); a connector that cannot be configured refuses the start.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from connectors.sdk import ConfigError, ConnectorError
 from relais.db import is_sqlite
 from relais.ops.health import object_store_check
 from relais.runtime import OPERATOR, Consumer, Context, Parts, Process, RpcMethod, StartError, Timer
@@ -27,6 +31,8 @@ from .continuous.handler import CONSUMER, ItemEvents
 from .items import Vault
 from .rules.access_log import ActorRefused, rpc_actor
 from .settings import VaultConfigError, VaultSettings
+from .sync.run import sync
+from .transfer.peers import Peer, open_peer
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +84,39 @@ def start(ctx: Context[None]) -> Parts:
         except StoreError as exc:
             log.warning("purge: %s; will try again in %.0f s", exc, settings.purge_interval_s)
 
+    peers = _sync_peers(settings, ctx)
+
+    def sync_all() -> None:
+        for peer in peers:
+            try:
+                report = sync(ctx.engine, store, peer, retention=retention)
+            except (StoreError, ConnectorError) as exc:
+                log.warning("sync from %s: %s; will try again in %.0f s", peer.name, exc, settings.sync_interval_s)
+                continue
+            log.info("sync from %s: %s in %.1f s, %d changed, %d new versions, %d deleted, %d person(s) incomplete",
+                     peer.name, "complete" if report.complete else "INCOMPLETE", report.seconds,
+                     report.total("changed"), report.total("new_versions"), report.total("deleted"),
+                     sum(1 for p in report.persons if not p.complete))
+
     # SQLite has one writer: handlers taking turns beat handlers waiting on its lock (busy timeout).
     parallel = 1 if is_sqlite(ctx.engine) else 8
+    timers = [Timer("purge", settings.purge_interval_s, purge)]
+    if peers:
+        timers.append(Timer("sync", settings.sync_interval_s, sync_all))
     return Parts(
         consumers=[Consumer(CONSUMER, ItemEvents(store, default_retention=retention), parallel=parallel),
                    subject.consumer(ctx.settings.tenant, store)],
-        timers=[Timer("purge", settings.purge_interval_s, purge)],
+        timers=timers,
         rpc={"status": status, "versions": versions, "restore": restore},
         checks={"object_store": object_store_check(settings.store_target)},
     )
+
+
+def _sync_peers(settings: VaultSettings, ctx: Context[None]) -> list[Peer]:
+    try:
+        return [open_peer(name, data_dir=ctx.settings.data_dir) for name in settings.sync_connectors]
+    except ConfigError as exc:
+        raise StartError(f"RELAIS_VAULT_SYNC: {exc}") from None
 
 
 PROCESS: Process[None] = Process(service="vault", start=start, readiness=("broker", "database"), rpc=RPC)

@@ -9,7 +9,10 @@
 - `RELAIS_VAULT_S3_BUCKET_PREFIX` (`relais-vault-`): the tenant's bucket is `<prefix><tenant>`;
 - `RELAIS_VAULT_RETENTION_DAYS` (`90`, `rules.retention.DEFAULT_DAYS`): how long tombstones stay
   restorable, for tenants without a policy of their own;
-- `RELAIS_VAULT_PURGE_INTERVAL` (`3600`): seconds between the service's purges of expired tombstones.
+- `RELAIS_VAULT_PURGE_INTERVAL` (`3600`): seconds between the service's purges of expired tombstones;
+- `RELAIS_VAULT_SYNC` (unset: none): connectors the service syncs from, comma-separated, each configured in
+  `$RELAIS_DATA_DIR/connectors/<name>.yaml` (`sync/run.py`);
+- `RELAIS_VAULT_SYNC_INTERVAL` (`3600`): seconds between the service's sync passes.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class VaultSettings:
     s3: S3Config | None
     retention_days: int = DEFAULT_DAYS
     purge_interval_s: float = 3600.0
+    sync_connectors: tuple[str, ...] = ()
+    sync_interval_s: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, settings: Settings | None = None) -> VaultSettings:
@@ -70,6 +75,9 @@ class VaultSettings:
             s3=_s3(env),
             retention_days=_int(env, "RELAIS_VAULT_RETENTION_DAYS", DEFAULT_DAYS, minimum=0),
             purge_interval_s=float(_int(env, "RELAIS_VAULT_PURGE_INTERVAL", 3600, minimum=1)),
+            sync_connectors=tuple(dict.fromkeys(n.strip() for n in (env.get("RELAIS_VAULT_SYNC") or "").split(",")
+                                                if n.strip())),
+            sync_interval_s=float(_int(env, "RELAIS_VAULT_SYNC_INTERVAL", 3600, minimum=1)),
         )
 
     @property
@@ -112,7 +120,8 @@ class VaultSettings:
                   "sse": "on" if self.s3.sse else "off", "bucket_prefix": self.s3.bucket_prefix}
                  if self.s3 else {"kind": "local", "root": str(self.local_root)})
         return {"store": store, "retention_days_default": self.retention_days,
-                "purge_interval_s": self.purge_interval_s}
+                "purge_interval_s": self.purge_interval_s, "sync_connectors": list(self.sync_connectors),
+                "sync_interval_s": self.sync_interval_s}
 
 
 class StoreOnFirstUse:

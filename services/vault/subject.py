@@ -25,6 +25,7 @@ from .adapters import index, subject_rows
 from .adapters.blob_store import BlobStore
 from .items import Vault
 from .rules.access_log import READ
+from .sync import state as sync_state
 from .transfer import forget
 
 SERVICE = "vault"
@@ -62,7 +63,8 @@ def eraser(store: BlobStore) -> EraseFn:
                        "blobs_kept": blobs.kept, "bytes_deleted": blobs.bytes,
                        "access_log_pseudonymized": subject_rows.pseudonymize_access_log(
                            conn, store.tenant, request.person, request.subject_hash),
-                       "transfer_checkpoints": forget.delete_person_rows(conn, request.person)},
+                       "transfer_checkpoints": forget.delete_person_rows(conn, request.person),
+                       "sync_states": sync_state.forget_person(conn, store.tenant, request.person)},
                       ("blobs another person also holds are kept (counted in blobs_kept)",))
 
     return erase

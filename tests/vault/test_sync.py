@@ -143,3 +143,37 @@ def test_relais_vault_sync_prints_json(sqlite_engine, tmp_path, servers, monkeyp
     assert (report["complete"], report["persons"], report["new_versions"]) == (True, 2, 10)
     bad = CliRunner().invoke(main, ["vault", "sync", "--from", "nosuch", "--json"])
     assert bad.exit_code == 2 and "nosuch" in bad.output
+
+
+def test_the_service_syncs_on_its_timer_and_an_erasure_forgets_the_state(sqlite_engine, tmp_path, servers,  # noqa: F811
+                                                                       monkeypatch):
+    from app.bootstrap import PROCESSES, ports
+    from relais.config import Settings
+    from relais.runtime import Context, StartError
+    from services.vault.subject import eraser
+
+    data = tmp_path / "data"
+    (data / "connectors").mkdir(parents=True)
+    (data / "connectors" / "webdav.yaml").write_text(json.dumps({"url": servers["source"]}))
+    monkeypatch.setenv("RELAIS_DATA_DIR", str(data))
+    monkeypatch.setenv("RELAIS_TENANT", TENANT)
+    monkeypatch.setenv("RELAIS_VAULT_SYNC", "webdav")
+    monkeypatch.setenv("RELAIS_VAULT_SYNC_INTERVAL", "120")
+    settings = Settings.from_env()
+    parts = PROCESSES["vault"].start(Context(settings, sqlite_engine, ports("vault", settings, sqlite_engine)))
+    timer = next(t for t in parts.timers if t.name == "sync")
+    assert timer.every_s == 120
+    timer.run()
+    store = LocalStore(data / "vault", TENANT)
+    assert "Mes documents/Cours/maths.txt" in live(sqlite_engine, store, "2605692", "documents")
+
+    class Request:
+        person, subject_hash = "2605692", "0" * 64
+
+    with sqlite_engine.begin() as conn:
+        assert eraser(store)(conn, Request()).counts["sync_states"] == 1  # type: ignore[arg-type]
+        assert sync_state.load(conn, TENANT, "webdav", "documents", "2605692") is None
+
+    monkeypatch.setenv("RELAIS_VAULT_SYNC", "webdav,nosuch")
+    with pytest.raises(StartError, match="RELAIS_VAULT_SYNC: no connector named 'nosuch'"):
+        PROCESSES["vault"].start(Context(Settings.from_env(), sqlite_engine, ports("vault", settings, sqlite_engine)))
