@@ -100,28 +100,26 @@ def write_bag(root: Path, payload: dict[str, bytes], info: dict[str, str]) -> Ba
     return read_bag(root)
 
 
-def _parse_manifest(path: Path) -> dict[str, str]:
+def parse_manifest(text: str, name: str) -> dict[str, str]:
+    """A manifest's ``<sha256>  <path>`` lines: path (decoded, NFC, safe) -> sha256; BagError naming the line."""
     out: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             digest, rel = line.split(None, 1)
         except ValueError:
-            raise BagError(f"{path.name} line {n}: expected '<sha256> <path>'") from None
-        rel = _decode_manifest_path(rel.strip())
-        out[_safe(rel)] = digest.lower()
+            raise BagError(f"{name} line {n}: expected '<sha256> <path>'") from None
+        out[_safe(_decode_manifest_path(rel.strip()))] = digest.lower()
     return out
 
 
-def read_bag(root: Path) -> Bag:
-    """Parse a bag's tag files (no checksum verification; see :func:`validate_bag`)."""
-    for name in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt"):
-        if not (root / name).is_file():
-            raise BagError(f"missing tag file {name} in {root}")
+def parse_bag_info(text: str) -> dict[str, list[str]]:
+    """bag-info.txt's ``Label: value`` lines (a line starting with white space continues the value before):
+    label -> its values in order; BagError naming the line."""
     info: dict[str, list[str]] = {}
     last = None
-    for n, line in enumerate((root / "bag-info.txt").read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if line[:1] in (" ", "\t") and last:
             info[last][-1] += " " + line.strip()
             continue
@@ -130,6 +128,19 @@ def read_bag(root: Path) -> Bag:
         k, v = line.split(":", 1)
         last = k.strip()
         info.setdefault(last, []).append(v.strip())
+    return info
+
+
+def _parse_manifest(path: Path) -> dict[str, str]:
+    return parse_manifest(path.read_text(encoding="utf-8"), path.name)
+
+
+def read_bag(root: Path) -> Bag:
+    """Parse a bag's tag files (no checksum verification; see :func:`validate_bag`)."""
+    for name in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt"):
+        if not (root / name).is_file():
+            raise BagError(f"missing tag file {name} in {root}")
+    info = parse_bag_info((root / "bag-info.txt").read_text(encoding="utf-8"))
     manifest = {}
     for rel, h in _parse_manifest(root / "manifest-sha256.txt").items():
         if not rel.startswith("data/"):

@@ -12,7 +12,7 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 
-from ..archive.bagit import BagError, _decode_manifest_path, _safe
+from ..archive.bagit import BagError, parse_bag_info, parse_manifest
 from .targets import TAGMANIFEST, BagReader, read_all
 
 TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt")
@@ -33,35 +33,6 @@ class CheckedBag:
     def first(self, label: str) -> str | None:
         values = self.info.get(label)
         return values[0] if values else None
-
-
-def parse_manifest(text: str, name: str) -> dict[str, str]:
-    """``<sha256>  <path>`` lines: path (decoded, NFC, safe) -> sha256; BagError naming the line."""
-    out: dict[str, str] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            digest, rel = line.split(None, 1)
-        except ValueError:
-            raise BagError(f"{name} line {n}: expected '<sha256> <path>'") from None
-        out[_safe(_decode_manifest_path(rel.strip()))] = digest.lower()
-    return out
-
-
-def parse_bag_info(text: str) -> dict[str, list[str]]:
-    info: dict[str, list[str]] = {}
-    last = None
-    for n, line in enumerate(text.splitlines(), 1):
-        if line[:1] in (" ", "\t") and last:
-            info[last][-1] += " " + line.strip()
-            continue
-        if ":" not in line:
-            raise BagError(f"bag-info.txt line {n}: expected 'Label: value'")
-        k, v = line.split(":", 1)
-        last = k.strip()
-        info.setdefault(last, []).append(v.strip())
-    return info
 
 
 def _text(reader: BagReader, rel: str) -> str:
