@@ -188,7 +188,7 @@ def _rows(period: str, grain: str, by: tuple[str, ...], cells: list[Cell], thres
             hidden = decided.get(joint)
             if hidden is None:
                 hidden = decided[joint] = _hidden_in_time(indexed, indicator, split, time, threshold)
-            keyed = [(c, _time_key(c, time) + place_of(c)) for c in table]
+            keyed = [(c, _time_place(c.start, c.grain, time) + place_of(c)) for c in table]
         else:
             hidden = set()
             for part in _by_start(table).values():
@@ -230,20 +230,16 @@ def _time_dimensions(n: int) -> tuple[str, ...]:
     return tuple(g for g in ("week", "day") if n <= MAX_DIMENSIONS[g])
 
 
-def _time_key(cell: Cell, time: Sequence[str]) -> tuple[str, ...]:
-    """Where a cell of any grain sits in the table whose dimensions are `time` then the split ones."""
-    return _time_place(cell.start, cell.grain, tuple(time))
-
-
 @lru_cache(maxsize=4096)  # a month has some forty starts: each placed once
 def _time_place(start: date, grain: str, time: tuple[str, ...]) -> tuple[str, ...]:
+    """Where a cell of any grain starting on `start` sits on the time dimensions `time` of a joint table."""
     week = week_start(start).isoformat() if grain in ("day", "week") else ALL
     day = start.isoformat() if grain == "day" else ALL
     return tuple(week if t == "week" else day for t in time)
 
 
 def _hidden_in_time(indexed: dict[tuple[str, str], list[Cell]], indicator: str, by: Sequence[str],
-                    time: Sequence[str], threshold: int) -> set[tuple[str, ...]]:
+                    time: tuple[str, ...], threshold: int) -> set[tuple[str, ...]]:
     """The entries suppressed of an indicator that adds up over time (connections, visits, quotas): one table
     with the finer grains as dimensions, so that no hidden week is the month less the other weeks; its
     entries standing for fewer people than the threshold suppressed first."""
@@ -251,9 +247,9 @@ def _hidden_in_time(indexed: dict[tuple[str, str], list[Cell]], indicator: str, 
     if not time and not by:  # the month's total alone
         return {() for c in indexed[("month", indicator)] if 0 < c.value < threshold}
     place_of = _keyer(by)
-    cells = {_time_key(c, time) + place: c.value for c in indexed[(finest, indicator)]
+    cells = {_time_place(c.start, c.grain, time) + place: c.value for c in indexed[(finest, indicator)]
              if ALL not in (place := place_of(c))}
-    people = [(_time_key(c, time) + place_of(c), c.value)
+    people = [(_time_place(c.start, c.grain, time) + place_of(c), c.value)
               for g in ("day", "week", "month") for c in indexed[(g, PEOPLE + indicator)]]
     also = {key for key, n in people if 0 < n < threshold}
     dims = (*time, *by)

@@ -40,7 +40,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 
 from services.usage.rules.derivation import Equation, derivable
 from services.usage.rules.rows import ALL
@@ -92,15 +92,17 @@ class CountTable:
             raise TableError("a table needs at least one dimension")
         if len(set(self.dimensions)) != len(self.dimensions):
             raise TableError(f"dimensions {self.dimensions!r} name one twice")
-        for key, count in self.cells.items():
-            self._check(key, count, "cell")
-            if ALL in key:
-                raise TableError(f"cell {key!r}: a cell's values cannot be {ALL!r} (every value): that is a margin")
+        if not self._well_formed(self.cells, margins=False):  # then the first fault is found and named
+            for key, count in self.cells.items():
+                self._check(key, count, "cell")
+                if ALL in key:
+                    raise TableError(f"cell {key!r}: a cell's values cannot be {ALL!r} (every value): that is a margin")
         if self.margins is not None:
-            for key, count in self.margins.items():
-                self._check(key, count, "margin")
-                if ALL not in key:
-                    raise TableError(f"margin {key!r}: a margin has {ALL!r} on at least one dimension")
+            if not self._well_formed(self.margins, margins=True):
+                for key, count in self.margins.items():
+                    self._check(key, count, "margin")
+                    if ALL not in key:
+                        raise TableError(f"margin {key!r}: a margin has {ALL!r} on at least one dimension")
             lattice = self._summed.keys() - self.cells.keys()
             unknown = sorted(set(self.margins) - lattice)
             if unknown:
@@ -109,6 +111,22 @@ class CountTable:
             if missing:
                 raise TableError(f"margins: {len(missing)} missing, e.g. {missing[0]!r}: give every margin of a table "
                                  f"of distinct counts, or none for sums")
+
+    def _well_formed(self, entries: Mapping[Key, int], *, margins: bool) -> bool:
+        """Whether every key and count of `entries` is as `_check` wants it, with `ALL` in every key of margins
+        and in none of cells: read in bulk (each distinct value once), the usual case on large tables."""
+        keys, counts = entries.keys(), entries.values()
+        if not keys:
+            return True
+        if set(map(type, keys)) != {tuple} or set(map(len, keys)) != {len(self.dimensions)}:
+            return False
+        values = set(chain.from_iterable(keys))
+        if "" in values or set(map(type, values)) != {str}:
+            return False
+        if set(map(type, counts)) != {int} or min(counts) < 0:
+            return False
+        with_all = map(tuple.__contains__, keys, repeat(ALL))
+        return all(with_all) if margins else not any(with_all)
 
     def _check(self, key: Key, count: int, what: str) -> None:
         if (type(key) is tuple and len(key) == len(self.dimensions) and type(count) is int and count >= 0
