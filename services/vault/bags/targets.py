@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol, cast
+from typing import IO, BinaryIO, Protocol, cast
 from urllib.parse import urlsplit
 
 from ..archive.bagit import BagError
@@ -76,6 +76,28 @@ def read_all(reader: BagReader, rel: str) -> bytes:
     return b"".join(reader.chunks(rel))
 
 
+def _blocks(f: IO[bytes]) -> Iterator[bytes]:
+    while block := f.read(CHUNK):
+        yield block
+
+
+@dataclass
+class _LocalTarget:
+    """Bags in a local folder (one bag a folder, or a zip): none while the folder is not there."""
+
+    root: Path
+
+    @property
+    def where(self) -> str:
+        return str(self.root)
+
+    def names(self) -> list[str]:
+        return sorted(self._names()) if self.root.is_dir() else []
+
+    def _names(self) -> Iterator[str]:
+        raise NotImplementedError
+
+
 def _copy(chunks: Iterable[bytes], write: Callable[[bytes], object]) -> tuple[str, int]:
     h, n = hashlib.sha256(), 0
     for chunk in chunks:
@@ -126,26 +148,16 @@ class _FolderReader:
 
     def chunks(self, rel: str) -> Iterator[bytes]:
         with (self.root / rel).open("rb") as f:
-            while block := f.read(CHUNK):
-                yield block
+            yield from _blocks(f)
 
     def close(self) -> None:
         pass
 
 
-@dataclass
-class FolderTarget:
-    root: Path
-
-    @property
-    def where(self) -> str:
-        return str(self.root)
-
-    def names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and not p.name.startswith(".") and (p / TAGMANIFEST).is_file())
+class FolderTarget(_LocalTarget):
+    def _names(self) -> Iterator[str]:
+        return (p.name for p in self.root.iterdir()
+                if p.is_dir() and not p.name.startswith(".") and (p / TAGMANIFEST).is_file())
 
     def reader(self, name: str) -> BagReader | None:
         bag = self.root / name
@@ -201,8 +213,7 @@ class _ZipReader:
     def chunks(self, rel: str) -> Iterator[bytes]:
         try:
             with self.zip.open(self.entries[rel]) as f:
-                while block := f.read(CHUNK):
-                    yield block
+                yield from _blocks(f)
         except zipfile.BadZipFile as exc:  # its CRC-32 does not match: a changed byte
             raise BagError(f"{self.where}: file {rel} is damaged in the zip: {exc}") from None
 
@@ -210,18 +221,9 @@ class _ZipReader:
         self.zip.close()
 
 
-@dataclass
-class ZipTarget:
-    root: Path
-
-    @property
-    def where(self) -> str:
-        return str(self.root)
-
-    def names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name[:-4] for p in self.root.glob("*.zip") if p.is_file())
+class ZipTarget(_LocalTarget):
+    def _names(self) -> Iterator[str]:
+        return (p.name[:-4] for p in self.root.glob("*.zip") if p.is_file())
 
     def reader(self, name: str) -> BagReader | None:
         path = self.root / f"{name}.zip"
