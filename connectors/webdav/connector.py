@@ -13,6 +13,10 @@ properties: content type, dates), and announces the sha256 while the ETag has no
 so a file altered on the server since is not taken for what Relais wrote. A re-import
 compares with them and writes nothing when bytes and metadata are the same.
 
+Incremental sync (:meth:`WebDavExporter.changes`): where the server lists ``sync-collection`` in an
+owner collection's ``supported-report-set``, RFC 6578's REPORT (``sync-level: infinite``) says what
+changed since the last token; elsewhere (wsgidav) the owner is listed and ETags compared.
+
 Options (``options`` in the configuration): ``page_size`` (default 500 items).
 """
 from __future__ import annotations
@@ -41,9 +45,11 @@ from connectors.sdk import (
 )
 from connectors.sdk.http import announced_sha256, iter_body
 from connectors.sdk.items import ref_label
+from connectors.sdk.sync import ETAG, SYNC_COLLECTION, Changes, diff_listing, known_etags
 
 from .client import DavClient
 from .multistatus import DAV, RELAIS, DavResource, decode_path, http_date_to_iso, iso8601_to_iso, quote_segments
+from .sync import offers_sync_collection, sync_collection
 
 NAME = "webdav"
 log = logging.getLogger("connectors.webdav")
@@ -170,20 +176,66 @@ class WebDavExporter(_WebDav, Exporter):
                 if not res.path.startswith(root_path + "/"):
                     raise BadResponse(f"PROPFIND of {folder or 'the owner root'} listed {res.href}, outside it",
                                       connector=NAME, url=redact_url(url))
-                rel = res.path[len(root_path) + 1:]
-                kind: Kind = "folder" if res.is_collection else "file"
-                size = None
-                if kind == "file":
-                    length = res.text(DAV, "getcontentlength")
-                    size = int(length) if length and length.isdigit() else None
-                refs.append(ItemRef(owner=owner, vertical=self.vertical, id=rel, path=rel, kind=kind,
-                                    metadata=_metadata(res, kind), size=size if kind == "file" else 0,
-                                    sha256=_stored_sha256(res) if kind == "file" else None, locator=res.href,
-                                    etag=_etag(res, kind)))
-                if kind == "folder":
-                    subfolders.append([rel, res.href])
+                ref = self._ref(owner, root_path, res)
+                refs.append(ref)
+                if ref.kind == "folder":
+                    subfolders.append([ref.id, res.href])
             todo.extend(reversed(subfolders))  # depth first, in name order
         return Page(refs, json.dumps({"todo": todo}, ensure_ascii=False) if todo else None)
+
+    def _ref(self, owner: str, root_path: str, res: DavResource) -> ItemRef:
+        rel = res.path[len(root_path) + 1:]
+        kind: Kind = "folder" if res.is_collection else "file"
+        size = None
+        if kind == "file":
+            length = res.text(DAV, "getcontentlength")
+            size = int(length) if length and length.isdigit() else None
+        return ItemRef(owner=owner, vertical=self.vertical, id=rel, path=rel, kind=kind,
+                       metadata=_metadata(res, kind), size=size if kind == "file" else 0,
+                       sha256=_stored_sha256(res) if kind == "file" else None, locator=res.href,
+                       etag=_etag(res, kind))
+
+    sync_modes = (ETAG, SYNC_COLLECTION)
+    _offers_sync: bool | None = None
+
+    def changes(self, owner: str, state: dict[str, Any] | None = None) -> Changes:
+        """RFC 6578 where the server offers it on the owner's collection (asked once per exporter: a
+        server's collections are alike), else the listing with ETags compared."""
+        root_url = self.owner_url(owner)
+        if self._offers_sync is None:
+            self._offers_sync = offers_sync_collection(self.dav, root_url, item=f"owner {owner}")
+        if not self._offers_sync:
+            return diff_listing(self.iter_refs(owner), state)
+        token = state.get("token") if isinstance(state, dict) else None
+        label = f"owner {owner}"
+        answer = sync_collection(self.http, root_url, token, LIST_PROPS, level="infinite", item=label) \
+            if isinstance(token, str) and token else None
+        incremental = answer is not None
+        if answer is None:  # the first sync, or the token refused: every member
+            answer = sync_collection(self.http, root_url, None, LIST_PROPS, level="infinite", item=label)
+            assert answer is not None  # an empty token is never refused
+        before = known_etags(state)
+        root_path = decode_path(_path_of(root_url))
+        etags = dict(before) if incremental else {}
+        out = Changes(mode=SYNC_COLLECTION, full=not incremental)
+        for path in answer.removed:
+            if path.startswith(root_path + "/"):
+                gone = path[len(root_path) + 1:]
+                for item_id in [i for i in etags if i == gone or i.startswith(gone + "/")]:
+                    del etags[item_id]
+        for res in sorted(answer.changed, key=lambda r: r.path):
+            if res.path == root_path:
+                continue
+            if not res.path.startswith(root_path + "/"):
+                raise BadResponse(f"sync-collection of {owner} listed {res.href}, outside it", connector=NAME,
+                                  url=redact_url(root_url))
+            ref = self._ref(owner, root_path, res)
+            etags[ref.id] = ref.etag or ""
+            if not ref.etag or before.get(ref.id) != ref.etag:
+                out.changed.append(ref)
+        out.deleted = sorted(set(before) - set(etags))
+        out.state = {"etags": etags, "token": answer.token}
+        return out
 
     def open(self, ref: ItemRef) -> Body:
         url = self._url(ref)

@@ -177,3 +177,25 @@ def test_the_service_syncs_on_its_timer_and_an_erasure_forgets_the_state(sqlite_
     monkeypatch.setenv("RELAIS_VAULT_SYNC", "webdav,nosuch")
     with pytest.raises(StartError, match="RELAIS_VAULT_SYNC: no connector named 'nosuch'"):
         PROCESSES["vault"].start(Context(Settings.from_env(), sqlite_engine, ports("vault", settings, sqlite_engine)))
+
+
+def test_webdav_connector_uses_sync_collection_where_the_server_offers_it(sqlite_engine, tmp_path, radicale):
+    """Radicale's calendar collections offer RFC 6578: the WebDAV connector pointed at a person's home there
+    (each calendar an "owner") asks what changed instead of listing."""
+    engine, store = sqlite_engine, LocalStore(tmp_path / "vault", TENANT)
+    imp = open_importer("caldav", cfg(radicale))
+    media = {"media_type": "text/calendar"}
+    imp.import_items([Item.folder("2605692", "calendars", "perso"),
+                      *(Item.from_bytes("2605692", "calendars", f"perso/{n}.ics", _event(f"{n}@ent", n), metadata=media)
+                        for n in ("a", "b", "c"))], stop_on_error=True)
+    source = open_peer("webdav", cfg(radicale + "2605692/"))
+    one = sync(engine, store, source, persons=["perso"])
+    assert one.complete and one.persons[0].mode == "sync-collection" and one.total("new_versions") == 3
+    imp.import_items([Item.from_bytes("2605692", "calendars", f"perso/{n}.ics", _event(f"{n}@ent", f"{n} v2"),
+                                      metadata=media) for n in ("b", "d")], stop_on_error=True)
+    assert requests.delete(f"{radicale}2605692/perso/c.ics", auth=("relais", PASSWORD), timeout=10).ok
+    two = sync(engine, store, source, persons=["perso"])
+    p = two.persons[0]
+    assert two.complete, two.to_dict()["incomplete"]
+    assert (p.full, p.changed, p.new_versions, p.deleted) == (False, 2, 2, 1)
+    assert set(live(engine, store, "perso", "documents")) == {"a.ics", "b.ics", "d.ics"}
