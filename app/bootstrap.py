@@ -27,6 +27,7 @@ from services.directory.process import PROCESS as DIRECTORY
 from services.provisioning.desk import ProvisioningDesk
 from services.provisioning.process import API_PROCESS as PROVISIONING_API
 from services.provisioning.process import PROCESS as PROVISIONING
+from services.sso.desk import SsoDesk
 from services.sso.process import PROCESS as SSO
 from services.sso.process import Ports as SsoPorts
 from services.usage.desk import UsageDesk
@@ -46,7 +47,8 @@ def ports(service: str, settings: Settings, engine: Engine) -> Any:
         return ConsolePorts(directory=Directory(engine, settings.tenant),
                             provisioning=ProvisioningDesk(engine, settings.tenant),
                             status=lambda: stack_status(settings),
-                            usage=UsageDesk(engine, settings.tenant, UsageSettings.from_env().threshold))
+                            usage=UsageDesk(engine, settings.tenant, UsageSettings.from_env().threshold),
+                            sso=SsoDesk(engine, os.environ.get("RELAIS_SSO_CONFIG")))
     return None
 
 

@@ -1,7 +1,7 @@
 """What the console needs of the other services: ports the composition root (`app/bootstrap.py`) hands in.
 
-The console never imports another service: the directory's query facade, provisioning's desk, usage's desk and the
-stack's status arrive here as objects with these methods.
+The console never imports another service: the directory's query facade, provisioning's, usage's and the SSO's
+desks and the stack's status arrive here as objects with these methods.
 """
 
 from __future__ import annotations
@@ -74,9 +74,17 @@ class UsagePort(Protocol):
         """The month's report by structure and resource, CSV (the data dictionary's columns)."""
 
 
+class SsoPort(Protocol):
+    def overview(self) -> dict[str, Any]:
+        """`services` (CAS: id, match, value, attributes, proxy, logout), `platforms` (SAML: id, label,
+        nameid_format, attributes), `clients` (OIDC: id, scopes, claims), `problem` (why the configuration cannot
+        be read, or None), `sessions` (`open`, `by_source`, `by_service`: counts only)."""
+
+
 @dataclass(frozen=True)
 class Ports:
     directory: DirectoryPort
     provisioning: ProvisioningPort
     status: Callable[[], dict[str, Any]]  # what `relais status --json` reports
     usage: UsagePort
+    sso: SsoPort

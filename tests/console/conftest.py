@@ -13,13 +13,16 @@ record. The usage service counted November 2026 (closed): 12 pupils of S1 grante
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from app.bootstrap import ports
 from relais.bus.consumer import EventConsumer
@@ -113,9 +116,21 @@ class ConsoleWorld:
                 "RELAIS_CONSOLE_SECRET": SECRET, "RELAIS_CONSOLE_ADMINS": "A1", "RELAIS_CONSOLE_DPOS": "P1",
                 "RELAIS_CONSOLE_COLLECTIVITE": "C1",
                 "RELAIS_CONSOLE_COOKIE_SECURE": "true" if cookie_secure else "false", "RELAIS_CONSOLE_TIMEOUT_S": "5"})
+            sso_config = folder / "sso.yaml"  # what the console reads of the SSO's: its registry, with more
+            sso_config.write_text(yaml.safe_dump({
+                "base_url": self.sso.url, "services": [
+                    {"id": "app", "prefix": self.sso.app_url, "attributes": ["uid", "ENTPersonProfils"]},
+                    {"id": "console", "prefix": f"{self.url}/callback/", "attributes": list(ATTRIBUTES)}],
+                "idp": {"platforms": [{"id": "maths", "label": "Maths en ligne", "attributes": [
+                    "GARPersonProfils", {"attribute": "sn", "name": "urn:oid:2.5.4.4"}]}]},
+                "oidc": {"clients": [{"id": "moodle", "secret_env": "RELAIS_OIDC_MOODLE",
+                                      "scopes": ["openid", "profile"], "claims": ["given_name", "ENTPersonProfils"]}]},
+            }), encoding="utf-8")
             relais = Settings(data_dir=folder, database_url=engine.url.render_as_string(hide_password=False),
                               amqp_uri="amqp://guest:guest@127.0.0.1:5672/", tenant=TENANT)
-            self.desk = Desk(engine, ports("console", relais, engine), self.settings.policy,
+            with mock.patch.dict(os.environ, {"RELAIS_SSO_CONFIG": str(sso_config)}):
+                wired = ports("console", relais, engine)
+            self.desk = Desk(engine, wired, self.settings.policy,
                              self.settings.cas_validate_url, self.settings.timeout_s)
             self._late.app = make_app(engine, self.desk, self.settings)
         except BaseException:

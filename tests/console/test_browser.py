@@ -146,6 +146,9 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     pages.wait_for(lambda d: "Preview of the rule change" in d.page_source, "the rules' preview")
     assert "This change adds and removes nothing." in pages.text()  # the rules in force, unchanged
     pages.check("rules-preview")
+    browser.find_element(By.LINK_TEXT, "SSO").click()
+    assert "CAS services" in pages.text() and "Maths en ligne" in pages.text()
+    pages.check("sso")
     browser.find_element(By.LINK_TEXT, "Usage").click()
     assert "Licences granted and used" in pages.text() and "Atlas" in pages.text()
     charts = browser.find_elements(By.CSS_SELECTOR, "img.chart")
@@ -157,4 +160,4 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     assert "refused" in pages.text() and "D1" in pages.text()
     pages.check("audit")
 
-    assert len(pages.shots) == 13 and all(p.stat().st_size > 5000 for p in pages.shots)
+    assert len(pages.shots) == 14 and all(p.stat().st_size > 5000 for p in pages.shots)

@@ -359,3 +359,25 @@ def test_usage_is_the_administrators_and_the_collectivites_only(world):
         assert b.get(f"{world.url}/usage", timeout=10).status_code == 403
         assert b.get(f"{world.url}/usage/usage.csv", params={"period": "2026-11"}, timeout=10).status_code == 403
         assert ("usage", "refused", None, None, "127.0.0.1") in audit_rows(world, who)
+
+
+def test_the_sso_page_shows_what_each_service_platform_and_client_receives_and_open_sessions(world):
+    b = world.sign_in("A1")
+    page = b.get(f"{world.url}/sso", timeout=10)
+    assert page.status_code == 200, page.text
+    tables = {t.xpath("string(caption)").strip(): [[c.text_content().strip() for c in r]
+                                                    for r in t.xpath("tbody/tr")]
+              for t in html.fromstring(page.content).xpath("//table")}
+    console = next(r for r in tables["Services CAS"] if r[0] == "console")
+    assert "ENTPersonFonctions" in console[2] and console[3] == "non"
+    assert int(console[4]) >= 1  # A1's own session signed into the console (others' too: the module's)
+    assert tables["Plateformes SAML"] == [["Maths en ligne", "maths", "persistent",
+                                           "GARPersonProfils, sn (urn:oid:2.5.4.4)"]]
+    assert tables["Clients OpenID Connect"] == [["moodle", "openid, profile", "given_name, ENTPersonProfils", "oui"]]
+    by_source = dict(tables["Sessions ouvertes par moyen de connexion"])
+    assert int(next(iter(by_source.values()))) >= 1
+    assert "agent-A1" not in page.text and "a1@ac-test.fr" not in page.text  # sessions counted, never listed
+    assert "ne conserve pas encore ses refus" in page.text
+    assert ("sso", "ok", None, None, "127.0.0.1") in audit_rows(world, "A1")
+    for who in ("D1", "P1", "C1"):
+        assert world.sign_in(who).get(f"{world.url}/sso", timeout=10).status_code == 403

@@ -15,6 +15,7 @@
 | `GET /rules`, `POST /rules/preview`, `/rules/save` | the rules: a change previewed, then saved | administrator |
 | `GET /usage` (`?period=YYYY-MM&structure=UAI`) | usage: licences, active users, charts | admin, collectivité |
 | `GET /usage/licences.svg`, `/usage/active-users.svg`, `/usage/usage.csv` | its charts; its CSV (logged) | same |
+| `GET /sso` | the SSO: services, platforms, clients and what each receives; open sessions | administrator |
 | `GET /audit` | the audit log | administrator, DPO |
 | `GET /language/<fr|en>` | the language of the pages (a cookie) | anyone |
 | `GET /healthz`, `/readyz` | probes (relais/ops) | |
@@ -95,6 +96,7 @@ URLS = Map([
     Rule("/usage/licences.svg", endpoint="usage_chart", defaults={"chart": "licences"}),
     Rule("/usage/active-users.svg", endpoint="usage_chart", defaults={"chart": "active-users"}),
     Rule("/usage/usage.csv", endpoint="usage_csv"),
+    Rule("/sso", endpoint="sso"),
     Rule("/audit", endpoint="audit"),
 ])
 # An SVG chart is an image of ours (matplotlib's, no script): its styles are inline attributes.
@@ -396,6 +398,10 @@ class ConsoleApp:
             raise NotFound() from None
         name = f"usage-{period}{'-' + structure if structure else ''}.csv"
         return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    def on_sso(self, page: Page) -> Response:
+        who = self._signed_in(page, "sso")
+        return page.render("sso.html", sso=self.desk.sso(who, page.address))
 
     def on_audit(self, page: Page) -> Response:
         who = self._signed_in(page, "audit")

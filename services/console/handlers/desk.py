@@ -250,6 +250,12 @@ class Desk:
         self._log(who, "usage-csv", "ok", address, uai=structure or None, detail=period)
         return text
 
+    def sso(self, who: Identity, address: str | None) -> dict[str, Any]:
+        """The SSO: its CAS services, SAML platforms and OIDC clients with what each receives; sessions open."""
+        self._check(who, "sso", address)
+        self._log(who, "sso", "ok", address)
+        return self.ports.sso.overview()
+
     def audit_log(self, who: Identity, address: str | None) -> list[dict[str, Any]]:
         self._check(who, "audit", address)
         self._log(who, "audit", "ok", address)

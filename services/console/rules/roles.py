@@ -34,6 +34,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "grant": frozenset({RESOURCE_MANAGER}),  # provisioning records the manager as the grant's cause
     "audit": frozenset({ADMINISTRATOR, DPO}),
     "rules": frozenset({ADMINISTRATOR}),  # a rule change, previewed before it is saved
+    "sso": frozenset({ADMINISTRATOR}),  # the SSO's services, platforms, clients and open sessions
     "usage": frozenset({ADMINISTRATOR, COLLECTIVITE}),  # the usage statistics, anonymised: tenant-wide, read-only
 }
 
