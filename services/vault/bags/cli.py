@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -70,15 +71,23 @@ def _finish(run: BagRun, as_json: bool) -> None:
     sys.exit(1)
 
 
-def _progress(bar: tqdm | None) -> Callable[[int, int], None] | None:
-    if bar is None:
-        return None
+@contextmanager
+def bags_progress(desc: str, as_json: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """What writing bags reports its progress to (bags done, bytes moved so far): a bar of bytes on a terminal's
+    stderr, closed on the way out; None with --json or when stderr is no terminal. Also `relais vault handover`'s."""
+    if as_json or not sys.stderr.isatty():
+        yield None
+        return
+    bar = tqdm(file=sys.stderr, dynamic_ncols=True, unit="B", unit_scale=True, desc=desc)
 
     def progress(bags: int, moved: int) -> None:
         bar.set_postfix_str(f"{bags:,} bag(s)", refresh=False)
         bar.update(moved - bar.n)
 
-    return progress
+    try:
+        yield progress
+    finally:
+        bar.close()
 
 
 @click.command("bag")
@@ -108,17 +117,13 @@ def bag_cmd(ctx: Context, tenant: str | None, dest: str, zip_: bool, persons: tu
         raise click.UsageError(f"--structure: {exc}") from None
     store = store_of(ctx, tenant)
     target = _target(dest, zip_)
-    bar = (tqdm(file=sys.stderr, dynamic_ncols=True, unit="B", unit_scale=True, desc="bag")
-           if not as_json and sys.stderr.isatty() else None)
     try:
-        run = bag(ctx.engine, store, target, owners_=owners, workers=workers, actor=actor, source_org=source_org,
-                  progress=_progress(bar))
+        with bags_progress("bag", as_json) as progress:
+            run = bag(ctx.engine, store, target, owners_=owners, workers=workers, actor=actor,
+                      source_org=source_org, progress=progress)
     except SQLAlchemyError as exc:
         raise click.ClickException(f"the database failed: {type(exc).__name__}; bags written are kept: run the "
                                    "same command again") from None
-    finally:
-        if bar is not None:
-            bar.close()
     _finish(run, as_json)
 
 

@@ -8,29 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
-from tqdm import tqdm
 
 from relais.commands import Context, pass_ctx
 from relais.i18n import UnknownLanguage, languages
 
-from ..bags.cli import store_of
+from ..bags.cli import bags_progress, store_of
 from .pack import HandoverError, handover
-
-
-def _progress(bar: tqdm | None) -> Callable[[int, int], None] | None:
-    if bar is None:
-        return None
-
-    def progress(bags: int, moved: int) -> None:
-        bar.set_postfix_str(f"{bags:,} bag(s)", refresh=False)
-        bar.update(moved - bar.n)
-
-    return progress
 
 
 @click.command("handover")
@@ -55,21 +42,17 @@ def handover_cmd(ctx: Context, tenant: str | None, folder: Path, ran_by: str, la
 
     Running it again redoes only the bags that are not whole and up to date."""
     store = store_of(ctx, tenant)
-    bar = (tqdm(file=sys.stderr, dynamic_ncols=True, unit="B", unit_scale=True, desc="handover")
-           if not as_json and sys.stderr.isatty() else None)
     try:
-        pack = handover(ctx.engine, store, folder, ran_by=ran_by, lang=lang, zip_=zip_,
-                        verify_reports=verify_reports, workers=workers, source_org=source_org,
-                        progress=_progress(bar))
+        with bags_progress("handover", as_json) as progress:
+            pack = handover(ctx.engine, store, folder, ran_by=ran_by, lang=lang, zip_=zip_,
+                            verify_reports=verify_reports, workers=workers, source_org=source_org,
+                            progress=progress)
     except UnknownLanguage as exc:
         raise click.UsageError(f"--lang: {exc}") from None
     except HandoverError as exc:
         raise click.UsageError(str(exc)) from None
     except SQLAlchemyError as exc:
         raise click.ClickException(f"the database failed: {type(exc).__name__}; run the same command again") from None
-    finally:
-        if bar is not None:
-            bar.close()
     report = pack.to_dict()
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
