@@ -26,6 +26,9 @@ What it proves:
   listed before their contents; walking the pages by cursor lists each item once;
 * idempotence: importing the same items again reports every one ``unchanged`` and the
   export holds no duplicate; a changed item reports ``updated``;
+* incremental sync (:meth:`Exporter.changes`): a first sync names every item listed; asked again
+  with its state, nothing that has an ETag is reported; a changed item is; the state is plain
+  JSON; a connector declaring ``sync-collection`` overrides ``changes``;
 * bad input: a lying checksum, an unsafe id, a wrong vertical, metadata outside the schema,
   contents the target must refuse (``invalid_contents``) are refused with an error naming
   the connector and the item, and nothing is written; fetching a missing item is an error.
@@ -33,6 +36,7 @@ What it proves:
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +58,7 @@ from .items import VERTICALS, BytesContent, Item, ItemRef
 from .pytest_plugin import DEFAULT_EXAMPLES
 from .schemas import check_record
 from .strategies import items_for, sample_file
+from .sync import SYNC_COLLECTION, SYNC_MODES, known_etags
 
 
 def _new_owner() -> str:
@@ -317,6 +322,38 @@ class ConnectorConformance:
             else:
                 assert (pair.same_content or bytes.__eq__)(changed.content.read(), got.content.read())
             assert pair.importer.put(changed) == Outcome.UNCHANGED
+
+        _run(request, pair, body)
+
+    def test_changes_since_a_sync_name_what_changed(self, conformance_pair: ConformancePair,
+                                                    request: pytest.FixtureRequest) -> None:
+        pair = conformance_pair
+        modes = tuple(pair.exporter.sync_modes)
+        assert modes and set(modes) <= set(SYNC_MODES), f"sync_modes {modes} must be among {SYNC_MODES}"
+        if SYNC_COLLECTION in modes:
+            assert type(pair.exporter).changes is not Exporter.changes, \
+                "the exporter declares sync-collection but does not override changes()"
+
+        def body(items: list[Item]) -> None:
+            owner = items[0].owner
+            import_all(pair.importer, items)
+            listed = {r.id for r in pair.exporter.iter_refs(owner)}
+            first = pair.exporter.changes(owner, None)
+            assert {r.id for r in first.changed} == listed == first.source_ids, "a first sync must name every item"
+            assert json.loads(json.dumps(first.state)) == first.state, "the sync state must be plain JSON"
+            quiet = pair.exporter.changes(owner, first.state)
+            tagged = {i for i, tag in known_etags(first.state).items() if tag}
+            assert quiet.deleted == [] and quiet.source_ids == listed
+            again = sorted({r.id for r in quiet.changed} & tagged)
+            assert not again, f"nothing changed, yet the sync reports {again}"
+            files = [i for i in items if i.kind == "file"]
+            if not files:
+                return
+            victim = pair.exporter.fetch(next(r for r in pair.exporter.iter_refs(owner) if r.id == files[-1].id))
+            assert pair.importer.put(_changed_copy(victim, pair.vertical)) == Outcome.UPDATED
+            after = pair.exporter.changes(owner, quiet.state)
+            assert victim.id in {r.id for r in after.changed}, f"the change of {victim.id!r} was not reported"
+            assert after.source_ids == listed and after.deleted == []
 
         _run(request, pair, body)
 
