@@ -32,6 +32,7 @@ from sqlalchemy import Connection, select
 from ..adapters import tables as t
 from .gar import (
     _PROFILES,
+    MAX_RECORDS,
     GarReport,
     _el,
     _Feed,
@@ -68,7 +69,7 @@ def _mefstat4(uai: str, jointure: str, code: str) -> str:
                _v("GARMEFSTAT4Code", code, MEFSTAT4_MAX))
 
 
-def export_1d(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit: int = 10_000,
+def export_1d(conn: Connection, out_dir: Path, ent_id: str, now: datetime, *, limit: int = MAX_RECORDS,
               delta: bool = False) -> GarReport:
     """Write the écoles' GAR feed into `out_dir`; the report as `gar.export`'s (its `state` under `state_key`)."""
     feed = _Feed(conn, out_dir, ent_id, now, limit, delta, key=state_key(ent_id), name="first-degree feed",

@@ -24,12 +24,6 @@ class Degrees:
     second: dict[str, str]
     first: dict[str, str]
 
-    def of(self, degree: str) -> dict[str, str]:
-        return self.first if degree == "1D" else self.second
-
-    def other(self, degree: str) -> dict[str, str]:
-        return self.second if degree == "1D" else self.first
-
 
 def split_structures(rows: Iterable[tuple[str, str | None, Mapping[str, Any]]]) -> Degrees:
     """From (jointure, UAI, directory Structure record): the structures with a UAI, by degree."""

@@ -17,7 +17,6 @@ def test_ecoles_are_the_structures_with_first_degree_facts():
         ("S4", "0130004D", {"first_degree": None}),  # updated away: no longer an école
     ])
     assert degrees.first == {"S1": "0130001A"} and degrees.second == {"S2": "0130002B", "S4": "0130004D"}
-    assert degrees.of("1D") is degrees.first and degrees.other("1D") is degrees.second
 
 
 def test_a_person_only_in_the_other_degree_is_not_this_feeds():
