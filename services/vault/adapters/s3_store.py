@@ -20,6 +20,7 @@ from minio.error import S3Error
 from minio.sse import Sse, SseCustomerKey, SseS3
 from minio.sseconfig import Rule, SSEConfig
 from minio.versioningconfig import VersioningConfig
+from urllib3 import BaseHTTPResponse
 
 from .blob_store import StoreError, StoreUnavailable, blob_key, check_tenant
 
@@ -106,13 +107,17 @@ class S3Store:
                 raise StoreError(f"object store {self.endpoint} refused blob {digest} of tenant {self.tenant}: "
                                  f"{e.code}: {e.message}") from None
 
+    def _object(self, key: str, digest: str) -> BaseHTTPResponse:
+        """The blob's object, its body to read and the response to close; StoreError when the store has none."""
+        try:
+            return self._client.get_object(self.bucket, key, ssec=self._ssec())
+        except S3Error as e:
+            raise StoreError(f"blob {digest} not found for tenant {self.tenant}: {e.code}") from None
+
     def get(self, digest: str) -> bytes:
         key = blob_key(digest)
         with self._errors("reading blob", digest):
-            try:
-                resp = self._client.get_object(self.bucket, key, ssec=self._ssec())
-            except S3Error as e:
-                raise StoreError(f"blob {digest} not found for tenant {self.tenant}: {e.code}") from None
+            resp = self._object(key, digest)
             try:
                 data = resp.read()
             finally:
@@ -125,10 +130,7 @@ class S3Store:
     def read_chunks(self, digest: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         key = blob_key(digest)
         with self._errors("reading blob", digest):
-            try:
-                resp = self._client.get_object(self.bucket, key, ssec=self._ssec())
-            except S3Error as e:
-                raise StoreError(f"blob {digest} not found for tenant {self.tenant}: {e.code}") from None
+            resp = self._object(key, digest)
             try:
                 yield from resp.stream(chunk_size)
             except BaseException:  # the reader stopped (or failed) midway: the rest of the body is unread
