@@ -20,7 +20,6 @@ from minio import Minio
 from app.cli import main
 from connectors.sdk import check_index
 from connectors.sdk.strategies import items_for
-from relais.config import Settings
 from relais.db import make_engine, upgrade, writer
 from services.vault.adapters import index
 from services.vault.adapters.local_store import LocalStore
@@ -276,11 +275,8 @@ def test_a_large_item_is_streamed_not_held_in_memory(sqlite_engine, tmp_path):
     assert peak < 12 << 20, f"peak {peak / 2**20:.1f} MiB while reading back a {size >> 20} MiB item"
 
 
-def test_bag_and_unbag_from_the_command_line(settings_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("RELAIS_VAULT_S3_ENDPOINT", raising=False)
-    engine = make_engine(Settings.from_env().database_url)
-    upgrade(engine)
-    vault = Vault(engine, LocalStore(tmp_path / "var" / "vault", "test"))
+def test_bag_and_unbag_from_the_command_line(cli_vault, tmp_path):
+    vault = cli_vault
     vault.put("J1", "documents", "note.txt", b"note")
     vault.put(f"structure:{UAI}", "documents", "école.txt", b"commun")
     run = CliRunner().invoke

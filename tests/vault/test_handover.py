@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from app.cli import main
-from relais.config import Settings
-from relais.db import make_engine, upgrade, writer
+from relais.db import writer
 from relais.i18n import missing
 from services.vault.adapters.local_store import LocalStore
 from services.vault.handover.pack import HandoverError, handover
@@ -111,11 +110,8 @@ def test_a_handover_pack_names_every_miss_in_json_html_and_pdf(sqlite_engine, tm
     assert PdfReader(folder / "summary-fr.pdf").metadata.title == "Restitution de fin de contrat du locataire ac-bags"
 
 
-def test_a_clean_pack_says_lost_0_in_english_and_the_command_line_exit_codes(settings_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("RELAIS_VAULT_S3_ENDPOINT", raising=False)
-    engine = make_engine(Settings.from_env().database_url)
-    upgrade(engine)
-    vault = Vault(engine, LocalStore(tmp_path / "var" / "vault", "test"))
+def test_a_clean_pack_says_lost_0_in_english_and_the_command_line_exit_codes(cli_vault, tmp_path):
+    vault = cli_vault
     vault.put("J1", "documents", "note.txt", b"note")
     run = CliRunner().invoke
     out = run(main, ["vault", "handover", "--to", str(tmp_path / "pack"), "--by", "A. Admin", "--lang", "en",
