@@ -33,6 +33,7 @@ from services.sso.process import Ports as SsoPorts
 from services.usage.desk import UsageDesk
 from services.usage.process import PROCESS as USAGE
 from services.usage.settings import UsageSettings
+from services.vault.desk import VaultDesk
 from services.vault.process import PROCESS as VAULT
 
 PROCESSES: dict[str, Process[Any]] = {p.service: p for p in (CONSOLE, DIRECTORY, PROVISIONING, PROVISIONING_API, SSO,
@@ -48,7 +49,8 @@ def ports(service: str, settings: Settings, engine: Engine) -> Any:
                             provisioning=ProvisioningDesk(engine, settings.tenant),
                             status=lambda: stack_status(settings),
                             usage=UsageDesk(engine, settings.tenant, UsageSettings.from_env().threshold),
-                            sso=SsoDesk(engine, os.environ.get("RELAIS_SSO_CONFIG")))
+                            sso=SsoDesk(engine, os.environ.get("RELAIS_SSO_CONFIG")),
+                            vault=VaultDesk(engine, settings.tenant))
     return None
 
 

@@ -1,7 +1,7 @@
 """What the console needs of the other services: ports the composition root (`app/bootstrap.py`) hands in.
 
-The console never imports another service: the directory's query facade, provisioning's, usage's and the SSO's
-desks and the stack's status arrive here as objects with these methods.
+The console never imports another service: the directory's query facade, provisioning's, usage's, the SSO's and the
+vault's desks and the stack's status arrive here as objects with these methods.
 """
 
 from __future__ import annotations
@@ -81,6 +81,18 @@ class SsoPort(Protocol):
         be read, or None), `sessions` (`open`, `by_source`, `by_service`: counts only)."""
 
 
+class VaultPort(Protocol):
+    def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest transfer jobs: job, kind, connector, state, runs, started_at, updated_at, finished_at, error,
+        items_done, items_failed, bytes, listings_done, listings_failed."""
+
+    def failures(self, job: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A job's failures: person, vertical, item (None: the person's listing), error."""
+
+    def access_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The vault's access log, newest first: at, actor, action, person, vertical, item_id, version."""
+
+
 @dataclass(frozen=True)
 class Ports:
     directory: DirectoryPort
@@ -88,3 +100,4 @@ class Ports:
     status: Callable[[], dict[str, Any]]  # what `relais status --json` reports
     usage: UsagePort
     sso: SsoPort
+    vault: VaultPort

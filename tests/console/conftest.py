@@ -7,7 +7,8 @@ A1 (administrator by configuration, teacher in S1), P1 (data-protection officer 
 D1 (head of S1: function DIR there), D2 (head of S2), T1 (a teacher, no console role), C1 (the collectivité's,
 by configuration). Pupils 1001 (S1, class 6A, relatives R1) and 2001 (S2). The last import (staff) rejected one
 record. The usage service counted November 2026 (closed): 12 pupils of S1 granted Atlas, signing in each week,
-10 of them reaching it; 3 pupils of S2 granted it (too few: suppressed).
+10 of them reaching it; 3 pupils of S2 granted it (too few: suppressed). An export from the old ENT is
+incomplete (one item, one listing failed); the vault's access log has one read.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from app.bootstrap import ports
 from relais.bus.consumer import EventConsumer
 from relais.bus.contracts import subscriptions
 from relais.config import Settings
-from relais.db import make_engine
+from relais.db import make_engine, writer
 from relais.ops.server import WsgiServer
 from services.console.cli import RELEASED
 from services.console.entrypoints.http import make_app
@@ -37,6 +38,8 @@ from services.console.rules.sealing import REFERENCE, seal
 from services.console.settings import ConsoleSettings
 from services.usage.handlers.close import close_period
 from services.usage.handlers.ingest import UsageEvents
+from services.vault.adapters.index import log_access
+from services.vault.transfer.checkpoint import INCOMPLETE, ItemRow, OwnerRow, Scope, open_job
 from tests import aaf_builder as aaf
 from tests.provisioning.test_grants import World
 from tests.saml_peers import Browser, SpWorld
@@ -76,6 +79,19 @@ def count_usage(engine) -> None:
     close_period(engine, TENANT, "2026-11", datetime.now(UTC), PARIS, force=True)
 
 
+def transfer_and_read(engine) -> None:
+    """The contract end as the vault's checkpoints record it: an export from the old ENT that moved two of
+    1001's documents and failed one (and 2001's listing), left incomplete; the DPO's read of one of them."""
+    job = open_job(engine, tenant=TENANT, kind="export", connector="old-ent", scope=Scope(None, ("documents",)))
+    with writer(engine).begin() as conn:
+        job.record(conn, [ItemRow("1001", "documents", "a.odt", "done", "new", "0" * 64, 1_500_000),
+                          ItemRow("1001", "documents", "b.odt", "done", "new", "1" * 64, 500_000),
+                          ItemRow("1001", "documents", "c.odt", "failed", error="HTTP 500 from the ENT")],
+                   [OwnerRow("2001", "documents", "failed", error="listing refused: HTTP 403")])
+        log_access(conn, TENANT, "dpo:P1", "read", "1001", "documents", "a.odt", 1)
+    job.finish(INCOMPLETE, "1 item and 1 listing failed")
+
+
 def staff(j: str, school: str, functions: tuple[str, ...] = (), profile: str = "National_ENS") -> str:
     return aaf.add("PersEducNat", j, ENTPersonJointure=j, sn=f"Nom{j}", givenName="Claire",
                    ENTPersonStructRattach=school, ENTPersonProfils=profile, ENTPersonFonctions=list(functions),
@@ -111,6 +127,7 @@ class ConsoleWorld:
                                         kind="Complet", family="PersEducNat")
             self.provisioning.load(CATALOGUE, RULES)
             count_usage(engine)
+            transfer_and_read(engine)
             self.settings = ConsoleSettings.from_env({
                 "RELAIS_CONSOLE_URL": self.url, "RELAIS_CONSOLE_CAS_URL": f"{self.sso.url}/cas",
                 "RELAIS_CONSOLE_SECRET": SECRET, "RELAIS_CONSOLE_ADMINS": "A1", "RELAIS_CONSOLE_DPOS": "P1",

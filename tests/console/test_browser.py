@@ -149,6 +149,9 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     browser.find_element(By.LINK_TEXT, "SSO").click()
     assert "CAS services" in pages.text() and "Maths en ligne" in pages.text()
     pages.check("sso")
+    browser.find_element(By.LINK_TEXT, "Vault").click()
+    assert "Exports and imports" in pages.text() and "HTTP 500 from the ENT" in pages.text()
+    pages.check("vault")
     browser.find_element(By.LINK_TEXT, "Usage").click()
     assert "Licences granted and used" in pages.text() and "Atlas" in pages.text()
     charts = browser.find_elements(By.CSS_SELECTOR, "img.chart")
@@ -160,4 +163,4 @@ def test_a_manager_and_an_administrator_browse_the_console_in_chromium(world, br
     assert "refused" in pages.text() and "D1" in pages.text()
     pages.check("audit")
 
-    assert len(pages.shots) == 14 and all(p.stat().st_size > 5000 for p in pages.shots)
+    assert len(pages.shots) == 15 and all(p.stat().st_size > 5000 for p in pages.shots)

@@ -7,6 +7,7 @@ signs in afresh. Browser tests (chromium) are in test_browser.py.
 
 from __future__ import annotations
 
+import base64
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,7 +52,8 @@ def test_a_head_of_school_signs_in_through_the_sso_as_its_resource_manager(world
     assert ("sign-in", "ok", None, None, "127.0.0.1") in audit_rows(world, "D1")
     session = next(c for c in b.cookies if c.name == "relais_console")
     assert session.has_nonstandard_attr("HttpOnly") and session.get_nonstandard_attr("SameSite") == "Lax"
-    assert "D1" not in session.value  # sealed, not merely signed
+    sealed = base64.urlsafe_b64decode(session.value + "=" * (-len(session.value) % 4))
+    assert b'"D1"' not in sealed  # sealed (encrypted), not merely signed: the JSON is nowhere in it
 
 
 def test_a_manager_finds_people_of_their_school_only_and_no_name_goes_in_a_url(world):
@@ -381,3 +383,28 @@ def test_the_sso_page_shows_what_each_service_platform_and_client_receives_and_o
     assert ("sso", "ok", None, None, "127.0.0.1") in audit_rows(world, "A1")
     for who in ("D1", "P1", "C1"):
         assert world.sign_in(who).get(f"{world.url}/sso", timeout=10).status_code == 403
+
+
+def test_the_vault_page_shows_each_role_its_part_of_the_contract_end(world):
+    def page_of(who: str) -> dict[str, list[list[str]]]:
+        page = world.sign_in(who).get(f"{world.url}/vault", timeout=10)
+        assert page.status_code == 200, page.text
+        return {t.xpath("string(caption)").strip(): [[c.text_content().strip() for c in r] for r in t.xpath("tbody/tr")]
+                for t in html.fromstring(page.content).xpath("//table")}
+
+    admin = page_of("A1")
+    [job] = admin["Exports et imports"]
+    assert job[1:8] == ["export", "old-ent", "incomplete (1 item and 1 listing failed)", "2", "1", "2", "1"]
+    [failures] = [rows for caption, rows in admin.items() if caption.startswith("Ce que la tâche")]
+    assert failures == [["2001", "documents", "(toute la liste)", "listing refused: HTTP 403"],
+                        ["1001", "documents", "c.odt", "HTTP 500 from the ENT"]]
+    assert [r[1:] for r in admin["Journal des accès"]] == [["dpo:P1", "read", "1001", "documents", "a.odt (v1)"]]
+
+    collectivite = page_of("C1")  # progress only: no one named
+    assert list(collectivite) == ["Exports et imports"] and collectivite["Exports et imports"][0][4] == "2"
+    dpo = page_of("P1")  # the access log only
+    assert list(dpo) == ["Journal des accès"]
+    b = world.sign_in("D1")
+    assert b.get(f"{world.url}/vault", timeout=10).status_code == 403
+    assert ("vault", "refused", None, None, "127.0.0.1") in audit_rows(world, "D1")
+    assert ("vault", "ok", None, None, "127.0.0.1") in audit_rows(world, "C1")

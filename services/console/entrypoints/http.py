@@ -16,6 +16,7 @@
 | `GET /usage` (`?period=YYYY-MM&structure=UAI`) | usage: licences, active users, charts | admin, collectivité |
 | `GET /usage/licences.svg`, `/usage/active-users.svg`, `/usage/usage.csv` | its charts; its CSV (logged) | same |
 | `GET /sso` | the SSO: services, platforms, clients and what each receives; open sessions | administrator |
+| `GET /vault` | contract end: transfers (failures: admin), the vault's access log (admin, DPO) | admin, coll., DPO |
 | `GET /audit` | the audit log | administrator, DPO |
 | `GET /language/<fr|en>` | the language of the pages (a cookie) | anyone |
 | `GET /healthz`, `/readyz` | probes (relais/ops) | |
@@ -97,6 +98,7 @@ URLS = Map([
     Rule("/usage/active-users.svg", endpoint="usage_chart", defaults={"chart": "active-users"}),
     Rule("/usage/usage.csv", endpoint="usage_csv"),
     Rule("/sso", endpoint="sso"),
+    Rule("/vault", endpoint="vault"),
     Rule("/audit", endpoint="audit"),
 ])
 # An SVG chart is an image of ours (matplotlib's, no script): its styles are inline attributes.
@@ -402,6 +404,11 @@ class ConsoleApp:
     def on_sso(self, page: Page) -> Response:
         who = self._signed_in(page, "sso")
         return page.render("sso.html", sso=self.desk.sso(who, page.address))
+
+    def on_vault(self, page: Page) -> Response:
+        who = self._signed_in(page, "vault")
+        return page.render("vault.html", vault=self.desk.vault(who, page.address),
+                           size=lambda n: format_decimal(round(n / 1_000_000, 1), locale=page.lang))
 
     def on_audit(self, page: Page) -> Response:
         who = self._signed_in(page, "audit")

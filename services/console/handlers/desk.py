@@ -256,6 +256,20 @@ class Desk:
         self._log(who, "sso", "ok", address)
         return self.ports.sso.overview()
 
+    def vault(self, who: Identity, address: str | None) -> dict[str, Any]:
+        """The vault and the contract end: the transfer jobs' progress (administrator, collectivité), their
+        failures naming people (administrator), the access log (administrator, DPO)."""
+        if not (may(who, "vault") or may(who, "vault-access")):
+            self._check(who, "vault", address)
+        jobs = self.ports.vault.jobs() if may(who, "vault") else None
+        if jobs is not None and may(who, "vault-failures"):
+            for job in jobs:
+                job["failures"] = self.ports.vault.failures(job["job"], 20) if job["items_failed"] or job[
+                    "listings_failed"] else []
+        log = self.ports.vault.access_log() if may(who, "vault-access") else None
+        self._log(who, "vault", "ok", address)
+        return {"jobs": jobs, "access_log": log}
+
     def audit_log(self, who: Identity, address: str | None) -> list[dict[str, Any]]:
         self._check(who, "audit", address)
         self._log(who, "audit", "ok", address)

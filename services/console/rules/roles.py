@@ -35,6 +35,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "audit": frozenset({ADMINISTRATOR, DPO}),
     "rules": frozenset({ADMINISTRATOR}),  # a rule change, previewed before it is saved
     "sso": frozenset({ADMINISTRATOR}),  # the SSO's services, platforms, clients and open sessions
+    "vault": frozenset({ADMINISTRATOR, COLLECTIVITE}),  # contract end: the transfer jobs' progress
+    "vault-failures": frozenset({ADMINISTRATOR}),  # what a transfer could not do, naming people
+    "vault-access": frozenset({ADMINISTRATOR, DPO}),  # the vault's access log: who read whose data
     "usage": frozenset({ADMINISTRATOR, COLLECTIVITE}),  # the usage statistics, anonymised: tenant-wide, read-only
 }
 
