@@ -14,7 +14,7 @@ class DavClient:
         self.http = http
         self.connector = http.connector
 
-    def propfind(self, url: str, props: Iterable[tuple[str, str]], *, depth: int = 1,
+    def propfind(self, url: str, props: Iterable[tuple[str, str]], *, depth: int | str = 1,
                  item: str | None = None) -> list[DavResource]:
         resp = self.http.request("PROPFIND", url, item=item, body=propfind_body(props),
                                  headers={"Depth": str(depth), "Content-Type": "application/xml; charset=utf-8"})

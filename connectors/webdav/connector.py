@@ -15,16 +15,19 @@ compares with them and writes nothing when bytes and metadata are the same.
 
 Incremental sync (:meth:`WebDavExporter.changes`): where the server lists ``sync-collection`` in an
 owner collection's ``supported-report-set``, RFC 6578's REPORT (``sync-level: infinite``) says what
-changed since the last token; elsewhere (wsgidav) the owner is listed and ETags compared.
+changed since the last token; elsewhere (wsgidav) the owner is listed and ETags compared, in one
+``Depth: infinity`` PROPFIND where the server allows it (folder by folder where it does not).
 
 Options (``options`` in the configuration): ``page_size`` (default 500 items).
 """
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +44,7 @@ from connectors.sdk import (
     NotFound,
     Outcome,
     Page,
+    TransientError,
     redact_url,
 )
 from connectors.sdk.http import announced_sha256, iter_body
@@ -205,7 +209,8 @@ class WebDavExporter(_WebDav, Exporter):
         if self._offers_sync is None:
             self._offers_sync = offers_sync_collection(self.dav, root_url, item=f"owner {owner}")
         if not self._offers_sync:
-            return diff_listing(self.iter_refs(owner), state)
+            whole = self._whole_listing(owner, root_url)
+            return diff_listing(whole if whole is not None else self.iter_refs(owner), state)
         token = state.get("token") if isinstance(state, dict) else None
         label = f"owner {owner}"
         answer = sync_collection(self.http, root_url, token, LIST_PROPS, level="infinite", item=label) \
@@ -236,6 +241,33 @@ class WebDavExporter(_WebDav, Exporter):
         out.deleted = sorted(set(before) - set(etags))
         out.state = {"etags": etags, "token": answer.token}
         return out
+
+    _infinite: bool | None = None
+
+    def _whole_listing(self, owner: str, root_url: str) -> Sequence[ItemRef] | None:
+        """The owner's tree in one ``Depth: infinity`` PROPFIND where the server allows it (wsgidav
+        does), None where it refuses (RFC 4918 §9.1 lets it): the sync then walks folder by folder."""
+        if self._infinite is False:
+            return None
+        try:
+            found = self.dav.propfind(root_url, LIST_PROPS, depth="infinity", item=f"owner {owner}")
+        except (NotFound, TransientError):
+            raise
+        except ConnectorError as exc:
+            log.info("%s: no Depth: infinity here (%s); listing folder by folder", NAME, exc)
+            self._infinite = False
+            return None
+        self._infinite = True
+        root_path = decode_path(_path_of(root_url))
+        refs: builtins.list[ItemRef] = []
+        for res in sorted(found, key=lambda r: r.path):
+            if res.path == root_path:
+                continue
+            if not res.path.startswith(root_path + "/"):
+                raise BadResponse(f"PROPFIND of {owner} listed {res.href}, outside it", connector=NAME,
+                                  url=redact_url(root_url))
+            refs.append(self._ref(owner, root_path, res))
+        return refs
 
     def open(self, ref: ItemRef) -> Body:
         url = self._url(ref)

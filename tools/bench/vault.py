@@ -30,6 +30,13 @@
    files). They take turns on the same slices of persons; ``bag_ratio`` is the bagging's MB/s over the
    floor's. A sample of the bags is validated by the Library of Congress's ``bagit``.
 
+7. Incremental sync (``--no-sync`` to skip): ``relais vault sync``'s pass into a fresh vault (its own S3
+   server and database) reads everything once (``sync_first_s``), then ``--changed`` (1 %) of the files
+   are altered on disk (a few bytes appended), and the next pass (``sync_s``) must find every one and
+   read nothing else (ETags compared: wsgidav has no sync-collection). ``sync_ratio`` is ``sync_s`` over
+   the full export's ``export_s`` (target < 0.05); ``sync_missed`` the changes not found, ``sync_extra``
+   the items given a new version without having changed. The altered files are put back afterwards.
+
 moto holds every object in memory: the floor's server is stopped before ``verify``, a fresh one
 serves the kill-and-resume phase. The last line printed is one JSON object.
 """
@@ -51,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +71,7 @@ from sqlalchemy import text
 from connectors.testing import wsgidav_app
 from relais.db import make_engine, upgrade
 from services.vault.adapters.s3_store import S3Store
+from services.vault.sync.run import sync
 from services.vault.transfer.export import export
 from services.vault.transfer.peers import open_peer
 from services.vault.transfer.verify import verify
@@ -255,6 +264,47 @@ def _blob_puts(log: Path, since: int = 0) -> list[str]:
     return re.findall(r'"PUT /[^/ ]+/(blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64}) HTTP/1\.1" 200', requests_logged)
 
 
+def incremental_sync(tree: Tree, dav_port: int, work: Path, workers: int, share: float, seed: int) -> dict:
+    """A first sync pass, ``share`` of the files altered, the next pass timed and checked."""
+    server = s3_server()
+    engine = _engine(work / "sync.db")
+    altered: dict[Path, bytes] = {}
+    try:
+        store = _s3_store(server.port)
+        source = open_peer("webdav", {"url": f"http://127.0.0.1:{dav_port}/", "workers": workers})
+        start = time.perf_counter()
+        first = sync(engine, store, source, workers=workers, spool_dir=work)
+        first_s = time.perf_counter() - start
+        print(f"sync, first pass: {first.total('new_versions')} versions in {first_s:.1f} s, "
+              f"complete {first.complete}", file=sys.stderr)
+        chosen = random.Random(seed + 1).sample(tree.files, max(1, round(len(tree.files) * share)))
+        for rel, _ in chosen:
+            path = tree.root / rel
+            altered[path] = path.read_bytes()
+            with open(path, "ab") as f:
+                f.write(b"\nchanged by bench-vault")
+            later = time.time() + 2
+            os.utime(path, (later, later))
+        start = time.perf_counter()
+        second = sync(engine, store, source, workers=workers, spool_dir=work)
+        sync_s = time.perf_counter() - start
+        with engine.connect() as conn:
+            renewed = {(p, unicodedata.normalize("NFC", i)) for p, i in conn.execute(text(
+                "SELECT person, item_id FROM vault_item_version WHERE tenant = :t AND version > 1"), {"t": TENANT})}
+        wanted = {(rel.split("/", 1)[0], unicodedata.normalize("NFC", rel.split("/", 1)[1])) for rel, _ in chosen}
+        print(f"sync, {len(chosen)} files changed: {second.total('new_versions')} versions in {sync_s:.1f} s, "
+              f"complete {second.complete}", file=sys.stderr)
+        return {"sync_first_s": round(first_s, 2), "sync_changed": len(chosen), "sync_s": round(sync_s, 2),
+                "sync_read_bytes": second.total("bytes"), "sync_found": len(wanted & renewed),
+                "sync_missed": len(wanted - renewed), "sync_extra": len(renewed - wanted),
+                "sync_complete": first.complete and second.complete}
+    finally:
+        for path, data in altered.items():
+            path.write_bytes(data)
+        engine.dispose()
+        server.stop()
+
+
 def killed_and_resumed(tree: Tree, dav_port: int, work: Path, workers: int, items: int,
                        reference: dict) -> dict:
     """A `relais vault export` process killed with SIGKILL at mid-export, then run again."""
@@ -409,6 +459,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-resume", action="store_true", help="skip the kill-and-resume phase")
     p.add_argument("--no-bagging", action="store_true", help="skip the bagging phase")
     p.add_argument("--bag-workers", type=int, default=4, help="bags `relais vault bag` writes at once")
+    p.add_argument("--no-sync", action="store_true", help="skip the incremental sync phase")
+    p.add_argument("--changed", type=float, default=0.01, help="share of the files the incremental sync finds changed")
     p.add_argument("--serve-webdav", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -471,6 +523,7 @@ def main(argv: list[str] | None = None) -> None:
         floor_rate = tree.bytes / 1e6 / floor_s
         items = sum(r.items for r in reports)
         resume = {} if args.no_resume else killed_and_resumed(tree, dav.port, work, args.workers, items, reference)
+        synced = {} if args.no_sync else incremental_sync(tree, dav.port, work, args.workers, args.changed, args.seed)
     finally:
         dav.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -482,7 +535,8 @@ def main(argv: list[str] | None = None) -> None:
         "floor_s": round(floor_s, 2), "floor_mb_per_s": round(floor_rate, 2), "ratio": round(mb_per_s / floor_rate, 3),
         "objects_stored": sum(r.this_run.uploaded for r in reports),
         "deduplicated": sum(r.this_run.deduplicated for r in reports),
-        **resume, **bags,
+        **resume, **bags, **synced,
+        **({"sync_ratio": round(synced["sync_s"] / export_s, 4)} if synced else {}),
         "verify_s": round(verify_s, 2), "lost": check.lost, "verify_ok": check.ok,
         "slices": args.slices,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, "

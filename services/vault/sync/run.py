@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from connectors.sdk import ConnectorError, Exporter, Item
+from connectors.sdk import Changes, ConnectorError, Exporter, Item
 from connectors.sdk.sync import known_etags
 from relais.db import writer
 
@@ -97,6 +99,9 @@ class SyncReport:
 
 
 Progress = Callable[[PersonSync], None]
+Row = tuple[str, str, str, str | None, dict, str | None, int | None]
+Asked = tuple[dict[str, Any] | None, Changes | None, str | None]  # state before, changes, or why not
+ASKERS = 4  # persons whose changes are asked at once
 
 
 def sync(engine: Engine, store: BlobStore, source: Peer, *, persons: Iterable[str] | None = None, workers: int = 8,
@@ -116,8 +121,8 @@ def sync(engine: Engine, store: BlobStore, source: Peer, *, persons: Iterable[st
             except ConnectorError as exc:
                 report.errors.append(f"cannot list the persons of {source.name} ({vertical}): {exc}")
                 continue
-            for person in owners:
-                done = run.person(exporter, vertical, person)
+            for person, asked in _asked_ahead(run, exporter, vertical, owners, max(1, min(workers, ASKERS))):
+                done = run.apply(exporter, vertical, person, asked.result())
                 report.persons.append(done)
                 if progress is not None:
                     progress(done)
@@ -139,17 +144,24 @@ class _Run:
     def _store(self, item: Item) -> None:
         self.blobs.ensure(item.sha256, lambda: self.store.upload(item.sha256, item.size, item.content.open))
 
-    def person(self, exporter: Exporter, vertical: str, person: str) -> PersonSync:
-        out = PersonSync(person, vertical)
+    def ask(self, exporter: Exporter, vertical: str, person: str) -> Asked:
+        """The state kept, and what the source says changed since (or why it could not say); on a thread."""
         with self.engine.connect() as conn:
             before = sync_state.load(conn, self.tenant, self.source.name, vertical, person)
         try:
-            changes = exporter.changes(person, before)
+            return before, exporter.changes(person, before), None
         except ConnectorError as exc:
-            out.error = str(exc)
+            return before, None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - a connector choking on garbage must not stop the others
+            return before, None, f"{self.source.name}: {type(exc).__name__}: {exc}"
+
+    def apply(self, exporter: Exporter, vertical: str, person: str, asked: Asked) -> PersonSync:
+        out = PersonSync(person, vertical)
+        before, changes, out.error = asked
+        if changes is None:
             return out
         out.mode, out.full, out.changed = changes.mode, changes.full, len(changes.changed)
-        rows: list[tuple[str, str, str, str | None, dict, str | None, int | None]] = []
+        rows: list[Row] = []
         refused = {r.id: refusal(r.owner, r.vertical, r.id, r.path) for r in changes.changed}
         for ref_id, why in refused.items():
             if why:
@@ -171,6 +183,22 @@ class _Run:
             out.bytes += item.size if item.kind == "file" else 0
             rows.append((person, vertical, item.id, item.sha256, meta, item.path, item.size))
         now = datetime.now(UTC)
+        if rows or changes.deleted or out.failures or changes.state != before:
+            self._write(out, person, vertical, rows, changes, now)
+        with self.engine.connect() as conn:
+            live = {v.item_id: v.content_sha256 for v in index.current(conn, self.tenant, person)
+                    if v.vertical == vertical}
+        source_ids = set(known_etags(changes.state))
+        out.source_items = len(source_ids)
+        out.misses = misses(source_ids, live, self.blobs)
+        if out.misses:
+            log.warning("sync of %s (%s) from %s: %d item(s) not as at the source", person, vertical,
+                        self.source.name, len(out.misses))
+        return out
+
+    def _write(self, out: PersonSync, person: str, vertical: str, rows: list[Row], changes: Changes,
+               now: datetime) -> None:
+        """The new versions, the tombstones and the new state, in one transaction."""
         with writer(self.engine).begin() as conn:
             epoch = index.guard_blobs(conn, self.tenant)
             if epoch != self.epoch:  # an erasure or purge deleted blobs since the store was listed
@@ -189,16 +217,28 @@ class _Run:
                 out.deleted += a.outcome == NEW
             if not out.failures:  # else the next pass asks again from the old state
                 sync_state.save(conn, self.tenant, self.source.name, vertical, person, changes.state, now)
-        with self.engine.connect() as conn:
-            live = {v.item_id: v.content_sha256 for v in index.current(conn, self.tenant, person)
-                    if v.vertical == vertical}
-        source_ids = set(known_etags(changes.state))
-        out.source_items = len(source_ids)
-        out.misses = misses(source_ids, live, self.blobs)
-        if out.misses:
-            log.warning("sync of %s (%s) from %s: %d item(s) not as at the source", person, vertical,
-                        self.source.name, len(out.misses))
-        return out
+
+
+def _asked_ahead(run: _Run, exporter: Exporter, vertical: str, persons: Iterable[str],
+                 askers: int) -> Iterator[tuple[str, Future[Asked]]]:
+    """``(person, what the source said)`` in order, the next persons asked meanwhile on ``askers`` threads
+    (each request within the connector's rate limit)."""
+    queued: deque[tuple[str, Future[Asked]]] = deque()
+    it = iter(persons)
+    with ThreadPoolExecutor(max_workers=askers, thread_name_prefix="vault-sync-ask") as pool:
+        try:
+            while True:
+                while len(queued) < 2 * askers:
+                    person = next(it, None)
+                    if person is None:
+                        break
+                    queued.append((person, pool.submit(run.ask, exporter, vertical, person)))
+                if not queued:
+                    return
+                yield queued.popleft()
+        finally:
+            for _, fut in queued:
+                fut.cancel()
 
 
 __all__ = ["PersonSync", "StoreError", "SyncReport", "sync"]
