@@ -59,6 +59,8 @@ NAME = "webdav"
 log = logging.getLogger("connectors.webdav")
 LIST_PROPS = [(DAV, "resourcetype"), (DAV, "getcontentlength"), (DAV, "getlastmodified"), (DAV, "creationdate"),
               (DAV, "getcontenttype"), (DAV, "getetag"), (RELAIS, "metadata"), (RELAIS, "sha256"), (RELAIS, "etag")]
+#: What a sync compares (half a server's work of LIST_PROPS on wsgidav: no dead property read).
+SYNC_PROPS = [(DAV, "resourcetype"), (DAV, "getetag"), (DAV, "getlastmodified")]
 
 
 def _base(url: str) -> str:
@@ -129,11 +131,11 @@ def _etag_unchanged(res: DavResource) -> bool:
 
 
 def _etag(res: DavResource, kind: str) -> str | None:
-    """What incremental sync compares: a file's ETag; a folder's metadata (its ETag, where a server
-    gives one, moves with every member)."""
+    """What incremental sync compares: a file's ETag; a folder's last modification (its ETag, where a
+    server gives one, moves with every member)."""
     if kind == "file":
         return norm_etag(res.text(DAV, "getetag"))
-    return "meta:" + json.dumps(_metadata(res, kind), sort_keys=True, ensure_ascii=False)
+    return "modified:" + (res.text(DAV, "getlastmodified") or "")
 
 
 def _stored_sha256(res: DavResource) -> str | None:
@@ -209,8 +211,14 @@ class WebDavExporter(_WebDav, Exporter):
         if self._offers_sync is None:
             self._offers_sync = offers_sync_collection(self.dav, root_url, item=f"owner {owner}")
         if not self._offers_sync:
-            whole = self._whole_listing(owner, root_url)
-            return diff_listing(whole if whole is not None else self.iter_refs(owner), state)
+            light = bool(known_etags(state))  # a first sync reads everything: listed whole at once
+            whole = self._whole_listing(owner, root_url, SYNC_PROPS if light else LIST_PROPS)
+            if whole is None:
+                return diff_listing(self.iter_refs(owner), state)
+            out = diff_listing(whole, state)
+            if light:
+                self._describe_changed(owner, root_url, out, known_etags(state))
+            return out
         token = state.get("token") if isinstance(state, dict) else None
         label = f"owner {owner}"
         answer = sync_collection(self.http, root_url, token, LIST_PROPS, level="infinite", item=label) \
@@ -244,13 +252,29 @@ class WebDavExporter(_WebDav, Exporter):
 
     _infinite: bool | None = None
 
-    def _whole_listing(self, owner: str, root_url: str) -> Sequence[ItemRef] | None:
+    def _describe_changed(self, owner: str, root_url: str, out: Changes, before: dict[str, str]) -> None:
+        """The items a light listing found changed, with every property (one PROPFIND each); one gone
+        meanwhile is dropped (and deleted if the vault had it)."""
+        root_path = decode_path(_path_of(root_url))
+        described: builtins.list[ItemRef] = []
+        for ref in out.changed:
+            res = self.dav.propfind_one(self._url(ref), LIST_PROPS, item=ref_label(ref))
+            if res is None:
+                out.state["etags"].pop(ref.id, None)
+                if ref.id in before:
+                    out.deleted.append(ref.id)
+                continue
+            described.append(self._ref(owner, root_path, res))
+        out.changed = described
+
+    def _whole_listing(self, owner: str, root_url: str, props: builtins.list[tuple[str, str]]
+                       ) -> Sequence[ItemRef] | None:
         """The owner's tree in one ``Depth: infinity`` PROPFIND where the server allows it (wsgidav
         does), None where it refuses (RFC 4918 §9.1 lets it): the sync then walks folder by folder."""
         if self._infinite is False:
             return None
         try:
-            found = self.dav.propfind(root_url, LIST_PROPS, depth="infinity", item=f"owner {owner}")
+            found = self.dav.propfind(root_url, props, depth="infinity", item=f"owner {owner}")
         except (NotFound, TransientError):
             raise
         except ConnectorError as exc:
