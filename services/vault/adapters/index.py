@@ -151,6 +151,28 @@ def current(conn: Connection, tenant: str, person: str) -> list[ItemVersion]:
     return [_version(r) for r in rows]
 
 
+def live_digests(conn: Connection, tenant: str, vertical: str,
+                 persons: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+    """person -> item id -> content sha256 of each live item of a vertical (one query per 500 persons;
+    every person of the vertical with ``persons`` None): what a sync's completeness check compares."""
+    where = [t.c.tenant == tenant, t.c.vertical == vertical]
+    chunks: list[list[str] | None] = [None]
+    if persons is not None:
+        chosen = list(persons)
+        chunks = [chosen[i:i + 500] for i in range(0, len(chosen), 500)]
+    out: dict[str, dict[str, str]] = {}
+    for chunk in chunks:
+        cond = where + ([t.c.person.in_(chunk)] if chunk is not None else [])
+        sub = (select(t.c.person, t.c.item_id, func.max(t.c.version).label("v"))
+               .where(*cond).group_by(t.c.person, t.c.item_id).subquery())
+        rows = conn.execute(select(t.c.person, t.c.item_id, t.c.content_sha256).join(sub, and_(
+            t.c.person == sub.c.person, t.c.item_id == sub.c.item_id, t.c.version == sub.c.v))
+            .where(*where, t.c.content_sha256.is_not(None)))
+        for person, item_id, digest in rows:
+            out.setdefault(person, {})[item_id] = digest
+    return out
+
+
 def persons(conn: Connection, tenant: str, vertical: str) -> list[str]:
     """Persons with at least one version (live or not) in this vertical, in order."""
     return [r[0] for r in conn.execute(select(t.c.person).distinct().where(

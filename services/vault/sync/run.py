@@ -121,11 +121,15 @@ def sync(engine: Engine, store: BlobStore, source: Peer, *, persons: Iterable[st
             except ConnectorError as exc:
                 report.errors.append(f"cannot list the persons of {source.name} ({vertical}): {exc}")
                 continue
+            done: list[tuple[PersonSync, set[str]]] = []
             for person, asked in _asked_ahead(run, exporter, vertical, owners, max(1, min(workers, ASKERS))):
-                done = run.apply(exporter, vertical, person, asked.result())
-                report.persons.append(done)
+                one, source_ids = run.apply(exporter, vertical, person, asked.result())
+                report.persons.append(one)
+                if source_ids is not None:
+                    done.append((one, source_ids))
                 if progress is not None:
-                    progress(done)
+                    progress(one)
+            run.check(vertical, done)
         finally:
             exporter.close()
     report.seconds = time.monotonic() - t0
@@ -155,11 +159,12 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - a connector choking on garbage must not stop the others
             return before, None, f"{self.source.name}: {type(exc).__name__}: {exc}"
 
-    def apply(self, exporter: Exporter, vertical: str, person: str, asked: Asked) -> PersonSync:
+    def apply(self, exporter: Exporter, vertical: str, person: str, asked: Asked) -> tuple[PersonSync, set[str] | None]:
+        """The changes into the vault; returns the ids the source holds, for :meth:`check`."""
         out = PersonSync(person, vertical)
         before, changes, out.error = asked
         if changes is None:
-            return out
+            return out, None
         out.mode, out.full, out.changed = changes.mode, changes.full, len(changes.changed)
         rows: list[Row] = []
         refused = {r.id: refusal(r.owner, r.vertical, r.id, r.path) for r in changes.changed}
@@ -185,16 +190,19 @@ class _Run:
         now = datetime.now(UTC)
         if rows or changes.deleted or out.failures or changes.state != before:
             self._write(out, person, vertical, rows, changes, now)
-        with self.engine.connect() as conn:
-            live = {v.item_id: v.content_sha256 for v in index.current(conn, self.tenant, person)
-                    if v.vertical == vertical}
         source_ids = set(known_etags(changes.state))
         out.source_items = len(source_ids)
-        out.misses = misses(source_ids, live, self.blobs)
-        if out.misses:
-            log.warning("sync of %s (%s) from %s: %d item(s) not as at the source", person, vertical,
-                        self.source.name, len(out.misses))
-        return out
+        return out, source_ids
+
+    def check(self, vertical: str, done: list[tuple[PersonSync, set[str]]]) -> None:
+        """The completeness check of every person of the pass, the vault read in one query per 500 persons."""
+        with self.engine.connect() as conn:
+            live = index.live_digests(conn, self.tenant, vertical, [p.person for p, _ in done])
+        for out, source_ids in done:
+            out.misses = misses(source_ids, live.get(out.person, {}), self.blobs)
+            if out.misses:
+                log.warning("sync of %s (%s) from %s: %d item(s) not as at the source", out.person, vertical,
+                            self.source.name, len(out.misses))
 
     def _write(self, out: PersonSync, person: str, vertical: str, rows: list[Row], changes: Changes,
                now: datetime) -> None:
