@@ -100,7 +100,8 @@ class SyncReport:
 
 Progress = Callable[[PersonSync], None]
 Row = tuple[str, str, str, str | None, dict, str | None, int | None]
-Asked = tuple[dict[str, Any] | None, Changes | None, str | None]  # state before, changes, or why not
+# the person's report so far, the state before, the changes (None: the source could not say), the rows to write
+Asked = tuple["PersonSync", dict[str, Any] | None, Changes | None, list[Row]]
 ASKERS = 4  # persons whose changes are asked at once
 
 
@@ -122,8 +123,8 @@ def sync(engine: Engine, store: BlobStore, source: Peer, *, persons: Iterable[st
                 report.errors.append(f"cannot list the persons of {source.name} ({vertical}): {exc}")
                 continue
             done: list[tuple[PersonSync, set[str]]] = []
-            for person, asked in _asked_ahead(run, exporter, vertical, owners, max(1, min(workers, ASKERS))):
-                one, source_ids = run.apply(exporter, vertical, person, asked.result())
+            for _person, asked in _asked_ahead(run, exporter, vertical, owners, max(1, min(workers, ASKERS))):
+                one, source_ids = run.apply(vertical, asked.result())
                 report.persons.append(one)
                 if source_ids is not None:
                     done.append((one, source_ids))
@@ -149,22 +150,19 @@ class _Run:
         self.blobs.ensure(item.sha256, lambda: self.store.upload(item.sha256, item.size, item.content.open))
 
     def ask(self, exporter: Exporter, vertical: str, person: str) -> Asked:
-        """The state kept, and what the source says changed since (or why it could not say); on a thread."""
+        """On a thread: the state kept, what the source says changed since, and the changed items fetched
+        and their contents stored (or why the source could not say)."""
+        out = PersonSync(person, vertical)
         with self.engine.connect() as conn:
             before = sync_state.load(conn, self.tenant, self.source.name, vertical, person)
         try:
-            return before, exporter.changes(person, before), None
+            changes = exporter.changes(person, before)
         except ConnectorError as exc:
-            return before, None, str(exc)
+            out.error = str(exc)
+            return out, before, None, []
         except Exception as exc:  # noqa: BLE001 - a connector choking on garbage must not stop the others
-            return before, None, f"{self.source.name}: {type(exc).__name__}: {exc}"
-
-    def apply(self, exporter: Exporter, vertical: str, person: str, asked: Asked) -> tuple[PersonSync, set[str] | None]:
-        """The changes into the vault; returns the ids the source holds, for :meth:`check`."""
-        out = PersonSync(person, vertical)
-        before, changes, out.error = asked
-        if changes is None:
-            return out, None
+            out.error = f"{self.source.name}: {type(exc).__name__}: {exc}"
+            return out, before, None, []
         out.mode, out.full, out.changed = changes.mode, changes.full, len(changes.changed)
         rows: list[Row] = []
         refused = {r.id: refusal(r.owner, r.vertical, r.id, r.path) for r in changes.changed}
@@ -172,7 +170,8 @@ class _Run:
             if why:
                 out.failures.append({"item": ref_id, "error": f"{self.source.name}: {why}; the vault cannot keep it"})
         wanted = [r for r in changes.changed if not refused[r.id]]
-        for got in exporter.fetch_many(wanted, workers=self.workers, spool_dir=self.spool_dir):
+        fetched = exporter.fetch_many(wanted, workers=max(1, self.workers // ASKERS), spool_dir=self.spool_dir)
+        for got in fetched:
             if got.item is None:
                 out.failures.append({"item": got.ref.id, "error": str(got.error)})
                 continue
@@ -187,9 +186,15 @@ class _Run:
                 item.content.release()
             out.bytes += item.size if item.kind == "file" else 0
             rows.append((person, vertical, item.id, item.sha256, meta, item.path, item.size))
-        now = datetime.now(UTC)
+        return out, before, changes, rows
+
+    def apply(self, vertical: str, asked: Asked) -> tuple[PersonSync, set[str] | None]:
+        """What :meth:`ask` prepared, into the vault; returns the ids the source holds, for :meth:`check`."""
+        out, before, changes, rows = asked
+        if changes is None:
+            return out, None
         if rows or changes.deleted or out.failures or changes.state != before:
-            self._write(out, person, vertical, rows, changes, now)
+            self._write(out, out.person, vertical, rows, changes, datetime.now(UTC))
         source_ids = set(known_etags(changes.state))
         out.source_items = len(source_ids)
         return out, source_ids
