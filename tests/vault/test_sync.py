@@ -199,3 +199,29 @@ def test_webdav_connector_uses_sync_collection_where_the_server_offers_it(sqlite
     assert two.complete, two.to_dict()["incomplete"]
     assert (p.full, p.changed, p.new_versions, p.deleted) == (False, 2, 2, 1)
     assert set(live(engine, store, "perso", "documents")) == {"a.ics", "b.ics", "d.ics"}
+
+
+def test_webdav_refusing_depth_infinity_is_walked_folder_by_folder(sqlite_engine, tmp_path):
+    """RFC 4918 lets a server refuse Depth: infinity (403 propfind-finite-depth): the sync walks the folders."""
+    from connectors.testing import serve_wsgi, wsgidav_app
+
+    root = tmp_path / "ent"
+    seed_source(root)
+    app = wsgidav_app(root)
+    refused = []
+
+    def finite(environ, start_response):
+        if environ["REQUEST_METHOD"] == "PROPFIND" and environ.get("HTTP_DEPTH") == "infinity":
+            refused.append(environ["PATH_INFO"])
+            start_response("403 Forbidden", [("Content-Type", "application/xml")])
+            return [b'<?xml version="1.0"?><d:error xmlns:d="DAV:"><d:propfind-finite-depth/></d:error>']
+        return app(environ, start_response)
+
+    engine, store = sqlite_engine, LocalStore(tmp_path / "vault", TENANT)
+    with serve_wsgi(finite) as url:
+        source = open_peer("webdav", {"url": url + "/", "retries": 0})
+        assert sync(engine, store, source).complete
+        (root / "2605693/vide.txt").write_bytes(b"plus vide\n")
+        again = sync(engine, store, source)
+    assert again.complete and again.total("bytes") == len(b"plus vide\n") and again.total("new_versions") == 1
+    assert refused  # asked once per exporter, then folder by folder
