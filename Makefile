@@ -24,7 +24,7 @@ help:
 	@echo "make check            the import contracts (no cycle, kernel below services, services apart), mypy, ruff"
 	@echo "make bench-directory  import benchmark (BENCH_PERSONS=$(BENCH_PERSONS); BENCH_FIRST_DEGREE_SHARE=0.5 for a mixed academy, half écoles; DIRECTORY_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); prints one JSON line last"
 	@echo "make bench-provisioning  rules, event stream and GAR export (BENCH_PERSONS, BENCH_EVENTS; BENCH_FIRST_DEGREE_SHARE=0.5: half écoles, their GAR-ENT-1D feed too; PROVISIONING_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
-	@echo "make bench-vault      contract-end export WebDAV -> S3 vs the naive copy, kill and resume, verify, bags vs the raw copy (VAULT_PERSONS, VAULT_FILES, VAULT_MB); JSON line last"
+	@echo "make bench-vault      contract-end export WebDAV -> S3 vs the naive copy, kill and resume, verify, bags vs the raw copy, incremental sync of 1 % changed vs the export (VAULT_PERSONS, VAULT_FILES, VAULT_MB); JSON line last"
 	@echo "make bench-sso        federated logins: SAML ACS, matching, session, CAS ticket and validation, vs bare python3-saml; OIDC code flows vs Authlib's bare signing (SSO_PERSONS, SSO_LOGINS; SSO_DATABASE_URL=postgresql://… (emptied!) for PostgreSQL); JSON line last"
 	@echo "make bench-usage      usage statistics: USAGE_EVENTS=$(USAGE_EVENTS) SSO events over USAGE_PERSONS=$(USAGE_PERSONS) people ingested vs a bare consume-and-count floor, the month closed and reported (USAGE_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
 	@echo "make bench-console    the operator console's server time per page and per person search over CONSOLE_PERSONS=$(CONSOLE_PERSONS) (CONSOLE_DATABASE_URL=postgresql://… (emptied!)); JSON line last"
