@@ -22,7 +22,9 @@ a collection's own metadata is compared as it is, and a collection gone takes it
 from __future__ import annotations
 
 import json
+import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +35,7 @@ from connectors.sdk import (
     Body,
     ConfigError,
     ConnectorConfig,
+    ConnectorError,
     Content,
     Exporter,
     Importer,
@@ -41,6 +44,7 @@ from connectors.sdk import (
     NotFound,
     Outcome,
     Page,
+    TransientError,
     redact_url,
 )
 from connectors.sdk.http import announced_sha256, iter_body
@@ -59,10 +63,12 @@ from connectors.webdav.multistatus import (
     mkcol_body,
     quote_segments,
 )
-from connectors.webdav.sync import sync_collection
+from connectors.webdav.sync import SyncAnswer, sync_collection
 
 from .discovery import Discovery, discover
 from .objects import first_value, main_component, same_content
+
+log = logging.getLogger("connectors.dav")
 
 
 @dataclass(frozen=True)
@@ -230,12 +236,13 @@ class DavExporter(_Dav, Exporter):
         label = f"{owner}:{self.vertical}/{name}"
         prior = {k: v for k, v in before.items() if k.startswith(name + "/")}
         props = [(DAV, "getetag"), (DAV, "getcontentlength"), (DAV, "resourcetype")]
-        answer = sync_collection(self.http, url, token if isinstance(token, str) and token else None, props,
-                                 item=label) if isinstance(token, str) and token else None
+        answer = sync_collection(self.http, url, token, props, item=label) \
+            if isinstance(token, str) and token else None
         incremental = answer is not None
-        if answer is None:  # first sync of this collection, or its token refused: every member
-            answer = sync_collection(self.http, url, None, props, item=label)
-            assert answer is not None  # an empty token is never refused
+        if answer is None:  # first sync of this collection, its token refused, or a server without the REPORT
+            answer = self._every_member(url, props, label)
+            if not answer.token:
+                out.mode = ETAG  # this server has no sync-collection
         if not incremental:
             prior_kept: dict[str, str] = {}
             out.full = True
@@ -266,6 +273,20 @@ class DavExporter(_Dav, Exporter):
             out.deleted.extend(i for i in prior if i not in seen)
         etags.update(prior_kept)
         return answer.token
+
+    def _every_member(self, url: str, props: Sequence[tuple[str, str]], label: str) -> SyncAnswer:
+        """The REPORT with no token; a server without it (an error other than not found or transient)
+        is listed instead (``Depth: 1``) with an empty token, so that the next sync lists and compares
+        ETags again."""
+        try:
+            answer = sync_collection(self.http, url, None, props, item=label)
+        except (NotFound, TransientError):
+            raise
+        except ConnectorError as exc:
+            log.info("%s: no sync-collection at %s (%s); ETags compared", self.connector, redact_url(url), exc)
+            return SyncAnswer("", self.dav.propfind(url, props, depth=1, item=label), [])
+        assert answer is not None  # an empty token is never refused
+        return answer
 
     def open(self, ref: ItemRef) -> Body:
         url = self.absolute(ref.locator) if ref.locator else self.home(ref.owner) + quote_segments(ref.id)

@@ -225,3 +225,34 @@ def test_webdav_refusing_depth_infinity_is_walked_folder_by_folder(sqlite_engine
         again = sync(engine, store, source)
     assert again.complete and again.total("bytes") == len(b"plus vide\n") and again.total("new_versions") == 1
     assert refused  # asked once per exporter, then folder by folder
+
+
+def test_a_caldav_server_without_sync_collection_is_compared_by_etags(sqlite_engine, tmp_path, monkeypatch):
+    from connectors.testing import radicale_app, serve_wsgi
+
+    monkeypatch.setenv("DAV_PASSWORD", PASSWORD)
+    app = radicale_app(tmp_path / "radicale", {"relais": PASSWORD})
+
+    def without_report(environ, start_response):
+        if environ["REQUEST_METHOD"] == "REPORT":
+            start_response("405 Method Not Allowed", [("Content-Type", "text/plain")])
+            return [b"no REPORT here"]
+        return app(environ, start_response)
+
+    engine, store = sqlite_engine, LocalStore(tmp_path / "vault", TENANT)
+    media = {"media_type": "text/calendar"}
+    with serve_wsgi(without_report) as url:
+        imp = open_importer("caldav", cfg(url + "/"))
+        imp.import_items([Item.folder("2605692", "calendars", "perso"),
+                          *(Item.from_bytes("2605692", "calendars", f"perso/{n}.ics", _event(f"{n}@ent", n),
+                                            metadata=media) for n in ("a", "b"))], stop_on_error=True)
+        source = open_peer("caldav", cfg(url + "/"))
+        assert sync(engine, store, source).complete
+        imp.import_items([Item.from_bytes("2605692", "calendars", "perso/b.ics", _event("b@ent", "b v2"),
+                                          metadata=media)], stop_on_error=True)
+        assert requests.delete(f"{url}/2605692/perso/a.ics", auth=("relais", PASSWORD), timeout=10).ok
+        again = sync(engine, store, source)
+    p = again.persons[0]
+    assert again.complete, again.to_dict()["incomplete"]
+    assert (p.mode, p.changed, p.new_versions, p.deleted) == ("etag", 1, 1, 1)
+    assert set(live(engine, store, "2605692", "calendars")) == {"perso", "perso/b.ics"}
