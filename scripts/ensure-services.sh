@@ -56,6 +56,18 @@ if ! command -v xmlsec1 >/dev/null 2>&1; then
     echo "Install it (Debian/Ubuntu: apt-get install xmlsec1; macOS: brew install libxmlsec1) and run again." >&2
     exit 1; }
 fi
+# Dovecot (Debian's dovecot-imapd): the IMAP connector's tests (tests/connectors/test_imap.py) start their own
+# unprivileged instance on free ports from a temporary folder; the system's service is never started nor used.
+if [ ! -x /usr/sbin/dovecot ] && ! command -v dovecot >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing dovecot (apt-get install -y dovecot-imapd)…" >&2
+    apt-get install -y -q --no-install-recommends dovecot-imapd >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends dovecot-imapd >/dev/null 2>&1; } || true
+  fi
+  { [ -x /usr/sbin/dovecot ] || command -v dovecot >/dev/null 2>&1; } || {
+    echo "dovecot is missing: the IMAP connector's tests run it." >&2
+    echo "Install it (Debian/Ubuntu: apt-get install dovecot-imapd; macOS: brew install dovecot) and run again." >&2
+    exit 1; }
+fi
 # Prometheus (package prometheus): promtool checks and unit-tests the alert rules (tests/deploy/test_monitoring.py),
 # the server runs them and the dashboards' queries against live processes (tests/e2e/test_monitoring_live.py).
 if ! command -v promtool >/dev/null 2>&1; then
