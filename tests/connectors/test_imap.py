@@ -7,10 +7,15 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import imaplib
+import json
 import logging
+import os
 import ssl
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import strategies as st
@@ -186,6 +191,7 @@ def test_flags_only_change_sets_flags_and_keeps_the_message(pair):
     ({"sharing": [{"principal": {"type": "class", "id": "0750001A$6A"}, "rights": "read"}]}, "sharing"),
     ({"extra": {"vendor": 1}}, "extra"),
     ({"subject": "Autre chose"}, "header says"),
+    ({"to": [{"id": "x@ent-a.example"}]}, "'to'"),
     ({"read": False}, "\\Seen"),
     ({"media_type": "text/html"}, "message/rfc822"),
     ({"folder": "Ailleurs"}, "'folder'"),
@@ -198,6 +204,7 @@ def test_what_imap_cannot_hold_is_refused_not_dropped(pair, change, word):
     with pytest.raises(BadItem) as info:
         imp.put(bad)
     assert "imap" in str(info.value) and word in str(info.value)
+    assert "Sortie au musée" not in str(info.value) and "durand@" not in str(info.value)  # no contents in errors
 
 
 def test_an_id_not_derived_from_the_message_is_refused(pair):
@@ -237,3 +244,14 @@ def test_clear_text_only_on_loopback(server, owners_file, env):
     with pytest.raises(ConfigError, match="owners"):
         open_exporter("imap", {**config(server, owners_file), "options": {"host": "localhost"}},
                       environ=env).owner_list()  # type: ignore[attr-defined]
+
+
+def test_relais_connectors_check_logs_in_as_the_owner(server, owners_file, env, tmp_path):
+    cfg = tmp_path / "imap.yaml"
+    cfg.write_text(json.dumps(config(server, owners_file)))
+    relais = str(Path(sys.executable).with_name("relais"))
+    run = [relais, "connectors", "check", "imap", "--config", str(cfg), "--owner", "2605692"]
+    ok = subprocess.run(run, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "imap: ok" in ok.stdout and "2605692: 0 files" in ok.stdout, ok.stderr
+    bad = subprocess.run(run, env={**os.environ, ENV_VAR: "bad-Pa55"}, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "refused to log" in bad.stderr and "bad-Pa55" not in bad.stderr + bad.stdout
