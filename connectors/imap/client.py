@@ -104,6 +104,7 @@ class Session:
         self.settings = settings
         self.owner = owner
         self.selected: tuple[str, bool] | None = None
+        self.uidvalidity = ""  # of the mailbox selected last: UIDs are unique under it only
         self.delimiter = "/"
         s = settings
         try:
@@ -199,6 +200,8 @@ class Session:
         """Select a mailbox; returns how many messages it holds."""
         data = self.call("select", quote(self.wire(path)), not write)
         self.selected = (path, write)
+        _typ, validity = self.conn.response("UIDVALIDITY")
+        self.uidvalidity = (validity[-1] or b"").decode("ascii", "replace") if validity and validity[-1] else ""
         return int(data[0] or 0)
 
     def create(self, path: str) -> bool:

@@ -195,7 +195,7 @@ class ImapExporter(_Imap, Exporter):
                 item_id = f"{path}/{name}"
                 items.append(ItemRef(owner, self.vertical, item_id, item_id, metadata=self.message_meta(box, stored),
                                      size=stored.size, locator=f"{path}\n{stored.uid}",
-                                     etag=f"{stored.uid}:{' '.join(stored.flags)}"))
+                                     etag=f"{session.uidvalidity}:{stored.uid}:{' '.join(stored.flags)}"))
         return Page(items, json.dumps(todo) if todo else None)
 
     def open(self, ref: ItemRef) -> Body:
