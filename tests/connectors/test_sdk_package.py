@@ -101,4 +101,4 @@ def test_a_new_connectors_package_passes_the_kit_as_soon_as_it_is_made(venv: Pat
     after = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--conformance-examples", "3", cwd=root)
     assert "3 passed" not in after and " failed" not in after, after
     summary = after.strip().splitlines()[-1]
-    assert summary.startswith("17 passed, 1 skipped"), after  # 3 declaration + 15 conformance (1 skip: any bytes)
+    assert summary.startswith("18 passed, 1 skipped"), after  # 3 declaration + 16 conformance (1 skip: any bytes)
