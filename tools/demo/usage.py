@@ -127,13 +127,13 @@ def run(engine, tenant: str, data_dir: Path, env: dict[str, str]) -> bool:
             return "—"
         return f"{float(value):.0%}" if percent else str(value)  # type: ignore[arg-type]
 
-    hidden = 0
+    hidden = 0  # a pair with no licences_used row: nobody used it (0 is no cell), not suppressed
     for (structure, resource), values in sorted(table.items()):
         if all(v is None for v in values.values()):
             hidden += 1
             continue
         print(f"{structure:<10} {resource:<32} {shown(values.get('licences_granted')):>8} "
-              f"{shown(values.get('licences_used')):>6} {shown(values.get('licences_unused')):>7} "
+              f"{shown(values.get('licences_used', 0)):>6} {shown(values.get('licences_unused')):>7} "
               f"{shown(values.get('adoption_rate'), percent=True):>9}")
     print(f"... and {hidden} structure/resource pair(s) entirely suppressed (small schools)")
     print(f"report: {report_path}; charts: {', '.join(sorted(p.name for p in out.glob('licences-*')))}")
