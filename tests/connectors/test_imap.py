@@ -73,7 +73,8 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl
 def rfc5322(subject: str, sent: datetime, body: str, attachment: bytes | None, mid: str | None = None) -> bytes:
     """A message as a mail client writes it (CRLF lines, MIME, an attachment in base64)."""
     m = email.message.EmailMessage(policy=email.policy.SMTP)
-    m["Message-ID"] = f"<{mid or uuid.uuid4().hex}@ent-a.example>"
+    mid = mid or uuid.uuid4().hex
+    m["Message-ID"] = f"<{mid}@ent-a.example>"
     m["From"] = "Mme Durand <durand@ent-a.example>"
     m["To"] = "Léa Martin <lea.martin@ent-a.example>, parents-6a@ent-a.example"
     m["Subject"] = subject
@@ -81,6 +82,7 @@ def rfc5322(subject: str, sent: datetime, body: str, attachment: bytes | None, m
     m.set_content(body or "(vide)")
     if attachment is not None:
         m.add_attachment(attachment, maintype="application", subtype="pdf", filename="fiche été.pdf")
+        m.set_boundary(f"=_part_{mid}")  # not the email package's random one: hypothesis draws must not use random
     return m.as_bytes()
 
 
