@@ -315,6 +315,15 @@ def test_the_sso_gets_its_configuration_and_secret(rendered):
         assert cm["metadata"]["name"] == config_map
         assert yaml.safe_load(cm["data"]["sso.yaml"]) == values["sso"]["config"]
     assert ("saml" in volumes) == bool(values["sso"]["samlSecret"])
+    consoles = [d for d in by_kind(docs, "Deployment")
+                if d["metadata"]["labels"]["app.kubernetes.io/component"] == "console"]
+    for console in consoles:  # its SSO page reads the same configuration, read-only
+        pod = console["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        mount = {m["name"]: m for m in container["volumeMounts"]}["sso-config"]
+        assert env["RELAIS_SSO_CONFIG"] == mount["mountPath"] + "/sso.yaml" and mount["readOnly"]
+        assert {v["name"]: v for v in pod["volumes"]}["sso-config"]["configMap"]["name"] == config_map
 
 
 def test_the_usage_service_gets_its_settings_and_resource_map(rendered):
