@@ -166,17 +166,21 @@ class DavExporter(_Dav, Exporter):
         root = decode_path(urlsplit(self.base).path)
         return Page(sorted(r.name for r in found if r.is_collection and r.path != root))
 
+    def _collections(self, owner: str) -> list[DavResource]:
+        """The owner's collections of our kind (calendars or address books) in their home, by path."""
+        home = self.home(owner)
+        try:
+            found = self.dav.propfind(home, self.collection_props, depth=1, item=f"owner {owner}")
+        except NotFound as exc:
+            exc.with_context(item=f"owner {owner}")
+            raise
+        here = decode_path(urlsplit(home).path)
+        return sorted((r for r in found if r.path != here and self.flavor.collection in
+                       {_pair(t) for t in r.resourcetypes}), key=lambda r: r.path)
+
     def list(self, owner: str, cursor: str | None = None) -> Page[ItemRef]:
         if cursor is None:  # first page: the owner's collections of our kind
-            home = self.home(owner)
-            try:
-                found = self.dav.propfind(home, self.collection_props, depth=1, item=f"owner {owner}")
-            except NotFound as exc:
-                exc.with_context(item=f"owner {owner}")
-                raise
-            here = decode_path(urlsplit(home).path)
-            mine = sorted((r for r in found if r.path != here and self.flavor.collection in
-                           {_pair(t) for t in r.resourcetypes}), key=lambda r: r.path)
+            mine = self._collections(owner)
             collections = [ItemRef(owner, self.vertical, r.name, r.name, "folder", self.collection_metadata(r), 0,
                                    locator=r.href) for r in mine]
             todo = [[r.name, r.href] for r in reversed(mine)]
@@ -200,15 +204,7 @@ class DavExporter(_Dav, Exporter):
 
     def changes(self, owner: str, state: dict[str, Any] | None = None) -> Changes:
         """What changed in the owner's collections since ``state``, each asked with its sync token."""
-        home = self.home(owner)
-        try:
-            found = self.dav.propfind(home, self.collection_props, depth=1, item=f"owner {owner}")
-        except NotFound as exc:
-            exc.with_context(item=f"owner {owner}")
-            raise
-        here = decode_path(urlsplit(home).path)
-        mine = sorted((r for r in found if r.path != here and self.flavor.collection in
-                       {_pair(t) for t in r.resourcetypes}), key=lambda r: r.path)
+        mine = self._collections(owner)
         before = known_etags(state)
         tokens_before = state.get("tokens") if isinstance(state, dict) else None
         tokens_before = tokens_before if isinstance(tokens_before, dict) else {}
