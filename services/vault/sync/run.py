@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +37,7 @@ from ..rules.item_ids import refusal
 from ..rules.item_metadata import vault_metadata
 from ..rules.retention import DEFAULT_PERIOD, in_force, purge_after
 from ..transfer.blobs import StoredBlobs
+from ..transfer.listing import done_ahead
 from ..transfer.peers import Peer
 from . import state as sync_state
 
@@ -236,22 +236,8 @@ def _asked_ahead(run: _Run, exporter: Exporter, vertical: str, persons: Iterable
                  askers: int) -> Iterator[tuple[str, Future[Asked]]]:
     """``(person, what the source said)`` in order, the next persons asked meanwhile on ``askers`` threads
     (each request within the connector's rate limit)."""
-    queued: deque[tuple[str, Future[Asked]]] = deque()
-    it = iter(persons)
-    with ThreadPoolExecutor(max_workers=askers, thread_name_prefix="vault-sync-ask") as pool:
-        try:
-            while True:
-                while len(queued) < 2 * askers:
-                    person = next(it, None)
-                    if person is None:
-                        break
-                    queued.append((person, pool.submit(run.ask, exporter, vertical, person)))
-                if not queued:
-                    return
-                yield queued.popleft()
-        finally:
-            for _, fut in queued:
-                fut.cancel()
+    return done_ahead(lambda person: run.ask(exporter, vertical, person), persons, threads=askers,
+                      ahead=2 * askers, name="vault-sync-ask")
 
 
 __all__ = ["PersonSync", "StoreError", "SyncReport", "sync"]

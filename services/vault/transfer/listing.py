@@ -10,10 +10,13 @@ import logging
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from connectors.sdk import ConnectorError, Exporter, ItemRef, NotFound
 
 log = logging.getLogger("relais.vault.transfer")
+
+T = TypeVar("T")
 
 LISTERS, AHEAD = 2, 6  # threads listing, and how many persons' listings may be under way or waiting
 
@@ -37,13 +40,22 @@ def list_person(exporter: Exporter, person: str) -> Listing:
 
 
 def listings_ahead(exporter: Exporter, persons: Iterable[str], *, skip: Callable[[str], bool] = lambda p: False,
-                   listers: int = LISTERS, ahead: int = AHEAD) -> Generator[tuple[str, Future], None, None]:
+                   listers: int = LISTERS, ahead: int = AHEAD) -> Generator[tuple[str, Future[Listing]], None, None]:
     """``(person, future of their Listing)`` in the order of ``persons``, the next ones being listed
     meanwhile; persons for which ``skip`` is true are not listed. An error iterating ``persons``
     (the source's list of owners) is raised when reached."""
+    return done_ahead(lambda person: list_person(exporter, person), persons, skip=skip, threads=listers,
+                      ahead=ahead, name="vault-list")
+
+
+def done_ahead(work: Callable[[str], T], persons: Iterable[str], *, skip: Callable[[str], bool] = lambda p: False,
+               threads: int, ahead: int, name: str) -> Generator[tuple[str, Future[T]], None, None]:
+    """``(person, future of work(person))`` in the order of ``persons``, up to ``ahead`` of them under way or
+    waiting on ``threads`` threads (named ``name``); persons for which ``skip`` is true are left out. Futures
+    not handed over when the caller stops are cancelled."""
     it = iter(persons)
-    queued: deque[tuple[str, Future]] = deque()
-    with ThreadPoolExecutor(max_workers=listers, thread_name_prefix="vault-list") as pool:
+    queued: deque[tuple[str, Future[T]]] = deque()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name) as pool:
         try:
             exhausted = False
             while True:
@@ -52,7 +64,7 @@ def listings_ahead(exporter: Exporter, persons: Iterable[str], *, skip: Callable
                     if person is None:
                         exhausted = True
                     elif not skip(person):
-                        queued.append((person, pool.submit(list_person, exporter, person)))
+                        queued.append((person, pool.submit(work, person)))
                 if not queued:
                     return
                 yield queued.popleft()
