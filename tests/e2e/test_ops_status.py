@@ -220,7 +220,8 @@ def test_status_warns_before_a_queue_reaches_its_bound(settings_env, monkeypatch
     fill_queues(uri, 0, 6)  # relais.unrouted at its bound: the oldest dropped
 
     # 90% of provisioning's bound, relais.unrouted at its own: warned, naming the queue, its fill and what to do.
-    _code, report = until(lambda r: r["bounds"]["relais.q.provisioning"]["max_length"] == 10 and r["unrouted"] == 5)
+    _code, report = until(lambda r: r["bounds"]["relais.q.provisioning"]["max_length"] == 10 and r["unrouted"] == 5
+                          and r["bounds"]["relais.unrouted"]["max_length"] == 5)  # the broker shows both bounds
     assert report["bounds"]["relais.q.provisioning"] == {
         "messages": 9, "bytes": 18, "max_length": 10, "max_bytes": 1024 ** 3, "overflow": "reject-publish",
         "policy": "relais-consumers", "source": "broker", "fill": 0.9}
